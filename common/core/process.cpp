@@ -1,0 +1,10 @@
+#include "core/process.hpp"
+
+namespace waitwatch {
+
+std::string ContainerInfo::shortName() const {
+  if (runtime.empty()) return {};
+  return runtime + ":" + id.substr(0, 12);
+}
+
+}  // namespace waitwatch

@@ -1,0 +1,40 @@
+#pragma once
+// Who holds a socket: a process, its systemd unit and its container.
+#include <cstdint>
+#include <string>
+
+namespace waitwatch {
+
+// A pid alone is ambiguous once pids are reused; pid plus start time (clock ticks since boot,
+// field 22 of /proc/<pid>/stat) names one process for its whole life.
+struct ProcessKey {
+  std::int32_t pid = 0;
+  std::uint64_t startTime = 0;
+  bool operator==(const ProcessKey&) const = default;
+  auto operator<=>(const ProcessKey&) const = default;
+};
+
+struct ContainerInfo {
+  std::string runtime;  // "docker", "podman", "containerd", "cri-o", "kubernetes"; empty if none
+  std::string id;       // full container id
+  std::string pod;      // Kubernetes pod uid, where the cgroup path names one
+  [[nodiscard]] bool empty() const { return runtime.empty(); }
+  // "docker:0123456789ab" (12-char id, as `docker ps` shows); "" when not in a container.
+  [[nodiscard]] std::string shortName() const;
+  bool operator==(const ContainerInfo&) const = default;
+};
+
+struct ProcessInfo {
+  ProcessKey key;
+  std::string comm;     // /proc/<pid>/comm
+  std::string cmdline;  // shortened, arguments joined by spaces
+  std::string exe;      // /proc/<pid>/exe target, empty if unreadable
+  std::uint32_t uid = 0;
+  std::string user;     // name from the password database, or the uid as text
+  std::string unit;     // systemd unit (service, scope or slice), empty if none
+  std::string cgroup;   // the unified-hierarchy cgroup path
+  ContainerInfo container;
+  bool operator==(const ProcessInfo&) const = default;
+};
+
+}  // namespace waitwatch

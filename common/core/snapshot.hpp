@@ -1,0 +1,114 @@
+#pragma once
+// One poll's view of the host, as values: what the rules engine, the CLI and the exporter read.
+// Built by the sampler and attribution adapters; the core only reads it.
+//
+// Memory stays proportional to what needs per-socket detail: CLOSE_WAIT sockets are kept one by
+// one (the engine ages them by cookie); every other state is aggregated while the dump streams.
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/duration.hpp"
+#include "core/ports.hpp"
+#include "core/process.hpp"
+#include "core/tcp_state.hpp"
+
+namespace waitwatch {
+
+inline constexpr std::uint32_t kNoIndex = std::numeric_limits<std::uint32_t>::max();
+
+struct NetnsRef {
+  std::uint64_t inode = 0;  // the namespace's inode number (as in /proc/<pid>/ns/net)
+  std::string name;         // the `ip netns` name where one exists, else empty
+  bool operator==(const NetnsRef&) const = default;
+  // "name" when there is one, else "net:[4026531840]" like /proc/<pid>/ns/net reads.
+  [[nodiscard]] std::string label() const;
+};
+
+// The kernel's own TCP counters for one namespace (/proc/net/netstat, /proc/net/snmp).
+struct KernelTcpCounters {
+  std::uint64_t timeWaitOverflow = 0;  // TcpExt TCPTimeWaitOverflow
+  std::uint64_t timeWaitRecycled = 0;  // TcpExt TW: TIME_WAIT sockets finished by the timer
+  std::uint64_t abortOnClose = 0;      // TcpExt TCPAbortOnClose
+  std::uint64_t abortOnTimeout = 0;    // TcpExt TCPAbortOnTimeout
+  std::uint64_t listenOverflows = 0;   // TcpExt ListenOverflows
+  std::uint64_t listenDrops = 0;       // TcpExt ListenDrops
+  std::uint64_t activeOpens = 0;       // Tcp ActiveOpens
+  std::uint64_t passiveOpens = 0;      // Tcp PassiveOpens
+  bool valid = false;                  // false when the files could not be read
+  bool operator==(const KernelTcpCounters&) const = default;
+};
+
+struct NetnsEntry {
+  NetnsRef ref;
+  StateCounts states;                 // every TCP socket in the namespace, counted from the dump
+  std::uint64_t timeWaitCreated = 0;  // TIME_WAIT sockets younger than the poll interval
+  KernelTcpCounters kernel;
+  std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
+  EphemeralRange ephemeral;
+};
+
+// A process that owns TCP sockets in one namespace (a process with sockets in two namespaces,
+// after setns(), appears once per namespace).
+struct ProcessEntry {
+  ProcessInfo info;
+  std::uint32_t netns = kNoIndex;  // index into Snapshot::namespaces
+  StateCounts states;              // its sockets; a shared socket counts for each owner
+  std::vector<std::uint16_t> listenPorts;  // sorted, unique
+};
+
+struct CloseWaitSocket {
+  std::uint64_t cookie = 0;
+  std::uint32_t inode = 0;
+  std::uint32_t uid = 0;
+  std::uint32_t netns = kNoIndex;  // index into Snapshot::namespaces
+  Endpoint local;
+  Endpoint remote;
+  std::uint32_t recvQ = 0;
+  // Owners: Snapshot::ownerLinks[ownerBegin, ownerBegin + ownerCount) are indices into
+  // Snapshot::processes. ownerCount 0 means nobody visible holds it.
+  std::uint32_t ownerBegin = 0;
+  std::uint32_t ownerCount = 0;
+};
+
+// TIME_WAIT sockets have no owner. They are grouped by endpoint:
+//  - server side: the local port is one a process listens on; `local` is that endpoint and
+//    `listener` the listening process;
+//  - client side: grouped by (source address, destination address:port); `live` counts the
+//    non-TIME_WAIT connections of the same tuple, because those hold ports from the same range.
+struct TimeWaitGroup {
+  std::uint32_t netns = kNoIndex;
+  bool serverSide = false;
+  IpAddress source;      // client side: local address
+  Endpoint destination;  // client side: remote endpoint; server side: local listening endpoint
+  std::uint32_t listener = kNoIndex;  // server side: index into Snapshot::processes
+  std::uint32_t timeWait = 0;
+  std::uint32_t live = 0;
+  std::uint32_t created = 0;  // of timeWait, how many are younger than the poll interval
+  // Client side: (timeWait + live) / usable ephemeral ports of the namespace.
+  double portUsageRatio = 0.0;
+};
+
+struct Snapshot {
+  TimePoint time{};        // when the poll started (caller's clock)
+  Duration pollInterval{};  // the interval the daemon polls at (for TIME_WAIT creation rate)
+  std::vector<NetnsEntry> namespaces;
+  std::vector<ProcessEntry> processes;
+  std::vector<std::uint32_t> ownerLinks;
+  std::vector<CloseWaitSocket> closeWait;
+  std::vector<TimeWaitGroup> timeWait;
+  // Sockets with an inode that no readable process holds (lack of privilege, or the owner
+  // exited between the dump and the /proc walk), by reason.
+  std::uint64_t unattributedNoPermission = 0;
+  std::uint64_t unattributedVanished = 0;
+
+  [[nodiscard]] StateCounts totals() const {
+    StateCounts t;
+    for (const auto& ns : namespaces) t += ns.states;
+    return t;
+  }
+};
+
+}  // namespace waitwatch

@@ -1,0 +1,38 @@
+#pragma once
+// One TCP socket as the kernel reports it through inet_diag. Plain data, no allocation.
+#include <cstdint>
+
+#include "core/address.hpp"
+#include "core/tcp_state.hpp"
+
+namespace waitwatch {
+
+// idiag_timer values (see ss(8) "timer:" and the inet_diag uapi).
+enum class SocketTimer : std::uint8_t {
+  None = 0,
+  Retransmit = 1,
+  KeepAlive = 2,
+  TimeWait = 3,
+  ZeroWindowProbe = 4,
+};
+
+struct SocketRecord {
+  AddressFamily family = AddressFamily::Unspec;
+  TcpState state = TcpState::Close;
+  SocketTimer timer = SocketTimer::None;
+  std::uint8_t retransmits = 0;
+  Endpoint local;
+  Endpoint remote;
+  std::uint32_t uid = 0;
+  std::uint32_t inode = 0;        // 0 for TIME_WAIT and other sockets no process holds
+  std::uint64_t cookie = 0;       // the kernel's socket cookie: stable identity across polls
+  std::uint32_t recvQ = 0;        // bytes unread (LISTEN: accept queue length)
+  std::uint32_t sendQ = 0;        // bytes unacknowledged (LISTEN: backlog)
+  std::uint32_t timerRemainingMs = 0;  // for TIME_WAIT: time until the kernel frees it
+  std::uint64_t cgroupId = 0;     // INET_DIAG_CGROUP_ID when hasCgroupId
+  bool hasCgroupId = false;
+
+  bool operator==(const SocketRecord&) const = default;
+};
+
+}  // namespace waitwatch
