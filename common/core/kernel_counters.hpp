@@ -1,0 +1,37 @@
+#pragma once
+// Parsers for the kernel's SNMP-style counter texts, /proc/net/netstat and /proc/net/snmp: pairs
+// of lines, a header ("TcpExt: SyncookiesSent ...") followed by a value line with the same
+// prefix and as many fields ("TcpExt: 0 ...").
+#include <cstdint>
+#include <string_view>
+
+#include "core/function_ref.hpp"
+#include "core/result.hpp"
+#include "core/snapshot.hpp"
+
+namespace waitwatch {
+
+// One value as printed: counters are unsigned 64-bit, but /proc/net/snmp also prints one value
+// that is not a counter and may be negative (Tcp MaxConn is -1).
+struct KernelCounterValue {
+  std::uint64_t magnitude = 0;
+  bool negative = false;
+};
+
+// Calls `visit(section, name, value)` for every counter, in order. Malformed text gives an Error
+// that names the line ("line 4: TcpExt values line has 3 fields, its header has 5").
+Result<void> forEachKernelCounter(
+    std::string_view text,
+    FunctionRef<void(std::string_view section, std::string_view name, KernelCounterValue value)>
+        visit);
+
+// Fills the TcpExt fields of `out` from /proc/net/netstat text. A missing TcpExt section is an
+// error; a missing field (older kernels) leaves its counter at 0.
+Result<void> parseNetstatCounters(std::string_view netstatText, KernelTcpCounters& out);
+// Fills the Tcp fields (ActiveOpens, PassiveOpens) of `out` from /proc/net/snmp text.
+Result<void> parseSnmpCounters(std::string_view snmpText, KernelTcpCounters& out);
+// Both, with `valid` set on success.
+Result<KernelTcpCounters> parseKernelTcpCounters(std::string_view netstatText,
+                                                 std::string_view snmpText);
+
+}  // namespace waitwatch

@@ -1,0 +1,289 @@
+// The sampler and the namespace helpers against a real private network namespace (root).
+#include "netlink/netns.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "netlink/netns_info.hpp"
+#include "netlink/sampler.hpp"
+#include "sys/file.hpp"
+
+namespace waitwatch {
+namespace {
+
+std::uint64_t threadNetnsInode() {
+  struct stat st {};
+  EXPECT_EQ(::stat("/proc/thread-self/ns/net", &st), 0);
+  return st.st_ino;
+}
+
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// A private network namespace made on a helper thread (so the test's own threads never move),
+// holding a listener on 127.0.0.1:7777, an ESTABLISHED pair, a CLOSE_WAIT / FIN_WAIT2 pair and
+// an IPv6 listener; with its own sysctl values. Lives while `fd` and the sockets are open.
+struct PrivateNetns {
+  UniqueFd fd;
+  std::vector<UniqueFd> sockets;
+  std::uint64_t inode = 0;
+
+  PrivateNetns() {
+    std::thread t([this] { build(); });
+    t.join();
+  }
+
+ private:
+  UniqueFd tcp(int family) { return UniqueFd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0)); }
+
+  void build() {
+    ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << std::strerror(errno);
+    auto nsFd = openAt(AT_FDCWD, "/proc/thread-self/ns/net");
+    ASSERT_TRUE(nsFd.ok());
+    fd = std::move(*nsFd);
+    inode = threadNetnsInode();
+
+    UniqueFd ctl(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq ifr{};
+    std::strcpy(ifr.ifr_name, "lo");
+    ASSERT_EQ(::ioctl(ctl.get(), SIOCGIFFLAGS, &ifr), 0);
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    ASSERT_EQ(::ioctl(ctl.get(), SIOCSIFFLAGS, &ifr), 0);
+
+    writeFile("/proc/sys/net/ipv4/ip_local_port_range", "40000 40999");
+    writeFile("/proc/sys/net/ipv4/ip_local_reserved_ports", "40500");
+    writeFile("/proc/sys/net/ipv4/tcp_max_tw_buckets", "777");
+
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(7777);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    auto* sa = reinterpret_cast<sockaddr*>(&addr);
+    UniqueFd listener = tcp(AF_INET);
+    ASSERT_EQ(::bind(listener.get(), sa, sizeof addr), 0);
+    ASSERT_EQ(::listen(listener.get(), 8), 0);
+    UniqueFd established = tcp(AF_INET);
+    ASSERT_EQ(::connect(established.get(), sa, sizeof addr), 0);
+    UniqueFd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    UniqueFd closing = tcp(AF_INET);
+    ASSERT_EQ(::connect(closing.get(), sa, sizeof addr), 0);
+    UniqueFd closeWait(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_EQ(::shutdown(closing.get(), SHUT_WR), 0);
+
+    sockaddr_in6 addr6{};
+    addr6.sin6_family = AF_INET6;
+    addr6.sin6_port = htons(7778);
+    addr6.sin6_addr = in6addr_any;
+    UniqueFd listener6 = tcp(AF_INET6);
+    ASSERT_EQ(::bind(listener6.get(), reinterpret_cast<sockaddr*>(&addr6), sizeof addr6), 0);
+    ASSERT_EQ(::listen(listener6.get(), 8), 0);
+
+    for (auto* s : {&listener, &established, &accepted, &closing, &closeWait, &listener6}) {
+      sockets.push_back(std::move(*s));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // FIN_WAIT1 -> FIN_WAIT2
+  }
+};
+
+// A temporary directory standing in for /run/netns, with the namespace bind-mounted under a
+// name; unmounted and removed even when the test fails.
+struct TempRunNetns {
+  std::filesystem::path dir;
+  std::vector<std::string> mounts;
+
+  TempRunNetns() {
+    char tmpl[] = "/tmp/waitwatch-netns-test-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+  }
+  void bind(const std::string& name, int nsFd) {
+    const std::string target = (dir / name).string();
+    std::ofstream(target).close();
+    const std::string source = "/proc/self/fd/" + std::to_string(nsFd);
+    ASSERT_EQ(::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr), 0)
+        << std::strerror(errno);
+    mounts.push_back(target);
+  }
+  ~TempRunNetns() {
+    for (const auto& m : mounts)
+      ::umount2(m.c_str(), MNT_DETACH);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+};
+
+class NetnsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (creates a network namespace)";
+  }
+};
+
+StateCounts countAll(SockDiagSampler& s, const DumpOptions& opts, DumpStats* stats = nullptr) {
+  StateCounts counts;
+  auto r = s.dump(
+      opts, [&](const SocketRecord& rec) { counts[rec.state] += 1; },
+      [&] { counts = StateCounts{}; });
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  if (r.ok() && stats) *stats = *r;
+  return counts;
+}
+
+TEST_F(NetnsTest, SamplerDumpsOnlyThatNamespaceAndComesBack) {
+  PrivateNetns ns;
+  const auto before = threadNetnsInode();
+  ASSERT_NE(before, ns.inode);
+  auto sampler = SockDiagSampler::openInNamespace(ns.fd.get());
+  ASSERT_TRUE(sampler.ok()) << sampler.error().message;
+  EXPECT_EQ(threadNetnsInode(), before);
+
+  DumpStats stats;
+  StateCounts c = countAll(*sampler, {}, &stats);
+  StateCounts want;
+  want[TcpState::Listen] = 2;
+  want[TcpState::Established] = 2;
+  want[TcpState::FinWait2] = 1;
+  want[TcpState::CloseWait] = 1;
+  EXPECT_EQ(c, want);
+  EXPECT_EQ(stats.sockets, 6u);
+  EXPECT_EQ(stats.retries, 0u);
+  EXPECT_GE(stats.recvCalls, 2u);  // one reply per family at least
+
+  // Kernel-side filter, and one family only; the same socket serves repeated dumps.
+  c = countAll(*sampler, {.states = stateBit(TcpState::CloseWait)});
+  StateCounts cw;
+  cw[TcpState::CloseWait] = 1;
+  EXPECT_EQ(c, cw);
+  c = countAll(*sampler, {.ipv4 = false});
+  StateCounts v6;
+  v6[TcpState::Listen] = 1;
+  EXPECT_EQ(c, v6);
+
+  std::set<std::uint16_t> ports;
+  bool cgroup = false;
+  auto r = sampler->dump(
+      {.states = stateBit(TcpState::Listen)},
+      [&](const SocketRecord& rec) {
+        ports.insert(rec.local.port);
+        cgroup = cgroup || rec.hasCgroupId;
+      },
+      [] {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(ports, (std::set<std::uint16_t>{7777, 7778}));
+  EXPECT_TRUE(cgroup);
+}
+
+TEST_F(NetnsTest, BadNamespaceFdFailsAndLeavesTheThreadWhereItWas) {
+  const auto before = threadNetnsInode();
+  auto notNs = openAt(AT_FDCWD, "/proc/self/stat");
+  ASSERT_TRUE(notNs.ok());
+  auto s = SockDiagSampler::openInNamespace(notNs->get());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("setns"), std::string::npos) << s.error().message;
+  EXPECT_EQ(threadNetnsInode(), before);
+}
+
+void expectPrivateInfo(const NetnsKernelInfo& info) {
+  EXPECT_EQ(info.problems, "");
+  ASSERT_TRUE(info.ephemeral.has_value());
+  EXPECT_EQ(info.ephemeral->low(), 40000);
+  EXPECT_EQ(info.ephemeral->high(), 40999);
+  EXPECT_EQ(info.ephemeral->usableCount(), 999u);  // 1000 ports minus the reserved one
+  EXPECT_EQ(info.maxTimeWaitBuckets, 777u);
+  EXPECT_TRUE(info.counters.valid);
+  EXPECT_EQ(info.counters.activeOpens, 2u);  // the namespace's own two connect()s
+  EXPECT_EQ(info.counters.passiveOpens, 2u);
+}
+
+TEST_F(NetnsTest, KernelInfoComesFromTheNamespace) {
+  PrivateNetns ns;
+  const auto before = threadNetnsInode();
+  auto info = readNetnsKernelInfo(ns.fd.get());
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  expectPrivateInfo(*info);
+  EXPECT_EQ(threadNetnsInode(), before);
+
+  // From a second thread too: /proc/thread-self (not /proc/self, which follows the main
+  // thread) must show the namespace the reading thread entered.
+  std::thread t([&] {
+    auto other = readNetnsKernelInfo(ns.fd.get());
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    expectPrivateInfo(*other);
+  });
+  t.join();
+
+  // And the caller's own namespace is read as itself again.
+  const NetnsKernelInfo own = readCurrentNetnsKernelInfo();
+  auto buckets = readFile("/proc/sys/net/ipv4/tcp_max_tw_buckets");
+  ASSERT_TRUE(buckets.ok());
+  EXPECT_EQ(std::to_string(own.maxTimeWaitBuckets) + "\n", *buckets);
+  EXPECT_NE(own.maxTimeWaitBuckets, 777u);
+}
+
+TEST_F(NetnsTest, NamesComeFromRunNetnsAndDuplicatesFold) {
+  PrivateNetns ns;
+  TempRunNetns run;
+  run.bind("ww-b", ns.fd.get());
+  run.bind("ww-a", ns.fd.get());  // a second name for the same namespace
+  std::ofstream((run.dir / "stray-file").string()).close();
+
+  auto all = listNetworkNamespaces("/proc", run.dir.string());
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  std::set<std::uint64_t> inodes;
+  const NetnsHandle* mine = nullptr;
+  for (const auto& h : *all) {
+    EXPECT_TRUE(inodes.insert(h.ref.inode).second) << "duplicate " << h.ref.inode;
+    EXPECT_TRUE(h.fd.valid());
+    if (h.ref.inode == ns.inode) mine = &h;
+  }
+  ASSERT_NE(mine, nullptr) << "a namespace with no process in it is found through runNetns";
+  EXPECT_EQ(mine->ref.name, "ww-a");  // the smallest of its names
+  auto own = currentNetworkNamespace("/proc", run.dir.string());
+  ASSERT_TRUE(own.ok());
+  EXPECT_TRUE(inodes.contains(own->ref.inode));
+  EXPECT_EQ(own->ref.name, "");
+
+  auto named = openNamedNetworkNamespace("ww-b", run.dir.string());
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  EXPECT_EQ(named->ref, (NetnsRef{ns.inode, "ww-b"}));
+  auto sampler = SockDiagSampler::openInNamespace(named->fd.get());
+  ASSERT_TRUE(sampler.ok());
+  EXPECT_EQ(countAll(*sampler, {}).total(), 6u);
+
+  auto missing = openNamedNetworkNamespace("nope", run.dir.string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().errnum, ENOENT);
+  EXPECT_NE(missing.error().message.find("no network namespace named 'nope'"), std::string::npos);
+  auto stray = openNamedNetworkNamespace("stray-file", run.dir.string());
+  ASSERT_FALSE(stray.ok());
+  EXPECT_NE(stray.error().message.find("is not a network namespace"), std::string::npos);
+  auto escape = openNamedNetworkNamespace("../etc", run.dir.string());
+  ASSERT_FALSE(escape.ok());
+  EXPECT_NE(escape.error().message.find("not a valid network namespace name"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace waitwatch
