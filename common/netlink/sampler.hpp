@@ -1,6 +1,7 @@
 #pragma once
 // CONTRACT (written by the lead; the implementer may add members but keep these signatures).
 // The NETLINK_SOCK_DIAG / inet_diag sampler: dumps TCP sockets of one network namespace.
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,11 +45,27 @@ class SockDiagSampler {
   Result<DumpStats> dump(const DumpOptions& options, SocketVisitor visit,
                          FunctionRef<void()> onRestart);
 
+  // How many times dump() restarts an interrupted dump before giving up with EAGAIN.
+  static constexpr std::uint32_t kMaxRestarts = 4;
+  // The user-space receive buffer: the kernel hands out at most ~32 KiB per recv() on a
+  // sock_diag dump, so this never truncates.
+  static constexpr std::size_t kReceiveBufferSize = 64 * 1024;
+
  private:
   explicit SockDiagSampler(UniqueFd fd) : fd_(std::move(fd)) {}
+  static Result<SockDiagSampler> create();
+  // One family's dump. Sets `interrupted` (and stops) when the kernel flags NLM_F_DUMP_INTR.
+  Result<void> dumpFamily(std::uint8_t family, const DumpOptions& options, SocketVisitor visit,
+                          DumpStats& stats, bool& interrupted);
+  Result<void> sendRequest(std::uint8_t family, TcpStateMask states);
+  // Reads and discards what is left of an abandoned dump so the socket can start a new one
+  // (the kernel refuses a second dump with EBUSY while one is running).
+  void drain();
+
   UniqueFd fd_;
   std::vector<std::byte> buffer_;
   std::uint32_t seq_ = 0;
+  std::uint32_t portId_ = 0;  // our netlink port id, assigned by the kernel at bind()
 };
 
 struct NetnsHandle {
@@ -58,6 +75,9 @@ struct NetnsHandle {
 
 // The namespace this process runs in.
 Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot = "/proc");
+// The same, named from `runNetns` (the one-argument form looks in /run/netns).
+Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot,
+                                            const std::string& runNetns);
 // Every network namespace on the host, found through <procRoot>/*/ns/net and <runNetns>/*,
 // deduplicated by inode, named where /run/netns names them. Processes that exit mid-walk and
 // unreadable entries are skipped silently.

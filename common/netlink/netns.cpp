@@ -1,0 +1,197 @@
+#include "netlink/netns.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "netlink/sampler.hpp"
+#include "sys/file.hpp"
+
+namespace waitwatch {
+namespace {
+
+Error osError(int err, const std::string& what) {
+  return Error{err, what + ": " + std::strerror(err)};
+}
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+bool isPid(const char* name) {
+  if (*name == '\0') return false;
+  for (const char* p = name; *p != '\0'; ++p) {
+    if (*p < '0' || *p > '9') return false;
+  }
+  return true;
+}
+
+bool validNetnsName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.size() <= 255;
+}
+
+// inode -> `ip netns` name; when one namespace has several names, the smallest, so the choice is
+// stable across runs.
+using NameMap = std::unordered_map<std::uint64_t, std::string>;
+
+// Opens every network namespace file in `runNetns`; calls `found(name, fd, inode)` for each.
+template <typename F>
+void walkRunNetns(const std::string& runNetns, F&& found) {
+  DirPtr dir(::opendir(runNetns.c_str()));
+  if (!dir) return;  // no `ip netns` namespaces at all
+  while (const dirent* e = ::readdir(dir.get())) {
+    const std::string name = e->d_name;
+    if (!validNetnsName(name)) continue;
+    auto fd = openAt(::dirfd(dir.get()), name);
+    if (!fd || !isNetworkNamespace(fd->get())) continue;
+    auto ino = namespaceInode(fd->get());
+    if (!ino) continue;
+    found(name, std::move(*fd), *ino);
+  }
+}
+
+NameMap namesIn(const std::string& runNetns) {
+  NameMap names;
+  walkRunNetns(runNetns, [&](const std::string& name, UniqueFd, std::uint64_t ino) {
+    auto [it, inserted] = names.emplace(ino, name);
+    if (!inserted && name < it->second) it->second = name;
+  });
+  return names;
+}
+
+}  // namespace
+
+Result<NetnsGuard> NetnsGuard::enter(int netnsFd) {
+  // thread-self, not self: setns() moves only the calling thread.
+  auto original = openAt(AT_FDCWD, "/proc/thread-self/ns/net");
+  if (!original) return original.error().wrap("saving the current network namespace");
+  if (::setns(netnsFd, CLONE_NEWNET) != 0) {
+    const int err = errno;
+    Error e = osError(err, "setns into network namespace");
+    if (err == EPERM) e.message += " (entering another network namespace needs CAP_SYS_ADMIN)";
+    return e;
+  }
+  return NetnsGuard(std::move(*original));
+}
+
+Result<void> NetnsGuard::restore() {
+  if (!original_) return {};
+  if (::setns(original_.get(), CLONE_NEWNET) != 0) {
+    return osError(errno, "setns back to the original network namespace");
+  }
+  original_.reset();
+  return {};
+}
+
+NetnsGuard::~NetnsGuard() {
+  // Best effort: a destructor cannot report, and restore() is the checked path.
+  if (original_) (void)restore();
+}
+
+Result<std::uint64_t> namespaceInode(int netnsFd) {
+  struct stat st {};
+  if (::fstat(netnsFd, &st) != 0) return osError(errno, "fstat network namespace");
+  return static_cast<std::uint64_t>(st.st_ino);
+}
+
+bool isNetworkNamespace(int fd) {
+  return ::ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
+}
+
+Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot) {
+  return currentNetworkNamespace(procRoot, "/run/netns");
+}
+
+Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot,
+                                            const std::string& runNetns) {
+  auto fd = openAt(AT_FDCWD, procRoot + "/thread-self/ns/net");
+  if (!fd) fd = openAt(AT_FDCWD, procRoot + "/self/ns/net");  // kernels before 3.17
+  if (!fd) return fd.error().wrap("opening the current network namespace");
+  auto ino = namespaceInode(fd->get());
+  if (!ino) return ino.error();
+  NetnsHandle h;
+  h.ref.inode = *ino;
+  const NameMap names = namesIn(runNetns);
+  if (auto it = names.find(*ino); it != names.end()) h.ref.name = it->second;
+  h.fd = std::move(*fd);
+  return h;
+}
+
+Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRoot,
+                                                       const std::string& runNetns) {
+  std::vector<NetnsHandle> out;
+  std::unordered_map<std::uint64_t, std::size_t> byInode;
+
+  DirPtr proc(::opendir(procRoot.c_str()));
+  if (!proc) return osError(errno, "opening " + procRoot);
+  while (const dirent* e = ::readdir(proc.get())) {
+    if (!isPid(e->d_name)) continue;
+    // The process may exit, or hide its namespace from us: both are skipped silently.
+    auto fd = openAt(::dirfd(proc.get()), std::string(e->d_name) + "/ns/net");
+    if (!fd) continue;
+    auto ino = namespaceInode(fd->get());
+    if (!ino || byInode.contains(*ino)) continue;
+    byInode.emplace(*ino, out.size());
+    NetnsHandle h;
+    h.ref.inode = *ino;
+    h.fd = std::move(*fd);
+    out.push_back(std::move(h));
+  }
+
+  // Named namespaces may have no process in them at all.
+  walkRunNetns(runNetns, [&](const std::string& name, UniqueFd fd, std::uint64_t ino) {
+    auto it = byInode.find(ino);
+    if (it == byInode.end()) {
+      byInode.emplace(ino, out.size());
+      NetnsHandle h;
+      h.ref = NetnsRef{ino, name};
+      h.fd = std::move(fd);
+      out.push_back(std::move(h));
+      return;
+    }
+    auto& ref = out[it->second].ref;
+    if (ref.name.empty() || name < ref.name) ref.name = name;
+  });
+
+  std::sort(out.begin(), out.end(),
+            [](const NetnsHandle& a, const NetnsHandle& b) { return a.ref.inode < b.ref.inode; });
+  return out;
+}
+
+Result<NetnsHandle> openNamedNetworkNamespace(const std::string& name,
+                                              const std::string& runNetns) {
+  if (!validNetnsName(name)) {
+    return Error{EINVAL, "'" + name + "' is not a valid network namespace name"};
+  }
+  const std::string path = runNetns + "/" + name;
+  auto fd = openAt(AT_FDCWD, path);
+  if (!fd) {
+    if (fd.error().errnum == ENOENT) {
+      return Error{ENOENT, "no network namespace named '" + name + "' (" + path + ")"};
+    }
+    return fd.error();
+  }
+  if (!isNetworkNamespace(fd->get())) {
+    return Error{EINVAL, path + " is not a network namespace"};
+  }
+  auto ino = namespaceInode(fd->get());
+  if (!ino) return ino.error().wrap(path);
+  NetnsHandle h;
+  h.ref = NetnsRef{*ino, name};
+  h.fd = std::move(*fd);
+  return h;
+}
+
+}  // namespace waitwatch

@@ -1,0 +1,32 @@
+#pragma once
+// Per-namespace kernel facts the rules need beside the socket dump: the kernel's TCP counters
+// and the sysctls that bound TIME_WAIT and ephemeral ports. All of them are per network
+// namespace, so they are read from inside the namespace.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/ports.hpp"
+#include "core/result.hpp"
+#include "core/snapshot.hpp"
+
+namespace waitwatch {
+
+struct NetnsKernelInfo {
+  KernelTcpCounters counters;               // valid == false when unreadable (see problems)
+  std::optional<EphemeralRange> ephemeral;  // ip_local_port_range minus ip_local_reserved_ports
+  std::uint32_t maxTimeWaitBuckets = 0;     // net.ipv4.tcp_max_tw_buckets, 0 when unreadable
+  // What could not be read, one line each ("tcp_max_tw_buckets: ..."); empty when all was read.
+  std::string problems;
+};
+
+// Reads the facts of the namespace the calling thread is in, through `procRoot`
+// (/proc/thread-self/net/{netstat,snmp} and /proc/sys/net/ipv4/...).
+NetnsKernelInfo readCurrentNetnsKernelInfo(const std::string& procRoot = "/proc");
+
+// The same for the namespace `netnsFd` refers to: the calling thread enters it, reads, and
+// comes back. Fails only when the namespace cannot be entered or left; unreadable files are
+// reported in `problems`.
+Result<NetnsKernelInfo> readNetnsKernelInfo(int netnsFd);
+
+}  // namespace waitwatch
