@@ -1,0 +1,138 @@
+#pragma once
+// What the rules engine says: one alert transition (firing, reminder, resolved) with everything
+// an operator and the daemon's outputs (journal fields, metrics labels, the JSON API) need.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/duration.hpp"
+
+namespace waitwatch {
+
+enum class RuleType : std::uint8_t { CloseWait, TimeWait };
+std::string_view ruleTypeName(RuleType t);  // "close_wait", "time_wait"
+
+enum class Severity : std::uint8_t { Warning, Critical };
+std::string_view severityName(Severity s);  // "warning", "critical"
+
+enum class AlertState : std::uint8_t {
+  Firing,       // the condition held for `for`: emitted once
+  StillFiring,  // a reminder, emitted every alerts.reminder_interval while firing (never per poll)
+  Resolved,     // the condition was false for `clear_for`: emitted once
+};
+// "firing", "still_firing", "resolved". The journal's WAITWATCH_STATE is "firing" for both
+// Firing and StillFiring (see journalState).
+std::string_view alertStateName(AlertState s);
+std::string_view journalState(AlertState s);  // "firing" or "resolved"
+
+// Which threshold made the condition true (an alert can have several).
+enum class AlertReason : std::uint8_t {
+  OldSockets,        // close_wait: >= min_sockets CLOSE_WAIT sockets older than min_age
+  Growth,            // close_wait: grew by >= growth within growth_window
+  PortUsage,         // time_wait: one (source, destination) pair uses >= port_usage_ratio
+  TimeWaitCount,     // time_wait: >= min_sockets TIME_WAIT sockets in the namespace
+  TimeWaitRate,      // time_wait: >= rate_per_second new TIME_WAIT sockets per second
+  TimeWaitOverflow,  // time_wait: the kernel's TCPTimeWaitOverflow counter rose
+};
+std::string_view alertReasonName(AlertReason r);  // "old_sockets", "growth", "port_usage", ...
+
+// What the alert is about. close_wait groups are processes (default), systemd units or
+// containers, plus one "unattributed" group per namespace for sockets no visible process holds;
+// time_wait groups are a (source, destination) pair or a whole namespace.
+enum class GroupKind : std::uint8_t {
+  Process,       // pid + start time + netns: a reused pid is a new group
+  Unit,          // systemd unit + netns (processes with no unit fall back to Process)
+  Container,     // container + netns (processes in no container fall back to Process)
+  Unattributed,  // CLOSE_WAIT sockets with no visible owner, per netns
+  Destination,   // time_wait: (netns, source address, destination endpoint)
+  Namespace,     // time_wait: a whole namespace
+};
+std::string_view groupKindName(GroupKind k);  // "process", "unit", ...
+
+struct AlertGroup {
+  GroupKind kind = GroupKind::Process;
+  // Process groups: the process. Unit and container groups: pid 0, and comm/user of the
+  // process holding the most counted sockets at this poll (may change between polls; `key`
+  // does not). Empty where unknown.
+  std::int32_t pid = 0;
+  std::uint64_t startTime = 0;  // /proc/<pid>/stat start time (clock ticks), process groups
+  std::string comm;
+  std::string user;
+  std::string unit;
+  std::string container;  // ContainerInfo::shortName(), e.g. "docker:0123456789ab"
+  std::string netns;      // NetnsRef::label()
+  std::uint64_t netnsInode = 0;
+  std::uint32_t processes = 0;  // close_wait: processes in the group holding counted sockets
+  bool operator==(const AlertGroup&) const = default;
+};
+
+struct PortCount {
+  std::uint16_t port = 0;
+  std::uint64_t count = 0;
+  bool operator==(const PortCount&) const = default;
+};
+
+// A remote peer. For server-side sockets (the local port is one the owner listens on, or is
+// outside the ephemeral range) only the address matters and `endpoint.port` is 0; for
+// client-side sockets the peer is the service endpoint that was connected to.
+struct PeerCount {
+  Endpoint endpoint;
+  std::uint64_t count = 0;
+  bool operator==(const PeerCount&) const = default;
+};
+
+struct CloseWaitDetails {
+  std::uint64_t total = 0;       // all CLOSE_WAIT sockets of the group (count = older than min_age)
+  std::uint64_t growth = 0;      // growth of settled sockets within growth_window (0 if unset)
+  std::uint64_t peak = 0;        // highest `total` while the alert fired
+  std::uint64_t clientSide = 0;  // of total, sockets whose local port is an outgoing one
+  bool operator==(const CloseWaitDetails&) const = default;
+};
+
+struct TimeWaitDetails {
+  // Destination groups:
+  IpAddress source;
+  Endpoint destination;
+  double portUsageRatio = 0.0;  // (timeWait + live) / usablePorts
+  std::uint64_t live = 0;       // non-TIME_WAIT connections of the same tuple
+  std::uint32_t usablePorts = 0;
+  // Namespace groups (rate and overflow also set for destination groups where known):
+  double ratePerSecond = 0.0;            // new TIME_WAIT sockets per second
+  std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
+  std::uint64_t overflowDelta = 0;       // TCPTimeWaitOverflow rise since the previous poll
+  std::uint64_t overflowTotal = 0;       // the counter's value
+  bool operator==(const TimeWaitDetails&) const = default;
+};
+
+struct Alert {
+  std::string rule;  // the rule's `name`
+  RuleType type = RuleType::CloseWait;
+  Severity severity = Severity::Warning;
+  AlertState state = AlertState::Firing;
+  // Identity of the group within the rule, stable across polls and reloads, e.g.
+  // "process:1234@98765:4026531840", "unit:nginx.service:4026531840",
+  // "destination:4026531840:10.0.0.5->10.0.0.9:5432", "namespace:4026531840".
+  std::string key;
+  AlertGroup group;
+  std::vector<AlertReason> reasons;  // what is true now; for Resolved what was true when firing
+
+  // close_wait: CLOSE_WAIT sockets older than min_age; time_wait: TIME_WAIT sockets in the group.
+  std::uint64_t count = 0;
+  Duration oldestAge{0};               // close_wait: the oldest CLOSE_WAIT socket of the group
+  bool oldestAgeIsLowerBound = false;  // it was already there at the first poll: "at least"
+  std::vector<PortCount> localPorts;   // most sockets first, at most 5
+  std::vector<PeerCount> peers;        // most sockets first, at most 5
+  CloseWaitDetails closeWait;          // type == CloseWait
+  TimeWaitDetails timeWait;            // type == TimeWait
+
+  TimePoint since{};    // when the condition started to hold (before `for` elapsed)
+  TimePoint firedAt{};  // when it fired
+  TimePoint at{};       // the evaluation this alert comes from (resolve time for Resolved)
+
+  // One line for an operator: what is wrong, how bad, what to look at.
+  std::string message;
+};
+
+}  // namespace waitwatch

@@ -1,0 +1,808 @@
+#include "rules/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <span>
+#include <utility>
+
+namespace waitwatch {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr Duration kMinPollInterval{100};
+// TIME_WAIT sockets live exactly 60 s on Linux: a longer interval would let some be born and
+// freed between two polls, and the creation rate would undercount them.
+constexpr Duration kMaxPollInterval{60'000};
+constexpr std::size_t kMaxRuleNameLength = 64;
+
+// The keys each object accepts: the validator and the JSON Schema test share these.
+constexpr std::array<std::string_view, 7> kTopLevelKeys = {
+    "$schema", "poll_interval", "listen", "namespaces", "metrics", "alerts", "rules"};
+constexpr std::array<std::string_view, 2> kMetricsKeys = {"include_pid", "max_groups"};
+constexpr std::array<std::string_view, 1> kAlertsKeys = {"reminder_interval"};
+constexpr std::array<std::string_view, 11> kCloseWaitRuleKeys = {
+    "name",     "type",        "severity", "for",    "clear_for",    "match",
+    "group_by", "min_sockets", "min_age",  "growth", "growth_window"};
+constexpr std::array<std::string_view, 10> kTimeWaitRuleKeys = {"name",
+                                                                "type",
+                                                                "severity",
+                                                                "for",
+                                                                "clear_for",
+                                                                "match",
+                                                                "port_usage_ratio",
+                                                                "min_sockets",
+                                                                "rate_per_second",
+                                                                "time_wait_overflow"};
+constexpr std::array<std::string_view, 2> kMatchKeys = {"include", "exclude"};
+constexpr std::array<std::string_view, 7> kSelectorKeys = {
+    "comm", "unit", "container", "user", "local_port", "destination", "destination_port"};
+
+// ---------------------------------------------------------------------------------------------
+// Pass 1: a SAX walk that rejects what the DOM parser would silently accept (duplicate keys) and
+// turns syntax errors into "line L, column C: reason".
+
+class StrictnessChecker : public json::json_sax_t {
+ public:
+  std::string error;
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    if (!value()) return false;
+    frames_.emplace_back().array = false;
+    return true;
+  }
+  bool key(string_t& k) override {
+    Frame& f = frames_.back();
+    if (!f.keys.insert(k).second) {
+      error =
+          pathText() + (frames_.size() > 1 ? ": duplicate key \"" : "duplicate key \"") + k + "\"";
+      // the path above names the object; say which key
+      return false;
+    }
+    f.key = k;
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (!value()) return false;
+    frames_.emplace_back().array = true;
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const json::exception& ex) override {
+    std::string what = ex.what();
+    // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..."
+    static constexpr std::string_view kAt = "parse error at ";
+    if (const auto at = what.find(kAt); at != std::string::npos) {
+      what.erase(0, at + kAt.size());
+    } else if (const auto bracket = what.find("] "); bracket != std::string::npos) {
+      what.erase(0, bracket + 2);
+    }
+    error = what;
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool array = false;
+    long index = -1;  // arrays: index of the current element
+    std::string key;  // objects: the current key
+    std::set<std::string> keys;
+  };
+
+  // Every value advances its parent array's index.
+  bool value() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+    return true;
+  }
+
+  // The path of the innermost object, as in validation errors: "rules[1].match".
+  std::string pathText() const {
+    std::string out;
+    // frames_[0] is the top-level object; each later frame is the value of its parent's
+    // current key or index.
+    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      if (f.array) {
+        out += "[" + std::to_string(f.index) + "]";
+      } else {
+        if (!out.empty()) out += '.';
+        out += f.key;
+      }
+    }
+    return out;
+  }
+
+  std::vector<Frame> frames_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Pass 2: validation of the DOM into Config. The first error wins; every error names its path.
+
+std::string describe(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return v.get<bool>() ? "true" : "false";
+    case json::value_t::string:
+      return "string " + v.dump();
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return "number " + v.dump();
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "an unsupported value";
+  }
+}
+
+std::string jsonQuote(std::string_view s) {
+  return json(std::string(s)).dump();
+}
+
+std::string join(std::span<const std::string_view> items, std::string_view sep) {
+  std::string out;
+  for (auto it = items.begin(); it != items.end(); ++it) {
+    if (it != items.begin()) out += sep;
+    out += *it;
+  }
+  return out;
+}
+
+// Levenshtein distance, for "did you mean" on unknown keys.
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0u : 1u)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+class Validator {
+ public:
+  std::string error;
+
+  [[nodiscard]] bool ok() const { return error.empty(); }
+
+  bool fail(const std::string& path, const std::string& reason) {
+    if (error.empty()) error = path.empty() ? reason : path + ": " + reason;
+    return false;
+  }
+
+  static std::string child(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+  static std::string index(const std::string& path, std::size_t i) {
+    return path + "[" + std::to_string(i) + "]";
+  }
+
+  // Every key of `obj` must be in `allowed`.
+  bool knownKeys(const json& obj, const std::string& path,
+                 std::span<const std::string_view> allowed, std::string_view what = {}) {
+    for (const auto& [key, value] : obj.items()) {
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string reason = "unknown key";
+      if (!what.empty()) reason += " for " + std::string(what);
+      std::string_view best;
+      std::size_t bestDistance = 3;
+      for (std::string_view a : allowed) {
+        const std::size_t d = editDistance(key, a);
+        if (d < bestDistance) {
+          bestDistance = d;
+          best = a;
+        }
+      }
+      if (!best.empty()) {
+        reason += ", did you mean " + jsonQuote(best) + "?";
+      } else {
+        reason += " (expected one of: " + join(allowed, ", ") + ")";
+      }
+      return fail(child(path, key), reason);
+    }
+    return true;
+  }
+
+  bool object(const json& v, const std::string& path) {
+    if (v.is_object()) return true;
+    return fail(path, "expected an object, got " + describe(v));
+  }
+
+  bool duration(const json& v, const std::string& path, Duration& out) {
+    if (!v.is_string()) {
+      return fail(path, "expected a duration such as \"30s\" or \"5m\", got " + describe(v));
+    }
+    const auto& text = v.get_ref<const std::string&>();
+    auto d = parseDuration(text);
+    if (!d) return fail(path, jsonQuote(text) + " is not a duration, expected e.g. \"5m\"");
+    out = *d;
+    return true;
+  }
+
+  bool count(const json& v, const std::string& path, std::uint64_t minimum, std::uint64_t& out) {
+    if (v.is_number_unsigned()) {
+      out = v.get<std::uint64_t>();
+    } else if (v.is_number_integer()) {
+      return fail(path, v.dump() + " is negative, expected a whole number of at least " +
+                            std::to_string(minimum));
+    } else {
+      return fail(path, "expected a whole number, got " + describe(v));
+    }
+    if (out < minimum) {
+      return fail(path, v.dump() + " is too small, expected at least " + std::to_string(minimum));
+    }
+    return true;
+  }
+
+  bool boolean(const json& v, const std::string& path, bool& out) {
+    if (!v.is_boolean()) return fail(path, "expected true or false, got " + describe(v));
+    out = v.get<bool>();
+    return true;
+  }
+
+  bool string(const json& v, const std::string& path, std::string& out) {
+    if (!v.is_string()) return fail(path, "expected a string, got " + describe(v));
+    out = v.get<std::string>();
+    return true;
+  }
+
+  bool positiveNumber(const json& v, const std::string& path, double& out) {
+    if (!v.is_number()) return fail(path, "expected a number, got " + describe(v));
+    out = v.get<double>();
+    if (!std::isfinite(out) || out <= 0) {
+      return fail(path, v.dump() + " is not positive, expected a number above 0");
+    }
+    return true;
+  }
+
+  bool ratio(const json& v, const std::string& path, double& out) {
+    if (!v.is_number()) {
+      return fail(path, "expected a ratio between 0 and 1 such as 0.8, got " + describe(v));
+    }
+    out = v.get<double>();
+    if (!(out > 0 && out <= 1)) {
+      return fail(path, v.dump() + " is not a ratio, expected a number above 0 and at most 1");
+    }
+    return true;
+  }
+
+  // A value or a list of values: "comm": "nginx" or "comm": ["nginx", "php-fpm*"].
+  template <typename F>
+  bool list(const json& v, const std::string& path, F&& each) {
+    if (v.is_array()) {
+      if (v.empty()) {
+        return fail(path, "an empty list matches nothing; remove the key to match everything");
+      }
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!each(v[i], index(path, i))) return false;
+      }
+      return true;
+    }
+    return each(v, path);
+  }
+
+  bool globs(const json& v, const std::string& path, std::vector<Glob>& out) {
+    return list(v, path, [&](const json& item, const std::string& p) {
+      if (!item.is_string()) return fail(p, "expected a pattern string, got " + describe(item));
+      const auto& text = item.get_ref<const std::string&>();
+      std::string why;
+      auto g = Glob::compile(text, &why);
+      if (!g) return fail(p, jsonQuote(text) + " is not a valid pattern: " + why);
+      out.push_back(std::move(*g));
+      return true;
+    });
+  }
+
+  bool users(const json& v, const std::string& path, std::vector<std::string>& out) {
+    return list(v, path, [&](const json& item, const std::string& p) {
+      if (item.is_number_unsigned() && item.get<std::uint64_t>() <= 0xFFFFFFFFu) {
+        out.push_back(std::to_string(item.get<std::uint64_t>()));
+        return true;
+      }
+      if (item.is_string() && !item.get_ref<const std::string&>().empty()) {
+        out.push_back(item.get<std::string>());
+        return true;
+      }
+      return fail(p, "expected a user name or uid, got " + describe(item));
+    });
+  }
+
+  static std::optional<std::uint16_t> portNumber(std::string_view s) {
+    unsigned v = 0;
+    const char* end = s.data() + s.size();
+    auto [ptr, ec] = std::from_chars(s.data(), end, v);
+    if (s.empty() || ec != std::errc() || ptr != end || v > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(v);
+  }
+
+  // 8080, "8080", "8000-8099".
+  std::optional<PortRange> portRange(const json& item, const std::string& p,
+                                     std::string_view expected) {
+    if (item.is_number_unsigned() && item.get<std::uint64_t>() <= 65535) {
+      const auto port = static_cast<std::uint16_t>(item.get<std::uint64_t>());
+      return PortRange{port, port};
+    }
+    if (item.is_string()) {
+      const std::string_view s = item.get_ref<const std::string&>();
+      const auto dash = s.find('-');
+      auto low = portNumber(s.substr(0, dash));
+      auto high = dash == std::string_view::npos ? low : portNumber(s.substr(dash + 1));
+      if (low && high && *low <= *high) return PortRange{*low, *high};
+    }
+    fail(p, (item.is_string() || item.is_number() ? item.dump() : describe(item)) +
+                " is not a port, expected " + std::string(expected));
+    return std::nullopt;
+  }
+
+  bool localPorts(const json& v, const std::string& path, std::vector<LocalPortSelector>& out) {
+    return list(v, path, [&](const json& item, const std::string& p) {
+      if (item.is_string()) {
+        if (auto c = parsePortClass(item.get_ref<const std::string&>())) {
+          out.push_back(LocalPortSelector{.portClass = c, .range = {}});
+          return true;
+        }
+      }
+      auto r = portRange(item, p,
+                         "a port 0-65535, a range such as \"8000-8099\", or \"well-known\", "
+                         "\"registered\", \"ephemeral\"");
+      if (!r) return false;
+      out.push_back(LocalPortSelector{.portClass = std::nullopt, .range = *r});
+      return true;
+    });
+  }
+
+  bool destinationPorts(const json& v, const std::string& path, std::vector<PortRange>& out) {
+    return list(v, path, [&](const json& item, const std::string& p) {
+      auto r = portRange(item, p, "a port 0-65535 or a range such as \"8000-8099\"");
+      if (!r) return false;
+      out.push_back(*r);
+      return true;
+    });
+  }
+
+  bool cidrs(const json& v, const std::string& path, std::vector<Cidr>& out) {
+    return list(v, path, [&](const json& item, const std::string& p) {
+      if (!item.is_string()) {
+        return fail(p, "expected an address or CIDR string, got " + describe(item));
+      }
+      const auto& text = item.get_ref<const std::string&>();
+      auto c = Cidr::parse(text);
+      if (!c) {
+        return fail(p,
+                    jsonQuote(text) + " is not an address or CIDR, expected e.g. \"10.0.0.0/8\"");
+      }
+      out.push_back(*c);
+      return true;
+    });
+  }
+
+  bool selector(const json& v, const std::string& path, Selector& out) {
+    if (!object(v, path)) return false;
+    if (!knownKeys(v, path, kSelectorKeys)) {
+      return false;
+    }
+    for (const auto& [key, value] : v.items()) {
+      const std::string p = child(path, key);
+      bool good = true;
+      if (key == "comm") good = globs(value, p, out.comm);
+      if (key == "unit") good = globs(value, p, out.unit);
+      if (key == "container") good = globs(value, p, out.container);
+      if (key == "user") good = users(value, p, out.user);
+      if (key == "local_port") good = localPorts(value, p, out.localPort);
+      if (key == "destination") good = cidrs(value, p, out.destination);
+      if (key == "destination_port") good = destinationPorts(value, p, out.destinationPort);
+      if (!good) return false;
+    }
+    return true;
+  }
+
+  bool match(const json& v, const std::string& path, Match& out) {
+    if (!object(v, path) || !knownKeys(v, path, kMatchKeys)) return false;
+    if (v.contains("include") && !selector(v["include"], child(path, "include"), out.include)) {
+      return false;
+    }
+    if (v.contains("exclude") && !selector(v["exclude"], child(path, "exclude"), out.exclude)) {
+      return false;
+    }
+    return true;
+  }
+
+  static bool validRuleName(std::string_view n) {
+    if (n.empty() || n.size() > kMaxRuleNameLength) return false;
+    return std::all_of(n.begin(), n.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_' || c == '.';
+    });
+  }
+
+  bool rule(const json& v, const std::string& path, Duration pollInterval, Rule& out) {
+    if (!object(v, path)) return false;
+    for (std::string_view required : {"name", "type"}) {
+      if (!v.contains(required)) return fail(path, "missing key " + jsonQuote(required));
+    }
+    if (!string(v["name"], child(path, "name"), out.name)) return false;
+    if (!validRuleName(out.name)) {
+      return fail(child(path, "name"), jsonQuote(out.name) +
+                                           " is not a valid rule name, expected 1-64 characters of "
+                                           "letters, digits, '-', '_' and '.'");
+    }
+    std::string type;
+    if (!string(v["type"], child(path, "type"), type)) return false;
+    // A key of the other rule type is a likely mix-up: say so rather than "unknown".
+    const bool closeWait = type == "close_wait";
+    if (closeWait || type == "time_wait") {
+      const std::span<const std::string_view> mine =
+          closeWait ? std::span<const std::string_view>(kCloseWaitRuleKeys) : kTimeWaitRuleKeys;
+      const std::span<const std::string_view> other =
+          closeWait ? std::span<const std::string_view>(kTimeWaitRuleKeys) : kCloseWaitRuleKeys;
+      for (const auto& [key, value] : v.items()) {
+        const bool inMine = std::find(mine.begin(), mine.end(), key) != mine.end();
+        const bool inOther = std::find(other.begin(), other.end(), key) != other.end();
+        if (!inMine && inOther) {
+          return fail(child(path, key), "not a key of " + type + " rules (only " +
+                                            (closeWait ? "time_wait" : "close_wait") +
+                                            " rules have it)");
+        }
+      }
+    }
+    if (type == "close_wait") {
+      out.type = RuleType::CloseWait;
+      if (!knownKeys(v, path, kCloseWaitRuleKeys, "a close_wait rule")) {
+        return false;
+      }
+    } else if (type == "time_wait") {
+      out.type = RuleType::TimeWait;
+      if (!knownKeys(v, path, kTimeWaitRuleKeys, "a time_wait rule")) {
+        return false;
+      }
+    } else {
+      return fail(
+          child(path, "type"),
+          jsonQuote(type) + " is not a rule type, expected \"close_wait\" or \"time_wait\"");
+    }
+
+    if (v.contains("severity")) {
+      std::string s;
+      if (!string(v["severity"], child(path, "severity"), s)) return false;
+      if (s == "warning") {
+        out.severity = Severity::Warning;
+      } else if (s == "critical") {
+        out.severity = Severity::Critical;
+      } else {
+        return fail(child(path, "severity"),
+                    jsonQuote(s) + " is not a severity, expected \"warning\" or \"critical\"");
+      }
+    }
+    if (v.contains("for") && !duration(v["for"], child(path, "for"), out.forDuration)) {
+      return false;
+    }
+    if (v.contains("clear_for") &&
+        !duration(v["clear_for"], child(path, "clear_for"), out.clearFor)) {
+      return false;
+    }
+    if (v.contains("match") && !match(v["match"], child(path, "match"), out.match)) return false;
+
+    if (out.type == RuleType::CloseWait) return closeWaitRule(v, path, pollInterval, out);
+    return timeWaitRule(v, path, out);
+  }
+
+  bool closeWaitRule(const json& v, const std::string& path, Duration pollInterval, Rule& out) {
+    CloseWaitRule& r = out.closeWait;
+    if (v.contains("group_by")) {
+      std::string g;
+      if (!string(v["group_by"], child(path, "group_by"), g)) return false;
+      if (g == "process") {
+        r.groupBy = GroupBy::Process;
+      } else if (g == "unit") {
+        r.groupBy = GroupBy::Unit;
+      } else if (g == "container") {
+        r.groupBy = GroupBy::Container;
+      } else {
+        return fail(
+            child(path, "group_by"),
+            jsonQuote(g) + " is not a grouping, expected \"process\", \"unit\" or \"container\"");
+      }
+    }
+    if (v.contains("min_sockets") &&
+        !count(v["min_sockets"], child(path, "min_sockets"), 1, r.minSockets)) {
+      return false;
+    }
+    if (v.contains("min_age") && !duration(v["min_age"], child(path, "min_age"), r.minAge)) {
+      return false;
+    }
+    if (v.contains("growth")) {
+      std::uint64_t g = 0;
+      if (!count(v["growth"], child(path, "growth"), 1, g)) return false;
+      r.growth = g;
+    }
+    if (v.contains("growth_window")) {
+      if (!r.growth) {
+        return fail(child(path, "growth_window"), "has no effect without \"growth\"");
+      }
+      if (!duration(v["growth_window"], child(path, "growth_window"), r.growthWindow)) {
+        return false;
+      }
+      if (r.growthWindow < pollInterval * 2) {
+        return fail(child(path, "growth_window"),
+                    jsonQuote(formatDuration(r.growthWindow)) +
+                        " is too short, expected at least two poll intervals (" +
+                        formatDuration(pollInterval * 2) + ")");
+      }
+    }
+    return true;
+  }
+
+  bool timeWaitRule(const json& v, const std::string& path, Rule& out) {
+    TimeWaitRule& r = out.timeWait;
+    if (v.contains("port_usage_ratio")) {
+      double x = 0;
+      if (!ratio(v["port_usage_ratio"], child(path, "port_usage_ratio"), x)) return false;
+      r.portUsageRatio = x;
+    }
+    if (v.contains("min_sockets")) {
+      std::uint64_t n = 0;
+      if (!count(v["min_sockets"], child(path, "min_sockets"), 1, n)) return false;
+      r.minSockets = n;
+    }
+    if (v.contains("rate_per_second")) {
+      double x = 0;
+      if (!positiveNumber(v["rate_per_second"], child(path, "rate_per_second"), x)) return false;
+      r.ratePerSecond = x;
+    }
+    if (v.contains("time_wait_overflow") &&
+        !boolean(v["time_wait_overflow"], child(path, "time_wait_overflow"), r.timeWaitOverflow)) {
+      return false;
+    }
+    if (!r.portUsageRatio && !r.minSockets && !r.ratePerSecond && !r.timeWaitOverflow) {
+      return fail(path,
+                  "a time_wait rule needs at least one of port_usage_ratio, min_sockets, "
+                  "rate_per_second, time_wait_overflow");
+    }
+    return true;
+  }
+
+  bool config(const json& root, Config& out) {
+    if (!root.is_object()) {
+      return fail("", "expected a JSON object at the top level, got " + describe(root));
+    }
+    if (!knownKeys(root, "", kTopLevelKeys)) {
+      return false;
+    }
+    if (root.contains("$schema")) {
+      std::string ignored;
+      if (!string(root["$schema"], "$schema", ignored)) return false;
+    }
+    if (root.contains("poll_interval")) {
+      if (!duration(root["poll_interval"], "poll_interval", out.pollInterval)) return false;
+      if (out.pollInterval < kMinPollInterval) {
+        return fail("poll_interval", jsonQuote(formatDuration(out.pollInterval)) +
+                                         " is too short, expected at least \"100ms\"");
+      }
+      if (out.pollInterval > kMaxPollInterval) {
+        return fail("poll_interval",
+                    jsonQuote(formatDuration(out.pollInterval)) +
+                        " is too long, expected at most \"1m\" (TIME_WAIT sockets live 60s; "
+                        "a longer interval misses some)");
+      }
+    }
+    if (root.contains("listen")) {
+      if (!string(root["listen"], "listen", out.listen)) return false;
+      if (!parseListenAddress(out.listen)) {
+        return fail("listen", jsonQuote(out.listen) +
+                                  " is not an address and port, expected e.g. \"0.0.0.0:9929\" "
+                                  "or \"[::]:9929\"");
+      }
+    }
+    if (root.contains("namespaces")) {
+      std::string ns;
+      if (!string(root["namespaces"], "namespaces", ns)) return false;
+      if (ns == "host") {
+        out.namespaces = NamespaceScope::Host;
+      } else if (ns == "all") {
+        out.namespaces = NamespaceScope::All;
+      } else {
+        return fail("namespaces", jsonQuote(ns) + " is not a scope, expected \"host\" or \"all\"");
+      }
+    }
+    if (root.contains("metrics")) {
+      const json& m = root["metrics"];
+      if (!object(m, "metrics") || !knownKeys(m, "metrics", kMetricsKeys)) {
+        return false;
+      }
+      if (m.contains("include_pid") &&
+          !boolean(m["include_pid"], "metrics.include_pid", out.metrics.includePid)) {
+        return false;
+      }
+      if (m.contains("max_groups")) {
+        std::uint64_t n = 0;
+        if (!count(m["max_groups"], "metrics.max_groups", 1, n)) return false;
+        if (n > 100'000) {
+          return fail("metrics.max_groups",
+                      std::to_string(n) + " is too large, expected at most 100000");
+        }
+        out.metrics.maxGroups = static_cast<std::uint32_t>(n);
+      }
+    }
+    if (root.contains("alerts")) {
+      const json& a = root["alerts"];
+      if (!object(a, "alerts") || !knownKeys(a, "alerts", kAlertsKeys)) return false;
+      if (a.contains("reminder_interval") &&
+          !duration(a["reminder_interval"], "alerts.reminder_interval",
+                    out.alerts.reminderInterval)) {
+        return false;
+      }
+    }
+    if (root.contains("rules")) {
+      const json& rules = root["rules"];
+      if (!rules.is_array()) {
+        return fail("rules", "expected an array of rules, got " + describe(rules));
+      }
+      out.rules.clear();
+      for (std::size_t i = 0; i < rules.size(); ++i) {
+        Rule r;
+        const std::string path = index("rules", i);
+        if (!rule(rules[i], path, out.pollInterval, r)) return false;
+        for (std::size_t j = 0; j < out.rules.size(); ++j) {
+          if (out.rules[j].name == r.name) {
+            return fail(child(path, "name"),
+                        jsonQuote(r.name) + " is already the name of " + index("rules", j));
+          }
+        }
+        out.rules.push_back(std::move(r));
+      }
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+std::vector<ConfigKeySet> configKeySets() {
+  auto set = [](std::string_view object, std::span<const std::string_view> keys) {
+    return ConfigKeySet{object, std::vector<std::string_view>(keys.begin(), keys.end())};
+  };
+  return {set("", kTopLevelKeys),
+          set("metrics", kMetricsKeys),
+          set("alerts", kAlertsKeys),
+          set("rule(close_wait)", kCloseWaitRuleKeys),
+          set("rule(time_wait)", kTimeWaitRuleKeys),
+          set("match", kMatchKeys),
+          set("selector", kSelectorKeys)};
+}
+
+std::string_view namespaceScopeName(NamespaceScope s) {
+  return s == NamespaceScope::All ? "all" : "host";
+}
+
+std::string_view groupByName(GroupBy g) {
+  switch (g) {
+    case GroupBy::Process:
+      return "process";
+    case GroupBy::Unit:
+      return "unit";
+    case GroupBy::Container:
+      return "container";
+  }
+  return "?";
+}
+
+std::optional<Endpoint> parseListenAddress(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = text.substr(0, colon);
+  const std::string_view portText = text.substr(colon + 1);
+  std::optional<IpAddress> address;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    address = IpAddress::parse(host.substr(1, host.size() - 2));
+    if (address && address->family != AddressFamily::V6) return std::nullopt;
+  } else {
+    address = IpAddress::parse(host);
+    if (address && address->family != AddressFamily::V4) return std::nullopt;
+  }
+  unsigned port = 0;
+  const char* end = portText.data() + portText.size();
+  auto [ptr, ec] = std::from_chars(portText.data(), end, port);
+  if (!address || portText.empty() || ec != std::errc() || ptr != end || port == 0 ||
+      port > 65535) {
+    return std::nullopt;
+  }
+  return Endpoint{*address, static_cast<std::uint16_t>(port)};
+}
+
+Result<Config> compileConfig(std::string_view jsonText, std::string_view origin) {
+  auto withOrigin = [&](const std::string& message) {
+    return Error{0, origin.empty() ? message : std::string(origin) + ": " + message};
+  };
+  StrictnessChecker checker;
+  const bool syntaxOk = json::sax_parse(jsonText, &checker, json::input_format_t::json,
+                                        /*strict=*/true, /*ignore_comments=*/true);
+  if (!syntaxOk) {
+    return withOrigin(checker.error.empty() ? std::string("not valid JSON") : checker.error);
+  }
+  const json root = json::parse(jsonText, nullptr, /*allow_exceptions=*/false,
+                                /*ignore_comments=*/true);
+  if (root.is_discarded()) return withOrigin("not valid JSON");
+  Config config = defaultConfig();
+  Validator v;
+  if (!v.config(root, config)) return withOrigin(v.error);
+  return config;
+}
+
+Config defaultConfig() {
+  Config c;
+  c.pollInterval = 5s;
+  c.listen = std::string(kDefaultListen);
+  c.namespaces = NamespaceScope::Host;
+  c.metrics = MetricsOptions{.includePid = false, .maxGroups = 50};
+  c.alerts = AlertOptions{.reminderInterval = 1h};
+  c.rules.push_back(Rule{
+      .name = "close-wait-leak",
+      .type = RuleType::CloseWait,
+      .severity = Severity::Warning,
+      .forDuration = 1min,
+      .clearFor = 5min,
+      .match = {},
+      .closeWait = CloseWaitRule{.groupBy = GroupBy::Process,
+                                 .minSockets = 10,
+                                 .minAge = 5min,
+                                 .growth = 50,
+                                 .growthWindow = 10min},
+      .timeWait = {},
+  });
+  c.rules.push_back(Rule{
+      .name = "ephemeral-port-exhaustion",
+      .type = RuleType::TimeWait,
+      .severity = Severity::Critical,
+      .forDuration = 0s,
+      .clearFor = 2min,
+      .match = {},
+      .closeWait = {},
+      .timeWait = TimeWaitRule{.portUsageRatio = 0.8,
+                               .minSockets = std::nullopt,
+                               .ratePerSecond = std::nullopt,
+                               .timeWaitOverflow = true},
+  });
+  return c;
+}
+
+std::string Config::summary() const {
+  std::string out = "poll every " + formatDuration(pollInterval) + ", listen on " + listen + ", " +
+                    (namespaces == NamespaceScope::All ? "all namespaces" : "host namespace") +
+                    ", " + std::to_string(rules.size()) + (rules.size() == 1 ? " rule" : " rules");
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    out += i == 0 ? ": " : ", ";
+    out += rules[i].name + " (" + std::string(ruleTypeName(rules[i].type)) + ")";
+  }
+  return out;
+}
+
+}  // namespace waitwatch

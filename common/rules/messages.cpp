@@ -1,0 +1,205 @@
+#include "rules/messages.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <string_view>
+
+namespace waitwatch {
+namespace {
+
+std::string percent(double ratio) {
+  return std::to_string(std::lround(ratio * 100.0)) + "%";
+}
+
+std::string rateText(double perSecond) {
+  char buf[32];
+  if (perSecond >= 10.0) {
+    std::snprintf(buf, sizeof buf, "%.0f", perSecond);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f", perSecond);
+  }
+  return buf;
+}
+
+std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// Unnamed namespaces read "net:[4026531840]"; only a named one is worth a prefix.
+bool namedNetns(const AlertGroup& g) {
+  return !g.netns.empty() && g.netns.rfind("net:[", 0) != 0;
+}
+
+std::string who(const Alert& a) {
+  const AlertGroup& g = a.group;
+  std::string out;
+  switch (g.kind) {
+    case GroupKind::Process:
+      out = (g.comm.empty() ? std::string("pid") : g.comm) + "[" + std::to_string(g.pid) + "]";
+      if (!g.container.empty()) {
+        out += " (" + g.container + ")";
+      } else if (!g.unit.empty()) {
+        out += " (" + g.unit + ")";
+      }
+      break;
+    case GroupKind::Unit:
+    case GroupKind::Container: {
+      out = g.kind == GroupKind::Unit ? g.unit : "container " + g.container;
+      std::string inner = g.comm;
+      if (g.processes > 1) {
+        inner += (inner.empty() ? "" : ", ") + plural(g.processes, "process", "processes");
+      }
+      if (!inner.empty()) out += " (" + inner + ")";
+      break;
+    }
+    default:
+      out = "?";
+  }
+  if (namedNetns(g)) out += " in " + g.netns;
+  return out;
+}
+
+// " on :8080, :8443 and to 10.0.0.9:5432"
+std::string where(const Alert& a) {
+  std::string local;
+  for (std::size_t i = 0; i < a.localPorts.size() && i < 3; ++i) {
+    local += (i == 0 ? ":" : ", :") + std::to_string(a.localPorts[i].port);
+  }
+  std::string remote;
+  std::size_t shown = 0;
+  for (const PeerCount& p : a.peers) {
+    if (p.endpoint.port == 0 || shown == 2) continue;
+    remote += (shown++ == 0 ? "" : ", ") + p.endpoint.toString();
+  }
+  std::string out;
+  if (!local.empty()) out += " on " + local;
+  if (!remote.empty()) out += (out.empty() ? " to " : " and to ") + remote;
+  return out;
+}
+
+bool has(const Alert& a, AlertReason r) {
+  for (AlertReason x : a.reasons) {
+    if (x == r) return true;
+  }
+  return false;
+}
+
+// "the oldest stuck for 3h12m" ("at least" for sockets already there when waitwatch started).
+std::string oldest(const Alert& a) {
+  if (a.oldestAge < std::chrono::seconds(1)) return "the oldest just seen";
+  return "the oldest stuck for " + std::string(a.oldestAgeIsLowerBound ? "at least " : "") +
+         humanDuration(a.oldestAge);
+}
+
+std::string closeWaitMessage(const Alert& a, const Rule& rule) {
+  const CloseWaitRule& cw = rule.closeWait;
+  const std::uint64_t total = a.closeWait.total;
+  if (a.state == AlertState::Resolved) {
+    const std::string subject = a.group.kind == GroupKind::Unattributed
+                                    ? "unattributed CLOSE_WAIT sockets in " + a.group.netns
+                                    : who(a);
+    std::string out = "resolved: " + subject;
+    if (a.group.kind == GroupKind::Unattributed) {
+      out += total == 0 ? ": none left" : ": " + std::to_string(total) + " left";
+    } else if (total == 0) {
+      out += " holds no CLOSE_WAIT sockets any more";
+    } else {
+      out += " holds " + plural(total, "CLOSE_WAIT socket", "CLOSE_WAIT sockets") + " now (" +
+             std::to_string(a.count) + " older than " + formatDuration(cw.minAge) + ")";
+    }
+    out += "; peak " + std::to_string(a.closeWait.peak) + ", firing for " +
+           humanDuration(std::chrono::duration_cast<Duration>(a.at - a.firedAt));
+    return out;
+  }
+
+  std::string detail;
+  if (has(a, AlertReason::OldSockets) && a.count != total) {
+    detail += std::to_string(a.count) + " older than " + formatDuration(cw.minAge);
+  }
+  if (has(a, AlertReason::Growth)) {
+    detail += (detail.empty() ? "" : ", ") + std::string("up by ") +
+              std::to_string(a.closeWait.growth) + " in the last " +
+              formatDuration(cw.growthWindow);
+  }
+  if (!detail.empty()) detail = " (" + detail + ")";
+  std::string out;
+  if (a.group.kind == GroupKind::Unattributed) {
+    out = plural(total, "CLOSE_WAIT socket", "CLOSE_WAIT sockets") + where(a) + detail + " in " +
+          a.group.netns + (total == 1 ? " has" : " have") + " no visible owner, " + oldest(a) +
+          ": a process waitwatch cannot see (no permission, or another pid namespace) does not "
+          "close() connections its peers have closed";
+  } else {
+    out = who(a) + " holds " + plural(total, "CLOSE_WAIT socket", "CLOSE_WAIT sockets") + where(a) +
+          detail + ", " + oldest(a) + ": it does not close() connections its peers have closed";
+  }
+  if (a.state == AlertState::StillFiring) {
+    out += " (still firing after " +
+           humanDuration(std::chrono::duration_cast<Duration>(a.at - a.firedAt)) + ")";
+  }
+  return out;
+}
+
+std::string pairText(const Alert& a) {
+  return a.timeWait.source.toString() + " -> " + a.timeWait.destination.toString();
+}
+
+std::string portUsageText(const Alert& a) {
+  const TimeWaitDetails& t = a.timeWait;
+  return "uses " + percent(t.portUsageRatio) + " of the " + std::to_string(t.usablePorts) +
+         " usable ephemeral ports (" + std::to_string(a.count) + " in TIME_WAIT, " +
+         std::to_string(t.live) + " live)";
+}
+
+std::string timeWaitMessage(const Alert& a) {
+  const TimeWaitDetails& t = a.timeWait;
+  const std::string prefix = a.state == AlertState::Resolved ? "resolved: " : "";
+  std::string suffix;
+  if (a.state == AlertState::StillFiring) {
+    suffix = " (still firing after " +
+             humanDuration(std::chrono::duration_cast<Duration>(a.at - a.firedAt)) + ")";
+  }
+  if (a.group.kind == GroupKind::Destination) {
+    const std::string ns = namedNetns(a.group) ? a.group.netns + ": " : "";
+    if (a.state == AlertState::Resolved)
+      return prefix + ns + pairText(a) + " " + portUsageText(a) + " now";
+    return ns + pairText(a) + " " + portUsageText(a) +
+           ": new connections will fail with EADDRNOTAVAIL; reuse connections (keep-alive, "
+           "pooling)" +
+           suffix;
+  }
+
+  std::string out =
+      prefix + a.group.netns + ": " + plural(a.count, "TIME_WAIT socket", "TIME_WAIT sockets");
+  if (t.maxTimeWaitBuckets > 0) {
+    out += " (" + percent(static_cast<double>(a.count) / t.maxTimeWaitBuckets) +
+           " of net.ipv4.tcp_max_tw_buckets " + std::to_string(t.maxTimeWaitBuckets) + ")";
+  }
+  out += ", " + rateText(t.ratePerSecond) + " new per second";
+  if (a.state == AlertState::Resolved) return out;
+  if (!a.peers.empty()) {
+    out += ", most toward " + a.peers.front().endpoint.toString() + " (" +
+           std::to_string(a.peers.front().count) + ")";
+  } else if (!a.localPorts.empty()) {
+    out += ", most on :" + std::to_string(a.localPorts.front().port) + " (" +
+           std::to_string(a.localPorts.front().count) + ")";
+  }
+  if (has(a, AlertReason::TimeWaitOverflow)) {
+    out += "; TCPTimeWaitOverflow rose by " + std::to_string(t.overflowDelta) +
+           ": TIME_WAIT buckets ran out and the kernel tore connections down without TIME_WAIT, "
+           "so late segments can reach new connections; reuse connections (keep-alive, "
+           "pooling) or raise net.ipv4.tcp_max_tw_buckets";
+  } else {
+    out +=
+        ": connections are opened and closed at a high rate; reuse connections (keep-alive, "
+        "pooling)";
+  }
+  return out + suffix;
+}
+
+}  // namespace
+
+std::string alertMessage(const Alert& a, const Rule& rule) {
+  return a.type == RuleType::CloseWait ? closeWaitMessage(a, rule) : timeWaitMessage(a);
+}
+
+}  // namespace waitwatch

@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "engine_harness.hpp"
+#include "snapshot_builder.hpp"
+
+namespace waitwatch::testing {
+namespace {
+
+const std::string kJavaId = "0123456789abcdef0123456789abcdef";
+
+// Four groups, two CLOSE_WAIT sockets each: a server (nginx on :80), a client in a container
+// (java to 10.1.2.3:5432), another server (php-fpm on :9000) and unattributed sockets (:8443).
+Snapshot population() {
+  SnapshotBuilder b;
+  auto nginx = b.process(proc(100, "nginx").inUnit("nginx.service").listening({80}));
+  auto java = b.process(proc(200, "java").inContainer("docker", kJavaId).ownedBy("app", 1000));
+  auto php = b.process(proc(300, "php-fpm").inUnit("php-fpm.service").listening({9000}));
+  b.closeWait(1, {nginx}, 80, "10.0.0.7:40001");
+  b.closeWait(2, {nginx}, 80, "[::ffff:10.0.0.7]:40002");  // dual-stack peer
+  b.closeWait(3, {java}, 51000, "10.1.2.3:5432");
+  b.closeWait(4, {java}, 51001, "10.1.2.3:5432");
+  b.closeWait(5, {php}, 9000, "192.168.1.5:40003");
+  b.closeWait(6, {php}, 9000, "192.168.1.5:40004");
+  b.closeWait(7, {}, 8443, "172.16.0.1:40005", 0, "10.0.0.1", 0);
+  b.closeWait(8, {}, 8443, "172.16.0.1:40006", 0, "10.0.0.1", 0);
+  return b.build();
+}
+
+std::set<std::string> firingFor(const std::string& match) {
+  Engine e(configFrom(R"({"rules": [{"name": "m", "type": "close_wait", "min_sockets": 2,
+                         "min_age": "0s", "match": )" +
+                      match + "}]}"));
+  std::set<std::string> out;
+  for (const Alert& a : e.evaluate(population(), at(0))) {
+    out.insert(a.group.kind == GroupKind::Unattributed ? "none" : a.group.comm);
+  }
+  return out;
+}
+
+struct MatchCase {
+  const char* match;
+  std::set<std::string> firing;
+};
+
+TEST(Match, EverySelector) {
+  const std::vector<MatchCase> cases = {
+      {R"({})", {"nginx", "java", "php-fpm", "none"}},
+      {R"({"include": {"comm": "ngin*"}})", {"nginx"}},
+      {R"({"exclude": {"comm": "ngin*"}})", {"java", "php-fpm", "none"}},
+      {R"({"include": {"comm": ["nginx", "php-fpm"]}})", {"nginx", "php-fpm"}},
+      {R"({"include": {"unit": "*.service"}})", {"nginx", "php-fpm"}},
+      {R"({"exclude": {"unit": "php-fpm.service"}})", {"nginx", "java", "none"}},
+      {R"({"include": {"container": "docker:*"}})", {"java"}},
+      {R"({"include": {"container": "0123*"}})", {"java"}},
+      {R"({"exclude": {"container": "*"}})", {"nginx", "php-fpm", "none"}},
+      {R"({"include": {"user": "www-data"}})", {"nginx", "php-fpm"}},
+      {R"({"include": {"user": 1000}})", {"java"}},
+      {R"({"include": {"user": "0"}})", {"none"}},  // unattributed sockets have a uid
+      {R"({"exclude": {"user": ["www-data"]}})", {"java", "none"}},
+      {R"({"include": {"local_port": 80}})", {"nginx"}},
+      {R"({"include": {"local_port": "well-known"}})", {"nginx"}},
+      {R"({"include": {"local_port": "registered"}})", {"php-fpm", "none"}},
+      {R"({"include": {"local_port": "ephemeral"}})", {"java"}},
+      {R"({"include": {"local_port": "9000-9999"}})", {"php-fpm"}},
+      {R"({"exclude": {"local_port": "well-known"}})", {"java", "php-fpm", "none"}},
+      {R"({"include": {"destination": "10.0.0.0/8"}})", {"nginx", "java"}},
+      {R"({"include": {"destination": "192.168.0.0/16"}})", {"php-fpm"}},
+      {R"({"exclude": {"destination": ["10.0.0.0/8"]}})", {"php-fpm", "none"}},
+      {R"({"include": {"destination_port": 5432}})", {"java"}},
+      {R"({"include": {"destination_port": "5000-6000"}})", {"java"}},
+      {R"({"include": {"comm": "nginx"}, "exclude": {"local_port": 80}})", {}},
+      {R"({"include": {"comm": "*", "destination": "10.0.0.0/8"}})", {"nginx", "java"}},
+  };
+  for (const MatchCase& c : cases) {
+    EXPECT_EQ(firingFor(c.match), c.firing) << c.match;
+  }
+}
+
+// A socket-level selector splits a process's sockets: only the matching ones count.
+TEST(Match, EndpointSelectorsCountOnlyMatchingSockets) {
+  SnapshotBuilder b;
+  auto p = b.process(proc(1, "haproxy").listening({80, 443}));
+  b.closeWaitMany(1, 5, {p}, 80);
+  b.closeWaitMany(100, 2, {p}, 443);
+  Engine e(configFrom(R"({"rules": [{"name": "m", "type": "close_wait", "min_sockets": 2,
+                         "min_age": "0s", "match": {"include": {"local_port": 443}}}]})"));
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].count, 2u);
+  EXPECT_EQ(out[0].localPorts, (std::vector<PortCount>{{443, 2}}));
+}
+
+}  // namespace
+}  // namespace waitwatch::testing

@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include "engine_harness.hpp"
+#include "snapshot_builder.hpp"
+
+namespace waitwatch::testing {
+namespace {
+using namespace std::chrono_literals;
+
+const std::string kPairKey = "destination:4026531840:10.0.0.5->10.0.0.9:5432";
+const std::string kNsKey = "namespace:4026531840";
+
+Snapshot pair(std::uint32_t timeWait, std::uint32_t live, std::uint32_t created = 0) {
+  SnapshotBuilder b;
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", timeWait, live, created);
+  b.timeWaitPair("10.0.0.5", "10.0.0.20:8080", 500, 3, 40);  // a modest neighbour
+  return b.build();
+}
+
+TEST(TimeWaitRule, PortUsageRatioFiresPerPairAndResolves) {
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.8, "clear_for": "10s"}]})"));
+  EXPECT_TRUE(e.evaluate(pair(20000, 12), at(0)).empty());  // 71%
+  auto out = e.evaluate(pair(24562, 12, 2000), at(5));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing ports " + kPairKey}));
+  const Alert& a = out[0];
+  EXPECT_EQ(a.type, RuleType::TimeWait);
+  EXPECT_EQ(a.group.kind, GroupKind::Destination);
+  EXPECT_EQ(a.reasons, std::vector<AlertReason>{AlertReason::PortUsage});
+  EXPECT_EQ(a.count, 24562u);
+  EXPECT_EQ(a.timeWait.source.toString(), "10.0.0.5");
+  EXPECT_EQ(a.timeWait.destination.toString(), "10.0.0.9:5432");
+  EXPECT_NEAR(a.timeWait.portUsageRatio, 24574.0 / 28232.0, 1e-9);
+  EXPECT_EQ(a.timeWait.live, 12u);
+  EXPECT_EQ(a.timeWait.usablePorts, 28232u);
+  EXPECT_DOUBLE_EQ(a.timeWait.ratePerSecond, 400.0);  // 2000 younger than the 5s interval
+  EXPECT_EQ(a.message,
+            "10.0.0.5 -> 10.0.0.9:5432 uses 87% of the 28232 usable ephemeral ports (24562 in "
+            "TIME_WAIT, 12 live): new connections will fail with EADDRNOTAVAIL; reuse "
+            "connections (keep-alive, pooling)");
+  EXPECT_TRUE(e.evaluate(pair(22000, 12), at(10)).empty());  // 78%: false since 10
+  auto resolved = e.evaluate(pair(21000, 12), at(20));
+  ASSERT_EQ(briefs(resolved), (std::vector<std::string>{"resolved ports " + kPairKey}));
+  EXPECT_EQ(resolved[0].message,
+            "resolved: 10.0.0.5 -> 10.0.0.9:5432 uses 74% of the 28232 usable ephemeral ports "
+            "(21000 in TIME_WAIT, 12 live) now");
+}
+
+TEST(TimeWaitRule, APairThatVanishesResolves) {
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.5}]})"));
+  EXPECT_EQ(e.evaluate(pair(20000, 0), at(0)).size(), 1u);
+  auto out = e.evaluate(SnapshotBuilder().build(), at(5));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"resolved ports " + kPairKey}));
+  EXPECT_EQ(out[0].count, 0u);
+}
+
+TEST(TimeWaitRule, ServerSideTimeWaitNeverCountsAsPortUsage) {
+  SnapshotBuilder b;
+  auto nginx = b.process(proc(1, "nginx").listening({443}));
+  b.timeWaitServer("10.0.0.1:443", nginx, 60000, 5000);
+  b.raw().timeWait.back().portUsageRatio = 0.99;  // even if an adapter filled it in
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.5}]})"));
+  EXPECT_TRUE(e.evaluate(b.build(), at(0)).empty());
+}
+
+TEST(TimeWaitRule, MinSocketsPerNamespaceAgainstTwBuckets) {
+  Engine e(configFrom(R"({"rules": [{"name": "many", "type": "time_wait",
+      "min_sockets": 100000}]})"));
+  SnapshotBuilder b;
+  auto nginx = b.process(proc(1, "nginx").listening({443}));
+  b.timeWaitServer("10.0.0.1:443", nginx, 70000, 5000);
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 30000, 0, 2500);
+  b.timeWaitPair("10.0.0.5", "10.0.0.10:5432", 10000, 0, 500);
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing many " + kNsKey}));
+  const Alert& a = out[0];
+  EXPECT_EQ(a.group.kind, GroupKind::Namespace);
+  EXPECT_EQ(a.count, 110000u);
+  EXPECT_EQ(a.reasons, std::vector<AlertReason>{AlertReason::TimeWaitCount});
+  EXPECT_EQ(a.timeWait.maxTimeWaitBuckets, 131072u);
+  EXPECT_DOUBLE_EQ(a.timeWait.ratePerSecond, 1600.0);
+  EXPECT_EQ(a.peers, (std::vector<PeerCount>{{endpoint("10.0.0.9:5432"), 30000},
+                                             {endpoint("10.0.0.10:5432"), 10000}}));
+  EXPECT_EQ(a.localPorts, (std::vector<PortCount>{{443, 70000}}));
+  EXPECT_EQ(a.message,
+            "net:[4026531840]: 110000 TIME_WAIT sockets (84% of net.ipv4.tcp_max_tw_buckets "
+            "131072), 1600 new per second, most toward 10.0.0.9:5432 (30000): connections are "
+            "opened and closed at a high rate; reuse connections (keep-alive, pooling)");
+}
+
+TEST(TimeWaitRule, RatePerSecond) {
+  Engine e(configFrom(R"({"rules": [{"name": "rate", "type": "time_wait",
+      "rate_per_second": 500}]})"));
+  EXPECT_TRUE(e.evaluate(pair(1000, 0, 2000), at(0)).empty());  // (2000 + 40) / 5s = 408/s
+  auto out = e.evaluate(pair(1000, 0, 2500), at(5));            // 508/s
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing rate " + kNsKey}));
+  EXPECT_EQ(out[0].reasons, std::vector<AlertReason>{AlertReason::TimeWaitRate});
+  EXPECT_DOUBLE_EQ(out[0].timeWait.ratePerSecond, 508.0);
+  EXPECT_EQ(briefs(e.evaluate(pair(1000, 0, 100), at(10))),
+            (std::vector<std::string>{"resolved rate " + kNsKey}));
+}
+
+TEST(TimeWaitRule, OverflowCounterRisingBetweenPolls) {
+  Engine e(configFrom(R"({"rules": [{"name": "overflow", "type": "time_wait",
+      "time_wait_overflow": true, "clear_for": "10s"}]})"));
+  auto withCounter = [](std::uint64_t overflow, bool valid = true) {
+    SnapshotBuilder b;
+    b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 131072, 0, 9000);
+    b.netns().kernel.timeWaitOverflow = overflow;
+    b.netns().kernel.valid = valid;
+    return b.build();
+  };
+  EXPECT_TRUE(e.evaluate(withCounter(100), at(0)).empty());  // no previous value: no rise
+  EXPECT_TRUE(e.evaluate(withCounter(100), at(5)).empty());
+  auto out = e.evaluate(withCounter(130), at(10));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing overflow " + kNsKey}));
+  EXPECT_EQ(out[0].reasons, std::vector<AlertReason>{AlertReason::TimeWaitOverflow});
+  EXPECT_EQ(out[0].timeWait.overflowDelta, 30u);
+  EXPECT_EQ(out[0].timeWait.overflowTotal, 130u);
+  EXPECT_EQ(out[0].message,
+            "net:[4026531840]: 131072 TIME_WAIT sockets (100% of net.ipv4.tcp_max_tw_buckets "
+            "131072), 1800 new per second, most toward 10.0.0.9:5432 (131072); "
+            "TCPTimeWaitOverflow rose by 30: TIME_WAIT buckets ran out and the kernel tore "
+            "connections down without TIME_WAIT, so late segments can reach new connections; "
+            "reuse connections (keep-alive, pooling) or raise net.ipv4.tcp_max_tw_buckets");
+  EXPECT_TRUE(e.evaluate(withCounter(130), at(15)).empty());         // false since 15
+  EXPECT_TRUE(e.evaluate(withCounter(130, false), at(20)).empty());  // unreadable: no rise
+  EXPECT_EQ(briefs(e.evaluate(withCounter(130), at(25))),
+            (std::vector<std::string>{"resolved overflow " + kNsKey}));
+  // A counter that goes down (a new namespace reusing the inode) is not a rise.
+  EXPECT_TRUE(e.evaluate(withCounter(3), at(30)).empty());
+}
+
+TEST(TimeWaitRule, MatchSelectsDestinationsAndNarrowsNamespaceCounts) {
+  Engine e(configFrom(R"({"rules": [{"name": "db", "type": "time_wait", "port_usage_ratio": 0.5,
+      "min_sockets": 15000,
+      "match": {"include": {"destination": "10.0.0.0/24", "destination_port": 5432}}}]})"));
+  SnapshotBuilder b;
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 16000, 0, 0);  // matches: 57%
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:6379", 27000, 0, 0);  // other port
+  b.timeWaitPair("10.0.0.5", "10.9.9.9:5432", 27000, 0, 0);  // other network
+  auto out = e.evaluate(b.build(), at(0));
+  // The namespace count only includes the matching pair (16000 >= 15000), not 70000.
+  ASSERT_EQ(briefs(out),
+            (std::vector<std::string>{"firing db " + kPairKey, "firing db " + kNsKey}));
+  EXPECT_EQ(out[1].count, 16000u);
+}
+
+TEST(TimeWaitRule, NamespacesAreSeparateGroups) {
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.8}]})"));
+  SnapshotBuilder b;
+  const auto blue = b.addNamespace(4026532100, "blue");
+  b.netns(blue).ephemeral = EphemeralRange(50000, 50999);  // 1000 usable ports
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 900, 0, 0, blue);
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 900, 0, 0, 0);  // 3% of the host's range
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(
+      briefs(out),
+      (std::vector<std::string>{"firing ports destination:4026532100:10.0.0.5->10.0.0.9:5432"}));
+  EXPECT_EQ(out[0].group.netns, "blue");
+  EXPECT_EQ(out[0].message,
+            "blue: 10.0.0.5 -> 10.0.0.9:5432 uses 90% of the 1000 usable ephemeral ports (900 in "
+            "TIME_WAIT, 0 live): new connections will fail with EADDRNOTAVAIL; reuse connections "
+            "(keep-alive, pooling)");
+}
+
+}  // namespace
+}  // namespace waitwatch::testing

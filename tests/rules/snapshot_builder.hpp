@@ -1,0 +1,211 @@
+#pragma once
+// Builds synthetic Snapshots for the rules engine tests, readably:
+//
+//   SnapshotBuilder b;
+//   auto nginx = b.process({.pid = 1234, .comm = "nginx", .unit = "nginx.service",
+//                           .listen = {8080}});
+//   b.closeWait(1001, {nginx}, 8080, "10.0.0.7:51000");
+//   Snapshot s = b.build();
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/snapshot.hpp"
+
+namespace waitwatch::testing {
+
+inline constexpr std::uint64_t kHostNetns = 4026531840;
+
+struct ProcessSpec {
+  std::int32_t pid = 0;
+  std::uint64_t startTime = 1000;
+  std::string comm;
+  std::string unit;
+  std::string containerRuntime;  // "docker"
+  std::string containerId;
+  std::string user = "www-data";
+  std::uint32_t uid = 33;
+  std::vector<std::uint16_t> listen;  // sorted
+  std::uint32_t netns = 0;
+
+  // Fluent setters: designated initializers that skip members warn with g++ 12.
+  ProcessSpec& inUnit(std::string u) {
+    unit = std::move(u);
+    return *this;
+  }
+  ProcessSpec& inContainer(std::string runtime, std::string id) {
+    containerRuntime = std::move(runtime);
+    containerId = std::move(id);
+    return *this;
+  }
+  ProcessSpec& ownedBy(std::string name, std::uint32_t id) {
+    user = std::move(name);
+    uid = id;
+    return *this;
+  }
+  ProcessSpec& listening(std::vector<std::uint16_t> ports) {
+    listen = std::move(ports);
+    return *this;
+  }
+  ProcessSpec& started(std::uint64_t ticks) {
+    startTime = ticks;
+    return *this;
+  }
+};
+
+inline ProcessSpec proc(std::int32_t pid, std::string comm) {
+  ProcessSpec p;
+  p.pid = pid;
+  p.comm = std::move(comm);
+  return p;
+}
+
+inline IpAddress ip(const std::string& text) {
+  auto a = IpAddress::parse(text);
+  if (!a) throw std::invalid_argument("bad address " + text);
+  return *a;
+}
+
+// "10.0.0.7:51000" or "[fd00::1]:443".
+inline Endpoint endpoint(const std::string& text) {
+  const auto colon = text.rfind(':');
+  std::string host = text.substr(0, colon);
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return Endpoint{ip(host), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)))};
+}
+
+class SnapshotBuilder {
+ public:
+  explicit SnapshotBuilder(Duration pollInterval = Duration(5000)) {
+    s_.pollInterval = pollInterval;
+    addNamespace(kHostNetns, "");
+  }
+
+  std::uint32_t addNamespace(std::uint64_t inode, std::string name) {
+    NetnsEntry ns;
+    ns.ref = NetnsRef{inode, std::move(name)};
+    ns.maxTimeWaitBuckets = 131072;
+    ns.kernel.valid = true;
+    s_.namespaces.push_back(std::move(ns));
+    return static_cast<std::uint32_t>(s_.namespaces.size() - 1);
+  }
+  NetnsEntry& netns(std::uint32_t index = 0) { return s_.namespaces.at(index); }
+
+  std::uint32_t process(const ProcessSpec& spec) {
+    ProcessEntry p;
+    p.info.key = ProcessKey{spec.pid, spec.startTime};
+    p.info.comm = spec.comm;
+    p.info.unit = spec.unit;
+    p.info.container = ContainerInfo{spec.containerRuntime, spec.containerId, {}};
+    p.info.user = spec.user;
+    p.info.uid = spec.uid;
+    p.netns = spec.netns;
+    p.listenPorts = spec.listen;
+    s_.processes.push_back(std::move(p));
+    return static_cast<std::uint32_t>(s_.processes.size() - 1);
+  }
+
+  // A CLOSE_WAIT socket on local 10.0.0.1:<localPort> (or `localAddress`) from `remote`.
+  SnapshotBuilder& closeWait(std::uint64_t cookie, const std::vector<std::uint32_t>& owners,
+                             std::uint16_t localPort, const std::string& remote,
+                             std::uint32_t netns = 0, const std::string& localAddress = "10.0.0.1",
+                             std::uint32_t uid = 33) {
+    CloseWaitSocket c;
+    c.cookie = cookie;
+    c.inode = static_cast<std::uint32_t>(cookie);
+    c.uid = uid;
+    c.netns = netns;
+    c.local = Endpoint{ip(localAddress), localPort};
+    c.remote = endpoint(remote);
+    c.ownerBegin = static_cast<std::uint32_t>(s_.ownerLinks.size());
+    c.ownerCount = static_cast<std::uint32_t>(owners.size());
+    for (std::uint32_t o : owners)
+      s_.ownerLinks.push_back(o);
+    s_.closeWait.push_back(c);
+    return *this;
+  }
+
+  // `count` server-side sockets with cookies cookie0, cookie0 + 1, ... from distinct clients.
+  SnapshotBuilder& closeWaitMany(std::uint64_t cookie0, std::size_t count,
+                                 const std::vector<std::uint32_t>& owners, std::uint16_t localPort,
+                                 const std::string& clientPrefix = "10.0.2.") {
+    for (std::size_t i = 0; i < count; ++i) {
+      closeWait(cookie0 + i, owners, localPort,
+                clientPrefix + std::to_string(1 + i % 200) + ":" +
+                    std::to_string(40000 + (cookie0 + i) % 20000));
+    }
+    return *this;
+  }
+
+  // Client-side TIME_WAIT: `source` -> `destination`, with the usage ratio computed from the
+  // namespace's ephemeral range as the attribution adapter does.
+  SnapshotBuilder& timeWaitPair(const std::string& source, const std::string& destination,
+                                std::uint32_t timeWait, std::uint32_t live, std::uint32_t created,
+                                std::uint32_t netns = 0) {
+    TimeWaitGroup g;
+    g.netns = netns;
+    g.serverSide = false;
+    g.source = ip(source);
+    g.destination = endpoint(destination);
+    g.timeWait = timeWait;
+    g.live = live;
+    g.created = created;
+    g.portUsageRatio = static_cast<double>(timeWait + live) /
+                       static_cast<double>(s_.namespaces.at(netns).ephemeral.usableCount());
+    s_.timeWait.push_back(g);
+    return *this;
+  }
+
+  SnapshotBuilder& timeWaitServer(const std::string& local, std::uint32_t listener,
+                                  std::uint32_t timeWait, std::uint32_t created,
+                                  std::uint32_t netns = 0) {
+    TimeWaitGroup g;
+    g.netns = netns;
+    g.serverSide = true;
+    g.destination = endpoint(local);
+    g.listener = listener;
+    g.timeWait = timeWait;
+    g.created = created;
+    s_.timeWait.push_back(g);
+    return *this;
+  }
+
+  // Sockets in other states, counted per namespace only (as the sampler aggregates them).
+  SnapshotBuilder& count(TcpState state, std::uint64_t n, std::uint32_t netns = 0) {
+    extra_.resize(s_.namespaces.size());
+    extra_[netns][state] += n;
+    return *this;
+  }
+
+  // The snapshot, with namespace counts consistent with the sockets and groups added.
+  [[nodiscard]] Snapshot build() const {
+    Snapshot out = s_;
+    for (std::size_t n = 0; n < out.namespaces.size(); ++n) {
+      if (n < extra_.size()) out.namespaces[n].states += extra_[n];
+    }
+    for (const CloseWaitSocket& c : out.closeWait) {
+      if (c.netns < out.namespaces.size()) out.namespaces[c.netns].states[TcpState::CloseWait]++;
+    }
+    for (const TimeWaitGroup& g : out.timeWait) {
+      if (g.netns >= out.namespaces.size()) continue;
+      out.namespaces[g.netns].states[TcpState::TimeWait] += g.timeWait;
+      out.namespaces[g.netns].timeWaitCreated += g.created;
+    }
+    for (const CloseWaitSocket& c : out.closeWait) {
+      for (std::uint32_t k = 0; k < c.ownerCount; ++k) {
+        const std::uint32_t p = out.ownerLinks[c.ownerBegin + k];
+        if (p < out.processes.size()) out.processes[p].states[TcpState::CloseWait]++;
+      }
+    }
+    return out;
+  }
+
+  Snapshot& raw() { return s_; }
+
+ private:
+  Snapshot s_;
+  std::vector<StateCounts> extra_;
+};
+
+}  // namespace waitwatch::testing
