@@ -1,0 +1,140 @@
+#pragma once
+// Socket inode -> owning processes: the attribution cache, as a flat open-addressing table.
+//
+// One 8-byte slot per inode (key, value), linear probing, no allocation on lookups: at a
+// million sockets the dump looks up every inode once per poll. Owners are "process slots",
+// small integers the resolver hands out; a socket shared by several processes keeps its owner
+// list in a side table (sharing is the exception). Each poll flips a "seen" parity: entries the
+// dump did not touch are swept at the end of the poll, so memory follows the live sockets.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+namespace waitwatch {
+
+class InodeTable {
+ public:
+  enum class State : std::uint8_t {
+    Owned,         // held by the listed processes
+    Pending,       // seen in this poll's dump, owner not known yet
+    NoPermission,  // searched: the holder is among processes whose fds we may not read
+    Vanished,      // searched: no process holds it any more (it closed between dump and walk)
+  };
+  // Keep a View in a variable while using owners(): a single owner is stored in the View.
+  struct View {
+    State state = State::Pending;
+    std::uint32_t single = 0;
+    std::span<const std::uint32_t> list;  // several owners; valid until the table changes
+    [[nodiscard]] std::span<const std::uint32_t> owners() const {
+      if (state != State::Owned) return {};
+      return list.empty() ? std::span<const std::uint32_t>(&single, 1) : list;
+    }
+  };
+  static constexpr std::uint32_t kMaxSlot = (1u << 30) - 8;
+
+  InodeTable();
+
+  // Starts a poll: entries touched from now on are "seen".
+  void beginPoll() { parity_ ^= 1u; }
+
+  // Hot path, once per socket of the dump: marks `inode` seen and returns its entry, inserting
+  // a Pending one when the inode is new.
+  View touch(std::uint32_t inode);
+
+  // Hints the CPU to fetch `inode`'s slot: a touch() a few sockets later then finds it in cache
+  // instead of waiting on memory (the table outgrows the caches at a million sockets).
+  void prefetch(std::uint32_t inode) const { __builtin_prefetch(&slots_[home(inode)], 1); }
+
+  // Lookup without side effects.
+  [[nodiscard]] std::optional<View> find(std::uint32_t inode) const;
+
+  // Records that process `slot` holds `inode`. An absent inode is inserted (unseen, so the
+  // sweep drops it unless the dump confirms it) only when `insertIfAbsent`; otherwise the claim
+  // is ignored, because only sockets the dump showed matter.
+  void addOwner(std::uint32_t inode, std::uint32_t slot, bool insertIfAbsent);
+  // Removes one claim; the entry goes when its last owner does, so the next dump sees the inode
+  // as unknown and looks for its new holder.
+  void removeOwner(std::uint32_t inode, std::uint32_t slot);
+  [[nodiscard]] bool hasOwner(std::uint32_t inode, std::uint32_t slot) const;
+
+  // Marks a Pending inode as searched and not found (NoPermission or Vanished).
+  void setUnresolved(std::uint32_t inode, State state);
+
+  // Drops entries not seen since beginPoll() and Pending entries nobody settled. `onDrop` is
+  // called with the inode and its owners before each owned entry goes.
+  template <typename Fn>
+  void sweep(Fn&& onDrop);
+
+  [[nodiscard]] std::size_t size() const { return size_; }
+  // Entries in `state` (Pending, NoPermission, Vanished; Owned is the rest).
+  [[nodiscard]] std::size_t count(State state) const {
+    if (state == State::Owned) return size_ - unresolved_[1] - unresolved_[2] - unresolved_[3];
+    return unresolved_[static_cast<std::size_t>(state)];
+  }
+  [[nodiscard]] std::size_t capacity() const { return slots_.size(); }
+  [[nodiscard]] std::size_t memoryBytes() const;
+
+ private:
+  struct Slot {
+    std::uint32_t key = 0;  // inode; 0 = empty (the kernel never reports inode 0 as held)
+    std::uint32_t value = 0;
+  };
+  static constexpr std::uint32_t kSeenBit = 1u << 31;
+  static constexpr std::uint32_t kMultiBit = 1u << 30;
+  static constexpr std::uint32_t kPayloadMask = kMultiBit - 1;
+  static constexpr std::uint32_t kPending = kPayloadMask;
+  static constexpr std::uint32_t kNoPermission = kPayloadMask - 1;
+  static constexpr std::uint32_t kVanished = kPayloadMask - 2;
+
+  [[nodiscard]] std::size_t home(std::uint32_t key) const {
+    return static_cast<std::size_t>((std::uint64_t{key} * 0x9E3779B97F4A7C15ULL) >> shift_);
+  }
+  [[nodiscard]] std::size_t findSlot(std::uint32_t key) const;  // npos when absent
+  std::size_t insertSlot(std::uint32_t key, std::uint32_t value);
+  void eraseAt(std::size_t pos);
+  void rehash(std::size_t newCapacity);
+  void maybeShrink();
+  [[nodiscard]] View view(std::uint32_t value) const;
+  [[nodiscard]] bool seen(std::uint32_t value) const { return (value >> 31) == parity_; }
+  void freeList(std::uint32_t value);
+  void countOut(std::uint32_t value) {
+    const View v = view(value);
+    if (v.state != State::Owned) --unresolved_[static_cast<std::size_t>(v.state)];
+  }
+  std::uint32_t newList();
+
+  std::vector<Slot> slots_;
+  std::size_t size_ = 0;
+  unsigned shift_ = 0;
+  std::uint32_t parity_ = 0;
+  std::size_t unresolved_[4] = {};  // by State; [0] unused
+  std::vector<std::vector<std::uint32_t>> lists_;
+  std::vector<std::uint32_t> freeLists_;
+  std::vector<std::uint32_t> dead_;  // sweep scratch, reused
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+};
+
+template <typename Fn>
+void InodeTable::sweep(Fn&& onDrop) {
+  dead_.clear();
+  for (const Slot& s : slots_) {
+    if (s.key == 0) continue;
+    const std::uint32_t payload = s.value & kPayloadMask;
+    if (!seen(s.value) || (payload == kPending && !(s.value & kMultiBit))) dead_.push_back(s.key);
+  }
+  for (std::uint32_t key : dead_) {
+    const std::size_t pos = findSlot(key);
+    if (pos == npos) continue;
+    const std::uint32_t value = slots_[pos].value;
+    const View v = view(value);
+    if (v.state == State::Owned) onDrop(key, v.owners());
+    countOut(value);
+    freeList(value);
+    eraseAt(pos);
+  }
+  maybeShrink();
+}
+
+}  // namespace waitwatch
