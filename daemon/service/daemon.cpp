@@ -1,0 +1,497 @@
+#include "service/daemon.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "service/api.hpp"
+#include "service/exporter.hpp"
+#include "service/health.hpp"
+#include "service/process_metrics.hpp"
+#include "waitwatch_version.hpp"
+
+namespace waitwatch {
+namespace {
+
+std::int64_t realtimeMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::uint64_t monotonicUsec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000 +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+}
+
+double toSeconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+std::string errnoText(int e) {
+  return std::strerror(e);
+}
+
+// Lines for an operator on stderr. Under systemd, stderr is the journal: each line then starts
+// with a "<N>" syslog priority (sd-daemon(3)) instead of the program name.
+class Logger {
+ public:
+  Logger() : journal_(waitwatch::stderrIsJournal()) {}
+  [[nodiscard]] bool stderrIsJournal() const { return journal_; }
+  void log(int priority, std::string_view text) const {
+    std::string line = journal_ ? "<" + std::to_string(priority) + ">" : "waitwatchd: ";
+    line.append(text).append("\n");
+    // One write per line so that concurrent lines do not interleave.
+    [[maybe_unused]] const auto n = ::write(2, line.data(), line.size());
+  }
+
+ private:
+  bool journal_;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(const DaemonOptions& options) : options_(options) {}
+  int run();
+
+ private:
+  // Start-up steps, in order. Each returns an error that ends the start-up.
+  Result<void> blockSignals();
+  Result<void> loadInitialConfig();
+  Result<void> bindListen();
+  Result<void> openSource();
+  Result<void> startJournal();
+  Result<void> startHttp();
+  Result<void> armTimer(Duration interval);
+
+  void loop();
+  void watchSignals();  // the signal thread
+  void wake();
+  void finishLoop();
+  void pollOnce();
+  void reload();
+  void emit(const Alert& alert);
+  void reportProblems(const SnapshotSource::Problems& problems);
+  void pingWatchdog(bool force);
+
+  const DaemonOptions& options_;
+  Logger logger_;
+  ConfigSource configSource_;
+  Config config_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<SnapshotSource> source_;
+  std::shared_ptr<HealthMetrics> health_ = std::make_shared<HealthMetrics>(kVersion);
+  std::shared_ptr<PollMetrics> pollMetrics_ = std::make_shared<PollMetrics>();
+  std::shared_ptr<ProcessMetrics> processMetrics_ = std::make_shared<ProcessMetrics>();
+  std::unique_ptr<JournalWriter> journal_;
+  std::unique_ptr<HttpServer> http_;
+  UniqueFd listener_;
+  UniqueFd signalFd_;
+  UniqueFd wakeFd_;  // the signal thread wakes the poll loop through it
+  UniqueFd quitFd_;  // tells the signal thread to end
+  std::thread signalThread_;
+  std::atomic<bool> stopRequested_{false};
+  std::atomic<bool> reloadRequested_{false};
+  std::mutex loopMutex_;
+  std::condition_variable loopFinished_;
+  bool loopDone_ = false;
+  UniqueFd timerFd_;
+  sigset_t blocked_{};
+  bool ready_ = false;
+  bool overrunLogged_ = false;
+  std::uint64_t polls_ = 0;
+  std::string lastPollError_;
+  std::set<std::string> warned_;  // warnings already logged (each is logged once)
+  std::unordered_map<std::uint64_t, std::uint64_t> timeWaitCreated_;  // by netns inode
+  std::uint64_t watchdogUsec_ = 0;
+  std::uint64_t lastWatchdogUsec_ = 0;
+};
+
+int Daemon::run() {
+  struct Step {
+    const char* name;  // what the step does, for a reader of this list
+    std::function<Result<void>()> start;
+  };
+  // Everything that can fail for a reason an operator must fix happens before anything is
+  // announced: a bad config or a taken address exits with one line and nothing half-started.
+  const Step steps[] = {
+      {"block signals", [this] { return blockSignals(); }},
+      {"load configuration", [this] { return loadInitialConfig(); }},
+      {"bind the listen address", [this] { return bindListen(); }},
+      {"open the socket source", [this] { return openSource(); }},
+      {"start the journal writer", [this] { return startJournal(); }},
+      {"start the HTTP server", [this] { return startHttp(); }},
+      {"arm the poll timer", [this] { return armTimer(config_.pollInterval); }},
+  };
+  int status = 0;
+  for (const auto& step : steps) {
+    if (auto r = step.start(); !r) {
+      logger_.log(3, r.error().message);
+      status = 1;
+      break;
+    }
+  }
+  if (status == 0) {
+    int usecEnv = sd_watchdog_enabled(0, &watchdogUsec_);
+    if (usecEnv <= 0) watchdogUsec_ = 0;
+    logger_.log(6, "running on " + configSource_.describe() + " (" + config_.summary() +
+                       "); metrics on http://" + config_.listen + "/metrics");
+    journal_->submit(startedEntry(kVersion, config_.summary()));
+    loop();
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+  }
+  finishLoop();
+  // Teardown, reverse order of start-up; each part copes with not having been started.
+  http_.reset();  // stops accepting and waits for its threads
+  if (journal_) journal_->stop();
+  journal_.reset();
+  source_.reset();
+  if (signalThread_.joinable()) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(quitFd_.get(), &one, sizeof one);
+    signalThread_.join();
+  }
+  if (status == 0) logger_.log(6, "stopped");
+  return status;
+}
+
+Result<void> Daemon::blockSignals() {
+  // Blocked before any thread starts, so every thread inherits the mask and the signals are
+  // only ever read from the signalfd (by the signal thread): no work in signal handlers.
+  sigemptyset(&blocked_);
+  sigaddset(&blocked_, SIGTERM);
+  sigaddset(&blocked_, SIGINT);
+  sigaddset(&blocked_, SIGHUP);
+  if (::pthread_sigmask(SIG_BLOCK, &blocked_, nullptr) != 0) {
+    return Error{errno, "cannot block signals"};
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  signalFd_.reset(::signalfd(-1, &blocked_, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signalFd_) return Error{errno, "signalfd: " + errnoText(errno)};
+  wakeFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  quitFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wakeFd_ || !quitFd_) return Error{errno, "eventfd: " + errnoText(errno)};
+  // Signals are read on a thread of their own so that a SIGTERM is seen even in the middle of
+  // a long poll (see watchSignals); the poll loop still does all the work.
+  signalThread_ = std::thread([this] { watchSignals(); });
+  return {};
+}
+
+Result<void> Daemon::loadInitialConfig() {
+  configSource_ = chooseConfigSource(options_.args, options_.defaultConfigPath);
+  auto config = loadConfig(configSource_, options_.args);
+  if (!config) return config.error();
+  config_ = std::move(*config);
+  engine_ = std::make_unique<Engine>(config_);
+  health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
+  return {};
+}
+
+Result<void> Daemon::bindListen() {
+  const auto address = parseListenAddress(config_.listen);
+  if (!address) return Error{EINVAL, "listen: \"" + config_.listen + "\" is not ADDR:PORT"};
+  auto fd = bindListener(*address, 128);
+  if (!fd) return fd.error();
+  listener_ = std::move(*fd);
+  // Port 0 asks the kernel for a free port (tests): report the one we got.
+  if (address->port == 0) {
+    if (auto bound = localEndpoint(listener_.get()); bound) config_.listen = bound->toString();
+  }
+  return {};
+}
+
+Result<void> Daemon::openSource() {
+  if (!options_.sourceFactory) return Error{0, "no socket source configured"};
+  auto source = options_.sourceFactory(config_);
+  if (!source) return source.error();
+  source_ = std::move(*source);
+  return {};
+}
+
+Result<void> Daemon::startJournal() {
+  auto health = health_;  // the writer may outlive us if journald hangs: share ownership
+  journal_ = std::make_unique<JournalWriter>(
+      options_.journal,
+      JournalWriter::Counters{
+          .written = [health] { health->journalWritten(); },
+          .dropped = [health](bool queueFull) { health->journalDropped(queueFull); }});
+  return {};
+}
+
+Result<void> Daemon::startHttp() {
+  auto api = std::make_shared<DaemonApi>(
+      pollMetrics_, std::vector<std::shared_ptr<const prometheus::Collectable>>{
+                        pollMetrics_, health_->registry(), processMetrics_});
+  auto server = HttpServer::start(
+      std::move(listener_), [api](const HttpRequest& r) { return api->handle(r); }, options_.http);
+  if (!server) return server.error();
+  http_ = std::move(*server);
+  return {};
+}
+
+Result<void> Daemon::armTimer(Duration interval) {
+  if (!timerFd_) {
+    timerFd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!timerFd_) return Error{errno, "timerfd: " + errnoText(errno)};
+  }
+  const auto ms = interval.count();
+  itimerspec spec{};
+  spec.it_interval.tv_sec = static_cast<time_t>(ms / 1000);
+  spec.it_interval.tv_nsec = static_cast<long>((ms % 1000) * 1'000'000);
+  if (polls_ == 0) {
+    spec.it_value.tv_nsec = 1;  // the first poll right away
+  } else {
+    spec.it_value = spec.it_interval;
+  }
+  if (::timerfd_settime(timerFd_.get(), 0, &spec, nullptr) != 0) {
+    return Error{errno, "timerfd_settime: " + errnoText(errno)};
+  }
+  return {};
+}
+
+void Daemon::loop() {
+  while (!stopRequested_) {
+    pollfd fds[2] = {{wakeFd_.get(), POLLIN, 0}, {timerFd_.get(), POLLIN, 0}};
+    // With a watchdog, wake at least four times per watchdog period to ping it.
+    const int timeout = watchdogUsec_ > 0 ? static_cast<int>(watchdogUsec_ / 4000) : -1;
+    const int n = ::poll(fds, 2, timeout);
+    if (n < 0 && errno != EINTR) {
+      logger_.log(2, "poll: " + errnoText(errno));
+      return;
+    }
+    if (n > 0 && (fds[0].revents & POLLIN)) {
+      std::uint64_t count = 0;
+      [[maybe_unused]] const auto r = ::read(wakeFd_.get(), &count, sizeof count);
+    }
+    // Signals first: a SIGTERM that arrives with a due timer stops without one more poll.
+    if (stopRequested_) break;
+    if (reloadRequested_.exchange(false)) reload();
+    if (n > 0 && (fds[1].revents & POLLIN)) {
+      std::uint64_t expirations = 0;
+      // Several expirations mean the last poll overran: one poll now, never a backlog.
+      if (::read(timerFd_.get(), &expirations, sizeof expirations) > 0) pollOnce();
+    }
+    pingWatchdog(false);
+  }
+}
+
+void Daemon::wake() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto n = ::write(wakeFd_.get(), &one, sizeof one);
+}
+
+void Daemon::finishLoop() {
+  {
+    std::lock_guard lock(loopMutex_);
+    loopDone_ = true;
+  }
+  loopFinished_.notify_all();
+}
+
+void Daemon::watchSignals() {
+  for (;;) {
+    pollfd fds[2] = {{signalFd_.get(), POLLIN, 0}, {quitFd_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents & POLLIN) return;
+    signalfd_siginfo info{};
+    while (::read(signalFd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      if (info.ssi_signo == SIGHUP) {
+        reloadRequested_ = true;
+        wake();
+        continue;
+      }
+      const char* name = info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+      logger_.log(6, std::string("received ") + name + ", stopping");
+      stopRequested_ = true;
+      wake();
+      // The loop stops at once unless it is inside a poll, which cannot be interrupted. A
+      // stop must not wait for a poll of a million sockets: past the deadline the process
+      // ends here, without the teardown (the kernel closes every fd; nothing is on disk).
+      std::unique_lock lock(loopMutex_);
+      if (!loopFinished_.wait_for(lock, std::chrono::milliseconds(800),
+                                  [this] { return loopDone_; })) {
+        sd_notify(0, "STOPPING=1\nSTATUS=stopping during a poll");
+        logger_.log(4, std::string("a poll was still running 0.8s after ") + name +
+                           ": stopped without waiting for it");
+        ::_exit(0);
+      }
+      return;
+    }
+  }
+}
+
+void Daemon::pollOnce() {
+  const auto start = Clock::now();
+  const std::int64_t wall = realtimeMs();
+  auto collected = source_->collect(start, config_.pollInterval);
+  if (!collected) {
+    health_->pollError(PollErrorReason::Collect);
+    const std::string& message = collected.error().message;
+    if (message != lastPollError_) {  // once per distinct error, not once per poll
+      logger_.log(3, "poll failed: " + message);
+      lastPollError_ = message;
+    }
+    sd_notifyf(0, "STATUS=poll failed: %s", message.c_str());
+    return;
+  }
+  if (!lastPollError_.empty()) {
+    logger_.log(5, "polls succeed again");
+    lastPollError_.clear();
+  }
+  reportProblems(source_->takeProblems());
+  collected->time = start;
+  collected->pollInterval = config_.pollInterval;
+  auto snapshot = std::make_shared<const Snapshot>(std::move(*collected));
+
+  for (const Alert& a : engine_->evaluate(*snapshot, start))
+    emit(a);
+
+  auto view = std::make_shared<PollView>();
+  view->snapshot = snapshot;
+  view->processOldestCloseWait = engine_->oldestCloseWaitByProcess(*snapshot, start);
+  view->firing = engine_->firing();
+  // The TIME_WAIT creation counter, per namespace; namespaces that went away are forgotten.
+  std::unordered_map<std::uint64_t, std::uint64_t> created;
+  view->timeWaitCreatedTotal.reserve(snapshot->namespaces.size());
+  for (const auto& ns : snapshot->namespaces) {
+    const auto it = timeWaitCreated_.find(ns.ref.inode);
+    const std::uint64_t total =
+        (it == timeWaitCreated_.end() ? 0 : it->second) + ns.timeWaitCreated;
+    created[ns.ref.inode] = total;
+    view->timeWaitCreatedTotal.push_back(total);
+  }
+  timeWaitCreated_ = std::move(created);
+  view->pollCount = ++polls_;
+  view->unixTimeMs = wall;
+  view->pollDuration = std::chrono::duration_cast<Duration>(Clock::now() - start);
+  const std::size_t firing = view->firing.size();
+  pollMetrics_->publish(std::move(view), config_.metrics);
+
+  const auto elapsed = Clock::now() - start;
+  const bool overran = elapsed > config_.pollInterval;
+  health_->observePoll(toSeconds(elapsed), overran);
+  if (overran && !overrunLogged_) {
+    overrunLogged_ = true;
+    logger_.log(4, "a poll took " + humanDuration(std::chrono::duration_cast<Duration>(elapsed)) +
+                       ", longer than poll_interval " + formatDuration(config_.pollInterval) +
+                       ": polls run back to back, never stacked (waitwatch_poll_overruns_total "
+                       "counts them)");
+  }
+
+  const std::string status = statusLine(*snapshot, firing);
+  if (!ready_) {
+    ready_ = true;
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
+  } else {
+    sd_notifyf(0, "STATUS=%s", status.c_str());
+  }
+}
+
+void Daemon::reload() {
+  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+             static_cast<unsigned long long>(monotonicUsec()));
+  const ConfigSource source = chooseConfigSource(options_.args, options_.defaultConfigPath);
+  auto config = loadConfig(source, options_.args);
+  std::unique_ptr<SnapshotSource> newSource;
+  if (config && config->namespaces != config_.namespaces) {
+    auto made = options_.sourceFactory(*config);
+    if (made) {
+      newSource = std::move(*made);
+    } else {
+      config = made.error();
+    }
+  }
+  if (!config) {
+    // The new file is rejected as a whole; nothing of it was applied.
+    const std::string& error = config.error().message;
+    logger_.log(3, "configuration " + source.describe() +
+                       " rejected, still running on the previous one: " + error);
+    journal_->submit(configRejectedEntry(source.describe(), error));
+    health_->configReloaded(false, 0);
+  } else {
+    if (config->listen != config_.listen) {
+      logger_.log(
+          4, "listen address changes take effect on restart; still serving on " + config_.listen);
+      config->listen = config_.listen;
+    }
+    if (newSource) source_ = std::move(newSource);
+    const bool intervalChanged = config->pollInterval != config_.pollInterval;
+    engine_->reconfigure(*config);
+    for (const Alert& a : engine_->takeDroppedOnReconfigure())
+      emit(a);
+    config_ = std::move(*config);
+    configSource_ = source;
+    if (intervalChanged) {
+      if (auto r = armTimer(config_.pollInterval); !r) logger_.log(3, r.error().message);
+    }
+    health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
+    logger_.log(6, "configuration reloaded from " + source.describe() + ": " + config_.summary());
+  }
+  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+}
+
+void Daemon::reportProblems(const SnapshotSource::Problems& problems) {
+  for (const auto& e : problems.namespaceErrors) {
+    health_->pollError(PollErrorReason::Namespace);
+    if (warned_.size() < 1000 && warned_.insert(e).second) logger_.log(4, e);
+  }
+  for (const auto& w : problems.warnings) {
+    if (warned_.size() < 1000 && warned_.insert(w).second) logger_.log(4, w);
+  }
+}
+
+void Daemon::emit(const Alert& alert) {
+  journal_->submit(alertEntry(alert));
+  // Run by hand, the alert also shows on the terminal; under systemd the journal has it.
+  if (!logger_.stderrIsJournal()) {
+    logger_.log(alert.state == AlertState::Resolved ? 5 : 4, alertLine(alert));
+  }
+}
+
+void Daemon::pingWatchdog(bool force) {
+  if (watchdogUsec_ == 0) return;
+  const std::uint64_t now = monotonicUsec();
+  if (force || now - lastWatchdogUsec_ >= watchdogUsec_ / 4) {
+    sd_notify(0, "WATCHDOG=1");
+    lastWatchdogUsec_ = now;
+  }
+}
+
+}  // namespace
+
+std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring) {
+  std::uint64_t withCloseWait = 0;
+  for (const auto& p : snapshot.processes) {
+    if (p.states[TcpState::CloseWait] > 0) ++withCloseWait;
+  }
+  auto plural = [](std::uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  return plural(snapshot.totals().total(), "socket", "sockets") + ", " +
+         plural(withCloseWait, "process", "processes") + " with CLOSE_WAIT, " +
+         plural(alertsFiring, "alert", "alerts") + " firing";
+}
+
+int runDaemon(const DaemonOptions& options) {
+  Daemon daemon(options);
+  return daemon.run();
+}
+
+}  // namespace waitwatch

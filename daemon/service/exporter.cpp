@@ -1,0 +1,456 @@
+#include "service/exporter.hpp"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace waitwatch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+double seconds(Duration d) {
+  return static_cast<double>(d.count()) / 1000.0;
+}
+
+// Series keyed by their label values: two groups that end up with the same labels (two nginx
+// workers without the pid label, a namespace literally named "other") add up instead of
+// producing a duplicate series, which Prometheus would reject.
+class SeriesSet {
+ public:
+  SeriesSet(std::string name, std::string help, MetricType type)
+      : name_(std::move(name)), help_(std::move(help)), type_(type) {}
+
+  void add(Labels labels, double value) { values_[std::move(labels)] += value; }
+  void set(Labels labels, double value) {
+    auto [it, inserted] = values_.try_emplace(std::move(labels), value);
+    if (!inserted) it->second = std::max(it->second, value);
+  }
+
+  MetricFamily finish() && {
+    MetricFamily family{
+        .name = std::move(name_), .help = std::move(help_), .type = type_, .metric = {}};
+    family.metric.reserve(values_.size());
+    for (auto& [labels, value] : values_) {
+      ClientMetric m;
+      m.label = labels;
+      if (type_ == MetricType::Counter) {
+        m.counter.value = value;
+      } else {
+        m.gauge.value = value;
+      }
+      family.metric.push_back(std::move(m));
+    }
+    return family;
+  }
+
+ private:
+  std::string name_;
+  std::string help_;
+  MetricType type_;
+  std::map<Labels, double> values_;
+};
+
+// Label values must be valid UTF-8 or Prometheus rejects the whole scrape; process names and
+// unit names are arbitrary bytes, so invalid sequences become '?'.
+void makeValidUtf8(std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && len == 2) ok = c >= 0xC2;  // overlong
+    if (ok && len == 3) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);  // overlong, surrogates
+    }
+    if (ok && len == 4) {
+      const auto c1 = static_cast<unsigned char>(s[i + 1]);
+      ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90) && c <= 0xF4;
+    }
+    if (!ok) {
+      s[i] = '?';
+      len = 1;
+    }
+    i += len;
+  }
+}
+
+ClientMetric::Label label(std::string name, std::string value) {
+  makeValidUtf8(value);
+  return ClientMetric::Label{std::move(name), std::move(value)};
+}
+
+// ----- namespaces
+
+struct NamespaceChoice {
+  std::vector<std::uint32_t> kept;  // indices into snapshot.namespaces, in snapshot order
+  std::vector<bool> isKept;         // per namespace
+  std::size_t folded = 0;
+};
+
+// The namespaces with the most sockets keep their own series.
+NamespaceChoice chooseNamespaces(const Snapshot& s, std::uint32_t maxGroups) {
+  NamespaceChoice c;
+  std::vector<std::uint32_t> order(s.namespaces.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return s.namespaces[a].states.total() > s.namespaces[b].states.total();
+  });
+  c.isKept.assign(s.namespaces.size(), false);
+  for (std::size_t i = 0; i < order.size() && i < maxGroups; ++i)
+    c.isKept[order[i]] = true;
+  for (std::uint32_t i = 0; i < s.namespaces.size(); ++i) {
+    if (c.isKept[i]) {
+      c.kept.push_back(i);
+    } else {
+      ++c.folded;
+    }
+  }
+  return c;
+}
+
+std::string netnsLabel(const Snapshot& s, std::uint32_t index) {
+  if (index >= s.namespaces.size()) return {};
+  return s.namespaces[index].ref.label();
+}
+
+void addSocketsByNamespace(const Snapshot& s, const NamespaceChoice& choice,
+                           std::vector<MetricFamily>& out) {
+  SeriesSet set("waitwatch_sockets",
+                "TCP sockets by state and network namespace, counted from the kernel's "
+                "sock_diag dump.",
+                MetricType::Gauge);
+  for (std::uint32_t i = 0; i < s.namespaces.size(); ++i) {
+    const auto& ns = s.namespaces[i];
+    const std::string nsLabel = choice.isKept[i] ? ns.ref.label() : std::string(kFoldedLabel);
+    for (TcpState st : kAllTcpStates) {
+      set.add({label("netns", nsLabel), label("state", std::string(stateName(st)))},
+              static_cast<double>(ns.states[st]));
+    }
+  }
+  out.push_back(std::move(set).finish());
+}
+
+// ----- process groups
+
+struct GroupKey {
+  std::string comm, unit, container, netns, pid;
+  auto operator<=>(const GroupKey&) const = default;
+};
+
+struct GroupValue {
+  StateCounts states;
+  Duration oldest{0};
+};
+
+Labels groupLabels(const GroupKey& k, bool includePid) {
+  Labels l{label("comm", k.comm), label("container", k.container), label("netns", k.netns),
+           label("unit", k.unit)};
+  if (includePid) l.push_back(label("pid", k.pid));
+  return l;
+}
+
+std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& options,
+                               std::vector<MetricFamily>& out) {
+  const Snapshot& s = *view.snapshot;
+  std::map<GroupKey, GroupValue> groups;
+  for (std::size_t i = 0; i < s.processes.size(); ++i) {
+    const auto& p = s.processes[i];
+    GroupKey key{p.info.comm, p.info.unit, p.info.container.shortName(), netnsLabel(s, p.netns),
+                 options.includePid ? std::to_string(p.info.key.pid) : std::string()};
+    auto& g = groups[key];
+    g.states += p.states;
+    if (i < view.processOldestCloseWait.size()) {
+      g.oldest = std::max(g.oldest, view.processOldestCloseWait[i].age);
+    }
+  }
+
+  using Entry = std::pair<const GroupKey, GroupValue>;
+  std::vector<const Entry*> order;
+  order.reserve(groups.size());
+  for (const auto& e : groups)
+    order.push_back(&e);
+  // Most CLOSE_WAIT first, then most sockets; ties keep the map's label order (stable).
+  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    const auto cwA = a->second.states[TcpState::CloseWait];
+    const auto cwB = b->second.states[TcpState::CloseWait];
+    if (cwA != cwB) return cwA > cwB;
+    return a->second.states.total() > b->second.states.total();
+  });
+
+  const std::string other(kFoldedLabel);
+  const GroupKey foldedKey{other, other, other, other, options.includePid ? other : ""};
+  std::vector<std::pair<const GroupKey*, GroupValue>> kept;
+  GroupValue folded;
+  std::size_t foldedCount = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (i < options.maxGroups) {
+      kept.emplace_back(&order[i]->first, order[i]->second);
+    } else {
+      folded.states += order[i]->second.states;
+      folded.oldest = std::max(folded.oldest, order[i]->second.oldest);
+      ++foldedCount;
+    }
+  }
+  if (foldedCount > 0) kept.emplace_back(&foldedKey, folded);
+
+  SeriesSet sockets("waitwatch_process_sockets",
+                    "TCP sockets held by processes, by state and process group (a socket shared "
+                    "by several processes counts for each).",
+                    MetricType::Gauge);
+  SeriesSet ages("waitwatch_close_wait_oldest_age_seconds",
+                 "Age of the oldest CLOSE_WAIT socket of a process group, since the daemon first "
+                 "saw it.",
+                 MetricType::Gauge);
+  for (const auto& [key, value] : kept) {
+    const Labels base = groupLabels(*key, options.includePid);
+    for (TcpState st : kAllTcpStates) {
+      // CLOSE_WAIT always (the series alerts and dashboards follow, 0 included); other states
+      // only when present, to keep the series count down.
+      if (st != TcpState::CloseWait && value.states[st] == 0) continue;
+      Labels l = base;
+      l.push_back(label("state", std::string(stateName(st))));
+      sockets.add(std::move(l), static_cast<double>(value.states[st]));
+    }
+    if (value.states[TcpState::CloseWait] > 0) ages.set(base, seconds(value.oldest));
+  }
+  out.push_back(std::move(sockets).finish());
+  out.push_back(std::move(ages).finish());
+  return foldedCount;
+}
+
+// ----- TIME_WAIT destinations
+
+std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& options,
+                                   std::vector<MetricFamily>& out) {
+  std::vector<const TimeWaitGroup*> clients;
+  for (const auto& g : s.timeWait) {
+    if (!g.serverSide) clients.push_back(&g);
+  }
+  std::stable_sort(clients.begin(), clients.end(), [](const auto* a, const auto* b) {
+    if (a->portUsageRatio != b->portUsageRatio) return a->portUsageRatio > b->portUsageRatio;
+    return a->timeWait > b->timeWait;
+  });
+  SeriesSet ratio("waitwatch_ephemeral_port_usage_ratio",
+                  "Share of the usable ephemeral port range one (source, destination) pair uses "
+                  "in TIME_WAIT plus live connections; at 1 connect() fails with EADDRNOTAVAIL.",
+                  MetricType::Gauge);
+  SeriesSet count("waitwatch_time_wait_destination_sockets",
+                  "Client-side TIME_WAIT sockets by (source, destination) pair.",
+                  MetricType::Gauge);
+  const std::string other(kFoldedLabel);
+  std::size_t folded = 0;
+  double foldedTw = 0;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const auto& g = *clients[i];
+    if (i >= options.maxGroups) {
+      ++folded;
+      foldedTw += g.timeWait;
+      continue;
+    }
+    Labels l{label("destination", g.destination.toString()), label("netns", netnsLabel(s, g.netns)),
+             label("source", g.source.toString())};
+    ratio.set(l, g.portUsageRatio);
+    count.add(std::move(l), g.timeWait);
+  }
+  if (folded > 0) {
+    // A ratio cannot be summed: the folded pairs only show in the count.
+    count.add({label("destination", other), label("netns", other), label("source", other)},
+              foldedTw);
+  }
+  out.push_back(std::move(ratio).finish());
+  out.push_back(std::move(count).finish());
+  return folded;
+}
+
+// ----- per-namespace counters and limits
+
+void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
+                          std::vector<MetricFamily>& out) {
+  const Snapshot& s = *view.snapshot;
+  // Counters are only exported for namespaces that keep their own series: a sum over a
+  // changing set of folded namespaces would go backwards, which a counter must never do.
+  SeriesSet created(
+      "waitwatch_time_wait_created_total",
+      "TIME_WAIT sockets created since the daemon started (seen younger than one poll "
+      "interval).",
+      MetricType::Counter);
+  SeriesSet buckets("waitwatch_kernel_tcp_max_tw_buckets",
+                    "net.ipv4.tcp_max_tw_buckets: past it the kernel drops new TIME_WAIT sockets.",
+                    MetricType::Gauge);
+  SeriesSet usable("waitwatch_ephemeral_ports_usable",
+                   "Usable ephemeral ports: net.ipv4.ip_local_port_range minus "
+                   "ip_local_reserved_ports.",
+                   MetricType::Gauge);
+  struct KernelFamily {
+    const char* name;
+    const char* help;
+    std::uint64_t KernelTcpCounters::*field;
+  };
+  static constexpr KernelFamily kKernel[] = {
+      {"waitwatch_kernel_tcp_time_wait_overflow_total",
+       "TcpExt TCPTimeWaitOverflow: TIME_WAIT buckets ran out, connections closed without "
+       "TIME_WAIT.",
+       &KernelTcpCounters::timeWaitOverflow},
+      {"waitwatch_kernel_tcp_time_wait_finished_total",
+       "TcpExt TW: TIME_WAIT sockets finished by the kernel's timer.",
+       &KernelTcpCounters::timeWaitRecycled},
+      {"waitwatch_kernel_tcp_abort_on_close_total",
+       "TcpExt TCPAbortOnClose: connections reset because the application closed with unread "
+       "data.",
+       &KernelTcpCounters::abortOnClose},
+      {"waitwatch_kernel_tcp_abort_on_timeout_total",
+       "TcpExt TCPAbortOnTimeout: connections aborted after retransmission or keepalive "
+       "timeouts.",
+       &KernelTcpCounters::abortOnTimeout},
+      {"waitwatch_kernel_tcp_listen_overflows_total",
+       "TcpExt ListenOverflows: connections dropped because a listener's accept queue was full.",
+       &KernelTcpCounters::listenOverflows},
+      {"waitwatch_kernel_tcp_listen_drops_total",
+       "TcpExt ListenDrops: SYNs dropped at a listening socket, for any reason.",
+       &KernelTcpCounters::listenDrops},
+      {"waitwatch_kernel_tcp_active_opens_total",
+       "Tcp ActiveOpens: connections this namespace opened (connect()).",
+       &KernelTcpCounters::activeOpens},
+      {"waitwatch_kernel_tcp_passive_opens_total",
+       "Tcp PassiveOpens: connections this namespace accepted.", &KernelTcpCounters::passiveOpens},
+  };
+  std::vector<SeriesSet> kernel;
+  kernel.reserve(std::size(kKernel));
+  for (const auto& k : kKernel)
+    kernel.emplace_back(k.name, k.help, MetricType::Counter);
+
+  for (std::uint32_t i : choice.kept) {
+    const auto& ns = s.namespaces[i];
+    const Labels l{label("netns", ns.ref.label())};
+    const std::uint64_t createdTotal =
+        i < view.timeWaitCreatedTotal.size() ? view.timeWaitCreatedTotal[i] : 0;
+    created.add(l, static_cast<double>(createdTotal));
+    if (ns.maxTimeWaitBuckets > 0) buckets.add(l, ns.maxTimeWaitBuckets);
+    usable.add(l, ns.ephemeral.usableCount());
+    if (!ns.kernel.valid) continue;
+    for (std::size_t k = 0; k < std::size(kKernel); ++k) {
+      kernel[k].add(l, static_cast<double>(ns.kernel.*(kKernel[k].field)));
+    }
+  }
+  out.push_back(std::move(created).finish());
+  out.push_back(std::move(buckets).finish());
+  out.push_back(std::move(usable).finish());
+  for (auto& k : kernel)
+    out.push_back(std::move(k).finish());
+}
+
+// ----- alerts
+
+std::size_t addAlerts(const PollView& view, const MetricsOptions& options,
+                      std::vector<MetricFamily>& out) {
+  SeriesSet firing(
+      "waitwatch_alert_firing",
+      "Alerts firing, by rule and group: 1 per firing alert (groups that share labels, "
+      "or were folded, add up).",
+      MetricType::Gauge);
+  std::vector<const Alert*> order;
+  for (const auto& a : view.firing)
+    order.push_back(&a);
+  std::stable_sort(order.begin(), order.end(), [](const Alert* a, const Alert* b) {
+    if (a->severity != b->severity) return a->severity > b->severity;  // critical first
+    return a->count > b->count;
+  });
+  const std::string other(kFoldedLabel);
+  std::size_t folded = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Alert& a = *order[i];
+    const bool keep = i < options.maxGroups;
+    if (!keep) ++folded;
+    const auto& g = a.group;
+    const bool isDestination = g.kind == GroupKind::Destination;
+    auto text = [&](std::string v) { return keep ? std::move(v) : other; };
+    Labels l{label("comm", text(g.comm)),
+             label("container", text(g.container)),
+             label("destination", text(isDestination ? a.timeWait.destination.toString() : "")),
+             label("netns", text(g.netns)),
+             label("rule", a.rule),
+             label("severity", std::string(severityName(a.severity))),
+             label("source", text(isDestination ? a.timeWait.source.toString() : "")),
+             label("unit", text(g.unit))};
+    if (options.includePid) l.push_back(label("pid", text(g.pid ? std::to_string(g.pid) : "")));
+    firing.add(std::move(l), 1.0);
+  }
+  out.push_back(std::move(firing).finish());
+  return folded;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsOptions& options) {
+  std::vector<MetricFamily> out;
+  if (!view.snapshot) return out;
+  const Snapshot& s = *view.snapshot;
+  const NamespaceChoice namespaces = chooseNamespaces(s, options.maxGroups);
+
+  addSocketsByNamespace(s, namespaces, out);
+  const std::size_t foldedProcesses = addProcessFamilies(view, options, out);
+  const std::size_t foldedDestinations = addDestinationFamilies(s, options, out);
+  addNamespaceCounters(view, namespaces, out);
+  const std::size_t foldedAlerts = addAlerts(view, options, out);
+
+  SeriesSet unattributed("waitwatch_unattributed_sockets",
+                         "Sockets with an inode that no visible process holds, by reason "
+                         "(no_permission: other users' /proc/<pid>/fd unreadable; vanished: the "
+                         "owner exited during the poll).",
+                         MetricType::Gauge);
+  unattributed.add({label("reason", "no_permission")},
+                   static_cast<double>(s.unattributedNoPermission));
+  unattributed.add({label("reason", "vanished")}, static_cast<double>(s.unattributedVanished));
+  out.push_back(std::move(unattributed).finish());
+
+  SeriesSet folded("waitwatch_series_folded",
+                   "Groups summed under the \"other\" series at the last poll because of "
+                   "metrics.max_groups, by family.",
+                   MetricType::Gauge);
+  folded.add({label("family", "waitwatch_alert_firing")}, static_cast<double>(foldedAlerts));
+  folded.add({label("family", "waitwatch_ephemeral_port_usage_ratio")},
+             static_cast<double>(foldedDestinations));
+  folded.add({label("family", "waitwatch_process_sockets")}, static_cast<double>(foldedProcesses));
+  folded.add({label("family", "waitwatch_sockets")}, static_cast<double>(namespaces.folded));
+  out.push_back(std::move(folded).finish());
+
+  // Families with no series (no alert firing, no TIME_WAIT destination) are dropped: the
+  // text format would print a HELP and TYPE with nothing under them.
+  std::erase_if(out, [](const MetricFamily& f) { return f.metric.empty(); });
+  return out;
+}
+
+void PollMetrics::publish(std::shared_ptr<const PollView> view, const MetricsOptions& options) {
+  auto published = std::make_shared<Published>();
+  published->families = buildPollFamilies(*view, options);
+  published->view = std::move(view);
+  latest_.publish(std::move(published));
+}
+
+std::vector<MetricFamily> PollMetrics::Collect() const {
+  auto published = latest_.get();
+  if (!published) return {};
+  return published->families;
+}
+
+std::shared_ptr<const PollView> PollMetrics::view() const {
+  auto published = latest_.get();
+  if (!published) return {};
+  return published->view;
+}
+
+}  // namespace waitwatch

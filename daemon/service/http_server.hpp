@@ -1,0 +1,69 @@
+#pragma once
+// The daemon's HTTP listener (libmicrohttpd): GET /metrics and the JSON API.
+//
+// Robustness (issue 8): one epoll loop serves every connection, so a slow client (slow-loris)
+// costs one fd and at most `connectionMemoryLimit` bytes, never a thread; headers larger than
+// that are refused (431); idle connections time out; the number of connections is capped. The
+// listening socket is bound by us first, so "address in use" is a clear error before anything
+// else starts.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/address.hpp"
+#include "core/result.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace waitwatch {
+
+struct HttpRequest {
+  std::string_view method;  // "GET", "HEAD", ...
+  std::string_view path;    // without the query string
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string contentType;
+  std::string body;
+  std::string allow;  // the Allow header, for 405
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  unsigned threads = 2;           // epoll loops (each serves many connections)
+  unsigned maxConnections = 512;  // beyond: new connections are refused
+  // Per client address: one host holding slow connections (slow-loris) cannot take every slot
+  // and starve the scrapes of others (measured: 600 slow connections from one address stalled
+  // every scrape for as long as they trickled bytes).
+  unsigned maxConnectionsPerIp = 128;
+  unsigned idleTimeoutSeconds = 10;               // a connection silent this long is closed
+  std::size_t connectionMemoryLimit = 32 * 1024;  // request line + headers per connection
+};
+
+// Binds and listens on `address` (close-on-exec, SO_REUSEADDR). The error names the address
+// and the reason: "cannot listen on 0.0.0.0:9929: Address already in use".
+Result<UniqueFd> bindListener(const Endpoint& address, int backlog = 128);
+
+// The local endpoint a listening socket is bound to (to learn the port after binding port 0).
+Result<Endpoint> localEndpoint(int fd);
+
+class HttpServer {
+ public:
+  // Serves `listener` (taken over) with `handler`, which is called from the server's threads.
+  static Result<std::unique_ptr<HttpServer>> start(UniqueFd listener, HttpHandler handler,
+                                                   const HttpServerOptions& options);
+  ~HttpServer();  // stops accepting, waits for the threads
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace waitwatch

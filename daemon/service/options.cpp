@@ -1,0 +1,144 @@
+#include "service/options.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "sys/file.hpp"
+
+namespace waitwatch {
+namespace {
+
+Error usageError(std::string message) {
+  return Error{0, std::move(message)};
+}
+
+}  // namespace
+
+std::string daemonUsage() {
+  return "Usage: waitwatchd [--config FILE] [--listen ADDR:PORT]\n"
+         "       waitwatchd --check-config [FILE]\n"
+         "       waitwatchd --version | --help\n"
+         "\n"
+         "Polls the kernel's TCP sockets, attributes them to processes, units and containers,\n"
+         "exports Prometheus metrics on /metrics (and JSON on /api/v1/snapshot, /api/v1/alerts)\n"
+         "and writes alerts about CLOSE_WAIT leaks and TIME_WAIT storms to the journal.\n"
+         "\n"
+         "  --config FILE        configuration (default " +
+         std::string(kDefaultConfigPath) +
+         "; embedded defaults\n"
+         "                       when that file does not exist)\n"
+         "  --listen ADDR:PORT   metrics and API address, overrides the config's `listen`\n"
+         "                       (default " +
+         std::string(kDefaultListen) +
+         ")\n"
+         "  --check-config [FILE]  compile the configuration, print a summary or the error,\n"
+         "                       exit 0 or 1\n"
+         "  --version            print the version\n"
+         "  --help               print this help\n"
+         "\n"
+         "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop the daemon.\n";
+}
+
+Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args) {
+  DaemonArgs out;
+  bool checkConfig = false;
+  bool version = false;
+  bool help = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::optional<std::string_view> inlineValue;
+    if (arg.starts_with("--")) {
+      if (const auto eq = arg.find('='); eq != std::string_view::npos) {
+        inlineValue = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+      }
+    }
+    // The value of an option that needs one: "--opt=VALUE" or "--opt VALUE".
+    auto value = [&](std::string_view name) -> Result<std::string> {
+      if (inlineValue) {
+        if (inlineValue->empty()) return usageError(std::string(name) + ": empty value");
+        return std::string(*inlineValue);
+      }
+      if (i + 1 >= args.size() || args[i + 1].starts_with("-")) {
+        return usageError(std::string(name) + ": missing value");
+      }
+      return std::string(args[++i]);
+    };
+    if (arg == "--config" || arg == "-c") {
+      if (out.configPath) return usageError("--config: given twice");
+      auto v = value("--config");
+      if (!v) return v.error();
+      out.configPath = *v;
+    } else if (arg == "--listen" || arg == "-l") {
+      if (out.listen) return usageError("--listen: given twice");
+      auto v = value("--listen");
+      if (!v) return v.error();
+      if (!parseListenAddress(*v)) {
+        return usageError("--listen: \"" + *v +
+                          "\" is not ADDR:PORT (e.g. 127.0.0.1:9929 or [::1]:9929)");
+      }
+      out.listen = *v;
+    } else if (arg == "--check-config") {
+      if (checkConfig) return usageError("--check-config: given twice");
+      checkConfig = true;
+      // The FILE is optional: take the next argument when it is not an option.
+      if (inlineValue) {
+        if (inlineValue->empty()) return usageError("--check-config: empty value");
+        if (out.configPath) return usageError("--check-config FILE and --config: name one file");
+        out.configPath = std::string(*inlineValue);
+      } else if (i + 1 < args.size() && !args[i + 1].starts_with("-")) {
+        if (out.configPath) return usageError("--check-config FILE and --config: name one file");
+        out.configPath = std::string(args[++i]);
+      }
+    } else if (arg == "--version" || arg == "-V") {
+      if (inlineValue) return usageError("--version: takes no value");
+      version = true;
+    } else if (arg == "--help" || arg == "-h") {
+      if (inlineValue) return usageError("--help: takes no value");
+      help = true;
+    } else if (arg.starts_with("-")) {
+      return usageError("unknown option \"" + std::string(args[i]) + "\" (see --help)");
+    } else {
+      return usageError("unexpected argument \"" + std::string(arg) + "\" (see --help)");
+    }
+  }
+  if (help) {
+    out.mode = DaemonArgs::Mode::Help;
+  } else if (version) {
+    out.mode = DaemonArgs::Mode::Version;
+  } else if (checkConfig) {
+    out.mode = DaemonArgs::Mode::CheckConfig;
+  }
+  return out;
+}
+
+ConfigSource chooseConfigSource(const DaemonArgs& args, std::string_view defaultPath) {
+  if (args.configPath) return ConfigSource{*args.configPath};
+  struct stat st {};
+  const std::string path(defaultPath);
+  if (::stat(path.c_str(), &st) == 0) return ConfigSource{path};
+  return ConfigSource{};
+}
+
+Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args) {
+  Result<Config> config = Error{};
+  if (source.embedded()) {
+    config = defaultConfig();
+  } else {
+    // readFile stops at its limit: read one byte more to tell a file that is too large from
+    // one that fits, rather than compile the first 16 MiB of it.
+    constexpr std::size_t kMaxConfigBytes = 16 << 20;
+    auto text = readFile(source.path, kMaxConfigBytes + 1);
+    if (!text) return text.error();  // already names the file
+    if (text->size() > kMaxConfigBytes) {
+      return Error{EFBIG, source.path + ": larger than 16 MiB, not a waitwatch configuration"};
+    }
+    config = compileConfig(*text, source.path);
+    if (!config) return config.error();
+  }
+  if (args.listen) config->listen = *args.listen;
+  return config;
+}
+
+}  // namespace waitwatch

@@ -1,0 +1,38 @@
+#pragma once
+// waitwatchd's command line, parsed as a pure function (unit-tested without a daemon).
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+#include "rules/config.hpp"
+
+namespace waitwatch {
+
+struct DaemonArgs {
+  enum class Mode : std::uint8_t { Run, CheckConfig, Version, Help };
+  Mode mode = Mode::Run;
+  std::optional<std::string> configPath;  // --config FILE, or the FILE of --check-config FILE
+  std::optional<std::string> listen;      // --listen ADDR:PORT (already validated)
+};
+
+// `args` excludes argv[0]. Errors are one line naming the argument: "--listen: \"x\" is not
+// ADDR:PORT (e.g. 127.0.0.1:9929 or [::1]:9929)".
+Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args);
+std::string daemonUsage();
+
+// Which configuration the daemon runs on: the file named on the command line; else the default
+// path when that file exists; else the embedded defaults.
+struct ConfigSource {
+  std::string path;  // empty for the embedded defaults
+  [[nodiscard]] bool embedded() const { return path.empty(); }
+  [[nodiscard]] std::string describe() const { return embedded() ? "embedded defaults" : path; }
+};
+ConfigSource chooseConfigSource(const DaemonArgs& args,
+                                std::string_view defaultPath = kDefaultConfigPath);
+
+// Reads and compiles the configuration (adapter: reads the file), then applies --listen.
+Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args);
+
+}  // namespace waitwatch

@@ -1,0 +1,51 @@
+#pragma once
+// What one poll publishes for readers on other threads (scrapes, the JSON API): an immutable
+// value, swapped in whole after each poll, so a reader always sees one poll and never waits for
+// one.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/duration.hpp"
+#include "core/snapshot.hpp"
+#include "rules/alert.hpp"
+#include "rules/engine.hpp"
+
+namespace waitwatch {
+
+struct PollView {
+  std::shared_ptr<const Snapshot> snapshot;  // never null in a published view
+  // Index-aligned with snapshot->processes: the age of the process's oldest CLOSE_WAIT socket
+  // (0 when it has none), from the engine.
+  std::vector<SocketAge> processOldestCloseWait;
+  // Index-aligned with snapshot->namespaces: TIME_WAIT sockets created since the daemon
+  // started (a counter the daemon accumulates poll by poll).
+  std::vector<std::uint64_t> timeWaitCreatedTotal;
+  std::vector<Alert> firing;    // every alert firing after this poll
+  std::uint64_t pollCount = 0;  // 1 for the first poll
+  std::int64_t unixTimeMs = 0;  // wall-clock time of the poll, for API readers
+  Duration pollDuration{0};
+};
+
+// The latest published value of T. Writers swap a whole new value in; readers take a
+// reference-counted pointer and then work without any lock.
+template <typename T>
+class Latest {
+ public:
+  void publish(std::shared_ptr<const T> value) {
+    std::lock_guard lock(mutex_);
+    value_.swap(value);
+    // The old value (now in `value`) is released outside the lock.
+  }
+  [[nodiscard]] std::shared_ptr<const T> get() const {
+    std::lock_guard lock(mutex_);
+    return value_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const T> value_;
+};
+
+}  // namespace waitwatch

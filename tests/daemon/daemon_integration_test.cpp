@@ -1,0 +1,290 @@
+// waitwatchd end to end, as root, against real components: sockfarm leaks CLOSE_WAIT sockets in
+// a private network namespace, the daemon polls it, a real journald records the alerts (read
+// back with journalctl -o json), a real Prometheus scrapes /metrics.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "daemon_harness.hpp"
+#include "netns_fixture.hpp"
+
+namespace waitwatch::testing {
+namespace {
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr const char* kCloseWaitFiring = "5568a84ca54e47a78310a571a8cf6af4";
+constexpr const char* kCloseWaitResolved = "f3b692d2269244fca55897be7de54775";
+constexpr const char* kConfigRejected = "03f4dbf41c11492e88f1221b5d10f8ba";
+
+// Short polls keep the suite fast (CI runs it twice, once under ASan, on 2 cores).
+std::string leakConfig(const std::string& ruleName = "cw-test", const std::string& extra = "") {
+  return R"({
+  "poll_interval": "200ms",
+  "alerts": {"reminder_interval": "1h"},
+  "rules": [
+    {"name": ")" +
+         ruleName +
+         R"(", "type": "close_wait", "severity": "warning",
+     "min_sockets": 10, "min_age": "0s", "for": "0s", "clear_for": "0s"})" +
+         extra + R"(
+  ]
+})";
+}
+
+std::string field(const nlohmann::json& entry, const char* name) {
+  return entry.contains(name) && entry[name].is_string() ? entry[name].get<std::string>() : "";
+}
+
+// The value of one sample line ("name{...} value") of a /metrics text, or -1.
+double sample(const std::string& text, const std::string& seriesPrefix) {
+  const auto at = text.find("\n" + seriesPrefix);
+  if (at == std::string::npos) return -1;
+  const auto eol = text.find('\n', at + 1);
+  const std::string line = text.substr(at + 1, eol - at - 1);
+  return std::stod(line.substr(line.rfind(' ') + 1));
+}
+
+class DaemonTest : public NetnsTest {
+ protected:
+  int holderPid(const SockFarm& farm) { return farm.holders().at(0).at("pid").get<int>(); }
+};
+
+TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
+  auto farm = SockFarm::start(netns(), {"--close-wait", "12", "--established", "2"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  auto run = DaemonRun::start(netns(), leakConfig());
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+
+  // READY=1 comes with the first poll's summary.
+  bool readyWithStatus = false;
+  for (const auto& n : run->notifications()) {
+    if (n.find("READY=1") != std::string::npos) {
+      readyWithStatus = n.find(" sockets, 1 process with CLOSE_WAIT, ") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(readyWithStatus);
+
+  std::vector<nlohmann::json> firing;
+  ASSERT_TRUE(eventually(
+      [&] {
+        firing = run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring));
+        return !firing.empty();
+      },
+      10s))
+      << run->process().stderrText();
+  const auto& e = firing.at(0);
+  EXPECT_EQ(field(e, "SYSLOG_IDENTIFIER"), "waitwatchd");
+  EXPECT_EQ(field(e, "PRIORITY"), "4");
+  EXPECT_EQ(field(e, "WAITWATCH_RULE"), "cw-test");
+  EXPECT_EQ(field(e, "WAITWATCH_STATE"), "firing");
+  EXPECT_EQ(field(e, "WAITWATCH_SEVERITY"), "warning");
+  EXPECT_EQ(field(e, "WAITWATCH_PID"), std::to_string(holderPid(*farm)));
+  EXPECT_EQ(field(e, "WAITWATCH_COMM"), "sockfarm");
+  EXPECT_EQ(field(e, "WAITWATCH_NETNS"), netns().name());
+  EXPECT_EQ(field(e, "WAITWATCH_COUNT"), "12");
+  EXPECT_EQ(field(e, "WAITWATCH_LOCAL_PORTS"), "8080");
+  EXPECT_FALSE(field(e, "WAITWATCH_OLDEST_AGE_SECONDS").empty());
+  EXPECT_NE(field(e, "MESSAGE").find("12 CLOSE_WAIT"), std::string::npos) << field(e, "MESSAGE");
+
+  // The same metrics as the journal, and the live output passes promtool.
+  const CommandResult metrics = run->http("/metrics");
+  ASSERT_EQ(metrics.exitCode, 0) << metrics.describe();
+  EXPECT_EQ(
+      sample(metrics.out, R"(waitwatch_process_sockets{comm="sockfarm",container="",netns=")" +
+                              netns().name() + R"(",unit="",state="CLOSE_WAIT"})"),
+      12);
+  EXPECT_EQ(sample(metrics.out, R"(waitwatch_alert_firing{comm="sockfarm")"), 1);
+  const fs::path saved = run->dir() / "metrics.txt";
+  std::ofstream(saved) << metrics.out;
+  const CommandResult lint = runCommand({"sh", "-c", "promtool check metrics < " + saved.string()});
+  EXPECT_EQ(lint.exitCode, 0) << lint.describe();
+  EXPECT_EQ(lint.out + lint.err, "");
+  EXPECT_TRUE(run->waitNotification("1 alert firing", 5s));
+
+  // Several polls later there is still exactly one entry: never one per poll.
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring)).size(), 1u);
+
+  // The holder exits: its sockets go, the alert resolves.
+  ASSERT_TRUE(farm->command("exit 0").ok());
+  std::vector<nlohmann::json> resolved;
+  ASSERT_TRUE(eventually(
+      [&] {
+        resolved = run->journal("MESSAGE_ID=" + std::string(kCloseWaitResolved));
+        return !resolved.empty();
+      },
+      10s));
+  EXPECT_EQ(field(resolved.at(0), "WAITWATCH_STATE"), "resolved");
+  EXPECT_EQ(field(resolved.at(0), "PRIORITY"), "5");
+  EXPECT_EQ(field(resolved.at(0), "WAITWATCH_PID"), std::to_string(holderPid(*farm)));
+
+  // Run by hand (stderr is not the journal), the alerts also show on stderr.
+  const std::string err = run->process().stderrText();
+  EXPECT_NE(err.find("waitwatchd: FIRING warning cw-test: "), std::string::npos) << err;
+  EXPECT_NE(err.find("waitwatchd: RESOLVED warning cw-test: "), std::string::npos) << err;
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+}
+
+TEST_F(DaemonTest, PrometheusScrapesThePerProcessCount) {
+  auto farm = SockFarm::start(netns(), {"--close-wait", "7"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  auto run = DaemonRun::start(netns(), leakConfig());
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+
+  const fs::path dir = run->dir() / "prometheus";
+  fs::create_directories(dir / "data");
+  std::ofstream(dir / "prometheus.yml") << "global:\n  scrape_interval: 1s\n"
+                                           "scrape_configs:\n  - job_name: waitwatch\n"
+                                           "    static_configs:\n"
+                                           "      - targets: ['127.0.0.1:9929']\n";
+  std::vector<std::string> argv = netns().execPrefix();
+  argv.insert(argv.end(), {"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+                           "--storage.tsdb.path=" + (dir / "data").string(),
+                           "--web.listen-address=127.0.0.1:9090"});
+  auto prometheus = Child::spawn(argv, {}, dir / "prometheus");
+  ASSERT_TRUE(prometheus.ok()) << prometheus.error().message;
+
+  std::vector<std::string> query = netns().execPrefix();
+  query.insert(
+      query.end(),
+      {"curl", "-sS", "--max-time", "3", "-G", "http://127.0.0.1:9090/api/v1/query",
+       "--data-urlencode",
+       R"(query=sum(waitwatch_process_sockets{job="waitwatch",comm="sockfarm",state="CLOSE_WAIT"}))"});
+  std::string last;
+  const bool got = eventually(
+      [&] {
+        const CommandResult r = runCommand(query, 5s);
+        last = r.out + r.err;
+        auto j = nlohmann::json::parse(r.out, nullptr, false);
+        if (j.is_discarded() || j.value("status", "") != "success") return false;
+        const auto& result = j["data"]["result"];
+        return !result.empty() && result[0]["value"][1] == "7";
+      },
+      30s);
+  EXPECT_TRUE(got) << last << "\n" << prometheus->stderrText().substr(0, 2000);
+}
+
+TEST_F(DaemonTest, ReloadGoodThenBrokenConfig) {
+  auto farm = SockFarm::start(netns(), {"--close-wait", "12"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  auto run = DaemonRun::start(netns(), leakConfig("cw-a"));
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  ASSERT_TRUE(eventually([&] { return !run->journal("WAITWATCH_RULE=cw-a").empty(); }, 10s));
+
+  // A good file: cw-a stays (its alert carries over, no second firing entry), cw-b is new.
+  std::ofstream(run->configPath()) << leakConfig("cw-a", R"(,
+    {"name": "cw-b", "type": "close_wait", "severity": "critical",
+     "min_sockets": 5, "min_age": "0s", "for": "0s", "clear_for": "0s"})");
+  run->process().signal(SIGHUP);
+  ASSERT_TRUE(run->waitNotification("RELOADING=1", 5s));
+  bool monotonic = false;
+  for (const auto& n : run->notifications()) {
+    if (n.find("RELOADING=1") != std::string::npos) {
+      monotonic = n.find("MONOTONIC_USEC=") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(monotonic);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto alerts = nlohmann::json::parse(run->http("/api/v1/alerts").out, nullptr, false);
+        if (alerts.is_discarded()) return false;
+        std::set<std::string> rules;
+        for (const auto& a : alerts["alerts"])
+          rules.insert(a["rule"].get<std::string>());
+        return rules == std::set<std::string>{"cw-a", "cw-b"};
+      },
+      10s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(run->journal("WAITWATCH_RULE=cw-a").size(), 1u);
+  const auto critical = run->journal("WAITWATCH_RULE=cw-b");
+  ASSERT_EQ(critical.size(), 1u);
+  EXPECT_EQ(field(critical[0], "PRIORITY"), "2");
+  EXPECT_EQ(sample(run->http("/metrics").out, "waitwatch_config_last_reload_successful"), 1);
+
+  // A broken file: rejected as a whole, reported in the journal and the metric; the daemon
+  // keeps polling on the previous configuration.
+  std::ofstream(run->configPath()) << R"({"poll_interval": "soon", "rules": []})";
+  run->process().signal(SIGHUP);
+  std::vector<nlohmann::json> rejected;
+  ASSERT_TRUE(eventually(
+      [&] {
+        rejected = run->journal("MESSAGE_ID=" + std::string(kConfigRejected));
+        return !rejected.empty();
+      },
+      10s));
+  EXPECT_EQ(field(rejected[0], "PRIORITY"), "3");
+  EXPECT_NE(field(rejected[0], "WAITWATCH_ERROR").find("poll_interval"), std::string::npos)
+      << field(rejected[0], "WAITWATCH_ERROR");
+  const std::string before = run->http("/metrics").out;
+  EXPECT_EQ(sample(before, "waitwatch_config_last_reload_successful"), 0);
+  std::this_thread::sleep_for(600ms);
+  const std::string after = run->http("/metrics").out;
+  EXPECT_GT(sample(after, "waitwatch_polls_total"), sample(before, "waitwatch_polls_total"));
+  const auto alerts = nlohmann::json::parse(run->http("/api/v1/alerts").out);
+  EXPECT_EQ(alerts["alerts"].size(), 2u);             // both rules still run
+  EXPECT_EQ(run->process().wait(0ms), std::nullopt);  // still running
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+}
+
+TEST_F(DaemonTest, SigtermDuringPollsEndsWithinASecond) {
+  // Enough sockets that a poll takes a few milliseconds, and polls back to back.
+  auto farm =
+      SockFarm::start(netns(), {"--close-wait", "300", "--established", "600", "--holders", "3"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  std::mt19937 rng(12345);
+  for (int i = 0; i < 3; ++i) {
+    auto run = DaemonRun::start(netns(), R"({"poll_interval": "100ms"})");
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 250));
+    const auto start = std::chrono::steady_clock::now();
+    run->process().signal(SIGTERM);
+    const auto status = run->process().wait(2s);
+    ASSERT_TRUE(status.has_value()) << "still running 2s after SIGTERM";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(*status, 0) << run->process().stderrText();
+    EXPECT_NE(run->process().stderrText().find("waitwatchd: stopped"), std::string::npos);
+  }
+}
+
+TEST_F(DaemonTest, PingsTheWatchdogWhenAsked) {
+  auto run = DaemonRun::start(netns(), R"({"poll_interval": "10s"})", {}, {"WATCHDOG_USEC=400000"});
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  // Polls are 10 s apart, yet the 400 ms watchdog hears from the daemon every 100 ms.
+  std::this_thread::sleep_for(1s);
+  int pings = 0;
+  for (const auto& n : run->notifications())
+    pings += n == "WATCHDOG=1" ? 1 : 0;
+  EXPECT_GE(pings, 5);
+  EXPECT_LE(pings, 15);
+}
+
+TEST_F(DaemonTest, ListenAddressInUseFailsCleanly) {
+  auto first = DaemonRun::start(netns(), leakConfig());
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(first->waitNotification("READY=1", 15s)) << first->process().stderrText();
+
+  auto second = DaemonRun::start(netns(), leakConfig());
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  const auto status = second->process().wait(10s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 1);
+  EXPECT_EQ(second->process().stderrText(),
+            "waitwatchd: cannot listen on 127.0.0.1:9929: Address already in use\n");
+  // Nothing half-started: no readiness, no journal entry.
+  EXPECT_TRUE(second->notifications().empty());
+  EXPECT_TRUE(second->journal("SYSLOG_IDENTIFIER=waitwatchd").empty());
+  // The first daemon is unaffected.
+  EXPECT_EQ(first->http("/metrics").exitCode, 0);
+}
+
+}  // namespace
+}  // namespace waitwatch::testing

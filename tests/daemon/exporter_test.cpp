@@ -1,0 +1,220 @@
+// The Prometheus rendering of a hand-built poll: exact sample lines, label caps, and a
+// `promtool check metrics` run over the whole /metrics output.
+#include "service/exporter.hpp"
+
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "service/api.hpp"
+#include "service/health.hpp"
+#include "service/process_metrics.hpp"
+#include "test_snapshot.hpp"
+
+namespace waitwatch {
+namespace {
+
+std::string render(const PollView& view, const MetricsOptions& options) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, buildPollFamilies(view, options));
+  return out.str();
+}
+
+// The sample lines of one family (name followed by '{' or ' '), in output order.
+std::vector<std::string> samples(const std::string& text, const std::string& name) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + "{", 0) == 0 || line.rfind(name + " ", 0) == 0) out.push_back(line);
+  }
+  return out;
+}
+
+TEST(Exporter, SocketsByNamespaceHasEveryState) {
+  const auto view = test::sampleView();
+  const auto lines = samples(render(*view, MetricsOptions{}), "waitwatch_sockets");
+  ASSERT_EQ(lines.size(), 11u);
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      R"(waitwatch_sockets{netns="net:[4026531840]",state="CLOSE_WAIT"} 3)"),
+            lines.end());
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      R"(waitwatch_sockets{netns="net:[4026531840]",state="SYN_SENT"} 0)"),
+            lines.end());
+}
+
+TEST(Exporter, ProcessGroupsSumWorkersWithoutPid) {
+  const auto view = test::sampleView();
+  const auto lines = samples(render(*view, MetricsOptions{}), "waitwatch_process_sockets");
+  const std::vector<std::string> expected = {
+      R"(waitwatch_process_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",state="CLOSE_WAIT"} 3)",
+      R"(waitwatch_process_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",state="ESTABLISHED"} 4)",
+      R"(waitwatch_process_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",state="LISTEN"} 2)",
+      R"(waitwatch_process_sockets{comm="redis-server",container="",netns="net:[4026531840]",unit="redis.service",state="CLOSE_WAIT"} 0)",
+      R"(waitwatch_process_sockets{comm="redis-server",container="",netns="net:[4026531840]",unit="redis.service",state="ESTABLISHED"} 1)",
+  };
+  EXPECT_EQ(lines, expected);
+  // The group's oldest socket is the older of its two workers'; redis has no CLOSE_WAIT.
+  EXPECT_EQ(
+      samples(render(*view, MetricsOptions{}), "waitwatch_close_wait_oldest_age_seconds"),
+      std::vector<std::string>{
+          R"(waitwatch_close_wait_oldest_age_seconds{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service"} 120)"});
+}
+
+TEST(Exporter, PidLabelOnlyWhenEnabled) {
+  const auto view = test::sampleView();
+  const auto text = render(*view, MetricsOptions{.includePid = true, .maxGroups = 50});
+  const auto lines = samples(text, "waitwatch_process_sockets");
+  EXPECT_NE(
+      std::find(
+          lines.begin(), lines.end(),
+          R"(waitwatch_process_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",pid="101",state="CLOSE_WAIT"} 1)"),
+      lines.end());
+  EXPECT_EQ(samples(text, "waitwatch_close_wait_oldest_age_seconds").size(), 2u);
+  EXPECT_EQ(samples(render(*view, MetricsOptions{}), "waitwatch_process_sockets")[0].find("pid="),
+            std::string::npos);
+}
+
+TEST(Exporter, DestinationsCountersAndAlerts) {
+  const auto view = test::sampleView();
+  const auto text = render(*view, MetricsOptions{});
+  EXPECT_EQ(
+      samples(text, "waitwatch_ephemeral_port_usage_ratio"),
+      std::vector<std::string>{
+          R"(waitwatch_ephemeral_port_usage_ratio{destination="10.0.0.9:5432",netns="net:[4026531840]",source="10.0.0.1"} 0.25)"});
+  EXPECT_EQ(samples(text, "waitwatch_time_wait_created_total"),
+            std::vector<std::string>{
+                R"(waitwatch_time_wait_created_total{netns="net:[4026531840]"} 12)"});
+  EXPECT_EQ(samples(text, "waitwatch_kernel_tcp_time_wait_overflow_total"),
+            std::vector<std::string>{
+                R"(waitwatch_kernel_tcp_time_wait_overflow_total{netns="net:[4026531840]"} 1)"});
+  EXPECT_EQ(samples(text, "waitwatch_kernel_tcp_passive_opens_total"),
+            std::vector<std::string>{
+                R"(waitwatch_kernel_tcp_passive_opens_total{netns="net:[4026531840]"} 700)"});
+  EXPECT_EQ(samples(text, "waitwatch_ephemeral_ports_usable"),
+            std::vector<std::string>{
+                R"(waitwatch_ephemeral_ports_usable{netns="net:[4026531840]"} 28232)"});
+  EXPECT_EQ(
+      samples(text, "waitwatch_alert_firing"),
+      std::vector<std::string>{
+          R"(waitwatch_alert_firing{comm="nginx",container="",destination="",netns="net:[4026531840]",rule="close-wait-leak",severity="warning",source="",unit="nginx.service"} 1)"});
+  EXPECT_EQ(samples(text, "waitwatch_unattributed_sockets"),
+            (std::vector<std::string>{R"(waitwatch_unattributed_sockets{reason="no_permission"} 4)",
+                                      R"(waitwatch_unattributed_sockets{reason="vanished"} 0)"}));
+}
+
+TEST(Exporter, KernelCountersOmittedWhenUnreadable) {
+  auto view = test::sampleView();
+  Snapshot s = *view->snapshot;
+  s.namespaces[0].kernel.valid = false;
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  const auto text = render(*view, MetricsOptions{});
+  EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_active_opens_total").empty());
+  EXPECT_EQ(text.find("# TYPE waitwatch_kernel_tcp_active_opens_total"), std::string::npos);
+}
+
+TEST(Exporter, GroupsBeyondTheCapFoldIntoOther) {
+  auto view = test::sampleView();
+  Snapshot s = *view->snapshot;
+  // 30 leaking processes, each its own group; the cap keeps the 10 with most CLOSE_WAIT.
+  s.processes.clear();
+  for (int i = 0; i < 30; ++i) {
+    s.processes.push_back(test::process(1000 + i, "leaker" + std::to_string(i), "",
+                                        static_cast<std::uint64_t>(i + 1), 0, {}));
+  }
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  view->processOldestCloseWait.assign(30, SocketAge{Duration{1000}, false});
+  view->processOldestCloseWait[0].age = Duration{9000};  // folded group keeps the max age
+  const auto text = render(*view, MetricsOptions{.includePid = false, .maxGroups = 10});
+  const auto lines = samples(text, "waitwatch_process_sockets");
+  ASSERT_EQ(lines.size(), 11u);  // 10 kept + "other", CLOSE_WAIT only (no other state held)
+  // Kept: leaker29 (30 sockets) .. leaker20 (21). Folded: leaker0..19 = 1+..+20 = 210.
+  EXPECT_NE(
+      std::find(
+          lines.begin(), lines.end(),
+          R"(waitwatch_process_sockets{comm="leaker29",container="",netns="net:[4026531840]",unit="",state="CLOSE_WAIT"} 30)"),
+      lines.end());
+  EXPECT_NE(
+      std::find(
+          lines.begin(), lines.end(),
+          R"(waitwatch_process_sockets{comm="other",container="other",netns="other",unit="other",state="CLOSE_WAIT"} 210)"),
+      lines.end());
+  for (const auto& l : lines)
+    EXPECT_EQ(l.find("leaker19"), std::string::npos) << l;
+  EXPECT_NE(
+      std::find(
+          lines.begin(), lines.end(),
+          R"(waitwatch_process_sockets{comm="other",container="other",netns="other",unit="other",state="CLOSE_WAIT"} 210)"),
+      lines.end());
+  const auto ages = samples(text, "waitwatch_close_wait_oldest_age_seconds");
+  EXPECT_NE(
+      std::find(
+          ages.begin(), ages.end(),
+          R"(waitwatch_close_wait_oldest_age_seconds{comm="other",container="other",netns="other",unit="other"} 9)"),
+      ages.end());
+  EXPECT_NE(std::find(samples(text, "waitwatch_series_folded").begin(),
+                      samples(text, "waitwatch_series_folded").end(),
+                      R"(waitwatch_series_folded{family="waitwatch_process_sockets"} 20)"),
+            samples(text, "waitwatch_series_folded").end());
+}
+
+TEST(Exporter, TenThousandLeakersStayUnderTheCap) {
+  auto view = test::sampleView();
+  Snapshot s = *view->snapshot;
+  s.processes.clear();
+  for (int i = 0; i < 10'000; ++i) {
+    s.processes.push_back(test::process(1000 + i, "p" + std::to_string(i), "", 1, 0, {}));
+  }
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  view->processOldestCloseWait.assign(s.processes.size(), SocketAge{});
+  const auto text = render(*view, MetricsOptions{.includePid = true, .maxGroups = 50});
+  EXPECT_EQ(samples(text, "waitwatch_process_sockets").size(), 51u);
+}
+
+TEST(Exporter, InvalidUtf8InLabelsIsReplaced) {
+  auto view = test::sampleView();
+  Snapshot s = *view->snapshot;
+  s.processes[2].info.comm = std::string("bad\xff\xc3", 5);
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  const auto text = render(*view, MetricsOptions{});
+  EXPECT_NE(text.find(R"(comm="bad??")"), std::string::npos);
+}
+
+TEST(Exporter, PublishedFamiliesComeFromOnePoll) {
+  PollMetrics metrics;
+  EXPECT_TRUE(metrics.Collect().empty());
+  EXPECT_EQ(metrics.view(), nullptr);
+  auto view = test::sampleView();
+  metrics.publish(view, MetricsOptions{});
+  EXPECT_EQ(metrics.view()->pollCount, 3u);
+  EXPECT_FALSE(metrics.Collect().empty());
+}
+
+// The whole /metrics output, as the daemon serves it, passes promtool's linter.
+TEST(Exporter, PromtoolAcceptsTheFullOutput) {
+  auto poll = std::make_shared<PollMetrics>();
+  poll->publish(test::sampleView(), MetricsOptions{.includePid = true, .maxGroups = 1});
+  auto health = std::make_shared<HealthMetrics>("1.2.3");
+  health->observePoll(0.02, false);
+  DaemonApi api(poll, {poll, health->registry(), std::make_shared<ProcessMetrics>()});
+  const std::string text = api.renderMetrics();
+  ASSERT_NE(text.find("process_resident_memory_bytes"), std::string::npos);
+  ASSERT_NE(text.find(R"(waitwatch_build_info{version="1.2.3"} 1)"), std::string::npos);
+  const std::string path = ::testing::TempDir() + "waitwatch_metrics.txt";
+  std::ofstream(path) << text;
+  FILE* p = ::popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string output;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p))
+    output += buf;
+  const int status = ::pclose(p);
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_EQ(output, "") << text;
+}
+
+}  // namespace
+}  // namespace waitwatch
