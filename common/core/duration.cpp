@@ -13,11 +13,8 @@ struct Unit {
   std::int64_t ms;
 };
 // Longest suffix first so that "ms" is not read as "m".
-constexpr std::array<Unit, 5> kUnits = {{{"ms", 1},
-                                         {"d", 86'400'000},
-                                         {"h", 3'600'000},
-                                         {"m", 60'000},
-                                         {"s", 1'000}}};
+constexpr std::array<Unit, 5> kUnits = {
+    {{"ms", 1}, {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}}};
 }  // namespace
 
 std::optional<Duration> parseDuration(std::string_view text) {

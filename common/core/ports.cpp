@@ -70,7 +70,8 @@ std::optional<EphemeralRange> EphemeralRange::fromSysctl(std::string_view portRa
     auto first = parsePort(item.substr(0, dash));
     auto last = dash == std::string_view::npos ? first : parsePort(item.substr(dash + 1));
     if (!first || !last || *first > *last) return std::nullopt;
-    for (std::uint32_t p = *first; p <= *last; ++p) r.reserve(static_cast<std::uint16_t>(p));
+    for (std::uint32_t p = *first; p <= *last; ++p)
+      r.reserve(static_cast<std::uint16_t>(p));
   }
   return r;
 }

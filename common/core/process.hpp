@@ -30,9 +30,9 @@ struct ProcessInfo {
   std::string cmdline;  // shortened, arguments joined by spaces
   std::string exe;      // /proc/<pid>/exe target, empty if unreadable
   std::uint32_t uid = 0;
-  std::string user;     // name from the password database, or the uid as text
-  std::string unit;     // systemd unit (service, scope or slice), empty if none
-  std::string cgroup;   // the unified-hierarchy cgroup path
+  std::string user;    // name from the password database, or the uid as text
+  std::string unit;    // systemd unit (service, scope or slice), empty if none
+  std::string cgroup;  // the unified-hierarchy cgroup path
   ContainerInfo container;
   bool operator==(const ProcessInfo&) const = default;
 };

@@ -54,8 +54,8 @@ struct NetnsEntry {
 // after setns(), appears once per namespace).
 struct ProcessEntry {
   ProcessInfo info;
-  std::uint32_t netns = kNoIndex;  // index into Snapshot::namespaces
-  StateCounts states;              // its sockets; a shared socket counts for each owner
+  std::uint32_t netns = kNoIndex;          // index into Snapshot::namespaces
+  StateCounts states;                      // its sockets; a shared socket counts for each owner
   std::vector<std::uint16_t> listenPorts;  // sorted, unique
 };
 
@@ -92,7 +92,7 @@ struct TimeWaitGroup {
 };
 
 struct Snapshot {
-  TimePoint time{};        // when the poll started (caller's clock)
+  TimePoint time{};         // when the poll started (caller's clock)
   Duration pollInterval{};  // the interval the daemon polls at (for TIME_WAIT creation rate)
   std::vector<NetnsEntry> namespaces;
   std::vector<ProcessEntry> processes;
@@ -106,7 +106,8 @@ struct Snapshot {
 
   [[nodiscard]] StateCounts totals() const {
     StateCounts t;
-    for (const auto& ns : namespaces) t += ns.states;
+    for (const auto& ns : namespaces)
+      t += ns.states;
     return t;
   }
 };

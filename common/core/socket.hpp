@@ -24,12 +24,12 @@ struct SocketRecord {
   Endpoint local;
   Endpoint remote;
   std::uint32_t uid = 0;
-  std::uint32_t inode = 0;        // 0 for TIME_WAIT and other sockets no process holds
-  std::uint64_t cookie = 0;       // the kernel's socket cookie: stable identity across polls
-  std::uint32_t recvQ = 0;        // bytes unread (LISTEN: accept queue length)
-  std::uint32_t sendQ = 0;        // bytes unacknowledged (LISTEN: backlog)
+  std::uint32_t inode = 0;             // 0 for TIME_WAIT and other sockets no process holds
+  std::uint64_t cookie = 0;            // the kernel's socket cookie: stable identity across polls
+  std::uint32_t recvQ = 0;             // bytes unread (LISTEN: accept queue length)
+  std::uint32_t sendQ = 0;             // bytes unacknowledged (LISTEN: backlog)
   std::uint32_t timerRemainingMs = 0;  // for TIME_WAIT: time until the kernel frees it
-  std::uint64_t cgroupId = 0;     // INET_DIAG_CGROUP_ID when hasCgroupId
+  std::uint64_t cgroupId = 0;          // INET_DIAG_CGROUP_ID when hasCgroupId
   bool hasCgroupId = false;
 
   bool operator==(const SocketRecord&) const = default;

@@ -58,12 +58,14 @@ std::optional<TcpState> parseTcpState(std::string_view text) {
 
 std::uint64_t StateCounts::total() const {
   std::uint64_t t = 0;
-  for (std::size_t i = 1; i < byState.size(); ++i) t += byState[i];
+  for (std::size_t i = 1; i < byState.size(); ++i)
+    t += byState[i];
   return t;
 }
 
 StateCounts& StateCounts::operator+=(const StateCounts& other) {
-  for (std::size_t i = 0; i < byState.size(); ++i) byState[i] += other.byState[i];
+  for (std::size_t i = 0; i < byState.size(); ++i)
+    byState[i] += other.byState[i];
   return *this;
 }
 

@@ -22,18 +22,23 @@ enum class TcpState : std::uint8_t {
   Closing = 11,
 };
 
-inline constexpr std::size_t kTcpStateSlots = 12;  // index 0 unused: direct indexing by kernel value
+inline constexpr std::size_t kTcpStateSlots =
+    12;  // index 0 unused: direct indexing by kernel value
 inline constexpr std::array<TcpState, 11> kAllTcpStates = {
-    TcpState::Established, TcpState::SynSent,  TcpState::SynRecv,   TcpState::FinWait1,
-    TcpState::FinWait2,    TcpState::TimeWait, TcpState::Close,     TcpState::CloseWait,
+    TcpState::Established, TcpState::SynSent,  TcpState::SynRecv, TcpState::FinWait1,
+    TcpState::FinWait2,    TcpState::TimeWait, TcpState::Close,   TcpState::CloseWait,
     TcpState::LastAck,     TcpState::Listen,   TcpState::Closing};
 
 // Bit mask of states as inet_diag's idiag_states expects: bit (1 << state).
 using TcpStateMask = std::uint32_t;
 inline constexpr TcpStateMask kAllStatesMask = 0xFFE;  // bits 1..11
-constexpr TcpStateMask stateBit(TcpState s) { return TcpStateMask{1} << static_cast<unsigned>(s); }
+constexpr TcpStateMask stateBit(TcpState s) {
+  return TcpStateMask{1} << static_cast<unsigned>(s);
+}
 
-constexpr bool isValidTcpState(std::uint8_t v) { return v >= 1 && v <= 11; }
+constexpr bool isValidTcpState(std::uint8_t v) {
+  return v >= 1 && v <= 11;
+}
 
 // "ESTABLISHED", "CLOSE_WAIT", ...: the names used in JSON output, metrics and config.
 std::string_view stateName(TcpState s);

@@ -17,8 +17,8 @@ TEST(Duration, ParsesUnitsAndCombinations) {
 }
 
 TEST(Duration, RejectsWhatIsNotADuration) {
-  for (const char* bad : {"", "5", "5 minutes", "m", "-1s", "1.5s", "5x", "1h 30m", "s5",
-                          "99999999999999999999s"}) {
+  for (const char* bad :
+       {"", "5", "5 minutes", "m", "-1s", "1.5s", "5x", "1h 30m", "s5", "99999999999999999999s"}) {
     EXPECT_FALSE(parseDuration(bad)) << bad;
   }
 }
