@@ -22,7 +22,11 @@ IpAddress IpAddress::v6(const std::array<std::uint8_t, 16>& b) {
 }
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  // inet_pton reads a C string: a NUL inside would hide whatever follows it.
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
+      text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   char buf[INET6_ADDRSTRLEN] = {};
   std::memcpy(buf, text.data(), text.size());
   IpAddress a;
@@ -70,8 +74,8 @@ bool IpAddress::isUnspecified() const {
 }
 
 std::string Endpoint::toString() const {
-  std::string out = address.family == AddressFamily::V6 ? "[" + address.toString() + "]"
-                                                         : address.toString();
+  std::string out =
+      address.family == AddressFamily::V6 ? "[" + address.toString() + "]" : address.toString();
   out += ':';
   out += std::to_string(port);
   return out;
@@ -81,13 +85,21 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
   const auto slash = text.find('/');
   auto addr = IpAddress::parse(text.substr(0, slash));
   if (!addr) return std::nullopt;
-  const unsigned maxLen = addr->family == AddressFamily::V4 ? 32 : 128;
+  unsigned maxLen = addr->family == AddressFamily::V4 ? 32 : 128;
   unsigned len = maxLen;
   if (slash != std::string_view::npos) {
     const std::string_view lenText = text.substr(slash + 1);
     const auto* end = lenText.data() + lenText.size();
     auto [ptr, ec] = std::from_chars(lenText.data(), end, len);
     if (lenText.empty() || ec != std::errc() || ptr != end || len > maxLen) return std::nullopt;
+  }
+  // An IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) means the IPv4 one: contains() compares
+  // unmapped addresses, so it would otherwise match nothing.
+  const IpAddress unmapped = addr->unmapped();
+  if (unmapped.family == AddressFamily::V4 && addr->family == AddressFamily::V6 && len >= 96) {
+    addr = unmapped;
+    len -= 96;
+    maxLen = 32;
   }
   Cidr c{*addr, len};
   // Normalise: clear host bits so that equality and printing are canonical.
