@@ -74,7 +74,7 @@ Result<SockDiagSampler> SockDiagSampler::openInNamespace(int netnsFd) {
   return sampler;
 }
 
-Result<void> SockDiagSampler::sendRequest(std::uint8_t family, TcpStateMask states) {
+Result<void> SockDiagSampler::sendRequest(std::uint8_t family, const DumpOptions& options) {
   struct Request {
     nlmsghdr header;
     inet_diag_req_v2 body;
@@ -86,9 +86,9 @@ Result<void> SockDiagSampler::sendRequest(std::uint8_t family, TcpStateMask stat
   req.header.nlmsg_seq = ++seq_;
   req.header.nlmsg_pid = portId_;
   req.body.sdiag_family = family;
-  req.body.sdiag_protocol = IPPROTO_TCP;
+  req.body.sdiag_protocol = options.protocol == DumpProtocol::Udp ? IPPROTO_UDP : IPPROTO_TCP;
   // Bits beyond CLOSING would ask for states waitwatch does not model (TCP_BOUND_INACTIVE).
-  req.body.idiag_states = states & kAllStatesMask;
+  req.body.idiag_states = options.states & kAllStatesMask;
   req.body.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   req.body.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
   // INET_DIAG_CGROUP_ID needs no idiag_ext bit: the kernel adds it to every full socket.
@@ -110,10 +110,12 @@ Result<void> SockDiagSampler::sendRequest(std::uint8_t family, TcpStateMask stat
 
 Result<void> SockDiagSampler::dumpFamily(std::uint8_t family, const DumpOptions& options,
                                          SocketVisitor visit, DumpStats& stats, bool& interrupted) {
-  if (auto r = sendRequest(family, options.states); !r) return r;
+  if (auto r = sendRequest(family, options); !r) return r;
   const DumpParseOptions parse{
       .expectSeq = seq_, .expectPortId = portId_, .wantCgroupId = options.wantCgroupId};
-  const std::string where = std::string(familyName(family)) + " inet_diag dump";
+  const std::string where = std::string(familyName(family)) +
+                            (options.protocol == DumpProtocol::Udp ? " UDP" : "") +
+                            " inet_diag dump";
   for (std::uint64_t part = 0;; ++part) {
     sockaddr_nl from{};
     iovec iov{.iov_base = buffer_.data(), .iov_len = buffer_.size()};

@@ -15,11 +15,16 @@
 
 namespace waitwatch {
 
+// inet_diag answers for UDP with the same messages as for TCP: an unconnected UDP socket reports
+// state CLOSE, a connected one ESTABLISHED.
+enum class DumpProtocol : std::uint8_t { Tcp, Udp };
+
 struct DumpOptions {
   TcpStateMask states = kAllStatesMask;  // kernel-side filter (idiag_states)
   bool ipv4 = true;
   bool ipv6 = true;
   bool wantCgroupId = true;  // ask for INET_DIAG_CGROUP_ID where the kernel has it
+  DumpProtocol protocol = DumpProtocol::Tcp;
 };
 
 struct DumpStats {
@@ -57,7 +62,7 @@ class SockDiagSampler {
   // One family's dump. Sets `interrupted` (and stops) when the kernel flags NLM_F_DUMP_INTR.
   Result<void> dumpFamily(std::uint8_t family, const DumpOptions& options, SocketVisitor visit,
                           DumpStats& stats, bool& interrupted);
-  Result<void> sendRequest(std::uint8_t family, TcpStateMask states);
+  Result<void> sendRequest(std::uint8_t family, const DumpOptions& options);
   // Reads and discards what is left of an abandoned dump so the socket can start a new one
   // (the kernel refuses a second dump with EBUSY while one is running).
   void drain();

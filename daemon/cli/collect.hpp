@@ -1,12 +1,25 @@
 #pragma once
-// Collection: what `waitwatch` asks the kernel, turned into a Snapshot. Rendering (render.hpp)
-// only reads the Snapshot, so new views add a collection step or a renderer, not both.
+// Collection: what `waitwatch` asks the kernel and /proc, turned into Snapshots. Rendering
+// (render.hpp) only reads them, so new views add a renderer, not a collection step.
+//
+// A one-shot run has no cache to lean on, so it reads every process's fds once, as fast as the
+// machine allows: the fd walk runs on worker threads (one per core) while the calling thread
+// dumps the sockets, and sockets are attributed when both are done. --watch keeps a Collector
+// (common/attribution) across refreshes instead, whose cache makes every later refresh cheap.
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/options.hpp"
+#include "core/duration.hpp"
 #include "core/result.hpp"
 #include "core/snapshot.hpp"
+#include "proc/aggregator.hpp"
+
+namespace waitwatch {
+class Collector;
+}
 
 namespace waitwatch::cli {
 
@@ -14,17 +27,54 @@ namespace waitwatch::cli {
 struct Environment {
   std::string procRoot = "/proc";
   std::string runNetns = "/run/netns";
+  // fd-walking threads of a one-shot run; 0: one per core (at most 4).
+  unsigned walkerThreads = 0;
+  // --watch clears the screen before each refresh only on a terminal.
+  bool stdoutIsTerminal = false;
+};
+
+struct CollectRequest {
+  NetnsSelection netns = NetnsSelection::Own;
+  std::string netnsName{};   // NetnsSelection::Named
+  bool keepSockets = false;  // every TCP socket with its owners (filters, --sockets)
+  bool udp = false;          // UDP sockets too, aggregated apart
+  bool reuseCache = false;   // --watch over TCP only: keep a Collector across calls
 };
 
 struct Collection {
-  Snapshot snapshot;  // namespaces[i].ref and .states filled, in namespace inode order
-  // Namespaces that could not be read ("net:[4026532281]: setns ...: Operation not permitted");
-  // the others are still reported.
+  Snapshot snapshot;                // TCP
+  std::vector<SocketLine> sockets;  // keepSockets: every TCP socket, indices into `snapshot`
+  // UDP (when asked), in a snapshot of its own so that TCP counts stay TCP: an unconnected UDP
+  // socket counts as CLOSE, a connected one as ESTABLISHED. Every UDP socket is kept.
+  bool hasUdp = false;
+  Snapshot udp;
+  std::vector<SocketLine> udpSockets;  // indices into `udp`
+  // Namespaces that could not be read and facts that could not be (one line each); the rest is
+  // still reported.
   std::vector<std::string> warnings;
+  // Once per LocalCollector: which sockets could not be attributed for lack of privilege.
+  std::optional<std::string> privilegeWarning;
 };
 
-// Counts every TCP socket per state in the selected namespaces. Fails when the selection
-// itself fails (no such name) or when not one namespace could be read.
-Result<Collection> collectStateCounts(const CliOptions& options, const Environment& env = {});
+class LocalCollector {
+ public:
+  LocalCollector(CollectRequest request, Environment env);
+  ~LocalCollector();
+  LocalCollector(const LocalCollector&) = delete;
+  LocalCollector& operator=(const LocalCollector&) = delete;
+
+  // One look at the host. Fails when the selection itself fails (no such name) or when not one
+  // namespace could be read.
+  Result<Collection> collect(TimePoint now);
+
+ private:
+  Result<Collection> collectOnce(TimePoint now);
+  Result<Collection> collectCached(TimePoint now);
+
+  CollectRequest request_;
+  Environment env_;
+  std::unique_ptr<Collector> collector_;  // reuseCache
+  bool warned_ = false;
+};
 
 }  // namespace waitwatch::cli

@@ -1,10 +1,15 @@
 #pragma once
 // The `waitwatch` command line, parsed by a pure function so every bad argument has a test.
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "core/duration.hpp"
 #include "core/result.hpp"
+#include "core/tcp_state.hpp"
 
 namespace waitwatch::cli {
 
@@ -14,17 +19,40 @@ enum class NetnsSelection {
   Named,  // one `ip netns` namespace, CliOptions::netnsName
 };
 
+// Which sockets a view shows. Empty lists select everything.
+struct Filter {
+  TcpStateMask states = 0;             // 0: every state
+  std::vector<std::uint16_t> ports{};  // local or remote port
+  std::vector<std::int32_t> pids{};
+  std::vector<std::string> units{};  // systemd unit, or container (runtime:id, id or id prefix)
+
+  [[nodiscard]] bool empty() const {
+    return states == 0 && ports.empty() && pids.empty() && units.empty();
+  }
+  // A filter on who holds the sockets (--pid, --unit), not only on the sockets themselves.
+  [[nodiscard]] bool selectsOwners() const { return !pids.empty() || !units.empty(); }
+};
+
 struct CliOptions {
   bool json = false;
   NetnsSelection netns = NetnsSelection::Own;
   std::string netnsName;  // NetnsSelection::Named only
+  Filter filter;
+  bool sockets = false;           // one line per socket (--sockets)
+  bool udp = false;               // UDP sockets too (--udp)
+  std::optional<Duration> watch;  // redisplay every so often (--watch SECONDS)
+  std::string from;               // a daemon's base URL (--from), empty: this host
   bool help = false;
   bool version = false;
 };
 
 // `args` excludes the program name. A bad argument gives an Error whose message is one line
-// naming it ("unknown option '--jsn'"), for exit status 2.
+// naming it (`--port: "80x" is not a port number (0-65535)`), for exit status 2.
 Result<CliOptions> parseArguments(std::span<const std::string_view> args);
+
+// "http://HOST:PORT" with the path dropped, from "http://HOST:PORT[/]" or "HOST:PORT";
+// an Error for anything else.
+Result<std::string> parseDaemonUrl(std::string_view text);
 
 // The --help text.
 std::string usage();

@@ -1,38 +1,526 @@
 #include "cli/render.hpp"
 
 #include <algorithm>
-#include <vector>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <map>
 
 namespace waitwatch::cli {
+namespace {
 
-nlohmann::ordered_json stateCountsJson(const StateCounts& counts) {
-  nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (TcpState s : kAllTcpStates)
-    j[std::string(stateName(s))] = counts[s];
-  return j;
+using json = nlohmann::ordered_json;
+
+// Display width of UTF-8 text: one column per code point (the texts are made printable when
+// read, so there are no control characters; wide CJK glyphs are rare in process names).
+std::size_t displayWidth(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s)
+    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  return n;
 }
 
-nlohmann::ordered_json snapshotJson(const Snapshot& snapshot) {
-  nlohmann::ordered_json namespaces = nlohmann::ordered_json::array();
-  for (const auto& ns : snapshot.namespaces) {
-    namespaces.push_back({
-        {"inode", ns.ref.inode},
-        {"name", ns.ref.name.empty() ? nlohmann::ordered_json(nullptr)
-                                     : nlohmann::ordered_json(ns.ref.name)},
-        {"states", stateCountsJson(ns.states)},
-    });
+// At most `width` columns, cut at a code point with "..." marking the cut.
+std::string cut(std::string_view s, std::size_t width) {
+  if (width == 0 || displayWidth(s) <= width) return std::string(s);
+  const std::size_t keep = width > 3 ? width - 3 : width;
+  std::size_t cols = 0;
+  std::size_t i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (cols == keep) break;
+      ++cols;
+    }
   }
-  return {{"states", stateCountsJson(snapshot.totals())}, {"namespaces", std::move(namespaces)}};
+  return std::string(s.substr(0, i)) + (width > 3 ? "..." : "");
+}
+
+struct Column {
+  std::string header;
+  bool right = false;     // numbers
+  std::size_t limit = 0;  // cut cells to this width (0: no limit)
+};
+
+// Aligned columns separated by two spaces; the last column is not padded.
+std::string table(const std::vector<Column>& columns,
+                  const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(columns.size(), 0);
+  std::vector<std::vector<std::string>> cells;
+  cells.reserve(rows.size() + 1);
+  std::vector<std::string> header;
+  for (const Column& c : columns)
+    header.push_back(c.header);
+  cells.push_back(std::move(header));
+  for (const auto& r : rows) {
+    std::vector<std::string> row;
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      row.push_back(i < r.size() ? cut(r[i], columns[i].limit) : std::string());
+    cells.push_back(std::move(row));
+  }
+  for (const auto& r : cells) {
+    for (std::size_t i = 0; i < r.size(); ++i)
+      width[i] = std::max(width[i], displayWidth(r[i]));
+  }
+  std::string out;
+  for (const auto& r : cells) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const std::size_t pad = width[i] - displayWidth(r[i]);
+      if (i > 0) line += "  ";
+      if (columns[i].right) {
+        line += std::string(pad, ' ') + r[i];
+      } else if (i + 1 < r.size()) {
+        line += r[i] + std::string(pad, ' ');
+      } else {
+        line += r[i];
+      }
+    }
+    while (!line.empty() && line.back() == ' ')
+      line.pop_back();
+    out += line + '\n';
+  }
+  return out;
+}
+
+char classMark(std::uint16_t port) {
+  switch (classifyPort(port)) {
+    case PortClass::WellKnown:
+      return 'w';
+    case PortClass::Registered:
+      return 'r';
+    case PortClass::Ephemeral:
+      return 'e';
+  }
+  return '?';
+}
+
+std::string ownerOrDash(const ProcessInfo& info) {
+  if (!info.container.empty()) return info.container.shortName();
+  if (!info.unit.empty()) return info.unit;
+  return "-";
+}
+
+// The command line with the directory of the program dropped ("/usr/sbin/nginx -g x" reads
+// "nginx -g x"): the program's name is what a cut column must keep.
+std::string command(const ProcessInfo& info) {
+  if (info.cmdline.empty()) return info.comm;
+  const std::string_view c = info.cmdline;
+  const std::size_t programEnd = std::min(c.find(' '), c.size());
+  if (c.front() != '/') return info.cmdline;
+  const std::size_t slash = c.rfind('/', programEnd - 1);
+  return std::string(c.substr(slash + 1));
+}
+
+std::string processName(const ProcessInfo& info) {
+  return info.comm + "[" + std::to_string(info.key.pid) + "]";
+}
+
+// "53.1%", and two decimals below 1% so that a small share does not read as none.
+std::string percent(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, ratio < 0.01 ? "%.2f%%" : "%.1f%%", ratio * 100.0);
+  return buf;
+}
+
+std::span<const std::uint32_t> ownersOf(const Snapshot& s, std::uint32_t begin,
+                                        std::uint32_t count) {
+  const std::size_t size = s.ownerLinks.size();
+  const std::size_t first = std::min<std::size_t>(begin, size);
+  return std::span<const std::uint32_t>(s.ownerLinks)
+      .subspan(first, std::min<std::size_t>(count, size - first));
+}
+
+struct CountColumn {
+  std::string header;
+  TcpStateMask states;
+};
+
+std::vector<CountColumn> countColumns(TcpStateMask selected) {
+  if (selected == 0) {
+    return {{"ESTAB", stateBit(TcpState::Established)},
+            {"CLOSE-WAIT", stateBit(TcpState::CloseWait)},
+            {"FIN-WAIT", stateBit(TcpState::FinWait1) | stateBit(TcpState::FinWait2)},
+            {"LISTEN", stateBit(TcpState::Listen)}};
+  }
+  std::vector<CountColumn> columns;
+  for (TcpState s : kAllTcpStates) {
+    if (selected & stateBit(s)) columns.push_back({std::string(ssStateName(s)), stateBit(s)});
+  }
+  return columns;
+}
+
+std::uint64_t sum(const StateCounts& c, TcpStateMask mask) {
+  std::uint64_t n = 0;
+  for (TcpState s : kAllTcpStates) {
+    if (mask & stateBit(s)) n += c[s];
+  }
+  return n;
+}
+
+std::string listenPorts(const std::vector<std::uint16_t>& ports) {
+  constexpr std::size_t kShown = 8;
+  std::string out;
+  for (std::size_t i = 0; i < ports.size() && i < kShown; ++i) {
+    if (i > 0) out += ' ';
+    out += portWithClass(ports[i]);
+  }
+  if (ports.size() > kShown) out += " +" + std::to_string(ports.size() - kShown) + " more";
+  return out;
+}
+
+std::string timeOfDay(double unixSeconds) {
+  const auto t = static_cast<std::time_t>(unixSeconds);
+  std::tm tm{};
+  if (::localtime_r(&t, &tm) == nullptr) return "?";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+const char* attributionName(Attribution a) {
+  switch (a) {
+    case Attribution::Owned:
+      return "owned";
+    case Attribution::NoOwner:
+      return "no_owner";
+    case Attribution::NoPermission:
+      return "no_permission";
+    case Attribution::Vanished:
+      return "vanished";
+  }
+  return "?";
+}
+
+// UDP sockets report CLOSE when unconnected and ESTABLISHED when connected; ss names them so.
+std::string udpStateName(TcpState s) {
+  return s == TcpState::Established ? "ESTAB" : "UNCONN";
+}
+
+}  // namespace
+
+std::string portWithClass(std::uint16_t port) {
+  return std::to_string(port) + classMark(port);
+}
+
+std::string endpointWithClass(const Endpoint& e) {
+  const std::string address = e.address.family == AddressFamily::V6
+                                  ? "[" + e.address.toString() + "]"
+                                  : e.address.toString();
+  if (e.port == 0) return address + ":*";
+  return address + ":" + portWithClass(e.port);
+}
+
+std::string shortAge(Duration d) {
+  return humanDuration(d);
+}
+
+std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
+  const std::vector<CountColumn> counts = countColumns(o.states);
+  TcpStateMask shownMask = 0;
+  for (const CountColumn& c : counts)
+    shownMask |= c.states;
+  const TcpStateMask otherMask = (o.states == 0 ? kAllStatesMask : o.states) & ~shownMask;
+  const bool multiNs = s.namespaces.size() > 1;
+  const bool ages = !o.closeWaitOldest.empty();
+
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < s.processes.size(); ++i) {
+    if (sum(s.processes[i].states, shownMask | otherMask) > 0) order.push_back(i);
+  }
+  if (order.empty()) return "no process holds TCP sockets in this view\n";
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const StateCounts& x = s.processes[a].states;
+    const StateCounts& y = s.processes[b].states;
+    if (x[TcpState::CloseWait] != y[TcpState::CloseWait]) {
+      return x[TcpState::CloseWait] > y[TcpState::CloseWait];
+    }
+    if (x.total() != y.total()) return x.total() > y.total();
+    return s.processes[a].info.key.pid < s.processes[b].info.key.pid;
+  });
+  const bool other = std::any_of(order.begin(), order.end(), [&](std::size_t i) {
+    return sum(s.processes[i].states, otherMask) > 0;
+  });
+  const bool listen = (shownMask & stateBit(TcpState::Listen)) != 0;
+
+  std::vector<Column> columns;
+  if (multiNs) columns.push_back({"NETNS", false, 20});
+  columns.push_back({"PID", true, 0});
+  columns.push_back({"USER", false, 12});
+  columns.push_back({"UNIT/CONTAINER", false, 32});
+  columns.push_back({"COMMAND", false, o.commandWidth});
+  for (const CountColumn& c : counts) {
+    columns.push_back({c.header, true, 0});
+    if (ages && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"OLDEST", true, 0});
+  }
+  if (other) columns.push_back({"OTHER", true, 0});
+  if (listen) columns.push_back({"PORTS", false, 0});
+
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t i : order) {
+    const ProcessEntry& p = s.processes[i];
+    std::vector<std::string> r;
+    if (multiNs) {
+      r.push_back(p.netns < s.namespaces.size() ? s.namespaces[p.netns].ref.label() : "?");
+    }
+    r.push_back(std::to_string(p.info.key.pid));
+    r.push_back(p.info.user);
+    r.push_back(ownerOrDash(p.info));
+    r.push_back(command(p.info));
+    for (const CountColumn& c : counts) {
+      r.push_back(std::to_string(sum(p.states, c.states)));
+      if (ages && c.states == stateBit(TcpState::CloseWait)) {
+        std::string age = "-";
+        if (i < o.closeWaitOldest.size() && p.states[TcpState::CloseWait] > 0) {
+          age = (o.closeWaitOldest[i].lowerBound ? ">=" : "") + shortAge(o.closeWaitOldest[i].age);
+        }
+        r.push_back(age);
+      }
+    }
+    if (other) r.push_back(std::to_string(sum(p.states, otherMask)));
+    if (listen) r.push_back(listenPorts(p.listenPorts));
+    rows.push_back(std::move(r));
+  }
+  return table(columns, rows);
+}
+
+std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
+  const bool multiNs = s.namespaces.size() > 1;
+  std::string out;
+  for (int side = 0; side < 2; ++side) {
+    const bool server = side == 1;
+    std::vector<const TimeWaitGroup*> groups;
+    for (const TimeWaitGroup& g : s.timeWait) {
+      if (g.serverSide == server) groups.push_back(&g);
+    }
+    if (groups.empty()) continue;
+    std::stable_sort(
+        groups.begin(), groups.end(),
+        [](const TimeWaitGroup* a, const TimeWaitGroup* b) { return a->timeWait > b->timeWait; });
+    std::vector<Column> columns;
+    if (multiNs) columns.push_back({"NETNS", false, 20});
+    if (server) {
+      columns.push_back({"LOCAL", false, 0});
+      columns.push_back({"TIME-WAIT", true, 0});
+      columns.push_back({"LISTENER", false, 0});
+    } else {
+      columns.push_back({"SOURCE", false, 0});
+      columns.push_back({"DESTINATION", false, 0});
+      columns.push_back({"TIME-WAIT", true, 0});
+      columns.push_back({"LIVE", true, 0});
+      columns.push_back({"EPHEMERAL PORTS USED", false, 0});
+    }
+    std::vector<std::vector<std::string>> rows;
+    std::uint64_t restGroups = 0;
+    std::uint64_t restSockets = 0;
+    for (const TimeWaitGroup* g : groups) {
+      if (rows.size() >= o.maxTimeWaitGroups) {
+        ++restGroups;
+        restSockets += g->timeWait;
+        continue;
+      }
+      std::vector<std::string> r;
+      if (multiNs) {
+        r.push_back(g->netns < s.namespaces.size() ? s.namespaces[g->netns].ref.label() : "?");
+      }
+      if (server) {
+        r.push_back(endpointWithClass(g->destination));
+        r.push_back(std::to_string(g->timeWait));
+        r.push_back(g->listener < s.processes.size() ? processName(s.processes[g->listener].info)
+                                                     : "?");
+      } else {
+        r.push_back(g->source.toString());
+        r.push_back(endpointWithClass(g->destination));
+        r.push_back(std::to_string(g->timeWait));
+        r.push_back(std::to_string(g->live));
+        const std::uint32_t usable =
+            g->netns < s.namespaces.size() ? s.namespaces[g->netns].ephemeral.usableCount() : 0;
+        r.push_back(percent(g->portUsageRatio) + " of " + std::to_string(usable));
+      }
+      rows.push_back(std::move(r));
+    }
+    if (!out.empty()) out += '\n';
+    out += server ? "TIME-WAIT on listening ports (server side)\n"
+                  : "TIME-WAIT by destination (client side)\n";
+    out += table(columns, rows);
+    if (restGroups > 0) {
+      out += "... " + std::to_string(restGroups) + " more with " + std::to_string(restSockets) +
+             " TIME-WAIT sockets (all of them in --json)\n";
+    }
+  }
+  return out;
+}
+
+std::string renderTotals(const Snapshot& s) {
+  auto line = [](const std::string& label, const StateCounts& c) {
+    std::string l =
+        label + "  " + std::to_string(c.total()) + " TCP socket" + (c.total() == 1 ? "" : "s");
+    bool first = true;
+    for (TcpState st : kAllTcpStates) {
+      if (c[st] == 0) continue;
+      l += first ? ": " : ", ";
+      first = false;
+      l += std::string(ssStateName(st)) + " " + std::to_string(c[st]);
+    }
+    return l + '\n';
+  };
+  std::string out;
+  if (s.namespaces.size() > 1) {
+    for (const NetnsEntry& ns : s.namespaces)
+      out += line(ns.ref.label(), ns.states);
+  }
+  out += line("TOTAL", s.totals());
+  return out;
+}
+
+std::string renderAlerts(std::span<const AlertSummary> alerts) {
+  if (alerts.empty()) return "no alert firing\n";
+  std::vector<const AlertSummary*> sorted;
+  for (const AlertSummary& a : alerts)
+    sorted.push_back(&a);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const AlertSummary* a, const AlertSummary* b) {
+    return (a->severity == "critical") > (b->severity == "critical");
+  });
+  std::string out =
+      std::to_string(alerts.size()) + " alert" + (alerts.size() == 1 ? "" : "s") + " firing\n";
+  for (const AlertSummary* a : sorted) {
+    out += "  " + a->severity + "  " + a->rule;
+    if (a->sinceUnixSeconds > 0) out += "  since " + timeOfDay(a->sinceUnixSeconds);
+    out += "\n    " + a->message + '\n';
+  }
+  return out;
+}
+
+std::string renderSockets(const Snapshot& s, std::span<const SocketLine> sockets, bool udp) {
+  const bool multiNs = s.namespaces.size() > 1;
+  std::vector<std::size_t> order(sockets.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const SocketLine& x = sockets[a];
+    const SocketLine& y = sockets[b];
+    if (x.netns != y.netns) return x.netns < y.netns;
+    if (x.socket.state != y.socket.state) return x.socket.state < y.socket.state;
+    if (x.socket.local != y.socket.local) return x.socket.local < y.socket.local;
+    return x.socket.remote < y.socket.remote;
+  });
+  std::vector<Column> columns;
+  if (multiNs) columns.push_back({"NETNS", false, 20});
+  columns.push_back({"STATE", false, 0});
+  columns.push_back({"RECV-Q", true, 0});
+  columns.push_back({"SEND-Q", true, 0});
+  columns.push_back({"LOCAL", false, 0});
+  columns.push_back({"PEER", false, 0});
+  columns.push_back({"PROCESS", false, 0});
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(order.size());
+  for (std::size_t i : order) {
+    const SocketLine& l = sockets[i];
+    const SocketRecord& r = l.socket;
+    std::vector<std::string> row;
+    if (multiNs) {
+      row.push_back(l.netns < s.namespaces.size() ? s.namespaces[l.netns].ref.label() : "?");
+    }
+    row.push_back(udp ? udpStateName(r.state) : std::string(ssStateName(r.state)));
+    row.push_back(std::to_string(r.recvQ));
+    row.push_back(std::to_string(r.sendQ));
+    row.push_back(endpointWithClass(r.local));
+    row.push_back(endpointWithClass(r.remote));
+    std::string who;
+    switch (l.attribution) {
+      case Attribution::Owned:
+        for (std::uint32_t o : ownersOf(s, l.ownerBegin, l.ownerCount)) {
+          if (o >= s.processes.size()) continue;
+          if (!who.empty()) who += ',';
+          who += processName(s.processes[o].info);
+        }
+        break;
+      case Attribution::NoOwner:
+        who = "-";
+        break;
+      case Attribution::NoPermission:
+        who = "? (no permission to read its owner)";
+        break;
+      case Attribution::Vanished:
+        who = "? (closed, or its owner exited, during the look)";
+        break;
+    }
+    if (r.state == TcpState::TimeWait && !udp) {
+      who += "  " + shortAge(Duration(r.timerRemainingMs)) + " left";
+    }
+    row.push_back(std::move(who));
+    rows.push_back(std::move(row));
+  }
+  if (rows.empty()) return std::string(udp ? "no UDP socket" : "no TCP socket") + " in this view\n";
+  return table(columns, rows);
+}
+
+std::string renderUdp(const Snapshot& udp, std::span<const SocketLine> sockets) {
+  struct Row {
+    std::uint64_t sockets = 0;
+    std::uint64_t connected = 0;
+    std::vector<std::uint16_t> ports;
+  };
+  std::map<std::uint32_t, Row> byProcess;
+  std::uint64_t unowned = 0;
+  for (const SocketLine& l : sockets) {
+    const auto owners = ownersOf(udp, l.ownerBegin, l.ownerCount);
+    if (owners.empty()) ++unowned;
+    for (std::uint32_t o : owners) {
+      Row& row = byProcess[o];
+      ++row.sockets;
+      if (l.socket.state == TcpState::Established) ++row.connected;
+      row.ports.push_back(l.socket.local.port);
+    }
+  }
+  const bool multiNs = udp.namespaces.size() > 1;
+  std::vector<Column> columns;
+  if (multiNs) columns.push_back({"NETNS", false, 20});
+  columns.push_back({"PID", true, 0});
+  columns.push_back({"USER", false, 12});
+  columns.push_back({"UNIT/CONTAINER", false, 32});
+  columns.push_back({"COMMAND", false, 40});
+  columns.push_back({"SOCKETS", true, 0});
+  columns.push_back({"CONNECTED", true, 0});
+  columns.push_back({"BOUND PORTS", false, 0});
+  std::vector<std::pair<std::uint32_t, Row*>> order;
+  for (auto& [index, row] : byProcess)
+    order.emplace_back(index, &row);
+  std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    if (a.second->sockets != b.second->sockets) return a.second->sockets > b.second->sockets;
+    return a.first < b.first;
+  });
+  std::vector<std::vector<std::string>> rows;
+  for (auto& [index, row] : order) {
+    if (index >= udp.processes.size()) continue;
+    const ProcessEntry& p = udp.processes[index];
+    std::sort(row->ports.begin(), row->ports.end());
+    row->ports.erase(std::unique(row->ports.begin(), row->ports.end()), row->ports.end());
+    std::vector<std::string> r;
+    if (multiNs) {
+      r.push_back(p.netns < udp.namespaces.size() ? udp.namespaces[p.netns].ref.label() : "?");
+    }
+    r.push_back(std::to_string(p.info.key.pid));
+    r.push_back(p.info.user);
+    r.push_back(ownerOrDash(p.info));
+    r.push_back(command(p.info));
+    r.push_back(std::to_string(row->sockets));
+    r.push_back(std::to_string(row->connected));
+    r.push_back(listenPorts(row->ports));
+    rows.push_back(std::move(r));
+  }
+  std::string out = "UDP sockets by process (" + std::to_string(sockets.size()) + " socket" +
+                    (sockets.size() == 1 ? "" : "s");
+  if (unowned > 0) out += ", " + std::to_string(unowned) + " without a visible owner";
+  out += ")\n";
+  if (rows.empty()) return out;
+  return out + table(columns, rows);
 }
 
 std::string renderStateTable(const Snapshot& snapshot) {
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> header{"NETNS"};
+  std::vector<Column> columns{{"NETNS", false, 0}};
   for (TcpState s : kAllTcpStates)
-    header.emplace_back(ssStateName(s));
-  header.emplace_back("TOTAL");
-  rows.push_back(std::move(header));
-
+    columns.push_back({std::string(ssStateName(s)), true, 0});
+  columns.push_back({"TOTAL", true, 0});
   auto row = [](std::string label, const StateCounts& c) {
     std::vector<std::string> r{std::move(label)};
     for (TcpState s : kAllTcpStates)
@@ -40,28 +528,97 @@ std::string renderStateTable(const Snapshot& snapshot) {
     r.push_back(std::to_string(c.total()));
     return r;
   };
+  std::vector<std::vector<std::string>> rows;
   for (const auto& ns : snapshot.namespaces)
     rows.push_back(row(ns.ref.label(), ns.states));
   if (snapshot.namespaces.size() > 1) rows.push_back(row("TOTAL", snapshot.totals()));
+  return table(columns, rows);
+}
 
-  std::vector<std::size_t> width(rows.front().size(), 0);
-  for (const auto& r : rows) {
-    for (std::size_t i = 0; i < r.size(); ++i)
-      width[i] = std::max(width[i], r[i].size());
-  }
-  std::string out;
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      if (i == 0) {  // names left-aligned, numbers right-aligned
-        line += r[i] + std::string(width[i] - r[i].size(), ' ');
-      } else {
-        line += "  " + std::string(width[i] - r[i].size(), ' ') + r[i];
+json socketsJson(const Snapshot& s, std::span<const SocketLine> sockets, bool udp) {
+  json a = json::array();
+  for (const SocketLine& l : sockets) {
+    const SocketRecord& r = l.socket;
+    json owners = json::array();
+    for (std::uint32_t o : ownersOf(s, l.ownerBegin, l.ownerCount)) {
+      if (o < s.processes.size()) {
+        owners.push_back(
+            {{"pid", s.processes[o].info.key.pid}, {"comm", s.processes[o].info.comm}});
       }
     }
-    out += line + '\n';
+    json item{{"netns", l.netns < s.namespaces.size() ? s.namespaces[l.netns].ref.label() : ""},
+              {"state", udp ? udpStateName(r.state) : std::string(stateName(r.state))},
+              {"recv_q", r.recvQ},
+              {"send_q", r.sendQ},
+              {"local", r.local.toString()},
+              {"local_port_class", portClassName(classifyPort(r.local.port))},
+              {"remote", r.remote.toString()},
+              {"remote_port_class", portClassName(classifyPort(r.remote.port))},
+              {"uid", r.uid},
+              {"inode", r.inode},
+              {"cookie", r.cookie},
+              {"owners", std::move(owners)},
+              {"attribution", attributionName(l.attribution)}};
+    if (r.state == TcpState::TimeWait && !udp) item["time_left_ms"] = r.timerRemainingMs;
+    a.push_back(std::move(item));
   }
-  return out;
+  return a;
+}
+
+json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets, bool withSockets) {
+  std::vector<std::uint64_t> count(udp.processes.size(), 0);
+  std::vector<std::uint64_t> connected(udp.processes.size(), 0);
+  std::vector<std::vector<std::uint16_t>> ports(udp.processes.size());
+  std::uint64_t unconnectedTotal = 0;
+  std::uint64_t connectedTotal = 0;
+  for (const SocketLine& l : sockets) {
+    (l.socket.state == TcpState::Established ? connectedTotal : unconnectedTotal) += 1;
+    for (std::uint32_t o : ownersOf(udp, l.ownerBegin, l.ownerCount)) {
+      if (o >= udp.processes.size()) continue;
+      ++count[o];
+      if (l.socket.state == TcpState::Established) ++connected[o];
+      ports[o].push_back(l.socket.local.port);
+    }
+  }
+  json processes = json::array();
+  for (std::size_t i = 0; i < udp.processes.size(); ++i) {
+    const ProcessEntry& p = udp.processes[i];
+    std::sort(ports[i].begin(), ports[i].end());
+    ports[i].erase(std::unique(ports[i].begin(), ports[i].end()), ports[i].end());
+    json bound = json::array();
+    for (std::uint16_t port : ports[i])
+      bound.push_back({{"port", port}, {"class", portClassName(classifyPort(port))}});
+    processes.push_back(
+        {{"pid", p.info.key.pid},
+         {"comm", p.info.comm},
+         {"user", p.info.user},
+         {"unit", p.info.unit},
+         {"container", p.info.container.shortName()},
+         {"netns",
+          p.netns < udp.namespaces.size() ? udp.namespaces[p.netns].ref.label() : std::string()},
+         {"sockets", count[i]},
+         {"connected", connected[i]},
+         {"ports", std::move(bound)}});
+  }
+  json j{
+      {"sockets", sockets.size()},
+      {"states", {{"UNCONN", unconnectedTotal}, {"ESTAB", connectedTotal}}},
+      {"processes", std::move(processes)},
+      {"unattributed",
+       {{"no_permission", udp.unattributedNoPermission}, {"vanished", udp.unattributedVanished}}}};
+  if (withSockets) j["socket_list"] = socketsJson(udp, sockets, true);
+  return j;
+}
+
+json alertsJson(std::span<const AlertSummary> alerts) {
+  json a = json::array();
+  for (const AlertSummary& al : alerts) {
+    a.push_back({{"rule", al.rule},
+                 {"severity", al.severity},
+                 {"message", al.message},
+                 {"since_unix_seconds", al.sinceUnixSeconds}});
+  }
+  return a;
 }
 
 }  // namespace waitwatch::cli

@@ -1,20 +1,76 @@
 #pragma once
-// Rendering: Snapshot -> text. Pure; no I/O.
+// Rendering: snapshots -> text for a terminal, and the CLI's JSON beyond the shared snapshot
+// form (per-socket lines, UDP). Pure; no I/O.
+//
+// The default view, top to bottom: firing alerts (from a daemon), one row per process that
+// holds TCP sockets (sorted by CLOSE_WAIT, then total), the TIME_WAIT groups by destination,
+// the totals per state. Ports carry their class as a one-letter mark: 80w (well-known,
+// 0-1023), 8080r (registered, 1024-49151), 50123e (ephemeral, 49152-65535).
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "cli/options.hpp"
+#include "cli/snapshot_json.hpp"
 #include "core/snapshot.hpp"
+#include "proc/aggregator.hpp"
 
 namespace waitwatch::cli {
 
-// {"ESTABLISHED": n, "SYN_SENT": n, ... all eleven states, in the kernel's order}
-nlohmann::ordered_json stateCountsJson(const StateCounts& counts);
+// A firing alert as the daemon's /api/v1/alerts gives it, reduced to what a terminal shows.
+struct AlertSummary {
+  std::string rule;
+  std::string severity;  // "warning", "critical"
+  std::string message;   // the engine's sentence
+  double sinceUnixSeconds = 0;
+  bool operator==(const AlertSummary&) const = default;
+};
 
-// {"states": {...totals...}, "namespaces": [{"inode": n, "name": "x" or null, "states": {...}}]}
-nlohmann::ordered_json snapshotJson(const Snapshot& snapshot);
+struct RenderOptions {
+  // Index-aligned with the snapshot's processes: oldest CLOSE_WAIT age (a daemon's view).
+  std::span<const ProcessAge> closeWaitOldest{};
+  TcpStateMask states = 0;             // the --state filter (0: all): which count columns to show
+  std::size_t maxTimeWaitGroups = 10;  // per side; the rest is summed in one line
+  std::size_t commandWidth = 40;       // COMMAND is cut to this many characters
+};
 
-// One row per namespace and a TOTAL row (when there is more than one namespace); a column per
-// state with the names `ss` prints, then TOTAL.
+// "8080r": the port and its class mark.
+std::string portWithClass(std::uint16_t port);
+// "127.0.0.1:8080r", "[::1]:53w"; "*" for port 0 (an unconnected peer).
+std::string endpointWithClass(const Endpoint& e);
+// "3h12m", "45s", "0s".
+std::string shortAge(Duration d);
+
+// The process table: PID, USER, UNIT/CONTAINER, COMMAND, the count columns, LISTEN and its
+// ports. Processes whose shown counts are all zero are left out.
+std::string renderProcessTable(const Snapshot& snapshot, const RenderOptions& options = {});
+// TIME_WAIT groups: client side by (source, destination) with the share of the usable
+// ephemeral range; server side by listening endpoint with the listening process.
+std::string renderTimeWait(const Snapshot& snapshot, const RenderOptions& options = {});
+// One line per namespace (when there are several) and a TOTAL line: the non-zero states.
+std::string renderTotals(const Snapshot& snapshot);
+// Firing alerts, most severe first.
+std::string renderAlerts(std::span<const AlertSummary> alerts);
+
+// One line per socket with its owners, like `ss -tanp`: STATE, RECV-Q, SEND-Q, LOCAL, PEER,
+// PROCESS (comm[pid],...; "-" for a socket the kernel alone holds, "?" when its owner could not
+// be read) and, where known, how long: TIME_WAIT sockets show the time left before the kernel
+// frees them.
+std::string renderSockets(const Snapshot& snapshot, std::span<const SocketLine> sockets,
+                          bool udp = false);
+// UDP: one row per process with its UDP sockets and bound ports.
+std::string renderUdp(const Snapshot& udp, std::span<const SocketLine> sockets);
+
+// The old first view of `waitwatch`: a row per namespace, a column per state.
 std::string renderStateTable(const Snapshot& snapshot);
+
+// --json extras: "sockets" (one object per socket) and "udp".
+nlohmann::ordered_json socketsJson(const Snapshot& snapshot, std::span<const SocketLine> sockets,
+                                   bool udp = false);
+nlohmann::ordered_json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets,
+                               bool withSockets);
+nlohmann::ordered_json alertsJson(std::span<const AlertSummary> alerts);
 
 }  // namespace waitwatch::cli

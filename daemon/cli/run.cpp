@@ -1,12 +1,234 @@
 #include "cli/run.hpp"
 
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
 #include <ostream>
 
 #include "cli/options.hpp"
+#include "cli/remote.hpp"
 #include "cli/render.hpp"
+#include "cli/snapshot_json.hpp"
+#include "cli/view.hpp"
 #include "waitwatch_version.hpp"
 
 namespace waitwatch::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// One refresh: what goes to stdout, and the lines for stderr.
+struct Frame {
+  std::string out;
+  std::vector<std::string> notes;  // warnings; printed on stderr (or in the frame under --watch)
+  bool failed = false;             // nothing could be read
+};
+
+// `privilegeSaid`: the privilege warning, which counts the sockets it hides, was given.
+std::string unattributedNote(const Snapshot& s, const char* what, bool privilegeSaid) {
+  const std::uint64_t n = (privilegeSaid ? 0 : s.unattributedNoPermission) + s.unattributedVanished;
+  if (n == 0) return {};
+  std::string note = std::to_string(n) + " " + what + " socket(s) not attributed to a process:";
+  const bool noPermission = !privilegeSaid && s.unattributedNoPermission > 0;
+  if (noPermission) {
+    note += " " + std::to_string(s.unattributedNoPermission) +
+            " held by processes whose open files may not be read";
+  }
+  if (s.unattributedVanished > 0) {
+    note += std::string(noPermission ? "," : "") + " " + std::to_string(s.unattributedVanished) +
+            " closed, or their holder exited, while waitwatch looked";
+  }
+  return note;
+}
+
+std::string dumpJson(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
+}
+
+// The text view: alerts (a daemon's), processes or sockets, TIME_WAIT groups, UDP, totals.
+std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const SocketLine> sockets,
+                       const RenderOptions& ro, const std::vector<AlertSummary>* alerts,
+                       const Snapshot* udp, std::span<const SocketLine> udpSockets) {
+  std::string text;
+  auto section = [&](const std::string& part) {
+    if (part.empty()) return;
+    if (!text.empty()) text += '\n';
+    text += part;
+  };
+  if (alerts != nullptr) section(renderAlerts(*alerts));
+  if (o.sockets) {
+    section(renderSockets(s, sockets));
+  } else {
+    section(renderProcessTable(s, ro));
+    section(renderTimeWait(s, ro));
+  }
+  if (udp != nullptr) {
+    section(o.sockets ? renderSockets(*udp, udpSockets, true) : renderUdp(*udp, udpSockets));
+  }
+  section(renderTotals(s));
+  text +=
+      "(ports: 22w well-known 0-1023, 8080r registered 1024-49151, 50000e ephemeral "
+      "49152-65535)\n";
+  return text;
+}
+
+Frame localFrame(const CliOptions& o, LocalCollector& collector) {
+  Frame f;
+  auto c = collector.collect(Clock::now());
+  if (!c) {
+    f.failed = true;
+    f.notes.push_back(c.error().message);
+    return f;
+  }
+  for (std::string& w : c->warnings)
+    f.notes.push_back("warning: " + std::move(w));
+  if (c->privilegeWarning) f.notes.push_back("warning: " + *c->privilegeWarning);
+
+  const bool narrowed = !o.filter.empty() || o.sockets;
+  FilteredSnapshot tcp;
+  if (narrowed) {
+    tcp = filterWithSockets(c->snapshot, c->sockets, o.filter);
+  } else {
+    tcp.snapshot = std::move(c->snapshot);
+  }
+  FilteredSnapshot udp;
+  if (c->hasUdp) {
+    Filter udpFilter = o.filter;
+    udpFilter.states = 0;  // TCP states; UDP has none of them
+    udp = filterWithSockets(c->udp, c->udpSockets, udpFilter);
+  }
+  const bool said = c->privilegeWarning.has_value();
+  if (auto note = unattributedNote(tcp.snapshot, "TCP", said); !note.empty()) {
+    f.notes.push_back(note);
+  }
+  if (auto note = unattributedNote(udp.snapshot, "UDP", said); c->hasUdp && !note.empty()) {
+    f.notes.push_back(note);
+  }
+
+  if (o.json) {
+    json j = snapshotToJson(tcp.snapshot, SnapshotJsonOptions{.commandLines = true});
+    if (o.sockets) j["sockets"] = socketsJson(tcp.snapshot, tcp.sockets);
+    if (c->hasUdp) j["udp"] = udpJson(udp.snapshot, udp.sockets, o.sockets);
+    f.out = dumpJson(j);
+    return f;
+  }
+  const RenderOptions ro{.states = o.filter.states};
+  f.out = renderText(o, tcp.snapshot, tcp.sockets, ro, nullptr, c->hasUdp ? &udp.snapshot : nullptr,
+                     udp.sockets);
+  return f;
+}
+
+std::string timeOfDay(double unixSeconds) {
+  const auto t = static_cast<std::time_t>(unixSeconds);
+  std::tm tm{};
+  if (::localtime_r(&t, &tm) == nullptr) return "?";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+Frame remoteFrame(const CliOptions& o) {
+  Frame f;
+  auto view = fetchDaemonView(o.from);
+  if (!view) {
+    f.failed = true;
+    f.notes.push_back(view.error().message);
+    return f;
+  }
+  const SnapshotDocument& doc = view->snapshot;
+  FilteredSnapshot filtered = filterCounts(doc.snapshot, o.filter);
+  std::vector<ProcessAge> ages;
+  if (doc.hasAges) {
+    for (std::uint32_t i : filtered.origin)
+      ages.push_back(i < doc.closeWaitOldest.size() ? doc.closeWaitOldest[i] : ProcessAge{});
+  }
+  if (o.json) {
+    const json header{
+        {"source", o.from}, {"version", doc.version}, {"time_unix_seconds", doc.timeUnixSeconds}};
+    const json trailer{{"alerts", alertsJson(view->alerts)}};
+    f.out = dumpJson(snapshotToJson(
+        filtered.snapshot,
+        SnapshotJsonOptions{.closeWaitOldest = ages, .header = &header, .trailer = &trailer}));
+    return f;
+  }
+  std::string head =
+      "waitwatchd " + (doc.version.empty() ? std::string("?") : doc.version) + " at " + o.from;
+  if (doc.timeUnixSeconds > 0) head += ", poll of " + timeOfDay(doc.timeUnixSeconds);
+  if (doc.snapshot.pollInterval.count() > 0) {
+    head += " (every " + humanDuration(doc.snapshot.pollInterval) + ")";
+  }
+  const RenderOptions ro{.closeWaitOldest = ages, .states = o.filter.states};
+  f.out = head + "\n\n" + renderText(o, filtered.snapshot, {}, ro, &view->alerts, nullptr, {});
+  if (auto note = unattributedNote(filtered.snapshot, "TCP", false); !note.empty()) {
+    f.out += note + '\n';
+  }
+  return f;
+}
+
+Frame frame(const CliOptions& o, LocalCollector* collector) {
+  return o.from.empty() ? localFrame(o, *collector) : remoteFrame(o);
+}
+
+std::string commandLine(std::span<const std::string_view> args) {
+  std::string line = "waitwatch";
+  for (std::string_view a : args)
+    line += " " + std::string(a);
+  return line;
+}
+
+int watch(const CliOptions& o, std::span<const std::string_view> args, std::ostream& out,
+          std::ostream& err, const Environment& env, LocalCollector* collector) {
+  // SIGINT and SIGTERM are waited for, not handled: Ctrl-C ends the loop between refreshes.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &stop, &previous);
+  const bool clear = env.stdoutIsTerminal && !o.json;
+  int status = 0;
+  for (;;) {
+    const auto started = Clock::now();
+    Frame f = frame(o, collector);
+    std::string text;
+    if (clear) {
+      text = "\033[H\033[2J";
+      text += "Every " + humanDuration(*o.watch) + ": " + commandLine(args) + "    " +
+              timeOfDay(static_cast<double>(std::time(nullptr))) + "\n\n";
+      for (const std::string& n : f.notes)
+        text += n + '\n';
+      if (!f.notes.empty()) text += '\n';
+    } else {
+      for (const std::string& n : f.notes)
+        err << "waitwatch: " << n << '\n';
+      if (!o.json) text = "--- " + timeOfDay(static_cast<double>(std::time(nullptr))) + '\n';
+    }
+    if (!f.failed) text += f.out;
+    out << text << std::flush;
+    if (!out) {
+      status = 1;
+      break;
+    }
+    const auto left = *o.watch - std::chrono::duration_cast<Duration>(Clock::now() - started);
+    const Duration wait = std::max(left, Duration(10));
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(wait.count() / 1000);
+    ts.tv_nsec = static_cast<long>(wait.count() % 1000) * 1'000'000;
+    int sig = -1;
+    do {
+      sig = ::sigtimedwait(&stop, nullptr, &ts);
+    } while (sig < 0 && errno == EINTR);
+    if (sig == SIGINT || sig == SIGTERM) break;
+  }
+  if (clear) out << '\n' << std::flush;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return status;
+}
+
+}  // namespace
 
 int run(std::span<const std::string_view> args, std::ostream& out, std::ostream& err,
         const Environment& env) {
@@ -15,27 +237,33 @@ int run(std::span<const std::string_view> args, std::ostream& out, std::ostream&
     err << "waitwatch: " << options.error().message << " (see waitwatch --help)\n";
     return 2;
   }
-  if (options->help) {
+  const CliOptions& o = *options;
+  if (o.help) {
     out << usage();
     return 0;
   }
-  if (options->version) {
+  if (o.version) {
     out << "waitwatch " << kVersion << '\n';
     return 0;
   }
 
-  auto collected = collectStateCounts(*options, env);
-  if (!collected) {
-    err << "waitwatch: " << collected.error().message << '\n';
-    return 1;
+  std::unique_ptr<LocalCollector> collector;
+  if (o.from.empty()) {
+    collector = std::make_unique<LocalCollector>(
+        CollectRequest{.netns = o.netns,
+                       .netnsName = o.netnsName,
+                       .keepSockets = o.sockets || !o.filter.empty(),
+                       .udp = o.udp,
+                       .reuseCache = o.watch.has_value()},
+        env);
   }
-  for (const auto& w : collected->warnings)
-    err << "waitwatch: warning: " << w << '\n';
-  if (options->json) {
-    out << snapshotJson(collected->snapshot).dump() << '\n';
-  } else {
-    out << renderStateTable(collected->snapshot);
-  }
+  if (o.watch) return watch(o, args, out, err, env, collector.get());
+
+  Frame f = frame(o, collector.get());
+  for (const std::string& n : f.notes)
+    err << "waitwatch: " << n << '\n';
+  if (f.failed) return 1;
+  out << f.out << std::flush;
   return out.good() ? 0 : 1;
 }
 

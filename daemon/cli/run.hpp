@@ -10,6 +10,7 @@
 namespace waitwatch::cli {
 
 // Returns the exit status: 0 success, 1 nothing could be read, 2 bad arguments.
+// With --watch it returns when SIGINT or SIGTERM arrives (0) or `out` fails.
 int run(std::span<const std::string_view> args, std::ostream& out, std::ostream& err,
         const Environment& env = {});
 

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "cli/snapshot_json.hpp"
 #include "waitwatch_version.hpp"
 
 namespace waitwatch {
@@ -17,17 +18,6 @@ constexpr std::string_view kJson = "application/json";
 
 double seconds(Duration d) {
   return static_cast<double>(d.count()) / 1000.0;
-}
-
-json statesJson(const StateCounts& c) {
-  json j = json::object();
-  for (TcpState s : kAllTcpStates)
-    j[std::string(stateName(s))] = c[s];
-  return j;
-}
-
-std::string netnsLabel(const Snapshot& s, std::uint32_t index) {
-  return index < s.namespaces.size() ? s.namespaces[index].ref.label() : std::string();
 }
 
 // Steady-clock times become Unix times through the poll's own pair of clocks.
@@ -54,92 +44,24 @@ ApiRoute routeRequest(std::string_view method, std::string_view path) {
 }
 
 json snapshotJson(const PollView& view) {
-  const Snapshot& s = *view.snapshot;
-  json j;
-  j["version"] = kVersion;
-  j["time_unix_seconds"] = static_cast<double>(view.unixTimeMs) / 1000.0;
-  j["poll_interval_seconds"] = seconds(s.pollInterval);
-  j["poll_duration_seconds"] = seconds(view.pollDuration);
-  j["states"] = statesJson(s.totals());
-
-  json namespaces = json::array();
-  for (std::size_t i = 0; i < s.namespaces.size(); ++i) {
-    const auto& ns = s.namespaces[i];
-    json n{{"inode", ns.ref.inode},
-           {"name", ns.ref.name.empty() ? json(nullptr) : json(ns.ref.name)},
-           {"label", ns.ref.label()},
-           {"states", statesJson(ns.states)},
-           {"time_wait_created", ns.timeWaitCreated},
-           {"max_time_wait_buckets", ns.maxTimeWaitBuckets},
-           {"ephemeral_ports",
-            {{"low", ns.ephemeral.low()},
-             {"high", ns.ephemeral.high()},
-             {"usable", ns.ephemeral.usableCount()}}}};
-    if (i < view.timeWaitCreatedTotal.size()) {
-      n["time_wait_created_total"] = view.timeWaitCreatedTotal[i];
-    }
-    if (ns.kernel.valid) {
-      n["kernel"] = {{"TCPTimeWaitOverflow", ns.kernel.timeWaitOverflow},
-                     {"TW", ns.kernel.timeWaitRecycled},
-                     {"TCPAbortOnClose", ns.kernel.abortOnClose},
-                     {"TCPAbortOnTimeout", ns.kernel.abortOnTimeout},
-                     {"ListenOverflows", ns.kernel.listenOverflows},
-                     {"ListenDrops", ns.kernel.listenDrops},
-                     {"ActiveOpens", ns.kernel.activeOpens},
-                     {"PassiveOpens", ns.kernel.passiveOpens}};
-    }
-    namespaces.push_back(std::move(n));
-  }
-  j["namespaces"] = std::move(namespaces);
-
-  // Command lines and executables are left out on purpose: the API shows what the metrics
-  // show (issue 8), and a command line can carry secrets.
-  json processes = json::array();
-  for (std::size_t i = 0; i < s.processes.size(); ++i) {
-    const auto& p = s.processes[i];
-    json item{{"pid", p.info.key.pid},
-              {"start_time", p.info.key.startTime},
-              {"comm", p.info.comm},
-              {"user", p.info.user},
-              {"uid", p.info.uid},
-              {"unit", p.info.unit},
-              {"container", p.info.container.shortName()},
-              {"netns", netnsLabel(s, p.netns)},
-              {"states", statesJson(p.states)},
-              {"listen_ports", p.listenPorts}};
-    if (i < view.processOldestCloseWait.size() && p.states[TcpState::CloseWait] > 0) {
-      item["close_wait_oldest_age_seconds"] = seconds(view.processOldestCloseWait[i].age);
-      item["close_wait_oldest_age_is_lower_bound"] = view.processOldestCloseWait[i].lowerBound;
-    }
-    processes.push_back(std::move(item));
-  }
-  j["processes"] = std::move(processes);
-
-  json timeWait = json::array();
-  for (const auto& g : s.timeWait) {
-    json item{{"netns", netnsLabel(s, g.netns)},
-              {"side", g.serverSide ? "server" : "client"},
-              {"time_wait", g.timeWait},
-              {"live", g.live},
-              {"created", g.created}};
-    if (g.serverSide) {
-      item["local"] = g.destination.toString();
-      if (g.listener < s.processes.size()) {
-        item["listener"] = {{"pid", s.processes[g.listener].info.key.pid},
-                            {"comm", s.processes[g.listener].info.comm}};
-      }
-    } else {
-      item["source"] = g.source.toString();
-      item["destination"] = g.destination.toString();
-      item["port_usage_ratio"] = g.portUsageRatio;
-    }
-    timeWait.push_back(std::move(item));
-  }
-  j["time_wait"] = std::move(timeWait);
-  j["unattributed"] = {{"no_permission", s.unattributedNoPermission},
-                       {"vanished", s.unattributedVanished}};
-  j["alerts_firing"] = view.firing.size();
-  return j;
+  // The same document `waitwatch --json` prints (cli::snapshotToJson), plus what only the
+  // daemon knows: its version and times, CLOSE_WAIT ages, TIME_WAIT created since start, the
+  // number of firing alerts. Command lines and executables are left out on purpose: the API
+  // shows what the metrics show (issue 8), and a command line can carry secrets.
+  std::vector<cli::ProcessAge> ages;
+  ages.reserve(view.processOldestCloseWait.size());
+  for (const SocketAge& a : view.processOldestCloseWait)
+    ages.push_back(cli::ProcessAge{a.age, a.lowerBound});
+  const json header{{"version", kVersion},
+                    {"time_unix_seconds", static_cast<double>(view.unixTimeMs) / 1000.0},
+                    {"poll_duration_seconds", seconds(view.pollDuration)}};
+  const json trailer{{"alerts_firing", view.firing.size()}};
+  return cli::snapshotToJson(
+      *view.snapshot, cli::SnapshotJsonOptions{.commandLines = false,
+                                               .closeWaitOldest = ages,
+                                               .timeWaitCreatedTotal = view.timeWaitCreatedTotal,
+                                               .header = &header,
+                                               .trailer = &trailer});
 }
 
 json alertJson(const Alert& a, const PollView& view) {

@@ -1,3 +1,4 @@
+// Renderers over the hand-built shop (shop_fixture.hpp): exact rows.
 #include "cli/render.hpp"
 
 #include <gtest/gtest.h>
@@ -8,86 +9,265 @@
 #include <vector>
 
 #include "cli/run.hpp"
+#include "cli/view.hpp"
+#include "shop_fixture.hpp"
 
 namespace waitwatch::cli {
 namespace {
 
-Snapshot twoNamespaces() {
+using testing::buildShop;
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    out.push_back(l);
+  return out;
+}
+
+TEST(CliRender, PortsCarryTheirClass) {
+  EXPECT_EQ(portWithClass(22), "22w");
+  EXPECT_EQ(portWithClass(1023), "1023w");
+  EXPECT_EQ(portWithClass(1024), "1024r");
+  EXPECT_EQ(portWithClass(49151), "49151r");
+  EXPECT_EQ(portWithClass(49152), "49152e");
+  EXPECT_EQ(endpointWithClass(testing::endpoint("10.0.0.1:8080")), "10.0.0.1:8080r");
+  EXPECT_EQ(endpointWithClass(Endpoint{*IpAddress::parse("::1"), 53}), "[::1]:53w");
+  EXPECT_EQ(endpointWithClass(testing::endpoint("0.0.0.0:0")), "0.0.0.0:*");
+}
+
+TEST(CliRender, ProcessTableRowsSortedByCloseWait) {
+  const auto shop = buildShop();
+  EXPECT_EQ(lines(renderProcessTable(shop.snapshot)),
+            (std::vector<std::string>{
+                "PID  USER      UNIT/CONTAINER       COMMAND                                 "
+                "ESTAB  CLOSE-WAIT  FIN-WAIT  LISTEN  OTHER  PORTS",
+                "100  www-data  nginx.service        nginx -g daemon on; master_process on;      "
+                "2           3         0       2      0  80w 8080r",
+                "101  www-data  nginx.service        nginx: worker process                       "
+                "0           1         0       1      0  80w",
+                "200  app       docker:0123456789ab  java -jar /srv/app.jar                      "
+                "2           0         0       0      1",
+            }));
+}
+
+TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
+  auto shop = buildShop();
+  shop.snapshot.processes[0].info.cmdline =
+      "/opt/very/long/path/server --config /etc/server/a-rather-long-configuration-file.conf";
+  const std::vector<ProcessAge> ages = {
+      {Duration(3 * 3600'000 + 12 * 60'000), true}, {Duration(45'000), false}, {}};
+  const auto t = lines(renderProcessTable(shop.snapshot, RenderOptions{.closeWaitOldest = ages}));
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0],
+            "PID  USER      UNIT/CONTAINER       COMMAND                                   ESTAB  "
+            "CLOSE-WAIT   OLDEST  FIN-WAIT  LISTEN  OTHER  PORTS");
+  EXPECT_EQ(t[1],
+            "100  www-data  nginx.service        server --config /etc/server/a-rather-...      2  "
+            "         3  >=3h12m         0       2      0  80w 8080r");
+  EXPECT_EQ(t[2],
+            "101  www-data  nginx.service        nginx: worker process                         0  "
+            "         1      45s         0       1      0  80w");
+  EXPECT_EQ(t[3],
+            "200  app       docker:0123456789ab  java -jar /srv/app.jar                        2  "
+            "         0        -         0       0      1");
+}
+
+TEST(CliRender, StateFilterShowsItsColumns) {
+  const auto shop = buildShop();
+  const Filter f{.states = stateBit(TcpState::CloseWait) | stateBit(TcpState::SynSent)};
+  const auto v = filterWithSockets(shop.snapshot, shop.lines, f);
+  EXPECT_EQ(lines(renderProcessTable(v.snapshot, RenderOptions{.states = f.states})),
+            (std::vector<std::string>{
+                "PID  USER      UNIT/CONTAINER       COMMAND                                 "
+                "SYN-SENT  CLOSE-WAIT",
+                "100  www-data  nginx.service        nginx -g daemon on; master_process on;  "
+                "       0           3",
+                "101  www-data  nginx.service        nginx: worker process                   "
+                "       0           1",
+                "200  app       docker:0123456789ab  java -jar /srv/app.jar                  "
+                "       1           0",
+            }));
+  const auto none = filterWithSockets(shop.snapshot, shop.lines, Filter{.pids = {9}});
+  EXPECT_EQ(renderProcessTable(none.snapshot), "no process holds TCP sockets in this view\n");
+}
+
+TEST(CliRender, TimeWaitGroupsBothSides) {
+  const auto shop = buildShop();
+  EXPECT_EQ(lines(renderTimeWait(shop.snapshot)),
+            (std::vector<std::string>{
+                "TIME-WAIT by destination (client side)",
+                "SOURCE    DESTINATION     TIME-WAIT  LIVE  EPHEMERAL PORTS USED",
+                "10.0.0.1  10.0.0.9:5432r          4     2  0.02% of 28232",
+                "",
+                "TIME-WAIT on listening ports (server side)",
+                "LOCAL         TIME-WAIT  LISTENER",
+                "10.0.0.1:80w          2  nginx[100]",
+            }));
+}
+
+TEST(CliRender, TimeWaitGroupsBeyondTheLimitAreSummed) {
   Snapshot s;
-  NetnsEntry host;
-  host.ref = NetnsRef{4026531833, ""};
-  host.states[TcpState::Established] = 12;
-  host.states[TcpState::Listen] = 3;
-  host.states[TcpState::CloseWait] = 500;
-  NetnsEntry blue;
-  blue.ref = NetnsRef{4026532290, "blue"};
-  blue.states[TcpState::TimeWait] = 2000;
-  blue.states[TcpState::Listen] = 1;
-  blue.states[TcpState::Close] = 2;
-  s.namespaces = {host, blue};
-  return s;
-}
-
-TEST(CliRender, JsonHasEveryStateNameTotalsAndNamespaces) {
-  // Parsed back as plain JSON, as a consumer would.
-  const auto j = nlohmann::json::parse(snapshotJson(twoNamespaces()).dump());
-  const std::vector<std::string> names = {"ESTABLISHED", "SYN_SENT",  "SYN_RECV", "FIN_WAIT1",
-                                          "FIN_WAIT2",   "TIME_WAIT", "CLOSE",    "CLOSE_WAIT",
-                                          "LAST_ACK",    "LISTEN",    "CLOSING"};
-  ASSERT_EQ(j.at("states").size(), names.size());
-  for (const auto& n : names)
-    ASSERT_TRUE(j.at("states").contains(n)) << n;
-  EXPECT_EQ(j["states"]["CLOSE_WAIT"], 500);
-  EXPECT_EQ(j["states"]["TIME_WAIT"], 2000);
-  EXPECT_EQ(j["states"]["LISTEN"], 4);
-  EXPECT_EQ(j["states"]["CLOSE"], 2);
-  EXPECT_EQ(j["states"]["SYN_SENT"], 0);
-
-  ASSERT_EQ(j.at("namespaces").size(), 2u);
-  EXPECT_EQ(j["namespaces"][0]["inode"], 4026531833u);
-  EXPECT_TRUE(j["namespaces"][0]["name"].is_null());
-  EXPECT_EQ(j["namespaces"][0]["states"]["CLOSE_WAIT"], 500);
-  EXPECT_EQ(j["namespaces"][1]["name"], "blue");
-  EXPECT_EQ(j["namespaces"][1]["states"]["TIME_WAIT"], 2000);
-  EXPECT_EQ(j["namespaces"][1]["states"]["CLOSE_WAIT"], 0);
-}
-
-TEST(CliRender, TableHasSsNamesPerNamespaceAndTotals) {
-  const std::string t = renderStateTable(twoNamespaces());
-  std::istringstream in(t);
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::vector<std::string> cells;
-    for (std::string c; f >> c;)
-      cells.push_back(c);
-    rows.push_back(cells);
+  NetnsEntry ns;
+  ns.ref = NetnsRef{1, "blue"};
+  s.namespaces = {ns};
+  for (std::uint16_t i = 0; i < 5; ++i) {
+    TimeWaitGroup g;
+    g.netns = 0;
+    g.source = *IpAddress::parse("10.0.0.1");
+    g.destination = Endpoint{*IpAddress::parse("10.0.1." + std::to_string(i + 1)), 443};
+    g.timeWait = 14116u - i * 1000u;
+    g.portUsageRatio = static_cast<double>(g.timeWait) / 28232.0;
+    s.timeWait.push_back(g);
   }
-  ASSERT_EQ(rows.size(), 4u) << t;  // header, two namespaces, TOTAL
-  EXPECT_EQ(rows[0],
-            (std::vector<std::string>{"NETNS", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1",
-                                      "FIN-WAIT-2", "TIME-WAIT", "UNCONN", "CLOSE-WAIT", "LAST-ACK",
-                                      "LISTEN", "CLOSING", "TOTAL"}));
-  EXPECT_EQ(rows[1], (std::vector<std::string>{"net:[4026531833]", "12", "0", "0", "0", "0", "0",
-                                               "0", "500", "0", "3", "0", "515"}));
-  EXPECT_EQ(rows[2], (std::vector<std::string>{"blue", "0", "0", "0", "0", "0", "2000", "2", "0",
-                                               "0", "1", "0", "2003"}));
-  EXPECT_EQ(rows[3], (std::vector<std::string>{"TOTAL", "12", "0", "0", "0", "0", "2000", "2",
-                                               "500", "0", "4", "0", "2518"}));
-  // Columns line up: every line has the same length.
-  std::istringstream again(t);
-  std::string first;
-  std::getline(again, first);
-  for (std::string line; std::getline(again, line);)
-    EXPECT_EQ(line.size(), first.size());
+  EXPECT_EQ(lines(renderTimeWait(s, RenderOptions{.maxTimeWaitGroups = 2})),
+            (std::vector<std::string>{
+                "TIME-WAIT by destination (client side)",
+                "SOURCE    DESTINATION    TIME-WAIT  LIVE  EPHEMERAL PORTS USED",
+                "10.0.0.1  10.0.1.1:443w      14116     0  50.0% of 28232",
+                "10.0.0.1  10.0.1.2:443w      13116     0  46.5% of 28232",
+                "... 3 more with 33348 TIME-WAIT sockets (all of them in --json)",
+            }));
+  EXPECT_EQ(renderTimeWait(Snapshot{}), "");
 }
 
-TEST(CliRender, OneNamespaceHasNoTotalRow) {
-  Snapshot s = twoNamespaces();
-  s.namespaces.resize(1);
-  const std::string t = renderStateTable(s);
-  EXPECT_EQ(std::count(t.begin(), t.end(), '\n'), 2);  // the header and the namespace
-  EXPECT_EQ(t.find("\nTOTAL"), std::string::npos);
+TEST(CliRender, TotalsPerNamespaceAndState) {
+  auto shop = buildShop();
+  EXPECT_EQ(renderTotals(shop.snapshot),
+            "TOTAL  18 TCP sockets: ESTAB 4, SYN-SENT 1, FIN-WAIT-2 1, TIME-WAIT 6, CLOSE-WAIT 4, "
+            "LISTEN 2\n");
+  NetnsEntry blue;
+  blue.ref = NetnsRef{2, "blue"};
+  blue.states[TcpState::Listen] = 1;
+  shop.snapshot.namespaces.push_back(blue);
+  EXPECT_EQ(lines(renderTotals(shop.snapshot)),
+            (std::vector<std::string>{
+                "net:[4026531840]  18 TCP sockets: ESTAB 4, SYN-SENT 1, FIN-WAIT-2 1, TIME-WAIT 6, "
+                "CLOSE-WAIT 4, LISTEN 2",
+                "blue  1 TCP socket: LISTEN 1",
+                "TOTAL  19 TCP sockets: ESTAB 4, SYN-SENT 1, FIN-WAIT-2 1, TIME-WAIT 6, "
+                "CLOSE-WAIT 4, LISTEN 3",
+            }));
+}
+
+TEST(CliRender, SocketLinesLikeSs) {
+  const auto shop = buildShop();
+  const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {8080}});
+  EXPECT_EQ(
+      lines(renderSockets(v.snapshot, v.sockets)),
+      (std::vector<std::string>{
+          "STATE       RECV-Q  SEND-Q  LOCAL           PEER             PROCESS",
+          "FIN-WAIT-2       0       0  10.0.0.1:8080r  10.0.0.5:51000e  -",
+          "CLOSE-WAIT       1       0  10.0.0.1:8080r  10.0.0.5:50001e  nginx[100],nginx[101]",
+          "CLOSE-WAIT       1       0  10.0.0.1:8080r  10.0.0.5:50002e  nginx[100]",
+          "CLOSE-WAIT       1       0  10.0.0.1:8080r  10.0.0.5:50003e  nginx[100]",
+          "CLOSE-WAIT       1       0  10.0.0.1:8080r  10.0.0.8:52000e  ? (no permission to "
+          "read its owner)",
+          "LISTEN           0       0  0.0.0.0:8080r   0.0.0.0:*        nginx[100]",
+      }));
+  const auto tw = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {80}});
+  const auto t = lines(renderSockets(tw.snapshot, tw.sockets));
+  EXPECT_NE(std::find(t.begin(), t.end(),
+                      "TIME-WAIT       0       0  10.0.0.1:80w  10.0.0.7:30001r  -  42s left"),
+            t.end())
+      << renderSockets(tw.snapshot, tw.sockets);
+}
+
+TEST(CliRender, SocketsJsonHasOwnersAndClasses) {
+  const auto shop = buildShop();
+  const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {50001}});
+  const auto j = nlohmann::json::parse(socketsJson(v.snapshot, v.sockets).dump());
+  ASSERT_EQ(j.size(), 2u) << j.dump();
+  const auto& cw = j[0]["state"] == "CLOSE_WAIT" ? j[0] : j[1];
+  EXPECT_EQ(cw["local"], "10.0.0.1:8080");
+  EXPECT_EQ(cw["local_port_class"], "registered");
+  EXPECT_EQ(cw["remote"], "10.0.0.5:50001");
+  EXPECT_EQ(cw["remote_port_class"], "ephemeral");
+  EXPECT_EQ(cw["recv_q"], 1);
+  EXPECT_EQ(cw["inode"], 10);
+  EXPECT_EQ(cw["attribution"], "owned");
+  EXPECT_EQ(cw["owners"], nlohmann::json::parse(R"([{"pid":100,"comm":"nginx"},
+                                                    {"pid":101,"comm":"nginx"}])"));
+}
+
+TEST(CliRender, UdpBoundPortsPerProcess) {
+  Snapshot udp;
+  NetnsEntry ns;
+  ns.ref = NetnsRef{4026531840, ""};
+  udp.namespaces = {ns};
+  ProcessEntry dns;
+  dns.info = testing::processInfo(53, "dnsmasq", "dnsmasq", 100, "/usr/sbin/dnsmasq -k");
+  dns.info.unit = "dnsmasq.service";
+  dns.netns = 0;
+  udp.processes = {dns};
+  udp.ownerLinks = {0, 0, 0};
+  std::vector<SocketLine> sockets;
+  auto line = [&](TcpState state, const std::string& local, const std::string& remote,
+                  std::uint32_t owner) {
+    SocketLine l;
+    l.socket = testing::record(state, local, remote, 7);
+    l.netns = 0;
+    l.ownerBegin = owner;
+    l.ownerCount = owner == kNoIndex ? 0 : 1;
+    l.attribution = owner == kNoIndex ? Attribution::Vanished : Attribution::Owned;
+    sockets.push_back(l);
+  };
+  line(TcpState::Close, "0.0.0.0:53", "0.0.0.0:0", 0);
+  line(TcpState::Close, "0.0.0.0:67", "0.0.0.0:0", 1);
+  line(TcpState::Established, "10.0.0.1:53001", "10.0.0.53:53", 2);
+  line(TcpState::Close, "0.0.0.0:5353", "0.0.0.0:0", kNoIndex);
+  EXPECT_EQ(lines(renderUdp(udp, sockets)),
+            (std::vector<std::string>{
+                "UDP sockets by process (4 sockets, 1 without a visible owner)",
+                "PID  USER     UNIT/CONTAINER   COMMAND     SOCKETS  CONNECTED  BOUND PORTS",
+                " 53  dnsmasq  dnsmasq.service  dnsmasq -k        3          1  53w 67w 53001e",
+            }));
+  const auto j = nlohmann::json::parse(udpJson(udp, sockets, true).dump());
+  EXPECT_EQ(j["sockets"], 4);
+  EXPECT_EQ(j["states"]["UNCONN"], 3);
+  EXPECT_EQ(j["states"]["ESTAB"], 1);
+  ASSERT_EQ(j["processes"].size(), 1u);
+  EXPECT_EQ(j["processes"][0]["pid"], 53);
+  EXPECT_EQ(j["processes"][0]["sockets"], 3);
+  EXPECT_EQ(j["processes"][0]["ports"][0],
+            nlohmann::json::parse(R"({"port":53,"class":"well-known"})"));
+  ASSERT_EQ(j["socket_list"].size(), 4u);
+  EXPECT_EQ(j["socket_list"][0]["state"], "UNCONN");
+  const auto t = lines(renderSockets(udp, sockets, true));
+  ASSERT_EQ(t.size(), 5u);
+  EXPECT_EQ(t[1], "ESTAB        0       0  10.0.0.1:53001e  10.0.0.53:53w  dnsmasq[53]");
+  EXPECT_EQ(t[2], "UNCONN       0       0  0.0.0.0:53w      0.0.0.0:*      dnsmasq[53]");
+  EXPECT_EQ(
+      t[4],
+      "UNCONN       0       0  0.0.0.0:5353r    0.0.0.0:*      ? (closed, or its owner exited, "
+      "during the look)");
+}
+
+TEST(CliRender, AlertsMostSevereFirst) {
+  const std::vector<AlertSummary> alerts = {
+      {"tw-exhaustion", "warning", "10.0.0.1 -> 10.0.0.9:5432 uses 91% of the ephemeral ports", 0},
+      {"close-wait-leak", "critical",
+       "nginx[100] (nginx.service) holds 523 CLOSE_WAIT sockets on :8080", 0}};
+  EXPECT_EQ(lines(renderAlerts(alerts)),
+            (std::vector<std::string>{
+                "2 alerts firing",
+                "  critical  close-wait-leak",
+                "    nginx[100] (nginx.service) holds 523 CLOSE_WAIT sockets on :8080",
+                "  warning  tw-exhaustion",
+                "    10.0.0.1 -> 10.0.0.9:5432 uses 91% of the ephemeral ports",
+            }));
+  EXPECT_EQ(renderAlerts({}), "no alert firing\n");
+}
+
+TEST(CliRender, StateTableOfTheFirstVersion) {
+  const auto shop = buildShop();
+  EXPECT_EQ(lines(renderStateTable(shop.snapshot)),
+            (std::vector<std::string>{
+                "NETNS             ESTAB  SYN-SENT  SYN-RECV  FIN-WAIT-1  FIN-WAIT-2  TIME-WAIT  "
+                "UNCONN  CLOSE-WAIT  LAST-ACK  LISTEN  CLOSING  TOTAL",
+                "net:[4026531840]      4         1         0           0           1          6  "
+                "     0           4         0       2        0     18",
+            }));
 }
 
 int runWith(std::vector<std::string_view> args, std::string& out, std::string& err) {
@@ -105,14 +285,19 @@ TEST(CliRun, BadArgumentsExitTwoWithOneLine) {
   EXPECT_EQ(runWith({"--bogus"}, out, err), 2);
   EXPECT_EQ(out, "");
   EXPECT_EQ(err, "waitwatch: unknown option '--bogus' (see waitwatch --help)\n");
+  EXPECT_EQ(runWith({"--port", "80x"}, out, err), 2);
+  EXPECT_EQ(err,
+            "waitwatch: --port: \"80x\" is not a port number (0-65535) (see waitwatch --help)\n");
 }
 
 TEST(CliRun, HelpAndVersion) {
   std::string out;
   std::string err;
   EXPECT_EQ(runWith({"--help"}, out, err), 0);
-  EXPECT_NE(out.find("--netns all|NAME"), std::string::npos);
-  EXPECT_NE(out.find("--json"), std::string::npos);
+  for (const char* option : {"--netns all|NAME", "--json", "--state", "--port", "--pid", "--unit",
+                             "--sockets", "--watch", "--udp", "--from", "--version"}) {
+    EXPECT_NE(out.find(option), std::string::npos) << option;
+  }
   EXPECT_EQ(err, "");
   EXPECT_EQ(runWith({"--version"}, out, err), 0);
   EXPECT_EQ(out.rfind("waitwatch 0.", 0), 0u) << out;

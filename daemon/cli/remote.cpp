@@ -1,0 +1,143 @@
+#include "cli/remote.hpp"
+
+#include <curl/curl.h>
+
+#include <cerrno>
+#include <memory>
+#include <mutex>
+
+#include "proc/proc_text.hpp"
+
+namespace waitwatch::cli {
+namespace {
+
+// A daemon's snapshot at a million sockets with ten thousand processes is a few MB; anything
+// far beyond is not a waitwatchd.
+constexpr std::size_t kMaxBody = 256u << 20;
+
+struct Body {
+  std::string text;
+  bool tooLarge = false;
+};
+
+std::size_t onData(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* body = static_cast<Body*>(user);
+  const std::size_t n = size * count;
+  if (body->text.size() + n > kMaxBody) {
+    body->tooLarge = true;
+    return 0;  // makes curl stop with CURLE_WRITE_ERROR
+  }
+  body->text.append(data, n);
+  return n;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+// The first line of a body, for an error message.
+std::string firstLine(const std::string& body) {
+  const std::string line = body.substr(0, body.find('\n'));
+  return printable(line, 200);
+}
+
+Result<nlohmann::json> getJson(const std::string& url, Duration timeout) {
+  auto body = httpGet(url, timeout);
+  if (!body) return body.error();
+  auto j = nlohmann::json::parse(*body, nullptr, false);
+  if (j.is_discarded()) {
+    return Error{EBADMSG, url + ": the answer is not JSON (" + std::to_string(body->size()) +
+                              " bytes, starting \"" + printable(body->substr(0, 40), 60) + "\")"};
+  }
+  return j;
+}
+
+}  // namespace
+
+Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("alerts") || !j["alerts"].is_array()) {
+    return Error{EBADMSG, "alerts: missing, or not an array"};
+  }
+  std::vector<AlertSummary> out;
+  const auto& alerts = j["alerts"];
+  for (std::size_t i = 0; i < alerts.size(); ++i) {
+    const auto& a = alerts[i];
+    const std::string where = "alerts[" + std::to_string(i) + "]";
+    if (!a.is_object()) return Error{EBADMSG, where + ": expected an object"};
+    AlertSummary s;
+    for (auto [key, member] :
+         {std::pair{"rule", &AlertSummary::rule}, std::pair{"severity", &AlertSummary::severity},
+          std::pair{"message", &AlertSummary::message}}) {
+      if (!a.contains(key) || !a[key].is_string()) {
+        return Error{EBADMSG, where + "." + key + ": missing, or not a string"};
+      }
+      s.*member = printable(a[key].get<std::string>(), 4096);
+    }
+    if (a.contains("since_unix_seconds")) {
+      if (!a["since_unix_seconds"].is_number()) {
+        return Error{EBADMSG, where + ".since_unix_seconds: expected a number"};
+      }
+      s.sinceUnixSeconds = a["since_unix_seconds"].get<double>();
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::string> httpGet(const std::string& url, Duration timeout) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return Error{ENOMEM, url + ": could not start an HTTP client"};
+  char message[CURL_ERROR_SIZE] = {};
+  Body body;
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for name-lookup timeouts
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, message);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, onData);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever the daemon can compress with
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "waitwatch");
+  const CURLcode rc = curl_easy_perform(c);
+  if (body.tooLarge) {
+    return Error{EFBIG,
+                 url + ": the answer is larger than " + std::to_string(kMaxBody >> 20) + " MiB"};
+  }
+  if (rc != CURLE_OK) {
+    std::string why = message[0] != '\0' ? message : curl_easy_strerror(rc);
+    if (rc == CURLE_COULDNT_CONNECT) why += " (is waitwatchd running and listening there?)";
+    return Error{ECONNREFUSED, url + ": " + why};
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    std::string error = url + ": HTTP " + std::to_string(status);
+    if (!body.text.empty()) error += ": " + firstLine(body.text);
+    return Error{EPROTO, error};
+  }
+  return std::move(body.text);
+}
+
+Result<DaemonView> fetchDaemonView(const std::string& baseUrl, Duration timeout) {
+  DaemonView view;
+  const std::string snapshotUrl = baseUrl + "/api/v1/snapshot";
+  auto snapshot = getJson(snapshotUrl, timeout);
+  if (!snapshot) return snapshot.error();
+  auto doc = snapshotFromJson(*snapshot);
+  if (!doc) return doc.error().wrap(snapshotUrl);
+  view.snapshot = std::move(*doc);
+
+  const std::string alertsUrl = baseUrl + "/api/v1/alerts";
+  auto alerts = getJson(alertsUrl, timeout);
+  if (!alerts) return alerts.error();
+  auto parsed = alertsFromJson(*alerts);
+  if (!parsed) return parsed.error().wrap(alertsUrl);
+  view.alerts = std::move(*parsed);
+  return view;
+}
+
+}  // namespace waitwatch::cli

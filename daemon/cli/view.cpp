@@ -1,0 +1,267 @@
+#include "cli/view.hpp"
+
+#include <algorithm>
+#include <bitset>
+#include <map>
+#include <memory>
+
+namespace waitwatch::cli {
+namespace {
+
+bool hasPort(const Filter& f, std::uint16_t port) {
+  return std::find(f.ports.begin(), f.ports.end(), port) != f.ports.end();
+}
+
+// Snapshot::ownerLinks[begin, begin + count), clamped to what exists.
+std::span<const std::uint32_t> ownersOf(const Snapshot& s, std::uint32_t begin,
+                                        std::uint32_t count) {
+  const std::size_t size = s.ownerLinks.size();
+  const std::size_t first = std::min<std::size_t>(begin, size);
+  return std::span<const std::uint32_t>(s.ownerLinks)
+      .subspan(first, std::min<std::size_t>(count, size - first));
+}
+
+bool stateSelected(const Filter& f, TcpState s) {
+  return f.states == 0 || (f.states & stateBit(s)) != 0;
+}
+
+std::vector<bool> selectProcesses(const Snapshot& s, const Filter& f) {
+  std::vector<bool> selected(s.processes.size(), true);
+  if (!f.selectsOwners()) return selected;
+  for (std::size_t i = 0; i < s.processes.size(); ++i) {
+    const ProcessInfo& info = s.processes[i].info;
+    const bool pidOk =
+        f.pids.empty() || std::find(f.pids.begin(), f.pids.end(), info.key.pid) != f.pids.end();
+    const bool unitOk = f.units.empty() || matchesUnit(info, f.units);
+    selected[i] = pidOk && unitOk;
+  }
+  return selected;
+}
+
+bool groupMatches(const TimeWaitGroup& g, const Filter& f, const std::vector<bool>& selected) {
+  if (!stateSelected(f, TcpState::TimeWait)) return false;
+  if (!f.ports.empty() && !hasPort(f, g.destination.port)) return false;
+  if (f.selectsOwners()) {
+    return g.serverSide && g.listener < selected.size() && selected[g.listener];
+  }
+  return true;
+}
+
+// Builds the output snapshot's processes from `keep` (input indices, in input order).
+void copyProcesses(const Snapshot& in, const std::vector<bool>& keep,
+                   const std::vector<StateCounts>& counts,
+                   const std::vector<std::vector<std::uint16_t>>* listenPorts,
+                   FilteredSnapshot& out, std::vector<std::uint32_t>& newIndex) {
+  newIndex.assign(in.processes.size(), kNoIndex);
+  for (std::size_t i = 0; i < in.processes.size(); ++i) {
+    if (!keep[i]) continue;
+    newIndex[i] = static_cast<std::uint32_t>(out.snapshot.processes.size());
+    out.origin.push_back(static_cast<std::uint32_t>(i));
+    ProcessEntry e = in.processes[i];
+    e.states = counts[i];
+    if (listenPorts != nullptr) {
+      e.listenPorts = (*listenPorts)[i];
+      std::sort(e.listenPorts.begin(), e.listenPorts.end());
+      e.listenPorts.erase(std::unique(e.listenPorts.begin(), e.listenPorts.end()),
+                          e.listenPorts.end());
+    }
+    out.snapshot.processes.push_back(std::move(e));
+  }
+}
+
+void copyGroups(const Snapshot& in, const Filter& f, const std::vector<bool>& selected,
+                const std::vector<std::uint32_t>& newIndex, Snapshot& out) {
+  for (const TimeWaitGroup& g : in.timeWait) {
+    if (!groupMatches(g, f, selected)) continue;
+    TimeWaitGroup copy = g;
+    copy.listener = g.listener < newIndex.size() ? newIndex[g.listener] : kNoIndex;
+    out.timeWait.push_back(copy);
+  }
+}
+
+}  // namespace
+
+bool matchesUnit(const ProcessInfo& info, std::span<const std::string> units) {
+  for (const std::string& u : units) {
+    if (!info.unit.empty() && (info.unit == u || info.unit == u + ".service")) return true;
+    const ContainerInfo& c = info.container;
+    if (c.empty()) continue;
+    if (c.shortName() == u || c.id == u || (!c.pod.empty() && c.pod == u)) return true;
+    if (u.size() >= 4 && c.id.starts_with(u)) return true;
+  }
+  return false;
+}
+
+FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine> lines,
+                                   const Filter& f) {
+  FilteredSnapshot out;
+  const std::vector<bool> selected = selectProcesses(s, f);
+
+  // Which local ports listen, per namespace: a TIME_WAIT socket on one is server side.
+  std::vector<std::unique_ptr<std::bitset<65536>>> listening(s.namespaces.size());
+  for (const SocketLine& l : lines) {
+    if (l.socket.state != TcpState::Listen || l.netns >= listening.size()) continue;
+    if (!listening[l.netns]) listening[l.netns] = std::make_unique<std::bitset<65536>>();
+    listening[l.netns]->set(l.socket.local.port);
+  }
+  std::map<std::pair<std::uint32_t, Endpoint>, std::uint32_t> serverGroups;
+  for (const TimeWaitGroup& g : s.timeWait) {
+    if (g.serverSide) serverGroups[{g.netns, g.destination}] = g.listener;
+  }
+
+  std::vector<StateCounts> counts(s.processes.size());
+  std::vector<std::vector<std::uint16_t>> ports(s.processes.size());
+  std::vector<bool> keep(s.processes.size(), false);
+  std::vector<std::uint32_t> matching;  // line indices
+  std::vector<StateCounts> nsStates(s.namespaces.size());
+  std::uint64_t noPermission = 0;
+  std::uint64_t vanished = 0;
+
+  for (std::size_t li = 0; li < lines.size(); ++li) {
+    const SocketLine& l = lines[li];
+    const SocketRecord& r = l.socket;
+    if (l.netns >= s.namespaces.size() || !stateSelected(f, r.state)) continue;
+    const auto owners = ownersOf(s, l.ownerBegin, l.ownerCount);
+    if (r.state == TcpState::TimeWait) {
+      const bool server = listening[l.netns] && listening[l.netns]->test(r.local.port);
+      if (!f.ports.empty() && !hasPort(f, server ? r.local.port : r.remote.port)) continue;
+      if (f.selectsOwners()) {
+        if (!server) continue;
+        const auto it =
+            serverGroups.find({l.netns, Endpoint{r.local.address.unmapped(), r.local.port}});
+        if (it == serverGroups.end() || it->second >= selected.size() || !selected[it->second]) {
+          continue;
+        }
+      }
+    } else {
+      if (!f.ports.empty() && !hasPort(f, r.local.port) && !hasPort(f, r.remote.port)) continue;
+      if (f.selectsOwners()) {
+        const bool any = std::any_of(owners.begin(), owners.end(), [&](std::uint32_t o) {
+          return o < selected.size() && selected[o];
+        });
+        if (!any) continue;
+      }
+    }
+    ++nsStates[l.netns][r.state];
+    matching.push_back(static_cast<std::uint32_t>(li));
+    if (l.attribution == Attribution::NoPermission) ++noPermission;
+    if (l.attribution == Attribution::Vanished) ++vanished;
+    for (std::uint32_t o : owners) {
+      if (o >= selected.size() || !selected[o]) continue;
+      ++counts[o][r.state];
+      keep[o] = true;
+      if (r.state == TcpState::Listen) ports[o].push_back(r.local.port);
+    }
+  }
+  if (f.empty()) keep.assign(s.processes.size(), true);
+  for (const TimeWaitGroup& g : s.timeWait) {  // a kept group names its listener
+    if (groupMatches(g, f, selected) && g.listener < keep.size()) keep[g.listener] = true;
+  }
+
+  out.snapshot.time = s.time;
+  out.snapshot.pollInterval = s.pollInterval;
+  out.snapshot.namespaces = s.namespaces;
+  for (std::size_t i = 0; i < s.namespaces.size(); ++i)
+    out.snapshot.namespaces[i].states = nsStates[i];
+  std::vector<std::uint32_t> newIndex;
+  copyProcesses(s, keep, counts, &ports, out, newIndex);
+  copyGroups(s, f, selected, newIndex, out.snapshot);
+  out.snapshot.unattributedNoPermission = noPermission;
+  out.snapshot.unattributedVanished = vanished;
+
+  // The matching sockets, with their selected owners, and the CLOSE_WAIT records among them.
+  out.sockets.reserve(matching.size());
+  for (std::uint32_t li : matching) {
+    SocketLine l = lines[li];
+    const auto begin = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size());
+    for (std::uint32_t k = 0; k < l.ownerCount; ++k) {
+      const std::size_t at = std::size_t{l.ownerBegin} + k;
+      if (at >= s.ownerLinks.size()) break;
+      const std::uint32_t o = s.ownerLinks[at];
+      if (o < newIndex.size() && newIndex[o] != kNoIndex && selected[o]) {
+        out.snapshot.ownerLinks.push_back(newIndex[o]);
+      }
+    }
+    l.ownerBegin = begin;
+    l.ownerCount = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size()) - begin;
+    if (l.socket.state == TcpState::CloseWait) {
+      const SocketRecord& r = l.socket;
+      out.snapshot.closeWait.push_back(CloseWaitSocket{r.cookie, r.inode, r.uid, l.netns, r.local,
+                                                       r.remote, r.recvQ, l.ownerBegin,
+                                                       l.ownerCount});
+    }
+    out.sockets.push_back(l);
+  }
+  return out;
+}
+
+FilteredSnapshot filterCounts(const Snapshot& s, const Filter& f) {
+  FilteredSnapshot out;
+  const std::vector<bool> selected = selectProcesses(s, f);
+  std::vector<StateCounts> counts(s.processes.size());
+  std::vector<bool> keep(s.processes.size(), false);
+  for (std::size_t i = 0; i < s.processes.size(); ++i) {
+    if (!selected[i]) continue;
+    for (TcpState st : kAllTcpStates) {
+      if (stateSelected(f, st)) counts[i][st] = s.processes[i].states[st];
+    }
+    keep[i] = f.empty() || counts[i].total() > 0;
+  }
+  for (const TimeWaitGroup& g : s.timeWait) {
+    if (groupMatches(g, f, selected) && g.listener < keep.size()) keep[g.listener] = true;
+  }
+
+  out.snapshot.time = s.time;
+  out.snapshot.pollInterval = s.pollInterval;
+  out.snapshot.namespaces = s.namespaces;
+  for (std::size_t n = 0; n < s.namespaces.size(); ++n) {
+    StateCounts& ns = out.snapshot.namespaces[n].states;
+    if (f.selectsOwners()) {
+      ns = StateCounts{};
+      for (std::size_t i = 0; i < s.processes.size(); ++i) {
+        if (selected[i] && s.processes[i].netns == n) ns += counts[i];
+      }
+      for (const TimeWaitGroup& g : s.timeWait) {
+        if (g.netns == n && groupMatches(g, f, selected)) ns[TcpState::TimeWait] += g.timeWait;
+      }
+    } else {
+      for (TcpState st : kAllTcpStates) {
+        if (!stateSelected(f, st)) ns[st] = 0;
+      }
+    }
+  }
+  std::vector<std::uint32_t> newIndex;
+  copyProcesses(s, keep, counts, nullptr, out, newIndex);
+  if (!stateSelected(f, TcpState::Listen)) {
+    for (ProcessEntry& p : out.snapshot.processes)
+      p.listenPorts.clear();
+  }
+  copyGroups(s, f, selected, newIndex, out.snapshot);
+  // CLOSE_WAIT records with their selected owners.
+  if (stateSelected(f, TcpState::CloseWait)) {
+    for (const CloseWaitSocket& c : s.closeWait) {
+      CloseWaitSocket copy = c;
+      copy.ownerBegin = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size());
+      for (std::uint32_t k = 0; k < c.ownerCount; ++k) {
+        const std::size_t at = std::size_t{c.ownerBegin} + k;
+        if (at >= s.ownerLinks.size()) break;
+        const std::uint32_t o = s.ownerLinks[at];
+        if (o < newIndex.size() && newIndex[o] != kNoIndex && selected[o]) {
+          out.snapshot.ownerLinks.push_back(newIndex[o]);
+        }
+      }
+      copy.ownerCount =
+          static_cast<std::uint32_t>(out.snapshot.ownerLinks.size()) - copy.ownerBegin;
+      if (f.selectsOwners() && copy.ownerCount == 0) {
+        out.snapshot.ownerLinks.resize(copy.ownerBegin);
+        continue;
+      }
+      out.snapshot.closeWait.push_back(copy);
+    }
+  }
+  out.snapshot.unattributedNoPermission = f.selectsOwners() ? 0 : s.unattributedNoPermission;
+  out.snapshot.unattributedVanished = f.selectsOwners() ? 0 : s.unattributedVanished;
+  return out;
+}
+
+}  // namespace waitwatch::cli

@@ -1,0 +1,205 @@
+// Filters over the hand-built shop (shop_fixture.hpp): exact counts per namespace and process.
+#include "cli/view.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "shop_fixture.hpp"
+
+namespace waitwatch::cli {
+namespace {
+
+using testing::buildShop;
+
+StateCounts counts(std::initializer_list<std::pair<TcpState, std::uint64_t>> list) {
+  StateCounts c;
+  for (auto [s, n] : list)
+    c[s] = n;
+  return c;
+}
+
+// pid -> its row's counts
+std::map<std::int32_t, StateCounts> rows(const Snapshot& s) {
+  std::map<std::int32_t, StateCounts> out;
+  for (const ProcessEntry& p : s.processes)
+    out[p.info.key.pid] = p.states;
+  return out;
+}
+
+TEST(CliView, TheShopAsBuilt) {
+  const auto shop = buildShop();
+  const Snapshot& s = shop.snapshot;
+  EXPECT_EQ(s.totals(), counts({{TcpState::Listen, 2},
+                                {TcpState::CloseWait, 4},
+                                {TcpState::Established, 4},
+                                {TcpState::SynSent, 1},
+                                {TcpState::TimeWait, 6},
+                                {TcpState::FinWait2, 1}}));
+  EXPECT_EQ(shop.lines.size(), 18u);
+  EXPECT_EQ(rows(s)[100],
+            counts({{TcpState::Listen, 2}, {TcpState::CloseWait, 3}, {TcpState::Established, 2}}));
+  EXPECT_EQ(rows(s)[101], counts({{TcpState::Listen, 1}, {TcpState::CloseWait, 1}}));
+  EXPECT_EQ(rows(s)[200], counts({{TcpState::Established, 2}, {TcpState::SynSent, 1}}));
+  EXPECT_EQ(s.unattributedNoPermission, 1u);
+  ASSERT_EQ(s.timeWait.size(), 2u);
+}
+
+TEST(CliView, NoFilterKeepsEverything) {
+  const auto shop = buildShop();
+  const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{});
+  EXPECT_EQ(v.snapshot.totals(), shop.snapshot.totals());
+  EXPECT_EQ(rows(v.snapshot), rows(shop.snapshot));
+  EXPECT_EQ(v.sockets.size(), 18u);
+  EXPECT_EQ(v.snapshot.closeWait.size(), 4u);
+  EXPECT_EQ(v.snapshot.timeWait.size(), 2u);
+  EXPECT_EQ(v.snapshot.unattributedNoPermission, 1u);
+}
+
+TEST(CliView, PortIsLocalOrRemote) {
+  const auto shop = buildShop();
+  const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {5432}});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::Established, 2}, {TcpState::TimeWait, 4}}));
+  EXPECT_EQ(rows(v.snapshot),
+            (std::map<std::int32_t, StateCounts>{{200, counts({{TcpState::Established, 2}})}}));
+  ASSERT_EQ(v.snapshot.timeWait.size(), 1u);
+  EXPECT_FALSE(v.snapshot.timeWait[0].serverSide);
+  EXPECT_EQ(v.snapshot.timeWait[0].timeWait, 4u);
+  EXPECT_EQ(v.snapshot.timeWait[0].live, 2u);  // a group's own figures do not change
+  EXPECT_EQ(v.sockets.size(), 6u);
+
+  // :8080 is local to nginx's listener and CLOSE_WAIT sockets, and to the orphan.
+  const auto w = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {8080}});
+  EXPECT_EQ(w.snapshot.totals(),
+            counts({{TcpState::Listen, 1}, {TcpState::CloseWait, 4}, {TcpState::FinWait2, 1}}));
+  EXPECT_EQ(rows(w.snapshot)[100], counts({{TcpState::Listen, 1}, {TcpState::CloseWait, 3}}));
+  EXPECT_EQ(rows(w.snapshot)[100].total(), 4u);
+  EXPECT_EQ(w.snapshot.processes[0].listenPorts, (std::vector<std::uint16_t>{8080}));
+  EXPECT_EQ(rows(w.snapshot)[101], counts({{TcpState::CloseWait, 1}}));
+  EXPECT_EQ(w.snapshot.unattributedNoPermission, 1u);
+  EXPECT_TRUE(w.snapshot.timeWait.empty());
+}
+
+TEST(CliView, PidCountsItsSocketsAndItsListenersTimeWait) {
+  const auto shop = buildShop();
+  auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.pids = {100}});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::Listen, 2},
+                                         {TcpState::CloseWait, 3},
+                                         {TcpState::Established, 2},
+                                         {TcpState::TimeWait, 2}}));
+  ASSERT_EQ(v.snapshot.processes.size(), 1u);
+  EXPECT_EQ(v.snapshot.processes[0].info.key.pid, 100);
+  ASSERT_EQ(v.snapshot.timeWait.size(), 1u);
+  EXPECT_TRUE(v.snapshot.timeWait[0].serverSide);
+  EXPECT_EQ(v.snapshot.timeWait[0].listener, 0u);
+  EXPECT_EQ(v.snapshot.unattributedNoPermission, 0u);
+  // Shared sockets list only the selected owner.
+  for (const SocketLine& l : v.sockets) {
+    if (l.socket.state == TcpState::TimeWait) continue;
+    ASSERT_EQ(l.ownerCount, 1u);
+    EXPECT_EQ(v.snapshot.ownerLinks[l.ownerBegin], 0u);
+  }
+
+  v = filterWithSockets(shop.snapshot, shop.lines, Filter{.pids = {101}});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::Listen, 1}, {TcpState::CloseWait, 1}}));
+  EXPECT_EQ(rows(v.snapshot),
+            (std::map<std::int32_t, StateCounts>{
+                {101, counts({{TcpState::Listen, 1}, {TcpState::CloseWait, 1}})}}));
+
+  v = filterWithSockets(shop.snapshot, shop.lines, Filter{.pids = {4242}});
+  EXPECT_EQ(v.snapshot.totals().total(), 0u);
+  EXPECT_TRUE(v.snapshot.processes.empty());
+  EXPECT_TRUE(v.sockets.empty());
+}
+
+TEST(CliView, UnitCountsASharedSocketOnce) {
+  const auto shop = buildShop();
+  for (const std::string unit : {"nginx.service", "nginx"}) {
+    const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.units = {unit}});
+    EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::Listen, 2},
+                                           {TcpState::CloseWait, 3},
+                                           {TcpState::Established, 2},
+                                           {TcpState::TimeWait, 2}}))
+        << unit;
+    EXPECT_EQ(v.snapshot.processes.size(), 2u) << unit;
+    EXPECT_EQ(v.snapshot.closeWait.size(), 3u);
+    // The shared CLOSE_WAIT socket names both owners.
+    const auto shared = std::find_if(v.snapshot.closeWait.begin(), v.snapshot.closeWait.end(),
+                                     [](const CloseWaitSocket& c) { return c.inode == 10; });
+    ASSERT_NE(shared, v.snapshot.closeWait.end());
+    EXPECT_EQ(shared->ownerCount, 2u);
+  }
+}
+
+TEST(CliView, UnitMatchesContainers) {
+  const auto shop = buildShop();
+  for (const std::string name :
+       {"docker:0123456789ab", "0123456789abcdef0123456789abcdef", "0123"}) {
+    const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.units = {name}});
+    EXPECT_EQ(rows(v.snapshot),
+              (std::map<std::int32_t, StateCounts>{
+                  {200, counts({{TcpState::Established, 2}, {TcpState::SynSent, 1}})}}))
+        << name;
+  }
+  const auto none = filterWithSockets(shop.snapshot, shop.lines, Filter{.units = {"012"}});
+  EXPECT_TRUE(none.snapshot.processes.empty());  // a prefix needs 4 characters
+}
+
+TEST(CliView, StatesSelectColumnsAndGroups) {
+  const auto shop = buildShop();
+  auto v =
+      filterWithSockets(shop.snapshot, shop.lines, Filter{.states = stateBit(TcpState::CloseWait)});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::CloseWait, 4}}));
+  EXPECT_EQ(rows(v.snapshot),
+            (std::map<std::int32_t, StateCounts>{{100, counts({{TcpState::CloseWait, 3}})},
+                                                 {101, counts({{TcpState::CloseWait, 1}})}}));
+  EXPECT_TRUE(v.snapshot.timeWait.empty());
+  EXPECT_EQ(v.snapshot.unattributedNoPermission, 1u);
+  EXPECT_EQ(v.snapshot.closeWait.size(), 4u);
+
+  // TIME_WAIT only: both groups, and the listener behind the server-side one stays named.
+  v = filterWithSockets(shop.snapshot, shop.lines, Filter{.states = stateBit(TcpState::TimeWait)});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::TimeWait, 6}}));
+  ASSERT_EQ(v.snapshot.timeWait.size(), 2u);
+  for (const TimeWaitGroup& g : v.snapshot.timeWait) {
+    if (!g.serverSide) continue;
+    ASSERT_LT(g.listener, v.snapshot.processes.size());
+    EXPECT_EQ(v.snapshot.processes[g.listener].info.key.pid, 100);
+    EXPECT_EQ(v.snapshot.processes[g.listener].states.total(), 0u);
+  }
+
+  // Combined: CLOSE_WAIT of pid 101 on :8080.
+  v = filterWithSockets(
+      shop.snapshot, shop.lines,
+      Filter{.states = stateBit(TcpState::CloseWait), .ports = {8080}, .pids = {101}});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::CloseWait, 1}}));
+}
+
+TEST(CliView, CountsOnlyFilterForADaemonsSnapshot) {
+  const auto shop = buildShop();
+  auto v = filterCounts(
+      shop.snapshot, Filter{.states = stateBit(TcpState::CloseWait) | stateBit(TcpState::Listen)});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::CloseWait, 4}, {TcpState::Listen, 2}}));
+  EXPECT_EQ(rows(v.snapshot)[100], counts({{TcpState::Listen, 2}, {TcpState::CloseWait, 3}}));
+  EXPECT_EQ(v.origin.size(), 2u);  // java holds neither state
+  EXPECT_TRUE(v.snapshot.timeWait.empty());
+
+  // Owners: the selected processes' sums (a socket two of them share counts for each).
+  v = filterCounts(shop.snapshot, Filter{.units = {"nginx.service"}});
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::Listen, 3},
+                                         {TcpState::CloseWait, 4},
+                                         {TcpState::Established, 2},
+                                         {TcpState::TimeWait, 2}}));
+  EXPECT_EQ(v.origin, (std::vector<std::uint32_t>{0, 1}));
+  v = filterCounts(shop.snapshot, Filter{.pids = {200}});
+  EXPECT_EQ(v.origin, (std::vector<std::uint32_t>{2}));
+  EXPECT_EQ(v.snapshot.totals(), counts({{TcpState::Established, 2}, {TcpState::SynSent, 1}}));
+  EXPECT_EQ(v.snapshot.unattributedNoPermission, 0u);
+
+  v = filterCounts(shop.snapshot, Filter{});
+  EXPECT_EQ(v.snapshot.totals(), shop.snapshot.totals());
+  EXPECT_EQ(v.origin.size(), 3u);
+}
+
+}  // namespace
+}  // namespace waitwatch::cli
