@@ -20,6 +20,7 @@ constexpr Duration kMinPollInterval{100};
 // freed between two polls, and the creation rate would undercount them.
 constexpr Duration kMaxPollInterval{60'000};
 constexpr std::size_t kMaxRuleNameLength = 64;
+constexpr Duration kMaxDuration{365LL * 24 * 3'600'000};
 
 // The keys each object accepts: the validator and the JSON Schema test share these.
 constexpr std::array<std::string_view, 7> kTopLevelKeys = {
@@ -42,6 +43,19 @@ constexpr std::array<std::string_view, 10> kTimeWaitRuleKeys = {"name",
 constexpr std::array<std::string_view, 2> kMatchKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 7> kSelectorKeys = {
     "comm", "unit", "container", "user", "local_port", "destination", "destination_port"};
+
+// Text from the file quoted in an error is cut to `max` bytes (at a character boundary, so it
+// stays valid UTF-8) with "..." marking the cut: an error stays one readable line whatever the
+// file holds (a 5000-character key, a value of a megabyte).
+std::string shorten(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t cut = max - 3;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80)
+    --cut;
+  return std::string(s.substr(0, cut)) + "...";
+}
+constexpr std::size_t kMaxQuotedKey = 64;
+constexpr std::size_t kMaxQuotedValue = 80;
 
 // ---------------------------------------------------------------------------------------------
 // Pass 1: a SAX walk that rejects what the DOM parser would silently accept (duplicate keys) and
@@ -66,8 +80,8 @@ class StrictnessChecker : public json::json_sax_t {
   bool key(string_t& k) override {
     Frame& f = frames_.back();
     if (!f.keys.insert(k).second) {
-      error =
-          pathText() + (frames_.size() > 1 ? ": duplicate key \"" : "duplicate key \"") + k + "\"";
+      error = pathText() + (frames_.size() > 1 ? ": duplicate key \"" : "duplicate key \"") +
+              shorten(k, kMaxQuotedKey) + "\"";
       // the path above names the object; say which key
       return false;
     }
@@ -95,6 +109,21 @@ class StrictnessChecker : public json::json_sax_t {
       what.erase(0, at + kAt.size());
     } else if (const auto bracket = what.find("] "); bracket != std::string::npos) {
       what.erase(0, bracket + 2);
+    }
+    // "...; last read: '<the token so far>'": an unterminated string or comment makes that
+    // token the rest of the file. The end of it is what shows where the parser stopped.
+    static constexpr std::string_view kLastRead = "; last read: '";
+    if (const auto at = what.find(kLastRead); at != std::string::npos) {
+      const std::size_t begin = at + kLastRead.size();
+      const std::size_t end =
+          what.size() > begin && what.back() == '\'' ? what.size() - 1 : what.size();
+      constexpr std::size_t kTail = 40;
+      if (end - begin > kTail) {
+        std::size_t from = end - kTail;
+        while (from < end && (static_cast<unsigned char>(what[from]) & 0xC0) == 0x80)
+          ++from;
+        what = what.substr(0, begin) + "..." + what.substr(from);
+      }
     }
     error = what;
     return false;
@@ -125,7 +154,7 @@ class StrictnessChecker : public json::json_sax_t {
         out += "[" + std::to_string(f.index) + "]";
       } else {
         if (!out.empty()) out += '.';
-        out += f.key;
+        out += shorten(f.key, kMaxQuotedKey);
       }
     }
     return out;
@@ -144,7 +173,7 @@ std::string describe(const json& v) {
     case json::value_t::boolean:
       return v.get<bool>() ? "true" : "false";
     case json::value_t::string:
-      return "string " + v.dump();
+      return "string " + json(shorten(v.get_ref<const std::string&>(), kMaxQuotedValue)).dump();
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
     case json::value_t::number_float:
@@ -159,7 +188,7 @@ std::string describe(const json& v) {
 }
 
 std::string jsonQuote(std::string_view s) {
-  return json(std::string(s)).dump();
+  return json(shorten(s, kMaxQuotedValue)).dump();
 }
 
 std::string join(std::span<const std::string_view> items, std::string_view sep) {
@@ -188,6 +217,65 @@ std::size_t editDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+// Errors are one line an operator reads in a terminal or the journal, but they quote the
+// file's own text (keys, syntax-error context), which may hold control characters (a key
+// "a\u000ab") or bytes that are not UTF-8: those are written as \uXXXX and \xNN.
+std::string printableMessage(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlongs, surrogates or C1 controls) is kept.
+    std::size_t len = 0;
+    unsigned cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07u;
+    }
+    bool valid = len > 0 && i + len <= text.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      valid = (b & 0xC0) == 0x80;
+      cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if (valid) {
+      const unsigned minimum = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+      valid = cp >= minimum && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) &&
+              !(cp >= 0x80 && cp <= 0x9F);
+    }
+    if (valid) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+      ++i;
+    }
+  }
+  return out;
+}
+
 class Validator {
  public:
   std::string error;
@@ -200,7 +288,8 @@ class Validator {
   }
 
   static std::string child(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
+    const std::string k = shorten(key, kMaxQuotedKey);
+    return path.empty() ? k : path + "." + k;
   }
   static std::string index(const std::string& path, std::size_t i) {
     return path + "[" + std::to_string(i) + "]";
@@ -244,6 +333,11 @@ class Validator {
     const auto& text = v.get_ref<const std::string&>();
     auto d = parseDuration(text);
     if (!d) return fail(path, jsonQuote(text) + " is not a duration, expected e.g. \"5m\"");
+    // The engine adds durations to steady-clock times in nanoseconds (int64: 292 years), so a
+    // "106751991167d" would overflow there; no rule needs more than a year.
+    if (*d > kMaxDuration) {
+      return fail(path, jsonQuote(text) + " is too long, expected at most \"365d\"");
+    }
     out = *d;
     return true;
   }
@@ -358,7 +452,9 @@ class Validator {
       auto high = dash == std::string_view::npos ? low : portNumber(s.substr(dash + 1));
       if (low && high && *low <= *high) return PortRange{*low, *high};
     }
-    fail(p, (item.is_string() || item.is_number() ? item.dump() : describe(item)) +
+    fail(p, (item.is_string()   ? jsonQuote(item.get_ref<const std::string&>())
+             : item.is_number() ? item.dump()
+                                : describe(item)) +
                 " is not a port, expected " + std::string(expected));
     return std::nullopt;
   }
@@ -740,8 +836,20 @@ std::optional<Endpoint> parseListenAddress(std::string_view text) {
 
 Result<Config> compileConfig(std::string_view jsonText, std::string_view origin) {
   auto withOrigin = [&](const std::string& message) {
-    return Error{0, origin.empty() ? message : std::string(origin) + ": " + message};
+    return Error{0,
+                 printableMessage(origin.empty() ? message : std::string(origin) + ": " + message)};
   };
+  // The JSON parser reads the text as a C string: whatever follows a NUL byte would be
+  // silently ignored ("{}\0garbage" would give the defaults).
+  if (const auto nul = jsonText.find('\0'); nul != std::string_view::npos) {
+    const std::string_view before = jsonText.substr(0, nul);
+    const auto lastNewline = before.rfind('\n');
+    const std::size_t line =
+        1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
+    const std::size_t column = lastNewline == std::string_view::npos ? nul + 1 : nul - lastNewline;
+    return withOrigin("line " + std::to_string(line) + ", column " + std::to_string(column) +
+                      ": a NUL byte, expected JSON text");
+  }
   StrictnessChecker checker;
   const bool syntaxOk = json::sax_parse(jsonText, &checker, json::input_format_t::json,
                                         /*strict=*/true, /*ignore_comments=*/true);

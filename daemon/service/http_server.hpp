@@ -37,8 +37,9 @@ struct HttpServerOptions {
   unsigned maxConnections = 512;  // beyond: new connections are refused
   // Per client address: one host holding slow connections (slow-loris) cannot take every slot
   // and starve the scrapes of others (measured: 600 slow connections from one address stalled
-  // every scrape for as long as they trickled bytes).
-  unsigned maxConnectionsPerIp = 128;
+  // every scrape for as long as they trickled bytes). Half the total, so that one busy client
+  // (a load test with 200 connections) still fits.
+  unsigned maxConnectionsPerIp = 256;
   unsigned idleTimeoutSeconds = 10;               // a connection silent this long is closed
   std::size_t connectionMemoryLimit = 32 * 1024;  // request line + headers per connection
 };

@@ -41,6 +41,21 @@ TEST(FuzzCorpus, NetlinkReplies) {
 TEST(FuzzCorpus, KernelCounters) {
   EXPECT_GE(runCorpus("kernel_counters", kernelCounters), 4u);
 }
+TEST(FuzzCorpus, ProcTexts) {
+  EXPECT_GE(runCorpus("proc", procTexts), 20u);
+}
+TEST(FuzzCorpus, CoreText) {
+  EXPECT_GE(runCorpus("core_text", coreText), 20u);
+}
+TEST(FuzzCorpus, JsonConfig) {
+  EXPECT_GE(runCorpus("config", jsonConfig), 20u);
+}
+TEST(FuzzCorpus, HttpRequests) {
+  EXPECT_GE(runCorpus("http", httpRequest), 15u);
+  // After every input of the corpus, the daemon's HTTP server still answers a scrape.
+  const char* broken = httpServerAlive();
+  EXPECT_EQ(broken, nullptr) << broken;
+}
 
 }  // namespace
 }  // namespace waitwatch::fuzz

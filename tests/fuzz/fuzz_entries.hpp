@@ -12,4 +12,23 @@ const char* netlinkReply(const std::uint8_t* data, std::size_t size);
 // Bytes as /proc/net/netstat or /proc/net/snmp text.
 const char* kernelCounters(const std::uint8_t* data, std::size_t size);
 
+// fuzz_entries_text.cpp (waitwatch::proc, waitwatch::core)
+// Bytes as the text of /proc/<pid>/stat, status, cmdline, cgroup and a /proc/<pid>/fd link
+// target: every input goes through every one of those parsers.
+const char* procTexts(const std::uint8_t* data, std::size_t size);
+// Bytes as a duration ("1h30m"), an IP address and a CIDR prefix: parsed, and what parses
+// prints back to text that parses to the same value.
+const char* coreText(const std::uint8_t* data, std::size_t size);
+
+// fuzz_entries_config.cpp (waitwatch::rules)
+// Bytes as the JSON configuration file (compileConfig), and as a listen address.
+const char* jsonConfig(const std::uint8_t* data, std::size_t size);
+
+// fuzz_entries_http.cpp (waitwatch::service)
+// Bytes as what an HTTP client sends on one connection to the daemon's listener: the real
+// HttpServer (libmicrohttpd) and DaemonApi over a published poll, on 127.0.0.1.
+const char* httpRequest(const std::uint8_t* data, std::size_t size);
+// After any number of inputs: the server still answers a plain scrape.
+const char* httpServerAlive();
+
 }  // namespace waitwatch::fuzz
