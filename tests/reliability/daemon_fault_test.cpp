@@ -21,9 +21,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <thread>
 
