@@ -16,12 +16,12 @@
 #include <deque>
 
 #include "proc/cgroup.hpp"
+#include "sys/dir.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch {
 namespace {
 
-constexpr std::size_t kDentsBuffer = 32 * 1024;
 constexpr std::size_t kMaxCgroupDirs = 100'000;  // bound on a cgroup tree scan
 constexpr std::size_t kSmallFileLimit = 64 * 1024;
 
@@ -33,46 +33,11 @@ struct PidName {
   }
 };
 
+// A /proc entry that is a process: a positive pid.
 std::optional<std::int32_t> parsePid(const char* name) {
-  std::int32_t pid = 0;
-  const char* end = name + std::strlen(name);
-  auto [ptr, ec] = std::from_chars(name, end, pid);
-  if (ec != std::errc() || ptr != end || pid <= 0 || name[0] == '0') return std::nullopt;
-  return pid;
-}
-
-// A /proc/<pid>/fd entry name: a non-negative decimal without leading zeros.
-std::optional<std::int32_t> parseFdNumber(const char* name) {
-  if (name[0] == '0' && name[1] == '\0') return 0;
-  return parsePid(name);
-}
-
-std::int64_t mtimeNs(const struct stat& st) {
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
-// Calls fn(name, d_ino) for each entry of the directory `fd` (without "." and "..").
-// Returns the errno of a failed getdents64, 0 otherwise.
-template <typename Fn>
-int forEachEntry(int fd, std::vector<char>& buffer, Fn&& fn) {
-  if (buffer.size() < kDentsBuffer) buffer.resize(kDentsBuffer);
-  for (;;) {
-    const ssize_t n = ::getdents64(fd, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return 0;
-    for (ssize_t off = 0; off < n;) {
-      const auto* d = reinterpret_cast<const struct dirent64*>(buffer.data() + off);
-      off += d->d_reclen;
-      if (d->d_name[0] == '.' &&
-          (d->d_name[1] == '\0' || (d->d_name[1] == '.' && d->d_name[2] == '\0'))) {
-        continue;
-      }
-      fn(d->d_name, static_cast<std::uint64_t>(d->d_ino), d->d_type);
-    }
-  }
+  const auto pid = parseProcNumber(name);
+  if (pid && *pid > 0) return pid;
+  return std::nullopt;
 }
 
 bool isCgroup2(const char* path) {
@@ -129,20 +94,20 @@ Result<void> ProcessResolver::scanProc(bool onlyNew) {
   if (!dir) return dir.error().wrap("listing processes");
   procFd_ = std::move(*dir);
   std::vector<std::pair<std::uint32_t, std::uint64_t>> changed;
-  const int err =
-      forEachEntry(procFd_.get(), dents_, [&](const char* name, std::uint64_t ino, unsigned char) {
-        const auto pid = parsePid(name);
-        if (!pid) return;
-        const auto it = slotOfPid_.find(*pid);
-        if (it == slotOfPid_.end()) {
-          addProc(*pid, ino);
-          return;
-        }
-        if (onlyNew) return;
-        Proc& p = procs_[it->second];
-        p.seenPoll = poll_;
-        if (p.dirIno != ino) changed.emplace_back(it->second, ino);
-      });
+  const int err = forEachDirEntry(procFd_.get(), dents_,
+                                  [&](const char* name, std::uint64_t ino, unsigned char) {
+                                    const auto pid = parsePid(name);
+                                    if (!pid) return;
+                                    const auto it = slotOfPid_.find(*pid);
+                                    if (it == slotOfPid_.end()) {
+                                      addProc(*pid, ino);
+                                      return;
+                                    }
+                                    if (onlyNew) return;
+                                    Proc& p = procs_[it->second];
+                                    p.seenPoll = poll_;
+                                    if (p.dirIno != ino) changed.emplace_back(it->second, ino);
+                                  });
   if (err != 0) return Error{err, options_.procRoot + ": " + std::strerror(err)};
   stats_.processes = slotOfPid_.size();
   // A new inode for /proc/<pid> means the dentry was rebuilt: the pid was reused, or the
@@ -256,8 +221,8 @@ bool ProcessResolver::walk(std::uint32_t slot, WalkMode mode) {
   }
 
   fdNumbers_.clear();
-  forEachEntry(fdDir->get(), dents_, [&](const char* name, std::uint64_t, unsigned char) {
-    if (const auto fd = parseFdNumber(name)) fdNumbers_.push_back(*fd);
+  forEachDirEntry(fdDir->get(), dents_, [&](const char* name, std::uint64_t, unsigned char) {
+    if (const auto fd = parseProcNumber(name)) fdNumbers_.push_back(*fd);
   });
   if (!std::is_sorted(fdNumbers_.begin(), fdNumbers_.end())) {
     std::sort(fdNumbers_.begin(), fdNumbers_.end());
@@ -381,7 +346,7 @@ void ProcessResolver::scanCgroups() {
     auto dir =
         rel.empty() ? openAt(root->get(), ".", O_DIRECTORY) : openAt(root->get(), rel, O_DIRECTORY);
     if (!dir) continue;
-    forEachEntry(dir->get(), buffer, [&](const char* name, std::uint64_t, unsigned char type) {
+    forEachDirEntry(dir->get(), buffer, [&](const char* name, std::uint64_t, unsigned char type) {
       if (type != DT_DIR && type != DT_UNKNOWN) return;
       struct stat sub {};
       if (::fstatat(dir->get(), name, &sub, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sub.st_mode)) {

@@ -20,12 +20,12 @@
 #include "proc/cgroup.hpp"
 #include "proc/inode_table.hpp"
 #include "proc/proc_text.hpp"
+#include "sys/dir.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch::cli {
 namespace {
 
-constexpr std::size_t kDentsBuffer = 32 * 1024;
 constexpr std::size_t kSmallFileLimit = 64 * 1024;
 
 struct Number {
@@ -35,44 +35,6 @@ struct Number {
     *end = '\0';
   }
 };
-
-std::optional<std::int32_t> parsePid(const char* name) {
-  std::int32_t pid = 0;
-  const char* end = name + std::strlen(name);
-  auto [ptr, ec] = std::from_chars(name, end, pid);
-  if (ec != std::errc() || ptr != end || pid < 0 || (name[0] == '0' && name[1] != '\0')) {
-    return std::nullopt;
-  }
-  return pid;
-}
-
-std::int64_t mtimeNs(const struct stat& st) {
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
-// Calls fn(name) for each entry of the directory `fd` but "." and "..". Returns the errno of a
-// failed getdents64, 0 otherwise.
-template <typename Fn>
-int forEachEntry(int fd, std::vector<char>& buffer, Fn&& fn) {
-  if (buffer.size() < kDentsBuffer) buffer.resize(kDentsBuffer);
-  for (;;) {
-    const ssize_t n = ::getdents64(fd, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return 0;
-    for (ssize_t off = 0; off < n;) {
-      const auto* d = reinterpret_cast<const struct dirent64*>(buffer.data() + off);
-      off += d->d_reclen;
-      if (d->d_name[0] == '.' &&
-          (d->d_name[1] == '\0' || (d->d_name[1] == '.' && d->d_name[2] == '\0'))) {
-        continue;
-      }
-      fn(d->d_name);
-    }
-  }
-}
 
 // One process as the fd walk found it.
 struct WalkedProcess {
@@ -146,8 +108,8 @@ class ProcessWalker {
   // 4x the CPU per fd on a host with many small processes.)
   bool readLinks(int dirFd, WalkedProcess& out) {
     fds_.clear();
-    forEachEntry(dirFd, dents_, [&](const char* name) {
-      if (const auto fd = parsePid(name)) fds_.push_back(*fd);
+    forEachDirEntry(dirFd, dents_, [&](const char* name, std::uint64_t, unsigned char) {
+      if (const auto fd = parseProcNumber(name)) fds_.push_back(*fd);
     });
     for (std::int32_t fd : fds_) {
       if (!readLink(dirFd, fd, out)) return false;
@@ -201,9 +163,10 @@ class OneShotOwners final : public OwnerIndex {
     if (!dir) return dir.error().wrap("listing processes");
     procFd_ = std::move(*dir);
     std::vector<char> dents;
-    const int err = forEachEntry(procFd_.get(), dents, [&](const char* name) {
-      if (const auto pid = parsePid(name); pid && *pid > 0) pids_.push_back(*pid);
-    });
+    const int err =
+        forEachDirEntry(procFd_.get(), dents, [&](const char* name, std::uint64_t, unsigned char) {
+          if (const auto pid = parseProcNumber(name); pid && *pid > 0) pids_.push_back(*pid);
+        });
     if (err != 0) return Error{err, procRoot_ + ": " + std::strerror(err)};
     results_.resize(threads);
     for (unsigned t = 0; t < threads; ++t)
@@ -298,8 +261,8 @@ class OneShotOwners final : public OwnerIndex {
   void rewalkChanged() {
     std::vector<std::int32_t> candidates;
     std::vector<char> dents;
-    forEachEntry(procFd_.get(), dents, [&](const char* name) {
-      const auto pid = parsePid(name);
+    forEachDirEntry(procFd_.get(), dents, [&](const char* name, std::uint64_t, unsigned char) {
+      const auto pid = parseProcNumber(name);
       if (!pid || *pid <= 0) return;
       const auto it = byPid_.find(*pid);
       if (it == byPid_.end()) {
