@@ -82,13 +82,45 @@ class Background {
   std::thread thread_;
 };
 
+// `count` CLOSE_WAIT sockets and their FIN_WAIT2 peers plus the listener, held by this process
+// in `ns` (created on a thread that entered the namespace), all aborting on close.
+std::vector<UniqueFd> closeWaitPairs(const NetworkNamespace& ns, std::uint16_t port, int count) {
+  std::vector<UniqueFd> fds;
+  std::thread([&] {
+    UniqueFd nsFd(::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!nsFd || ::setns(nsFd.get(), CLONE_NEWNET) != 0) return;
+    const linger abort{1, 0};
+    auto make = [&](int fd) {
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+      fds.emplace_back(fd);
+      return fd;
+    };
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int listener = make(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listener, 64) != 0) {
+      return;
+    }
+    for (int i = 0; i < count; ++i) {
+      const int client = make(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+      make(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+      ::shutdown(client, SHUT_WR);
+    }
+  }).join();
+  return fds;
+}
+
 class CollectorFaultTest : public NetnsTest {};
 
 // The race spelled out step by step, as Collector::collect runs it, with the exit placed
 // exactly between the dump and the /proc walk: the /proc listing happens before sockfarm
 // starts, so every socket of the dump is unknown and must be searched for after it, when
-// holder 1 is already gone.
-TEST_F(CollectorFaultTest, HolderExitsBetweenTheDumpAndTheWalk) {
+// holder 1 is already gone, and when this process (alive) has closed the sockets it held.
+TEST_F(CollectorFaultTest, HolderExitsOrClosesBetweenTheDumpAndTheWalk) {
   ProcessResolver resolver;
   SnapshotAggregator aggregator;
   const TimePoint now = Clock::now();
@@ -97,7 +129,8 @@ TEST_F(CollectorFaultTest, HolderExitsBetweenTheDumpAndTheWalk) {
   auto farm = SockFarm::start(
       netns(), {"--holders", "3", "--close-wait", "30", "--established", "12", "--fin-wait2", "6"});
   ASSERT_TRUE(farm.ok()) << farm.error().message;
-  const StateCounts atDump = farm->expectedStates();
+  std::vector<UniqueFd> mine = closeWaitPairs(netns(), 7100, 4);  // 1 + 4 + 4 sockets
+  ASSERT_EQ(mine.size(), 9u);
   auto handle = openNamedNetworkNamespace(netns().name());
   ASSERT_TRUE(handle.ok()) << handle.error().message;
   auto sampler = SockDiagSampler::openInNamespace(handle->fd.get());
@@ -108,28 +141,42 @@ TEST_F(CollectorFaultTest, HolderExitsBetweenTheDumpAndTheWalk) {
   entry.ref = handle->ref;
   aggregator.beginNamespace(std::move(entry));
   aggregator.beginDump();
+  StateCounts atDump;  // what the dump showed, counted independently of the aggregator
   auto dumped = sampler->dump(
-      DumpOptions{}, [&](const SocketRecord& r) { aggregator.add(r); },
-      [&] { aggregator.restartDump(); });
+      DumpOptions{},
+      [&](const SocketRecord& r) {
+        ++atDump[r.state];
+        aggregator.add(r);
+      },
+      [&] {
+        atDump = StateCounts{};
+        aggregator.restartDump();
+      });
   ASSERT_TRUE(dumped.ok()) << dumped.error().message;
   aggregator.endNamespace();
 
   auto exited = farm->command("exit 1");  // aborts its sockets and exits
   ASSERT_TRUE(exited.ok()) << exited.error().message;
   ASSERT_EQ(exited->at("event"), "exited");
+  mine.clear();  // this process closes its sockets but lives on
 
   resolver.resolve(aggregator.pendingHints(), now);
   Snapshot s;
   aggregator.finish(s);
   resolver.endPoll();
 
-  // The counts are what the dump saw; the sockets of the exited holder are owned by nobody
-  // (vanished), not by another process; the other holders are exact.
+  // The counts are what the dump saw; the sockets of the exited holder and the ones this
+  // process closed are owned by nobody (vanished), not by another process; the other holders
+  // are exact.
   ASSERT_EQ(s.namespaces.size(), 1u);
   EXPECT_EQ(s.namespaces[0].states, atDump) << describe(s.namespaces[0].states);
+  const StateCounts farmStates = farm->expectedStates();
+  EXPECT_EQ(atDump[TcpState::CloseWait], farmStates[TcpState::CloseWait] + 4);
+  EXPECT_EQ(atDump[TcpState::Listen], farmStates[TcpState::Listen] + 1);
   const auto& holders = farm->holders();
   const auto owners = byPid(s);
   EXPECT_EQ(owners.count(holders[1].at("pid").get<int>()), 0u);
+  EXPECT_EQ(owners.count(::getpid()), 0u);
   for (int i : {0, 2}) {
     const int pid = holders[i].at("pid").get<int>();
     ASSERT_TRUE(owners.count(pid)) << "holder " << i;
@@ -137,7 +184,7 @@ TEST_F(CollectorFaultTest, HolderExitsBetweenTheDumpAndTheWalk) {
   }
   EXPECT_EQ(owners.size(), 2u);
   const StateCounts gone = holderStates(holders[1]);
-  const std::uint64_t goneWithInode = gone.total() - gone[TcpState::TimeWait];
+  const std::uint64_t goneWithInode = gone.total() - gone[TcpState::TimeWait] + 9;
   EXPECT_EQ(s.unattributedVanished + s.unattributedNoPermission, goneWithInode);
   // Which of the two depends on whether some process of the sockets' user (root) could not be
   // read: then the resolver cannot tell "exited" from "hidden" (in some sandboxes even root

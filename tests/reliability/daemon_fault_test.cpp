@@ -254,7 +254,9 @@ std::string closeWaitRule(const std::string& name, int minSockets) {
          std::to_string(minSockets) + R"(, "min_age": "0s", "for": "0s", "clear_for": "0s"})";
 }
 
-// Every 200 ms poll goes on while /metrics is answered, each scrape within `limit`.
+// Polls go on while /metrics is answered, each scrape within `limit`. (Polls are 200 ms apart,
+// but the first ones walk every process on the host: on a machine where other jobs hold
+// hundreds of thousands of sockets they take seconds, so progress is waited for, not timed.)
 void expectPollsAndQuickScrapes(Daemon& d, std::chrono::milliseconds limit) {
   const Reply first = d.get("/metrics");
   ASSERT_EQ(first.status, 200);
@@ -265,8 +267,14 @@ void expectPollsAndQuickScrapes(Daemon& d, std::chrono::milliseconds limit) {
     EXPECT_EQ(r.status, 200);
     EXPECT_LT(r.took, limit);
   }
-  const Reply last = d.get("/metrics");
-  EXPECT_GE(sample(last.body, "waitwatch_polls_total"), polls + 4) << "polls stopped";
+  double now = polls;
+  EXPECT_TRUE(eventually(
+      [&] {
+        now = sample(d.get("/metrics").body, "waitwatch_polls_total");
+        return now >= polls + 4;
+      },
+      30s))
+      << "polls stopped at " << now;
 }
 
 void expectQuickCleanStop(Daemon& d) {
@@ -468,7 +476,13 @@ TEST_F(DaemonFaultTest, SlowAndMalformedClientsDoNotStallScrapes) {
   while (std::getline(status, line))
     if (line.rfind("VmRSS:", 0) == 0) rssKb = std::stol(line.substr(6));
   EXPECT_GT(rssKb, 0);
-  EXPECT_LT(rssKb, 64 * 1024) << "VmRSS kB";
+  // ASan's shadow memory and quarantine inflate every heap; the bound is for real builds.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr long kRssLimitKb = 256 * 1024;
+#else
+  constexpr long kRssLimitKb = 64 * 1024;
+#endif
+  EXPECT_LT(rssKb, kRssLimitKb) << "VmRSS kB";
   expectQuickCleanStop(d);
 }
 

@@ -224,12 +224,15 @@ cardinality)
   start_daemon '{"poll_interval": "5s", "metrics": {"include_pid": true, "max_groups": 50},
     "rules": '"$rules"'}'
   sleep 15
+  rss_polls=$(rss_kb)
   t0=$(date +%s.%N)
   text=$(metrics)
   t1=$(date +%s.%N)
   sleep 20
   text2=$(metrics)
+  rss_metrics=$(rss_kb)
   echo "--- processes with sockets: $(in_ns curl -sS "http://127.0.0.1:$PORT/api/v1/snapshot" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')"
+  echo "--- daemon RSS after the first polls $rss_polls kB, after scrapes $rss_metrics kB, after /api/v1/snapshot $(rss_kb) kB"
   echo "--- series in /metrics: $(grep -vc '^#' <<<"$text2"), of them waitwatch_process_sockets: $(grep -c '^waitwatch_process_sockets{' <<<"$text2"), waitwatch_alert_firing: $(grep -c '^waitwatch_alert_firing{' <<<"$text2")"
   grep '^waitwatch_series_folded' <<<"$text2" || true
   echo "--- /metrics: $(wc -c <<<"$text2") bytes, scrape $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f ms", 1000 * (b - a) }')"
