@@ -297,7 +297,8 @@ class Daemon:
         self.pid = self.proc.pid
         self.conn = None
         self.stopped = False
-        self.est_poll_s = None
+        self.est_poll_s = None  # median of the last measured polls
+        self.recent = []
         self.polled_tick = 0  # index of the tick whose poll ran last
         deadline = time.monotonic() + 600
         m = None
@@ -407,13 +408,16 @@ class Daemon:
                 self.last = m
                 return
 
-    def safe_to_thaw(self):
+    def safe_to_thaw(self, relaxed=False):
         """A tick has passed since the last poll (so thawing starts one at once), and that poll
-        will be over well before the next tick."""
+        will be over well before the next tick. `relaxed`: just after a tick whatever the
+        estimate (a poll that then overruns into the next tick is discarded)."""
         est = self.est_poll_s if self.est_poll_s is not None else 2.0
         t = self.since_tick()
-        return (self.tick_index() > self.polled_tick and
-                0.05 <= t <= POLL_INTERVAL - (1.5 * est + 0.6))
+        limit = POLL_INTERVAL - (1.5 * est + 0.6)
+        if relaxed:
+            limit = max(limit, 0.5)
+        return self.tick_index() > self.polled_tick and 0.05 <= t <= limit
 
     def measured_poll(self, scrapes):
         """Frozen, at a safe moment after a tick: thaws it, waits for the one poll the pending
@@ -440,7 +444,8 @@ class Daemon:
         if n == 1:
             # CPU of all its threads while thawed: the poll plus one /metrics scrape (~0.2 ms).
             result = {"poll_s": dur, "poll_cpu_s": (cpu1 - cpu0) / 1e9}
-            self.est_poll_s = dur if self.est_poll_s is None else max(dur, 0.8 * self.est_poll_s)
+            self.recent.append(dur)
+            self.est_poll_s = statistics.median(self.recent[-3:])
             result["scrape_s"] = self.scrape_times(scrapes)
             result["polls_total"] = int(m["waitwatch_polls_total"])
             result["rss_kib"] = proc_status_kib(self.pid, "VmRSS")
@@ -582,6 +587,13 @@ class SizeRun:
             log(f"{self.size}: {left} TIME_WAIT sockets still there")
         return left
 
+    def check_population(self):
+        if self.farm.proc.poll() is not None:
+            raise RuntimeError(f"sockfarm holding the CLOSE_WAIT/ESTABLISHED sockets exited "
+                               f"(status {self.farm.proc.returncode})")
+        if not os.path.exists(f"/run/netns/{self.ns.name}"):
+            raise RuntimeError(f"network namespace {self.ns.name} was deleted under the run")
+
     def count_sockets(self):
         return run_json([self.tools["ref_dump"], "--repeat", "1"])["sockets"]
 
@@ -642,6 +654,7 @@ class SizeRun:
         while rounds_left > 0:
             if not fits("round", sum(guess.values())):
                 break
+            self.check_population()
             t_round = time.monotonic()
             ref_ms = self.m_ref()
             est["ref"] = ref_ms / 1000
@@ -661,8 +674,10 @@ class SizeRun:
             if tanp:
                 j = self.samples["json_ms"][-1]
                 self.samples["tanp_json_ratio"].append(self.samples["ss_tanp_ms"][-1] / j)
+            waited = time.monotonic()
             while not polled:
-                if daemon.safe_to_thaw():
+                relaxed = time.monotonic() - waited > 2 * POLL_INTERVAL
+                if daemon.safe_to_thaw(relaxed):
                     self.m_poll(daemon, ref_ms)
                     polled = True
                 else:
@@ -769,7 +784,7 @@ class SizeRun:
             log(f"{self.size}: raised net.ipv4.tcp_mem {raised['from']} -> {raised['to']} "
                 f"({raised['reason']}); restored at the end")
             self.res["tcp_mem_raised"] = raised
-        ns = Netns(f"wwbench-{os.getpid()}-{self.size}")
+        ns = self.ns = Netns(f"wwbench-{os.getpid()}-{self.size}")
         daemon = None
         try:
             self.build_base()
@@ -1035,6 +1050,12 @@ def main():
                 partial = run.partial()
                 partial["error"] = f"failed: {e}"
                 results.append(partial)
+            except KeyboardInterrupt:
+                log(f"{size}: interrupted; writing what was measured")
+                partial = run.partial()
+                partial["error"] = "interrupted"
+                results.append(partial)
+                break
     finally:
         tcpmem.restore()
     machine["loadavg_at_end"] = read("/proc/loadavg").split()[:3]
