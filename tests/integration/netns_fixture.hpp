@@ -140,4 +140,28 @@ class NetnsTest : public ::testing::Test {
   std::optional<NetworkNamespace> netns_;
 };
 
+// sockfarm arguments for every kind of socket: both families, several holders and a shared
+// socket. Per family: 3 listeners, 21 ESTABLISHED, 30 + 5 + 2 CLOSE_WAIT (the shared ones),
+// 10 FIN_WAIT2, 40 + 5 TIME_WAIT.
+inline const std::vector<std::string> kMixedFarmArgs = {"--family",
+                                                        "46",
+                                                        "--listen",
+                                                        "2",
+                                                        "--established",
+                                                        "21",
+                                                        "--close-wait",
+                                                        "30",
+                                                        "--close-wait-unread",
+                                                        "5:1000",
+                                                        "--fin-wait2",
+                                                        "10",
+                                                        "--time-wait",
+                                                        "40",
+                                                        "--server-time-wait",
+                                                        "5",
+                                                        "--holders",
+                                                        "3",
+                                                        "--shared",
+                                                        "2"};
+
 }  // namespace waitwatch::testing

@@ -43,29 +43,8 @@ StateCounts countRecords(const std::vector<SocketRecord>& records) {
   return c;
 }
 
-const std::vector<std::string> kMixedArgs = {"--family",
-                                             "46",
-                                             "--listen",
-                                             "2",
-                                             "--established",
-                                             "21",
-                                             "--close-wait",
-                                             "30",
-                                             "--close-wait-unread",
-                                             "5:1000",
-                                             "--fin-wait2",
-                                             "10",
-                                             "--time-wait",
-                                             "40",
-                                             "--server-time-wait",
-                                             "5",
-                                             "--holders",
-                                             "3",
-                                             "--shared",
-                                             "2"};
-
 TEST_F(SamplerTest, CountsAreExactAndEqualToSs) {
-  auto farm = SockFarm::start(netns(), kMixedArgs);
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   DumpStats stats;
   const auto records = dump({}, &stats);
@@ -209,7 +188,7 @@ TEST_F(SamplerTest, EveryFieldOfEverySocketIsExact) {
 }
 
 TEST_F(SamplerTest, StateFilterReturnsOnlyRequestedStates) {
-  auto farm = SockFarm::start(netns(), kMixedArgs);
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   DumpStats stats;
   DumpOptions options;
@@ -232,7 +211,7 @@ TEST_F(SamplerTest, StateFilterReturnsOnlyRequestedStates) {
 }
 
 TEST_F(SamplerTest, CookiesAreStableAcrossDumps) {
-  auto farm = SockFarm::start(netns(), kMixedArgs);
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   auto keyed = [](const std::vector<SocketRecord>& records) {
     std::map<std::uint64_t, std::string> m;

@@ -18,30 +18,8 @@ StateCounts counts(std::initializer_list<std::pair<TcpState, std::uint64_t>> lis
   return c;
 }
 
-// Every kind of socket, both families, several holders and a shared socket.
-const std::vector<std::string> kMixedArgs = {"--family",
-                                             "46",
-                                             "--listen",
-                                             "2",
-                                             "--established",
-                                             "21",
-                                             "--close-wait",
-                                             "30",
-                                             "--close-wait-unread",
-                                             "5:1000",
-                                             "--fin-wait2",
-                                             "10",
-                                             "--time-wait",
-                                             "40",
-                                             "--server-time-wait",
-                                             "5",
-                                             "--holders",
-                                             "3",
-                                             "--shared",
-                                             "2"};
-
 TEST_F(SockFarmTest, CountsPerStateAreExactAndMatchSs) {
-  auto farm = SockFarm::start(netns(), kMixedArgs);
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   // Per family: 3 listeners, 21 ESTABLISHED, 30 + 5 + 2 CLOSE_WAIT, 10 FIN_WAIT2, 40 + 5 TIME_WAIT.
   const StateCounts perFamily = counts({{TcpState::Listen, 3},
@@ -64,7 +42,7 @@ TEST_F(SockFarmTest, CountsPerStateAreExactAndMatchSs) {
 }
 
 TEST_F(SockFarmTest, RecvQueuesAreExact) {
-  auto farm = SockFarm::start(netns(), kMixedArgs);
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   auto ss = ssSockets(netns());
   ASSERT_TRUE(ss.ok()) << ss.error().message;
@@ -83,7 +61,7 @@ TEST_F(SockFarmTest, RecvQueuesAreExact) {
 }
 
 TEST_F(SockFarmTest, PerProcessCountsMatchSsP) {
-  auto farm = SockFarm::start(netns(), kMixedArgs);
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   auto ss = ssSockets(netns(), "p");
   ASSERT_TRUE(ss.ok()) << ss.error().message;
