@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
   std::size_t processes = 0, closeWait = 0;
   // Where the memory goes, from the last poll: the snapshot's per-socket vectors, the
   // attribution cache, and the engine's CLOSE_WAIT table.
-  std::size_t closeWaitBytes = 0, ownerLinkBytes = 0, processBytes = 0, engineTracked = 0;
+  std::size_t closeWaitBytes = 0, addressBytes = 0, ownerLinkBytes = 0, processBytes = 0;
+  std::size_t engineTracked = 0, engineBytes = 0;
   if (phase == "all" || phase == "collect") {
     Collector collector;
     Engine engine(defaultConfig());
@@ -157,9 +158,11 @@ int main(int argc, char** argv) {
       processes = snapshot->processes.size();
       closeWait = snapshot->closeWait.size();
       closeWaitBytes = snapshot->closeWait.capacity() * sizeof(CloseWaitSocket);
+      addressBytes = snapshot->addresses.capacity() * sizeof(IpAddress);
       ownerLinkBytes = snapshot->ownerLinks.capacity() * sizeof(std::uint32_t);
       processBytes = snapshot->processes.capacity() * sizeof(ProcessEntry);
       engineTracked = engine.trackedSockets();
+      engineBytes = engine.trackedBytes();
       resolver = collector.stats().resolver;
       walks.push_back(resolver.walks);
       fdsRead.push_back(resolver.fdsRead);
@@ -193,10 +196,10 @@ int main(int argc, char** argv) {
         resolver.cacheBytes);
     std::printf(
         ",\"memory_bytes\":{\"close_wait_records\":%zu,\"close_wait_record_size\":%zu,"
-        "\"owner_links\":%zu,\"processes\":%zu,\"inode_table\":%zu,"
-        "\"engine_tracked_sockets\":%zu}",
-        closeWaitBytes, sizeof(CloseWaitSocket), ownerLinkBytes, processBytes, resolver.cacheBytes,
-        engineTracked);
+        "\"addresses\":%zu,\"owner_links\":%zu,\"processes\":%zu,\"inode_table\":%zu,"
+        "\"engine_tracked_sockets\":%zu,\"engine_cookie_table\":%zu}",
+        closeWaitBytes, sizeof(CloseWaitSocket), addressBytes, ownerLinkBytes, processBytes,
+        resolver.cacheBytes, engineTracked, engineBytes);
     // Per poll, the cold one first: how much /proc work each did.
     std::printf(",\"walks_per_poll\":[");
     for (std::size_t i = 0; i < walks.size(); ++i)

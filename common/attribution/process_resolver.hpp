@@ -63,6 +63,14 @@ struct ProcessResolverOptions {
   std::size_t cmdlineMaxBytes = kMaxCmdlineBytes;
 };
 
+// The facts attribution shows about a process, read from its open /proc/<pid> directory:
+// effective uid (from status; `fallbackUid`, e.g. the directory's owner, when status cannot be
+// read or parsed), cmdline (cut to `cmdlineMaxBytes`), exe, cgroup path, unit and container. Fields
+// whose file cannot be read keep their value, but exe, which is cleared. `scratch` is reused.
+// Shared by ProcessResolver and the CLI's one-shot collection.
+void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
+                      std::string& scratch, ProcessInfo& info);
+
 struct ResolverStats {
   std::uint64_t processes = 0;            // in /proc at the last listing
   std::uint64_t walks = 0;                // fd directories walked this poll

@@ -59,19 +59,24 @@ struct ProcessEntry {
   std::vector<std::uint16_t> listenPorts;  // sorted, unique
 };
 
+// 40 bytes: at a million sockets half may be CLOSE_WAIT, and these records are most of the
+// daemon's memory during a poll. Addresses are indices into Snapshot::addresses (a host has few
+// local addresses and its peers repeat): read them through Snapshot::local() / remote().
 struct CloseWaitSocket {
   std::uint64_t cookie = 0;
   std::uint32_t inode = 0;
   std::uint32_t uid = 0;
-  std::uint32_t netns = kNoIndex;  // index into Snapshot::namespaces
-  Endpoint local;
-  Endpoint remote;
-  std::uint32_t recvQ = 0;
+  std::uint32_t netns = kNoIndex;          // index into Snapshot::namespaces
+  std::uint32_t localAddress = kNoIndex;   // index into Snapshot::addresses
+  std::uint32_t remoteAddress = kNoIndex;  // index into Snapshot::addresses
+  std::uint16_t localPort = 0;
+  std::uint16_t remotePort = 0;
   // Owners: Snapshot::ownerLinks[ownerBegin, ownerBegin + ownerCount) are indices into
   // Snapshot::processes. ownerCount 0 means nobody visible holds it.
   std::uint32_t ownerBegin = 0;
   std::uint32_t ownerCount = 0;
 };
+static_assert(sizeof(CloseWaitSocket) <= 40, "CloseWaitSocket is per-socket memory");
 
 // TIME_WAIT sockets have no owner. They are grouped by endpoint:
 //  - server side: the local port is one a process listens on; `local` is that endpoint and
@@ -98,11 +103,22 @@ struct Snapshot {
   std::vector<ProcessEntry> processes;
   std::vector<std::uint32_t> ownerLinks;
   std::vector<CloseWaitSocket> closeWait;
+  std::vector<IpAddress> addresses;  // distinct addresses, indexed by CloseWaitSocket
   std::vector<TimeWaitGroup> timeWait;
   // Sockets with an inode that no readable process holds (lack of privilege, or the owner
   // exited between the dump and the /proc walk), by reason.
   std::uint64_t unattributedNoPermission = 0;
   std::uint64_t unattributedVanished = 0;
+
+  // An address of `addresses`; the unspecified address for an index outside it (bad input
+  // never reads out of bounds).
+  [[nodiscard]] const IpAddress& address(std::uint32_t index) const;
+  [[nodiscard]] Endpoint local(const CloseWaitSocket& s) const {
+    return Endpoint{address(s.localAddress), s.localPort};
+  }
+  [[nodiscard]] Endpoint remote(const CloseWaitSocket& s) const {
+    return Endpoint{address(s.remoteAddress), s.remotePort};
+  }
 
   [[nodiscard]] StateCounts totals() const {
     StateCounts t;
@@ -110,6 +126,26 @@ struct Snapshot {
       t += ns.states;
     return t;
   }
+};
+
+// Gives each distinct address one index in a table such as Snapshot::addresses, without an
+// allocation per lookup once grown: a flat open-addressing set of indices into the table.
+class AddressInterner {
+ public:
+  // The index of `a` in `table`, appended when new. `table` must be the one of every call since
+  // the last clear().
+  std::uint32_t intern(const IpAddress& a, std::vector<IpAddress>& table);
+  // Forgets every address (call when the table is cleared or replaced); keeps the memory
+  // unless it is far larger than the last use.
+  void clear();
+
+ private:
+  [[nodiscard]] std::size_t home(const IpAddress& a) const;
+  void rehash(std::size_t capacity, const std::vector<IpAddress>& table);
+
+  std::vector<std::uint32_t> slots_;  // indices into the table; kNoIndex = empty
+  std::size_t size_ = 0;
+  unsigned shift_ = 64;
 };
 
 }  // namespace waitwatch

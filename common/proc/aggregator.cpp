@@ -44,6 +44,10 @@ void SnapshotAggregator::begin(TimePoint now, Duration pollInterval, OwnerIndex&
   closeWait_.clear();
   // One allocation for the CLOSE_WAIT records instead of a chain of doublings.
   closeWait_.reserve(lastCloseWait_ + lastCloseWait_ / 8);
+  addresses_.clear();
+  interner_.clear();
+  lastLocal_ = kNoIndex;
+  lastRemote_ = kNoIndex;
   lines_.clear();
   pending_.clear();
   listeners_.clear();
@@ -236,6 +240,11 @@ SnapshotAggregator::GroupAcc& SnapshotAggregator::clientGroup(const IpAddress& s
   return groups_[index];
 }
 
+std::uint32_t SnapshotAggregator::addressIndex(const IpAddress& a, std::uint32_t& last) {
+  if (last < addresses_.size() && addresses_[last] == a) return last;
+  return last = interner_.intern(a, addresses_);
+}
+
 void SnapshotAggregator::addTimeWait(const SocketRecord& s) {
   NetnsEntry& ns = namespaces_[current_];
   const bool created = static_cast<std::int64_t>(s.timerRemainingMs) > createdThresholdMs_;
@@ -314,7 +323,14 @@ void SnapshotAggregator::process(const SocketRecord& s) {
   if (options_.perSocketStates & stateBit(s.state)) {
     record = static_cast<std::uint32_t>(closeWait_.size());
     closeWait_.push_back(
-        CloseWaitSocket{s.cookie, s.inode, s.uid, current_, s.local, s.remote, s.recvQ, 0, 0});
+        CloseWaitSocket{.cookie = s.cookie,
+                        .inode = s.inode,
+                        .uid = s.uid,
+                        .netns = current_,
+                        .localAddress = addressIndex(s.local.address, lastLocal_),
+                        .remoteAddress = addressIndex(s.remote.address, lastRemote_),
+                        .localPort = s.local.port,
+                        .remotePort = s.remote.port});
   }
   // No inode: kernel-held (orphaned after close(), or not yet accept()ed).
   if (s.inode == 0) return;
@@ -442,6 +458,7 @@ void SnapshotAggregator::finish(Snapshot& out) {
   out.namespaces.swap(namespaces_);
   out.ownerLinks.swap(ownerLinks_);
   out.closeWait.swap(closeWait_);
+  out.addresses.swap(addresses_);
   out.unattributedNoPermission = noPermission_;
   out.unattributedVanished = vanished_;
   lastCloseWait_ = out.closeWait.size();

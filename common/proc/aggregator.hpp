@@ -157,6 +157,7 @@ class SnapshotAggregator {
   void addTimeWait(const SocketRecord& s);
   void addLive(const SocketRecord& s);
   GroupAcc& clientGroup(const IpAddress& source, const Endpoint& destination);
+  std::uint32_t addressIndex(const IpAddress& a, std::uint32_t& last);
   void truncateEntries(std::size_t size);
   std::uint32_t listenerEntry(const GroupAcc& g);
 
@@ -177,6 +178,10 @@ class SnapshotAggregator {
   std::vector<std::uint32_t> slotHead_;   // per slot: newest entry, kNoIndex if none
   std::vector<std::uint32_t> ownerLinks_;
   std::vector<CloseWaitSocket> closeWait_;
+  std::vector<IpAddress> addresses_;  // Snapshot::addresses; kept across a restarted dump
+  AddressInterner interner_;
+  std::uint32_t lastLocal_ = kNoIndex;  // the last records' addresses: most repeat
+  std::uint32_t lastRemote_ = kNoIndex;
   std::vector<SocketLine> lines_;
   std::vector<Pending> pending_;
   std::vector<Listener> listeners_;

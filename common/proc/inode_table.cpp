@@ -102,10 +102,10 @@ InodeTable::View InodeTable::touch(std::uint32_t inode) {
   const std::uint32_t seenBit = parity_ << 31;
   std::size_t pos = findSlot(inode);
   if (pos == npos) {
-    pos = insertSlot(inode, kPending | seenBit);
+    pos = insertSlot(inode, kPending | seenBit | kConfirmedBit);
     ++unresolved_[static_cast<std::size_t>(State::Pending)];
   } else {
-    slots_[pos].value = (slots_[pos].value & ~kSeenBit) | seenBit;
+    slots_[pos].value = (slots_[pos].value & ~kSeenBit) | seenBit | kConfirmedBit;
   }
   return view(slots_[pos].value);
 }
@@ -144,7 +144,7 @@ void InodeTable::addOwner(std::uint32_t inode, std::uint32_t slot, bool insertIf
     return;
   }
   std::uint32_t& value = slots_[pos].value;
-  const std::uint32_t seenBit = value & kSeenBit;
+  const std::uint32_t flags = value & kFlagBits;
   const std::uint32_t payload = value & kPayloadMask;
   if (value & kMultiBit) {
     auto& list = lists_[payload];
@@ -153,11 +153,11 @@ void InodeTable::addOwner(std::uint32_t inode, std::uint32_t slot, bool insertIf
   }
   if (payload == kPending || payload == kNoPermission || payload == kVanished) {
     countOut(value);
-    value = seenBit | slot;
+    value = flags | slot;
   } else if (payload != slot) {
     const std::uint32_t idx = newList();
     lists_[idx].assign({payload, slot});
-    value = seenBit | kMultiBit | idx;
+    value = flags | kMultiBit | idx;
   }
 }
 
@@ -174,7 +174,7 @@ void InodeTable::removeOwner(std::uint32_t inode, std::uint32_t slot) {
     if (list.size() == 1) {
       const std::uint32_t last = list.front();
       freeList(value);
-      value = (value & kSeenBit) | last;
+      value = (value & kFlagBits) | last;
     }
     return;
   }
@@ -197,7 +197,7 @@ void InodeTable::setUnresolved(std::uint32_t inode, State state) {
   if ((value & kMultiBit) || (value & kPayloadMask) != kPending) return;
   const std::uint32_t payload = state == State::NoPermission ? kNoPermission : kVanished;
   countOut(value);
-  value = (value & kSeenBit) | payload;
+  value = (value & kFlagBits) | payload;
   ++unresolved_[static_cast<std::size_t>(state == State::NoPermission ? state : State::Vanished)];
 }
 

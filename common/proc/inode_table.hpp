@@ -32,7 +32,7 @@ class InodeTable {
       return list.empty() ? std::span<const std::uint32_t>(&single, 1) : list;
     }
   };
-  static constexpr std::uint32_t kMaxSlot = (1u << 30) - 8;
+  static constexpr std::uint32_t kMaxSlot = (1u << 29) - 8;
 
   InodeTable();
 
@@ -63,7 +63,9 @@ class InodeTable {
   void setUnresolved(std::uint32_t inode, State state);
 
   // Drops entries not seen since beginPoll() and Pending entries nobody settled. `onDrop` is
-  // called with the inode and its owners before each owned entry goes.
+  // called with the inode, its owners and whether any dump ever showed it (a socket that went
+  // away) before each owned entry goes; a walk's claim no dump confirmed (a unix or UDP socket,
+  // or one of a namespace not dumped) was never a TCP socket of the dump.
   template <typename Fn>
   void sweep(Fn&& onDrop);
 
@@ -83,7 +85,9 @@ class InodeTable {
   };
   static constexpr std::uint32_t kSeenBit = 1u << 31;
   static constexpr std::uint32_t kMultiBit = 1u << 30;
-  static constexpr std::uint32_t kPayloadMask = kMultiBit - 1;
+  static constexpr std::uint32_t kConfirmedBit = 1u << 29;  // some dump showed the inode
+  static constexpr std::uint32_t kFlagBits = kSeenBit | kConfirmedBit;
+  static constexpr std::uint32_t kPayloadMask = kConfirmedBit - 1;
   static constexpr std::uint32_t kPending = kPayloadMask;
   static constexpr std::uint32_t kNoPermission = kPayloadMask - 1;
   static constexpr std::uint32_t kVanished = kPayloadMask - 2;
@@ -129,7 +133,7 @@ void InodeTable::sweep(Fn&& onDrop) {
     if (pos == npos) continue;
     const std::uint32_t value = slots_[pos].value;
     const View v = view(value);
-    if (v.state == State::Owned) onDrop(key, v.owners());
+    if (v.state == State::Owned) onDrop(key, v.owners(), (value & kConfirmedBit) != 0);
     countOut(value);
     freeList(value);
     eraseAt(pos);

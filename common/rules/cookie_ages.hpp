@@ -25,8 +25,14 @@ class CookieAges {
   void endPoll();
 
   [[nodiscard]] std::optional<Entry> find(std::uint64_t cookie) const;
+  // Hints the CPU to fetch `cookie`'s home slot: a touch() or find() a few sockets later then
+  // does not wait on memory (the table outgrows the caches at half a million sockets).
+  void prefetch(std::uint64_t cookie) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(cookie)]);
+  }
   [[nodiscard]] std::size_t size() const { return size_ + (zero_ ? 1 : 0); }
   [[nodiscard]] std::size_t capacity() const { return slots_.size(); }
+  [[nodiscard]] std::size_t memoryBytes() const { return slots_.capacity() * sizeof(Slot); }
 
  private:
   // cookie 0 marks an empty slot; a (never expected) cookie 0 is kept aside in zero_.

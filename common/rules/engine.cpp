@@ -21,6 +21,8 @@ constexpr std::size_t kTopReported = 5;     // at most this many ports and peers
 constexpr std::size_t kGrowthSamples = 32;  // bounded history per group for `growth`
 constexpr std::uint32_t kUnassigned = std::numeric_limits<std::uint32_t>::max();
 constexpr std::uint32_t kExcluded = kUnassigned - 1;
+// How far ahead the cookie table is prefetched: its lookups otherwise wait on memory one by one.
+constexpr std::size_t kAgesLookahead = 8;
 
 // Space-saving heavy hitters over a compact key K (a port, or a 64-bit fingerprint of a peer),
 // remembering the value V to report: exact while a group has at most kSketchSize distinct
@@ -172,22 +174,24 @@ struct Engine::Impl {
   std::int64_t lastMs = 0;
   std::uint64_t generation = 0;
 
-  // Per poll, reused buffers (sized by the snapshot, never per socket allocations).
-  // The last poll's first-seen times by socket index, with the cookie so that
-  // oldestCloseWaitByProcess can reuse them without hash lookups (16 bytes a socket).
-  struct SocketAgeSlot {
-    std::uint64_t cookie = 0;
-    std::int64_t packed = 0;  // firstSeenMs << 1 | lowerBound
-    [[nodiscard]] CookieAges::Entry entry() const { return {packed >> 1, (packed & 1) != 0}; }
+  // One close_wait rule's accumulation over a poll's sockets. Every close_wait rule is fed in
+  // the same pass that ages the sockets in `ages`, so no per-socket age is kept beside the
+  // cookie table (that was 16 bytes a socket).
+  struct CloseWaitPass {
+    RuleState* rs = nullptr;
+    bool processDims = false;
+    bool endpointDims = false;
+    std::int64_t minAgeMs = 0;
+    // Per poll, reused buffers (sized by the snapshot, never per socket allocations).
+    std::vector<std::uint32_t> procGroup;
+    std::vector<std::uint32_t> procTotal;
+    std::vector<std::uint32_t> nsUnattributed;
+    std::vector<GroupAcc> accs;
+    std::unordered_map<std::string, std::uint32_t> accByKey;
   };
-  std::vector<SocketAgeSlot> socketAges;
+  std::vector<CloseWaitPass> passes;                              // one per close_wait rule
   std::vector<std::uint64_t> overflowDelta;                       // per namespace index
   std::unordered_map<std::uint64_t, std::uint64_t> lastOverflow;  // netns inode -> counter
-  std::vector<std::uint32_t> procGroup;
-  std::vector<std::uint32_t> procTotal;
-  std::vector<std::uint32_t> nsUnattributed;
-  std::vector<GroupAcc> accs;
-  std::unordered_map<std::string, std::uint32_t> accByKey;
   std::vector<std::uint8_t> twPass;
 
   explicit Impl(const Config& c) { setRules(c); }
@@ -321,11 +325,12 @@ struct Engine::Impl {
 
   // ---- close_wait -------------------------------------------------------------------------
 
-  std::uint32_t groupForProcess(const RuleState& rs, const Snapshot& snap, std::uint32_t p,
-                                bool processDims) {
+  static std::uint32_t groupForProcess(CloseWaitPass& pass, const Snapshot& snap, std::uint32_t p) {
+    std::vector<std::uint32_t>& procGroup = pass.procGroup;
     if (procGroup[p] != kUnassigned) return procGroup[p];
+    const RuleState& rs = *pass.rs;
     const ProcessEntry& pe = snap.processes[p];
-    if (processDims && !passesProcess(rs.rule.match, &pe.info, std::nullopt)) {
+    if (pass.processDims && !passesProcess(rs.rule.match, &pe.info, std::nullopt)) {
       return procGroup[p] = kExcluded;
     }
     const std::uint32_t ns = pe.netns < snap.namespaces.size() ? pe.netns : kNoIndex;
@@ -342,9 +347,10 @@ struct Engine::Impl {
       key = "process:" + std::to_string(pe.info.key.pid) + "@" +
             std::to_string(pe.info.key.startTime) + ":" + inode;
     }
-    auto [it, inserted] = accByKey.try_emplace(key, static_cast<std::uint32_t>(accs.size()));
+    auto [it, inserted] =
+        pass.accByKey.try_emplace(key, static_cast<std::uint32_t>(pass.accs.size()));
     if (inserted) {
-      GroupAcc& acc = accs.emplace_back();
+      GroupAcc& acc = pass.accs.emplace_back();
       acc.kind = kind;
       acc.key = std::move(key);
       acc.process = p;
@@ -353,15 +359,16 @@ struct Engine::Impl {
     return procGroup[p] = it->second;
   }
 
-  std::uint32_t unattributedGroup(const Snapshot& snap, std::uint32_t ns) {
+  static std::uint32_t unattributedGroup(CloseWaitPass& pass, const Snapshot& snap,
+                                         std::uint32_t ns) {
     const std::size_t slot = ns == kNoIndex ? snap.namespaces.size() : ns;
-    if (nsUnattributed[slot] != kUnassigned) return nsUnattributed[slot];
-    const std::uint32_t index = static_cast<std::uint32_t>(accs.size());
-    GroupAcc& acc = accs.emplace_back();
+    if (pass.nsUnattributed[slot] != kUnassigned) return pass.nsUnattributed[slot];
+    const std::uint32_t index = static_cast<std::uint32_t>(pass.accs.size());
+    GroupAcc& acc = pass.accs.emplace_back();
     acc.kind = GroupKind::Unattributed;
     acc.key = "unattributed:" + std::to_string(ns == kNoIndex ? 0 : snap.namespaces[ns].ref.inode);
     acc.netns = ns;
-    return nsUnattributed[slot] = index;
+    return pass.nsUnattributed[slot] = index;
   }
 
   static void fillLabels(AlertGroup& g, const Snapshot& snap, const GroupAcc& acc) {
@@ -385,54 +392,56 @@ struct Engine::Impl {
     g.container = info.container.shortName();
   }
 
-  void evaluateCloseWait(RuleState& rs, const Snapshot& snap, TimePoint now, std::int64_t nowMs,
-                         std::vector<Alert>& out) {
-    const Rule& rule = rs.rule;
-    const CloseWaitRule& cw = rule.closeWait;
-    const bool processDims = usesProcessDimensions(rule.match);
-    const bool endpointDims = usesEndpointDimensions(rule.match);
-    const std::int64_t minAgeMs = cw.minAge.count();
+  // Starts a close_wait rule's pass over this poll's sockets.
+  static void beginCloseWait(CloseWaitPass& pass, RuleState& rs, const Snapshot& snap) {
+    pass.rs = &rs;
+    pass.processDims = usesProcessDimensions(rs.rule.match);
+    pass.endpointDims = usesEndpointDimensions(rs.rule.match);
+    pass.minAgeMs = rs.rule.closeWait.minAge.count();
+    pass.procGroup.assign(snap.processes.size(), kUnassigned);
+    pass.procTotal.assign(snap.processes.size(), 0);
+    pass.nsUnattributed.assign(snap.namespaces.size() + 1, kUnassigned);
+    pass.accs.clear();
+    pass.accByKey.clear();
+  }
+
+  // Socket `i` of the snapshot, aged `age`, into every close_wait rule's groups.
+  void addCloseWaitSocket(const Snapshot& snap, std::size_t i, const CookieAges::Entry& age,
+                          std::int64_t nowMs) {
+    const CloseWaitSocket& s = snap.closeWait[i];
     const std::size_t nproc = snap.processes.size();
-    const std::size_t nns = snap.namespaces.size();
+    const std::uint32_t ns = s.netns < snap.namespaces.size() ? s.netns : kNoIndex;
+    const bool settled = age.lowerBound || age.firstSeenMs < nowMs;
 
-    procGroup.assign(nproc, kUnassigned);
-    procTotal.assign(nproc, 0);
-    nsUnattributed.assign(nns + 1, kUnassigned);
-    accs.clear();
-    accByKey.clear();
+    // Owners, ignoring links that point nowhere (bad input never reads out of bounds).
+    const std::uint32_t begin = s.ownerBegin;
+    std::uint32_t count = s.ownerCount;
+    if (begin > snap.ownerLinks.size() || count > snap.ownerLinks.size() - begin) count = 0;
+    bool anyOwner = false;
+    bool listens = false;
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const std::uint32_t p = snap.ownerLinks[begin + k];
+      if (p >= nproc) continue;
+      anyOwner = true;
+      const auto& lp = snap.processes[p].listenPorts;
+      if (std::binary_search(lp.begin(), lp.end(), s.localPort)) listens = true;
+    }
+    const EphemeralRange& eph =
+        ns == kNoIndex ? defaultEphemeralRange() : snap.namespaces[ns].ephemeral;
+    const bool clientSide = !listens && eph.contains(s.localPort);
+    // Server side: the peer is a client, its port says nothing; client side: the service.
+    const Endpoint remote = snap.remote(s);
+    const IpAddress peerAddress = remote.address.unmapped();
+    const std::uint16_t peerPort = clientSide ? remote.port : 0;
+    const std::uint64_t peerKey = peerFingerprint(peerAddress, peerPort);
 
-    const std::vector<CloseWaitSocket>& sockets = snap.closeWait;
-    for (std::size_t i = 0; i < sockets.size(); ++i) {
-      const CloseWaitSocket& s = sockets[i];
-      if (endpointDims && !passesEndpoint(rule.match, s.local.port, &s.remote)) continue;
-      const std::uint32_t ns = s.netns < nns ? s.netns : kNoIndex;
-      const CookieAges::Entry age = socketAges[i].entry();
-      const bool old = nowMs - age.firstSeenMs >= minAgeMs;
-      const bool settled = age.lowerBound || age.firstSeenMs < nowMs;
-
-      // Owners, ignoring links that point nowhere (bad input never reads out of bounds).
-      std::uint32_t begin = s.ownerBegin;
-      std::uint32_t count = s.ownerCount;
-      if (begin > snap.ownerLinks.size() || count > snap.ownerLinks.size() - begin) count = 0;
-      bool anyOwner = false;
-      bool listens = false;
-      for (std::uint32_t k = 0; k < count; ++k) {
-        const std::uint32_t p = snap.ownerLinks[begin + k];
-        if (p >= nproc) continue;
-        anyOwner = true;
-        const auto& lp = snap.processes[p].listenPorts;
-        if (std::binary_search(lp.begin(), lp.end(), s.local.port)) listens = true;
-      }
-      const EphemeralRange& eph =
-          ns == kNoIndex ? defaultEphemeralRange() : snap.namespaces[ns].ephemeral;
-      const bool clientSide = !listens && eph.contains(s.local.port);
-      // Server side: the peer is a client, its port says nothing; client side: the service.
-      const IpAddress peerAddress = s.remote.address.unmapped();
-      const std::uint16_t peerPort = clientSide ? s.remote.port : 0;
-      const std::uint64_t peerKey = peerFingerprint(peerAddress, peerPort);
+    for (CloseWaitPass& pass : passes) {
+      const Match& match = pass.rs->rule.match;
+      if (pass.endpointDims && !passesEndpoint(match, s.localPort, &remote)) continue;
+      const bool old = nowMs - age.firstSeenMs >= pass.minAgeMs;
 
       auto add = [&](std::uint32_t g) {
-        GroupAcc& acc = accs[g];
+        GroupAcc& acc = pass.accs[g];
         if (acc.lastSocket == i) return false;  // a second owner in the same group
         acc.lastSocket = i;
         ++acc.total;
@@ -441,7 +450,7 @@ struct Engine::Impl {
         if (clientSide) {
           ++acc.clientSide;
         } else {
-          acc.ports.add(s.local.port, [&] { return s.local.port; });
+          acc.ports.add(s.localPort, [&] { return s.localPort; });
         }
         acc.peers.add(peerKey, [&] { return Endpoint{peerAddress, peerPort}; });
         if (age.firstSeenMs < acc.oldestMs || (age.firstSeenMs == acc.oldestMs && age.lowerBound)) {
@@ -455,16 +464,27 @@ struct Engine::Impl {
         for (std::uint32_t k = 0; k < count; ++k) {
           const std::uint32_t p = snap.ownerLinks[begin + k];
           if (p >= nproc) continue;
-          const std::uint32_t g = groupForProcess(rs, snap, p, processDims);
+          const std::uint32_t g = groupForProcess(pass, snap, p);
           if (g == kExcluded) continue;
           add(g);
-          ++procTotal[p];
+          ++pass.procTotal[p];
         }
       } else {
-        if (processDims && !passesProcess(rule.match, nullptr, s.uid)) continue;
-        add(unattributedGroup(snap, ns));
+        if (pass.processDims && !passesProcess(match, nullptr, s.uid)) continue;
+        add(unattributedGroup(pass, snap, ns));
       }
     }
+  }
+
+  // Ends a close_wait rule's pass: its groups' verdicts and transitions.
+  void finishCloseWait(CloseWaitPass& pass, const Snapshot& snap, TimePoint now, std::int64_t nowMs,
+                       std::vector<Alert>& out) {
+    RuleState& rs = *pass.rs;
+    const CloseWaitRule& cw = rs.rule.closeWait;
+    const std::size_t nproc = snap.processes.size();
+    const std::vector<std::uint32_t>& procGroup = pass.procGroup;
+    const std::vector<std::uint32_t>& procTotal = pass.procTotal;
+    std::vector<GroupAcc>& accs = pass.accs;
 
     // Members of unit and container groups: how many, and the biggest for the labels.
     for (std::uint32_t p = 0; p < nproc; ++p) {
@@ -741,20 +761,30 @@ struct Engine::Impl {
     lastMs = nowMs;
     now = fromMs(nowMs);
 
+    std::size_t closeWaitRules = 0;
+    for (RuleState& rs : rules) {
+      if (rs.rule.type != RuleType::CloseWait) continue;
+      if (passes.size() <= closeWaitRules) passes.emplace_back();
+      beginCloseWait(passes[closeWaitRules++], rs, snap);
+    }
+    passes.resize(closeWaitRules);
+
+    // One pass over the sockets: age each by cookie and feed it to every close_wait rule.
     const std::vector<CloseWaitSocket>& sockets = snap.closeWait;
     ages.beginPoll(sockets.size());
-    socketAges.resize(sockets.size());
     for (std::size_t i = 0; i < sockets.size(); ++i) {
+      if (i + kAgesLookahead < sockets.size()) ages.prefetch(sockets[i + kAgesLookahead].cookie);
       const CookieAges::Entry e = ages.touch(sockets[i].cookie, nowMs, firstPoll);
-      socketAges[i] = SocketAgeSlot{sockets[i].cookie, e.firstSeenMs * 2 + (e.lowerBound ? 1 : 0)};
+      if (!passes.empty()) addCloseWaitSocket(snap, i, e, nowMs);
     }
     ages.endPoll();
     trackKernelCounters(snap);
 
     std::vector<Alert> out;
+    std::size_t pass = 0;
     for (RuleState& rs : rules) {
       if (rs.rule.type == RuleType::CloseWait) {
-        evaluateCloseWait(rs, snap, now, nowMs, out);
+        finishCloseWait(passes[pass++], snap, now, nowMs, out);
       } else {
         evaluateTimeWait(rs, snap, now, out);
       }
@@ -809,16 +839,13 @@ std::vector<SocketAge> Engine::oldestCloseWaitByProcess(const Snapshot& snapshot
   if (!impl_->epoch) return out;
   const std::int64_t nowMs = impl_->toMs(now);
   const std::size_t nproc = snapshot.processes.size();
-  const auto& last = impl_->socketAges;
-  for (std::size_t i = 0; i < snapshot.closeWait.size(); ++i) {
-    const CloseWaitSocket& s = snapshot.closeWait[i];
-    // The snapshot of the last evaluate: its ages by index; anything else: by cookie.
-    std::optional<CookieAges::Entry> e;
-    if (i < last.size() && last[i].cookie == s.cookie) {
-      e = last[i].entry();
-    } else {
-      e = impl_->ages.find(s.cookie);
+  const std::vector<CloseWaitSocket>& sockets = snapshot.closeWait;
+  for (std::size_t i = 0; i < sockets.size(); ++i) {
+    const CloseWaitSocket& s = sockets[i];
+    if (i + kAgesLookahead < sockets.size()) {
+      impl_->ages.prefetch(sockets[i + kAgesLookahead].cookie);
     }
+    const std::optional<CookieAges::Entry> e = impl_->ages.find(s.cookie);
     if (!e) continue;
     const SocketAge age{Duration(std::max<std::int64_t>(0, nowMs - e->firstSeenMs)), e->lowerBound};
     if (s.ownerBegin > snapshot.ownerLinks.size() ||
@@ -836,6 +863,10 @@ std::vector<SocketAge> Engine::oldestCloseWaitByProcess(const Snapshot& snapshot
 
 std::size_t Engine::trackedSockets() const {
   return impl_->ages.size();
+}
+
+std::size_t Engine::trackedBytes() const {
+  return impl_->ages.memoryBytes();
 }
 
 }  // namespace waitwatch

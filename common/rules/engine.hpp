@@ -61,6 +61,8 @@ class Engine {
                                                                 TimePoint now) const;
   // Number of CLOSE_WAIT sockets the engine tracks (memory is proportional to it).
   [[nodiscard]] std::size_t trackedSockets() const;
+  // Bytes of the per-socket table behind trackedSockets (for memory breakdowns).
+  [[nodiscard]] std::size_t trackedBytes() const;
 
  private:
   struct Impl;

@@ -171,6 +171,7 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
 
   // The matching sockets, with their selected owners, and the CLOSE_WAIT records among them.
   out.sockets.reserve(matching.size());
+  AddressInterner addresses;
   for (std::uint32_t li : matching) {
     SocketLine l = lines[li];
     const auto begin = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size());
@@ -186,9 +187,17 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
     l.ownerCount = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size()) - begin;
     if (l.socket.state == TcpState::CloseWait) {
       const SocketRecord& r = l.socket;
-      out.snapshot.closeWait.push_back(CloseWaitSocket{r.cookie, r.inode, r.uid, l.netns, r.local,
-                                                       r.remote, r.recvQ, l.ownerBegin,
-                                                       l.ownerCount});
+      out.snapshot.closeWait.push_back(CloseWaitSocket{
+          .cookie = r.cookie,
+          .inode = r.inode,
+          .uid = r.uid,
+          .netns = l.netns,
+          .localAddress = addresses.intern(r.local.address, out.snapshot.addresses),
+          .remoteAddress = addresses.intern(r.remote.address, out.snapshot.addresses),
+          .localPort = r.local.port,
+          .remotePort = r.remote.port,
+          .ownerBegin = l.ownerBegin,
+          .ownerCount = l.ownerCount});
     }
     out.sockets.push_back(l);
   }
@@ -239,6 +248,7 @@ FilteredSnapshot filterCounts(const Snapshot& s, const Filter& f) {
   copyGroups(s, f, selected, newIndex, out.snapshot);
   // CLOSE_WAIT records with their selected owners.
   if (stateSelected(f, TcpState::CloseWait)) {
+    out.snapshot.addresses = s.addresses;  // the records keep their address indices
     for (const CloseWaitSocket& c : s.closeWait) {
       CloseWaitSocket copy = c;
       copy.ownerBegin = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size());

@@ -370,6 +370,7 @@ void Daemon::pollOnce() {
   // builds: at 500,000 CLOSE_WAIT sockets that second copy alone was ~40 MB (bench/).
   std::vector<CloseWaitSocket>().swap(current.closeWait);
   std::vector<std::uint32_t>().swap(current.ownerLinks);
+  std::vector<IpAddress>().swap(current.addresses);  // what the records' indices pointed at
   auto snapshot = std::make_shared<const Snapshot>(std::move(current));
   view->snapshot = snapshot;
   view->firing = engine_->firing();

@@ -15,9 +15,9 @@
 namespace waitwatch {
 
 struct PollView {
-  // Never null in a published view. Its per-socket vectors (closeWait, ownerLinks) are empty:
-  // the engine consumed them before publishing, and keeping them would double the daemon's
-  // memory at a million sockets while the next poll builds its own.
+  // Never null in a published view. Its per-socket vectors (closeWait, ownerLinks, addresses)
+  // are empty: the engine consumed them before publishing, and keeping them would double the
+  // daemon's memory at a million sockets while the next poll builds its own.
   std::shared_ptr<const Snapshot> snapshot;
   // Index-aligned with snapshot->processes: the age of the process's oldest CLOSE_WAIT socket
   // (0 when it has none), from the engine.

@@ -166,7 +166,7 @@ TEST(Aggregator, CountsPerProcessAndListenPorts) {
 
   ASSERT_EQ(s.closeWait.size(), 1u);
   EXPECT_EQ(s.closeWait[0].inode, 6u);
-  EXPECT_EQ(s.closeWait[0].local, ep("10.0.0.1:80"));
+  EXPECT_EQ(s.local(s.closeWait[0]), ep("10.0.0.1:80"));
   EXPECT_EQ(ownerPids(s, s.closeWait[0].ownerBegin, s.closeWait[0].ownerCount),
             std::vector<std::int32_t>{100});
   EXPECT_EQ(s.unattributedNoPermission + s.unattributedVanished, 0u);
@@ -500,9 +500,56 @@ TEST(Aggregator, BuffersAreReusedWithoutLeakingAcrossPolls) {
   EXPECT_EQ(recycled.processes[0].states.total(), 1u);
   EXPECT_EQ(recycled.processes[0].states[TcpState::Established], 1u);
   EXPECT_TRUE(recycled.closeWait.empty());
+  EXPECT_TRUE(recycled.addresses.empty());
   EXPECT_TRUE(recycled.timeWait.empty());
   EXPECT_EQ(recycled.namespaces.size(), 1u);
   EXPECT_EQ(recycled.namespaces[0].states.total(), 1u);
+}
+
+TEST(Aggregator, CloseWaitRecordsShareOneTableOfDistinctAddresses) {
+  TableOwners owners;
+  SnapshotAggregator agg;
+  agg.begin(TimePoint{}, 5s, owners);
+  // Two namespaces, both families, peers that repeat out of order, and a restarted dump whose
+  // abandoned records named an address the final pass never sees.
+  std::vector<SocketRecord> first;
+  std::vector<std::string> peers = {"10.0.0.2", "10.0.0.3", "10.0.0.2", "10.0.0.4", "10.0.0.3"};
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    first.push_back(sock(TcpState::CloseWait, "10.0.0.1:80",
+                         peers[i] + ":" + std::to_string(40000 + i),
+                         static_cast<std::uint32_t>(10 + i)));
+  }
+  feed(agg, netns(1), first);
+  agg.beginNamespace(netns(2));
+  agg.beginDump();
+  agg.add(sock(TcpState::CloseWait, "10.9.9.9:80", "10.0.0.99:40000", 30));
+  agg.restartDump();
+  agg.add(sock(TcpState::CloseWait, "[fd00::1]:443", "[fd00::2]:50000", 31));
+  agg.add(sock(TcpState::CloseWait, "[fd00::1]:443", "10.0.0.2:50001", 32));
+  agg.add(sock(TcpState::CloseWait, "10.0.0.1:8080", "[fd00::2]:50002", 33));
+  agg.endNamespace();
+  Snapshot s;
+  agg.finish(s);
+
+  ASSERT_EQ(s.closeWait.size(), 8u);
+  std::vector<std::string> seen;
+  for (const CloseWaitSocket& c : s.closeWait) {
+    ASSERT_LT(c.localAddress, s.addresses.size());
+    ASSERT_LT(c.remoteAddress, s.addresses.size());
+    seen.push_back(s.local(c).toString() + " " + s.remote(c).toString());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{
+                      "10.0.0.1:80 10.0.0.2:40000", "10.0.0.1:80 10.0.0.3:40001",
+                      "10.0.0.1:80 10.0.0.2:40002", "10.0.0.1:80 10.0.0.4:40003",
+                      "10.0.0.1:80 10.0.0.3:40004", "[fd00::1]:443 [fd00::2]:50000",
+                      "[fd00::1]:443 10.0.0.2:50001", "10.0.0.1:8080 [fd00::2]:50002"}));
+  // Each address once (the restarted pass's two may stay: they are never referenced).
+  std::set<IpAddress> distinct(s.addresses.begin(), s.addresses.end());
+  EXPECT_EQ(distinct.size(), s.addresses.size());
+  EXPECT_LE(s.addresses.size(), 8u);
+  EXPECT_GE(s.addresses.size(), 6u);
+  EXPECT_EQ(s.closeWait[0].remoteAddress, s.closeWait[2].remoteAddress);
+  EXPECT_EQ(s.closeWait[0].localAddress, s.closeWait[7].localAddress);
 }
 
 }  // namespace

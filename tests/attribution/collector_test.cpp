@@ -124,7 +124,7 @@ TEST(Collector, AttributesThisProcessesSocketsInItsNamespace) {
 
   int mine = 0;
   for (const auto& cw : s.closeWait) {
-    if (cw.local.port != net.port) continue;
+    if (cw.localPort != net.port) continue;
     ++mine;
     EXPECT_NE(cw.cookie, 0u);
     EXPECT_NE(cw.inode, 0u);

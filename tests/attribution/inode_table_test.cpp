@@ -49,7 +49,10 @@ TEST(InodeTable, AddOwnerIgnoresAbsentInodesUnlessAsked) {
   t.addOwner(6, 1, true);
   t.touch(6);
   std::vector<std::uint32_t> dropped;
-  t.sweep([&](std::uint32_t inode, std::span<const std::uint32_t>) { dropped.push_back(inode); });
+  t.sweep([&](std::uint32_t inode, std::span<const std::uint32_t>, bool confirmed) {
+    dropped.push_back(inode);
+    EXPECT_FALSE(confirmed) << "no dump ever showed " << inode;
+  });
   EXPECT_EQ(dropped, std::vector<std::uint32_t>{5});
   EXPECT_FALSE(t.find(5));
   EXPECT_TRUE(t.find(6));
@@ -103,7 +106,7 @@ TEST(InodeTable, SweepDropsWhatTheDumpNoLongerShows) {
     t.touch(i);
     t.addOwner(i, i % 3, false);
   }
-  t.sweep([](std::uint32_t, std::span<const std::uint32_t>) { FAIL() << "all were seen"; });
+  t.sweep([](std::uint32_t, std::span<const std::uint32_t>, bool) { FAIL() << "all were seen"; });
   EXPECT_EQ(t.size(), 10u);
 
   t.beginPoll();
@@ -111,8 +114,9 @@ TEST(InodeTable, SweepDropsWhatTheDumpNoLongerShows) {
     t.touch(i);
   t.touch(11);  // pending, never settled: dropped too
   std::set<std::uint32_t> dropped;
-  t.sweep([&](std::uint32_t inode, std::span<const std::uint32_t> o) {
+  t.sweep([&](std::uint32_t inode, std::span<const std::uint32_t> o, bool confirmed) {
     dropped.insert(inode);
+    EXPECT_TRUE(confirmed) << "the last poll's dump showed " << inode;
     EXPECT_EQ(o.size(), 1u);
     EXPECT_EQ(o[0], inode % 3);
   });
@@ -120,6 +124,30 @@ TEST(InodeTable, SweepDropsWhatTheDumpNoLongerShows) {
   EXPECT_EQ(t.size(), 5u);
   EXPECT_FALSE(t.find(11));
   EXPECT_EQ(t.count(State::Pending), 0u);
+}
+
+TEST(InodeTable, ConfirmationByADumpSurvivesEveryOwnerChange) {
+  InodeTable t;
+  t.beginPoll();
+  t.addOwner(1, 4, true);  // a walk's claim, then the dump shows it
+  t.touch(1);
+  t.touch(2);  // the dump first, then owners, shared, then one owner again
+  t.addOwner(2, 4, false);
+  t.addOwner(2, 5, false);
+  t.removeOwner(2, 5);
+  t.touch(3);  // searched in vain, then found
+  t.setUnresolved(3, State::Vanished);
+  t.addOwner(3, 6, false);
+  t.addOwner(7, 4, true);  // a walk's claim the dump never confirms
+  t.sweep([](std::uint32_t inode, std::span<const std::uint32_t>, bool) {
+    EXPECT_EQ(inode, 7u) << "only the unconfirmed claim goes";
+  });
+  t.beginPoll();  // the sockets close: every one was confirmed once
+  std::map<std::uint32_t, bool> dropped;
+  t.sweep([&](std::uint32_t inode, std::span<const std::uint32_t>, bool confirmed) {
+    dropped[inode] = confirmed;
+  });
+  EXPECT_EQ(dropped, (std::map<std::uint32_t, bool>{{1, true}, {2, true}, {3, true}}));
 }
 
 TEST(InodeTable, GrowsAndShrinksWithTheLiveSockets) {
@@ -138,7 +166,7 @@ TEST(InodeTable, GrowsAndShrinksWithTheLiveSockets) {
   t.beginPoll();
   for (std::uint32_t i = 1; i <= 100; ++i)
     t.touch(i * 7919u);
-  t.sweep([](std::uint32_t, std::span<const std::uint32_t>) {});
+  t.sweep([](std::uint32_t, std::span<const std::uint32_t>, bool) {});
   EXPECT_EQ(t.size(), 100u);
   EXPECT_EQ(t.capacity(), initial);  // memory follows the live sockets back down
   for (std::uint32_t i = 1; i <= 100; ++i)
@@ -194,7 +222,7 @@ TEST(InodeTable, MatchesAModelUnderRandomChurn) {
       ASSERT_EQ(o, std::vector<std::uint32_t>(slots.begin(), slots.end())) << inode;
     }
     ASSERT_EQ(t.size(), model.size());
-    t.sweep([](std::uint32_t, std::span<const std::uint32_t>) {});
+    t.sweep([](std::uint32_t, std::span<const std::uint32_t>, bool) {});
     for (auto it = model.begin(); it != model.end();) {
       it = (!seen.count(it->first) || it->second.empty()) ? model.erase(it) : std::next(it);
     }

@@ -363,6 +363,50 @@ TEST(Resolver, CacheFollowsTheDump) {
   EXPECT_EQ(find(s, 900)->states.total(), 4u);
 }
 
+TEST(Resolver, SecondPollReadsNoFdDirectoryWhenNothingChanged) {
+  // The cold walk claims every socket a process holds, the unix and UDP ones too (it cannot
+  // tell them apart before the dump); the sweep drops those, and that alone must not make the
+  // next poll re-read the holders.
+  FakeProc fake;
+  for (std::int32_t pid = 100; pid < 104; ++pid) {
+    fake.addProcess({.pid = pid});
+    const auto base = static_cast<std::uint32_t>(pid) * 100;
+    for (int fd = 3; fd < 8; ++fd)
+      fake.addSocket(pid, fd, base + static_cast<std::uint32_t>(fd));
+    fake.link(pid, 10, "socket:[" + std::to_string(base + 90) + "]");  // unix: never dumped
+    fake.link(pid, 11, "socket:[" + std::to_string(base + 91) + "]");  // UDP: never dumped
+  }
+  std::vector<SocketRecord> dump;
+  for (std::int32_t pid = 100; pid < 104; ++pid) {
+    for (std::uint32_t fd = 3; fd < 8; ++fd)
+      dump.push_back(sock(TcpState::Established, static_cast<std::uint32_t>(pid) * 100 + fd, kMe,
+                          static_cast<std::uint16_t>(40000 + pid * 10 + fd), 443));
+  }
+  Poller poller(optionsFor(fake));  // revalidation on: it checks owners every poll
+  poller.poll(dump);
+  EXPECT_EQ(poller.resolver.stats().walks, 4u);
+  EXPECT_EQ(poller.resolver.stats().fdsRead, 28u);
+  EXPECT_EQ(poller.resolver.stats().cachedInodes, 20u);
+
+  for (int n = 0; n < 3; ++n) {
+    const Snapshot s = poller.poll(dump);
+    const ResolverStats& st = poller.resolver.stats();
+    EXPECT_EQ(st.walks, 0u) << "poll " << n + 2;
+    EXPECT_EQ(st.fdsRead, 0u) << "poll " << n + 2;
+    EXPECT_EQ(st.changeChecks, 4u) << "poll " << n + 2;  // one stat() per owner, no walk
+    EXPECT_EQ(st.pending, 0u);
+    ASSERT_TRUE(find(s, 101));
+    EXPECT_EQ(find(s, 101)->states[TcpState::Established], 5u);
+  }
+
+  // A socket the dump had shown goes away: its holder is re-read at the next check.
+  std::vector<SocketRecord> fewer(dump.begin() + 1, dump.end());
+  poller.poll(fewer);
+  const Snapshot s = poller.poll(fewer);
+  EXPECT_EQ(poller.resolver.stats().walks, 1u);
+  EXPECT_EQ(find(s, 100)->states[TcpState::Established], 4u);
+}
+
 TEST(Resolver, GarbageProcFilesNeverCrashOrMisattribute) {
   FakeProc fake;
   fake.addProcess({.pid = 110});

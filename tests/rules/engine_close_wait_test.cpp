@@ -290,12 +290,14 @@ TEST(CloseWaitRule, BadIndicesInASnapshotAreIgnoredNotFollowed) {
   Snapshot s = b.build();
   s.closeWait.push_back(s.closeWait[0]);
   s.closeWait[1].cookie = 2;
-  s.closeWait[1].ownerBegin = 1000;  // past ownerLinks
-  s.closeWait[1].netns = 77;         // past namespaces
+  s.closeWait[1].ownerBegin = 1000;     // past ownerLinks
+  s.closeWait[1].netns = 77;            // past namespaces
+  s.closeWait[1].remoteAddress = 5000;  // past addresses: read as the unspecified address
   s.closeWait.push_back(s.closeWait[0]);
   s.closeWait[2].cookie = 3;
   s.ownerLinks.push_back(99);  // a process index past processes
   s.closeWait[2].ownerBegin = 1;
+  s.closeWait[2].localAddress = kNoIndex;
   s.processes[0].netns = 55;
   TimeWaitGroup stray;
   stray.netns = 9;

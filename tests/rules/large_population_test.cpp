@@ -47,15 +47,19 @@ Snapshot bigSnapshot() {
   Snapshot s = b.build();
   s.closeWait.reserve(kSockets);
   s.ownerLinks.reserve(kSockets);
-  const IpAddress local = ip("10.0.0.1");
+  AddressInterner addresses;
+  const std::uint32_t local = addresses.intern(ip("10.0.0.1"), s.addresses);
   for (std::size_t i = 0; i < kSockets; ++i) {
     CloseWaitSocket c;
     c.cookie = 0x1000'0000ull + i;
     c.netns = 0;
-    c.local = Endpoint{local, 8080};
-    c.remote = Endpoint{IpAddress::v4({10, 2, static_cast<std::uint8_t>(i >> 8 & 0xff),
-                                       static_cast<std::uint8_t>(i & 0xff)}),
-                        static_cast<std::uint16_t>(30000 + i % 30000)};
+    c.localAddress = local;
+    c.localPort = 8080;
+    c.remoteAddress =
+        addresses.intern(IpAddress::v4({10, 2, static_cast<std::uint8_t>(i >> 8 & 0xff),
+                                        static_cast<std::uint8_t>(i & 0xff)}),
+                         s.addresses);
+    c.remotePort = static_cast<std::uint16_t>(30000 + i % 30000);
     c.ownerBegin = static_cast<std::uint32_t>(s.ownerLinks.size());
     c.ownerCount = 1;
     s.ownerLinks.push_back(static_cast<std::uint32_t>(i % kProcesses));

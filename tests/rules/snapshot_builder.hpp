@@ -116,8 +116,11 @@ class SnapshotBuilder {
     c.inode = static_cast<std::uint32_t>(cookie);
     c.uid = uid;
     c.netns = netns;
-    c.local = Endpoint{ip(localAddress), localPort};
-    c.remote = endpoint(remote);
+    const Endpoint peer = endpoint(remote);
+    c.localAddress = addresses_.intern(ip(localAddress), s_.addresses);
+    c.remoteAddress = addresses_.intern(peer.address, s_.addresses);
+    c.localPort = localPort;
+    c.remotePort = peer.port;
     c.ownerBegin = static_cast<std::uint32_t>(s_.ownerLinks.size());
     c.ownerCount = static_cast<std::uint32_t>(owners.size());
     for (std::uint32_t o : owners)
@@ -206,6 +209,7 @@ class SnapshotBuilder {
  private:
   Snapshot s_;
   std::vector<StateCounts> extra_;
+  AddressInterner addresses_;  // for s_.addresses
 };
 
 }  // namespace waitwatch::testing
