@@ -120,6 +120,32 @@ struct AlertOptions {
   bool operator==(const AlertOptions&) const = default;
 };
 
+// Protection of /metrics and /api/v1/*, named as in the Prometheus exporter-toolkit's web
+// configuration (tls_server_config, basic_auth_users) because operators already know it. Only
+// the names and values are checked here (the core reads no files): the daemon reads and checks
+// the certificate and key itself.
+enum class TlsVersion : std::uint8_t { Tls12, Tls13 };
+std::string_view tlsVersionName(TlsVersion v);  // "TLS12", "TLS13"
+
+struct TlsServerConfig {
+  std::string certFile;  // absolute path of a PEM certificate (chain)
+  std::string keyFile;   // absolute path of its PEM private key, unencrypted
+  TlsVersion minVersion = TlsVersion::Tls12;
+  bool operator==(const TlsServerConfig&) const = default;
+};
+
+struct BasicAuthUser {
+  std::string name;
+  std::string bcryptHash;  // "$2y$10$..." (as htpasswd -nB writes it), checked for its form
+  bool operator==(const BasicAuthUser&) const = default;
+};
+
+struct WebConfig {
+  std::optional<TlsServerConfig> tls;         // unset: plain HTTP
+  std::vector<BasicAuthUser> basicAuthUsers;  // sorted by name; empty: no authentication
+  bool operator==(const WebConfig&) const = default;
+};
+
 struct Config {
   Duration pollInterval{5'000};
   std::string listen{kDefaultListen};  // "ADDR:PORT", "[V6ADDR]:PORT"
@@ -127,6 +153,7 @@ struct Config {
   MetricsOptions metrics;
   AlertOptions alerts;
   std::vector<Rule> rules;
+  WebConfig web;
   bool operator==(const Config&) const = default;
 
   // "poll every 5s, listen on 0.0.0.0:9929, host namespace, 2 rules (close-wait-leak:
@@ -145,7 +172,8 @@ Config defaultConfig();
 
 // The keys each configuration object accepts, for tools and for the test that keeps
 // config/waitwatch.schema.json in step with the validator. `object` is "" (top level),
-// "metrics", "alerts", "rule(close_wait)", "rule(time_wait)", "match" or "selector".
+// "metrics", "alerts", "rule(close_wait)", "rule(time_wait)", "match", "selector", "web" or
+// "web.tls_server_config".
 struct ConfigKeySet {
   std::string_view object;
   std::vector<std::string_view> keys;

@@ -37,6 +37,9 @@ def strip_comments(text):
     return "".join(out)
 
 
+HASH = "$2b$04$2mGVvwBFmjbRshZmPfa6/.IlJIDkVW0KhEttk8tS.nFbH/L4Q7fNK"
+
+
 def main(config_dir):
     schema = json.load(open(f"{config_dir}/waitwatch.schema.json"))
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -52,6 +55,9 @@ def main(config_dir):
                                                                             "9000-9100"]},
                               "exclude": {"user": [0, "root"], "destination": "10.0.0.0/8"}}},
                    {"name": "b", "type": "time_wait", "rate_per_second": 100.5}]},
+        {"web": {"tls_server_config": {"cert_file": "/etc/w/t.crt", "key_file": "/etc/w/t.key",
+                                       "min_version": "TLS13"},
+                 "basic_auth_users": {"prometheus": HASH}}},
     ]
     bad = [
         {"pol_interval": "5s"},
@@ -69,6 +75,15 @@ def main(config_dir):
         {"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"comm": []}}}]},
         {"rules": [{"name": "x", "type": "close_wait", "match": {"only": {}}}]},
         {"rules": [{"name": "my rule", "type": "close_wait"}]},
+        {"web": {"tls_server_config": {"cert_file": "/c"}}},
+        {"web": {"tls_server_config": {"cert_file": "c", "key_file": "/k"}}},
+        {"web": {"tls_server_config": {"cert_file": "/c", "key_file": "/k",
+                                       "min_version": "TLS11"}}},
+        {"web": {"basic_auth_users": {}}},
+        {"web": {"basic_auth_users": {"alice": "hunter2"}}},
+        {"web": {"basic_auth_users": {"a:b": HASH}}},
+        {"web": {"basic_auth_users": {"alice": HASH.replace("$04$", "$17$")}}},
+        {"web": {"http_server_config": {}}},
     ]
     failures = 0
     for config in good:
