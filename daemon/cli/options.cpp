@@ -119,7 +119,44 @@ Result<void> applyWatch(std::string_view value, CliOptions& o) {
 Result<void> applyFrom(std::string_view value, CliOptions& o) {
   auto url = parseDaemonUrl(value);
   if (!url) return bad("--from: " + url.error().message);
+  // "http://user@host:port": the user goes to `user`, so that the URL shown (and the one
+  // given to libcurl) names no one.
+  const auto hostStart = url->find("://") + 3;
+  if (const auto at = url->rfind('@'); at != std::string::npos && at > hostStart) {
+    const std::string user = url->substr(hostStart, at - hostStart);
+    if (user.empty()) return bad("--from: " + quoted(value) + " has an empty user before '@'");
+    if (!o.user.empty() && o.user != user) {
+      return bad("--from names user " + quoted(user) + " and --user " + quoted(o.user) +
+                 ": give one");
+    }
+    o.user = user;
+    url->erase(hostStart, at + 1 - hostStart);
+  }
   o.from = std::move(*url);
+  return {};
+}
+
+Result<void> applyCacert(std::string_view value, CliOptions& o) {
+  o.cacert = std::string(value);
+  return {};
+}
+
+Result<void> applyUser(std::string_view value, CliOptions& o) {
+  if (value.find(':') != std::string_view::npos) {
+    return bad("--user: " + quoted(value) +
+               " has a ':': give the password in WAITWATCH_PASSWORD or --password-file, never "
+               "as an argument (ps shows arguments to every user)");
+  }
+  if (!o.user.empty() && o.user != value) {
+    return bad("--user " + quoted(value) + " and the user of --from " + quoted(o.user) +
+               ": give one");
+  }
+  o.user = std::string(value);
+  return {};
+}
+
+Result<void> applyPasswordFile(std::string_view value, CliOptions& o) {
+  o.passwordFile = std::string(value);
   return {};
 }
 
@@ -137,11 +174,30 @@ constexpr ValueOption kValueOptions[] = {
     {"--unit", "--unit needs a value: a systemd unit or a container", applyUnit},
     {"--watch", "--watch needs a value: the interval in seconds", applyWatch},
     {"--from", "--from needs a value: the daemon's address, http://HOST:PORT", applyFrom},
+    {"--cacert",
+     "--cacert needs a value: a PEM file of the CA that signed the daemon's "
+     "certificate",
+     applyCacert},
+    {"--user", "--user needs a value: the user name for the daemon's basic auth", applyUser},
+    {"--password-file", "--password-file needs a value: a file holding the password",
+     applyPasswordFile},
 };
 
 // Options that cannot work together, checked once everything is parsed.
 Result<void> checkCombinations(const CliOptions& o) {
-  if (o.from.empty()) return {};
+  if (o.from.empty()) {
+    for (auto [name, value] : {std::pair{"--cacert", &o.cacert}, std::pair{"--user", &o.user},
+                               std::pair{"--password-file", &o.passwordFile}}) {
+      if (!value->empty()) return bad(std::string(name) + " only works with --from");
+    }
+    return {};
+  }
+  if (!o.cacert.empty() && !o.from.starts_with("https://")) {
+    return bad("--cacert needs an https:// daemon address in --from");
+  }
+  if (!o.passwordFile.empty() && o.user.empty()) {
+    return bad("--password-file needs a user: --user NAME, or NAME@ in the --from URL");
+  }
   // The daemon keeps per-socket detail for CLOSE_WAIT only, and chooses its namespaces itself.
   if (!o.filter.ports.empty()) {
     return bad(
@@ -184,8 +240,14 @@ Result<std::string> parseDaemonUrl(std::string_view text) {
   const bool badChar = std::any_of(rest.begin(), rest.end(), [](char c) {
     return static_cast<unsigned char>(c) <= ' ' || c == '?' || c == '#' || c == '\\';
   });
-  // HOST:PORT, [V6]:PORT or just HOST (the scheme's port); user:password@ for basic auth.
+  // HOST:PORT, [V6]:PORT or just HOST (the scheme's port); user@ for basic auth.
   const auto at = rest.rfind('@');
+  if (at != std::string_view::npos && rest.substr(0, at).find(':') != std::string_view::npos) {
+    return Error{EINVAL,
+                 "a password in the URL shows in ps to every user: give the user only "
+                 "(https://USER@HOST:PORT or --user) and the password in WAITWATCH_PASSWORD or "
+                 "--password-file"};
+  }
   const std::string_view hostPort = at == std::string_view::npos ? rest : rest.substr(at + 1);
   std::string_view port;
   std::string_view host = hostPort;
@@ -291,6 +353,12 @@ Where:
   --from URL         a running waitwatchd's view (http://HOST:PORT): its snapshot, with the
                      age of each process's oldest CLOSE_WAIT socket, and its firing alerts
                      (not with --port, --sockets, --udp or --netns)
+  --cacert FILE      with an https:// URL: the CA certificate (PEM) that signed the daemon's
+                     certificate (default: the system's CAs)
+  --user NAME        the user for the daemon's basic auth (or https://NAME@HOST:PORT); the
+                     password is read from --password-file FILE (its first line) or else
+                     from the environment variable WAITWATCH_PASSWORD, never from an argument
+  --password-file FILE  the file holding that password
 
   -h, --help         this text
   --version          the version

@@ -42,6 +42,11 @@ struct CliOptions {
   bool udp = false;               // UDP sockets too (--udp)
   std::optional<Duration> watch;  // redisplay every so often (--watch SECONDS)
   std::string from;               // a daemon's base URL (--from), empty: this host
+  // --from an https:// daemon with basic auth. The password is never an argument (ps shows
+  // arguments to every user): it comes from --password-file or $WAITWATCH_PASSWORD.
+  std::string cacert;        // --cacert FILE: the CA that signed the daemon's certificate
+  std::string user;          // --user NAME, or the user@ of --from
+  std::string passwordFile;  // --password-file FILE
   bool help = false;
   bool version = false;
 };
@@ -51,7 +56,8 @@ struct CliOptions {
 Result<CliOptions> parseArguments(std::span<const std::string_view> args);
 
 // "http://HOST:PORT" with the path dropped, from "http://HOST:PORT[/]" or "HOST:PORT";
-// an Error for anything else.
+// "user@" is kept, "user:password@" refused (a password in an argument shows in ps); an Error
+// for anything else.
 Result<std::string> parseDaemonUrl(std::string_view text);
 
 // The --help text.

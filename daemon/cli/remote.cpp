@@ -3,10 +3,12 @@
 #include <curl/curl.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
 #include "proc/proc_text.hpp"
+#include "sys/file.hpp"
 
 namespace waitwatch::cli {
 namespace {
@@ -41,8 +43,9 @@ std::string firstLine(const std::string& body) {
   return printable(line, 200);
 }
 
-Result<nlohmann::json> getJson(const std::string& url, Duration timeout) {
-  auto body = httpGet(url, timeout);
+Result<nlohmann::json> getJson(const std::string& url, Duration timeout,
+                               const RemoteAccess& access) {
+  auto body = httpGet(url, timeout, access);
   if (!body) return body.error();
   auto j = nlohmann::json::parse(*body, nullptr, false);
   if (j.is_discarded()) {
@@ -84,7 +87,29 @@ Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
   return out;
 }
 
-Result<std::string> httpGet(const std::string& url, Duration timeout) {
+Result<RemoteAccess> remoteAccess(const CliOptions& o) {
+  RemoteAccess access{.cacert = o.cacert, .user = o.user, .password = {}};
+  if (!o.passwordFile.empty()) {
+    auto text = readFile(o.passwordFile, 4096);
+    if (!text) return Error{text.error().errnum, "--password-file: " + text.error().message};
+    access.password = text->substr(0, text->find('\n'));
+    if (!access.password.empty() && access.password.back() == '\r') access.password.pop_back();
+    if (access.password.empty()) {
+      return Error{EINVAL, "--password-file: " + o.passwordFile + ": the first line is empty"};
+    }
+  } else if (const char* env = std::getenv("WAITWATCH_PASSWORD"); env != nullptr) {
+    access.password = env;
+  }
+  if (!access.user.empty() && access.password.empty()) {
+    return Error{EINVAL, "user " + printable(access.user, 64) +
+                             " needs a password: set WAITWATCH_PASSWORD or give --password-file "
+                             "FILE"};
+  }
+  if (access.user.empty()) access.password.clear();  // a stray WAITWATCH_PASSWORD is not sent
+  return access;
+}
+
+Result<std::string> httpGet(const std::string& url, Duration timeout, const RemoteAccess& access) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
@@ -102,6 +127,12 @@ Result<std::string> httpGet(const std::string& url, Duration timeout) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever the daemon can compress with
   curl_easy_setopt(c, CURLOPT_USERAGENT, "waitwatch");
+  if (!access.cacert.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, access.cacert.c_str());
+  if (!access.user.empty()) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(c, CURLOPT_USERNAME, access.user.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, access.password.c_str());
+  }
   const CURLcode rc = curl_easy_perform(c);
   if (body.tooLarge) {
     return Error{EFBIG,
@@ -110,6 +141,12 @@ Result<std::string> httpGet(const std::string& url, Duration timeout) {
   if (rc != CURLE_OK) {
     std::string why = message[0] != '\0' ? message : curl_easy_strerror(rc);
     if (rc == CURLE_COULDNT_CONNECT) why += " (is waitwatchd running and listening there?)";
+    if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+      why += " (--cacert FILE names the CA that signed the daemon's certificate)";
+    }
+    if (rc == CURLE_GOT_NOTHING && url.starts_with("http://")) {
+      why += " (does the daemon serve https://?)";
+    }
     return Error{ECONNREFUSED, url + ": " + why};
   }
   long status = 0;
@@ -117,22 +154,32 @@ Result<std::string> httpGet(const std::string& url, Duration timeout) {
   if (status != 200) {
     std::string error = url + ": HTTP " + std::to_string(status);
     if (!body.text.empty()) error += ": " + firstLine(body.text);
+    if (status == 401 && access.user.empty()) {
+      error += " (give --user NAME and the password in WAITWATCH_PASSWORD)";
+    }
     return Error{EPROTO, error};
   }
   return std::move(body.text);
 }
 
-Result<DaemonView> fetchDaemonView(const std::string& baseUrl, Duration timeout) {
+Result<DaemonView> fetchDaemonView(const CliOptions& options) {
+  auto access = remoteAccess(options);
+  if (!access) return access.error();
+  return fetchDaemonView(options.from, std::chrono::seconds(30), *access);
+}
+
+Result<DaemonView> fetchDaemonView(const std::string& baseUrl, Duration timeout,
+                                   const RemoteAccess& access) {
   DaemonView view;
   const std::string snapshotUrl = baseUrl + "/api/v1/snapshot";
-  auto snapshot = getJson(snapshotUrl, timeout);
+  auto snapshot = getJson(snapshotUrl, timeout, access);
   if (!snapshot) return snapshot.error();
   auto doc = snapshotFromJson(*snapshot);
   if (!doc) return doc.error().wrap(snapshotUrl);
   view.snapshot = std::move(*doc);
 
   const std::string alertsUrl = baseUrl + "/api/v1/alerts";
-  auto alerts = getJson(alertsUrl, timeout);
+  auto alerts = getJson(alertsUrl, timeout, access);
   if (!alerts) return alerts.error();
   auto parsed = alertsFromJson(*alerts);
   if (!parsed) return parsed.error().wrap(alertsUrl);

@@ -168,15 +168,6 @@ std::string listenPorts(const std::vector<std::uint16_t>& ports) {
   return out;
 }
 
-std::string timeOfDay(double unixSeconds) {
-  const auto t = static_cast<std::time_t>(unixSeconds);
-  std::tm tm{};
-  if (::localtime_r(&t, &tm) == nullptr) return "?";
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 const char* attributionName(Attribution a) {
   switch (a) {
     case Attribution::Owned:
@@ -197,6 +188,15 @@ std::string udpStateName(TcpState s) {
 }
 
 }  // namespace
+
+std::string timeOfDay(double unixSeconds) {
+  const auto t = static_cast<std::time_t>(unixSeconds);
+  std::tm tm{};
+  if (::localtime_r(&t, &tm) == nullptr) return "?";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
 
 std::string portWithClass(std::uint16_t port) {
   return std::to_string(port) + classMark(port);

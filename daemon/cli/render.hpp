@@ -73,4 +73,7 @@ nlohmann::ordered_json udpJson(const Snapshot& udp, std::span<const SocketLine> 
                                bool withSockets);
 nlohmann::ordered_json alertsJson(std::span<const AlertSummary> alerts);
 
+// "YYYY-MM-DD HH:MM:SS" in local time ("?" when it cannot be converted).
+std::string timeOfDay(double unixSeconds);
+
 }  // namespace waitwatch::cli

@@ -121,18 +121,9 @@ Frame localFrame(const CliOptions& o, LocalCollector& collector) {
   return f;
 }
 
-std::string timeOfDay(double unixSeconds) {
-  const auto t = static_cast<std::time_t>(unixSeconds);
-  std::tm tm{};
-  if (::localtime_r(&t, &tm) == nullptr) return "?";
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 Frame remoteFrame(const CliOptions& o) {
   Frame f;
-  auto view = fetchDaemonView(o.from);
+  auto view = fetchDaemonView(o);
   if (!view) {
     f.failed = true;
     f.notes.push_back(view.error().message);

@@ -20,8 +20,11 @@
 #include <unordered_map>
 
 #include "service/api.hpp"
+#include "service/basic_auth.hpp"
 #include "service/exporter.hpp"
 #include "service/health.hpp"
+#include "service/notifier.hpp"
+#include "service/privileges.hpp"
 #include "service/process_metrics.hpp"
 #include "waitwatch_version.hpp"
 
@@ -77,6 +80,9 @@ class Daemon {
   Result<void> loadInitialConfig();
   Result<void> bindListen();
   Result<void> openSource();
+  Result<void> dropCapabilities();
+  Result<void> startNotifier();
+  Result<void> startSignalThread();
   Result<void> startJournal();
   Result<void> startHttp();
   Result<void> armTimer(Duration interval);
@@ -102,6 +108,11 @@ class Daemon {
   std::shared_ptr<ProcessMetrics> processMetrics_ = std::make_shared<ProcessMetrics>();
   std::unique_ptr<JournalWriter> journal_;
   std::unique_ptr<HttpServer> http_;
+  // web.*: users are swapped on reload; the TLS credentials served stay until restart.
+  std::shared_ptr<BasicAuth> auth_ = std::make_shared<BasicAuth>();
+  std::optional<TlsCredentials> servedTls_;
+  std::unique_ptr<Notifier> notifier_;  // sd_notify, off the poll loop (see notifier.hpp)
+  CapabilitySet droppedAtStart_ = 0;    // what a reload cannot get back
   UniqueFd listener_;
   UniqueFd signalFd_;
   UniqueFd wakeFd_;  // the signal thread wakes the poll loop through it
@@ -136,6 +147,11 @@ int Daemon::run() {
       {"load configuration", [this] { return loadInitialConfig(); }},
       {"bind the listen address", [this] { return bindListen(); }},
       {"open the socket source", [this] { return openSource(); }},
+      // Before any thread starts: capabilities are per thread, and threads copy them.
+      {"drop the capabilities the configuration does not need",
+       [this] { return dropCapabilities(); }},
+      {"start the notifier", [this] { return startNotifier(); }},
+      {"start the signal thread", [this] { return startSignalThread(); }},
       {"start the journal writer", [this] { return startJournal(); }},
       {"start the HTTP server", [this] { return startHttp(); }},
       {"arm the poll timer", [this] { return armTimer(config_.pollInterval); }},
@@ -152,12 +168,14 @@ int Daemon::run() {
     int usecEnv = sd_watchdog_enabled(0, &watchdogUsec_);
     if (usecEnv <= 0) watchdogUsec_ = 0;
     logger_.log(6, "running on " + configSource_.describe() + " (" + config_.summary() +
-                       "); metrics on http://" + config_.listen + "/metrics");
+                       "); metrics on " + (servedTls_ ? "https://" : "http://") + config_.listen +
+                       "/metrics");
     journal_->submit(startedEntry(kVersion, config_.summary()));
     loop();
-    sd_notify(0, "STOPPING=1\nSTATUS=stopping");
   }
   finishLoop();
+  // Best effort, bounded: a manager that never reads its socket does not hold up the stop.
+  if (status == 0) notifier_->stop("STOPPING=1\nSTATUS=stopping", std::chrono::milliseconds(200));
   // Teardown, reverse order of start-up; each part copes with not having been started.
   http_.reset();  // stops accepting and waits for its threads
   if (journal_) journal_->stop();
@@ -168,6 +186,7 @@ int Daemon::run() {
     [[maybe_unused]] const auto n = ::write(quitFd_.get(), &one, sizeof one);
     signalThread_.join();
   }
+  notifier_.reset();  // after the signal thread, which may use it for a last word
   if (status == 0) logger_.log(6, "stopped");
   return status;
 }
@@ -188,9 +207,30 @@ Result<void> Daemon::blockSignals() {
   wakeFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   quitFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wakeFd_ || !quitFd_) return Error{errno, "eventfd: " + errnoText(errno)};
+  return {};
+}
+
+Result<void> Daemon::startSignalThread() {
   // Signals are read on a thread of their own so that a SIGTERM is seen even in the middle of
-  // a long poll (see watchSignals); the poll loop still does all the work.
+  // a long poll (see watchSignals); the poll loop still does all the work. A signal that came
+  // during the start-up waits, blocked, in the signalfd until then.
   signalThread_ = std::thread([this] { watchSignals(); });
+  return {};
+}
+
+Result<void> Daemon::dropCapabilities() {
+  // Root by hand keeps uid 0 (with only these capabilities); a user of its own is the unit's
+  // job (User=waitwatch).
+  auto drop = dropPrivileges(neededCapabilities(config_.namespaces));
+  if (!drop) return drop.error().wrap("cannot drop capabilities");
+  droppedAtStart_ = drop->dropped;
+  logger_.log(6, drop->summary());
+  return {};
+}
+
+Result<void> Daemon::startNotifier() {
+  notifier_ = std::make_unique<Notifier>();
+  if (!notifier_->problem().empty()) logger_.log(4, notifier_->problem());
   return {};
 }
 
@@ -239,8 +279,15 @@ Result<void> Daemon::startHttp() {
   auto api = std::make_shared<DaemonApi>(
       pollMetrics_, std::vector<std::shared_ptr<const prometheus::Collectable>>{
                         pollMetrics_, health_->registry(), processMetrics_});
+  auto tls = loadWebTls(config_, configSource_);
+  if (!tls) return tls.error();
+  servedTls_ = std::move(*tls);
+  auth_->setUsers(config_.web.basicAuthUsers);
+  HttpServerOptions http = options_.http;
+  http.tls = servedTls_;
+  http.auth = auth_;
   auto server = HttpServer::start(
-      std::move(listener_), [api](const HttpRequest& r) { return api->handle(r); }, options_.http);
+      std::move(listener_), [api](const HttpRequest& r) { return api->handle(r); }, http);
   if (!server) return server.error();
   http_ = std::move(*server);
   return {};
@@ -327,7 +374,7 @@ void Daemon::watchSignals() {
       std::unique_lock lock(loopMutex_);
       if (!loopFinished_.wait_for(lock, std::chrono::milliseconds(800),
                                   [this] { return loopDone_; })) {
-        sd_notify(0, "STOPPING=1\nSTATUS=stopping during a poll");
+        notifier_->sendNow("STOPPING=1\nSTATUS=stopping during a poll");
         logger_.log(4, std::string("a poll was still running 0.8s after ") + name +
                            ": stopped without waiting for it");
         ::_exit(0);
@@ -348,7 +395,7 @@ void Daemon::pollOnce() {
       logger_.log(3, "poll failed: " + message);
       lastPollError_ = message;
     }
-    sd_notifyf(0, "STATUS=poll failed: %s", message.c_str());
+    notifier_->status("poll failed: " + message);
     return;
   }
   if (!lastPollError_.empty()) {
@@ -405,17 +452,28 @@ void Daemon::pollOnce() {
   const std::string status = statusLine(*snapshot, firing);
   if (!ready_) {
     ready_ = true;
-    sd_notifyf(0, "READY=1\nSTATUS=%s", status.c_str());
+    notifier_->event("READY=1\nSTATUS=" + status);
   } else {
-    sd_notifyf(0, "STATUS=%s", status.c_str());
+    notifier_->status(status);
   }
 }
 
 void Daemon::reload() {
-  sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
-             static_cast<unsigned long long>(monotonicUsec()));
+  notifier_->event("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonicUsec()) +
+                   "\nSTATUS=reloading the configuration");
   const ConfigSource source = chooseConfigSource(options_.args, options_.defaultConfigPath);
   auto config = loadConfig(source, options_.args);
+  if (config) {
+    // A capability dropped at start-up is gone for good.
+    const CapabilitySet lost = neededCapabilities(config->namespaces) & droppedAtStart_;
+    if (lost != 0) {
+      config =
+          Error{EPERM, "\"namespaces\": \"" + std::string(namespaceScopeName(config->namespaces)) +
+                           "\" needs " + capabilityNames(lost) +
+                           ": needs a restart: capability dropped at start (the "
+                           "configuration then did not need it)"};
+    }
+  }
   std::unique_ptr<SnapshotSource> newSource;
   if (config && config->namespaces != config_.namespaces) {
     auto made = options_.sourceFactory(*config);
@@ -438,6 +496,31 @@ void Daemon::reload() {
           4, "listen address changes take effect on restart; still serving on " + config_.listen);
       config->listen = config_.listen;
     }
+    // A renewed certificate or key (checked by loadConfig) is served from the next handshake.
+    // Turning TLS on or off, or another min_version, needs a restart: libmicrohttpd fixes the
+    // listener's TLS mode and versions when it starts. Users apply now.
+    if (auto tls = loadWebTls(*config, source); !tls || *tls != servedTls_) {
+      const bool renewable =
+          tls && *tls && servedTls_ && http_ && (*tls)->minVersion == servedTls_->minVersion;
+      Result<void> renewed = Error{};
+      if (renewable) renewed = http_->reloadCertificate(**tls);
+      if (renewable && renewed) {
+        servedTls_ = std::move(*tls);
+        logger_.log(
+            6, "serving the certificate of " + config->web.tls->certFile + " to new connections");
+      } else if (renewable) {
+        logger_.log(3, "cannot serve the renewed certificate (" + renewed.error().message +
+                           "); still serving the previous one");
+        config->web.tls = config_.web.tls;
+      } else {
+        logger_.log(4,
+                    "TLS changes (web.tls_server_config: on, off or min_version) take effect "
+                    "on restart; still serving " +
+                        std::string(servedTls_ ? "HTTPS as before" : "plain HTTP"));
+        config->web.tls = config_.web.tls;
+      }
+    }
+    auth_->setUsers(config->web.basicAuthUsers);
     if (newSource) source_ = std::move(newSource);
     const bool intervalChanged = config->pollInterval != config_.pollInterval;
     engine_->reconfigure(*config);
@@ -451,7 +534,7 @@ void Daemon::reload() {
     health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
     logger_.log(6, "configuration reloaded from " + source.describe() + ": " + config_.summary());
   }
-  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+  notifier_->event("READY=1\nSTATUS=configuration reloaded");
 }
 
 void Daemon::reportProblems(const SnapshotSource::Problems& problems) {
@@ -476,7 +559,7 @@ void Daemon::pingWatchdog(bool force) {
   if (watchdogUsec_ == 0) return;
   const std::uint64_t now = monotonicUsec();
   if (force || now - lastWatchdogUsec_ >= watchdogUsec_ / 4) {
-    sd_notify(0, "WATCHDOG=1");
+    notifier_->watchdog();
     lastWatchdogUsec_ = now;
   }
 }

@@ -1,7 +1,9 @@
 #pragma once
 // waitwatchd: the poll loop and its outputs. One thread polls (timerfd + signalfd in one
 // poll()); the HTTP server and the journal writer run beside it and only read what a poll
-// published.
+// published; sd_notify messages go out from a thread of their own (service/notifier.hpp).
+// Before any of these threads starts, the daemon drops the capabilities its configuration does
+// not need (service/privileges.hpp).
 //
 // Start-up and shutdown are plain lists of steps (see Daemon::run): each start-up step either
 // succeeds or ends the start-up with a one-line error, and the teardown of every step that ran

@@ -6,14 +6,27 @@
 // that are refused (431); idle connections time out; the number of connections is capped. The
 // listening socket is bound by us first, so "address in use" is a clear error before anything
 // else starts.
+//
+// Protection (issue 8, exporter-toolkit's web configuration): TLS from `tls` (the certificate
+// reaches each handshake through GnuTLS's certificate callback, so that reloadCertificate can
+// renew it; one TLS server per process, as that callback has no user pointer), and HTTP basic
+// auth on every path from `auth`. bcrypt is slow on purpose (~70 ms at cost 10), and an epoll
+// loop that ran it would stall every connection it serves, so a request whose credentials are
+// not in the cache is suspended (MHD_suspend_connection) and verified on one verifier thread of
+// its own, from a queue of at most `maxPendingLogins`; past that, 429 at once. A flood of wrong
+// passwords therefore costs one thread and never delays a request with cached credentials (a
+// Prometheus that already logged in).
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/address.hpp"
 #include "core/result.hpp"
+#include "service/basic_auth.hpp"
+#include "service/tls.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch {
@@ -42,6 +55,9 @@ struct HttpServerOptions {
   unsigned maxConnectionsPerIp = 256;
   unsigned idleTimeoutSeconds = 10;               // a connection silent this long is closed
   std::size_t connectionMemoryLimit = 32 * 1024;  // request line + headers per connection
+  unsigned maxPendingLogins = 8;                  // requests waiting for a bcrypt verification
+  std::optional<TlsCredentials> tls{};            // set: HTTPS only
+  std::shared_ptr<BasicAuth> auth{};              // set and enabled(): every request needs a user
 };
 
 // Binds and listens on `address` (close-on-exec, SO_REUSEADDR). The error names the address
@@ -57,6 +73,10 @@ class HttpServer {
   static Result<std::unique_ptr<HttpServer>> start(UniqueFd listener, HttpHandler handler,
                                                    const HttpServerOptions& options);
   ~HttpServer();  // stops accepting, waits for the threads
+
+  // A renewed certificate and key (same min_version), served from the next handshake on;
+  // connections already established keep theirs. For a configuration reload.
+  Result<void> reloadCertificate(const TlsCredentials& tls);
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
@@ -64,6 +84,7 @@ class HttpServer {
 
  private:
   explicit HttpServer(std::unique_ptr<Impl> impl);
+  static void releaseCertificate();
   std::unique_ptr<Impl> impl_;
 };
 

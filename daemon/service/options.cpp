@@ -138,7 +138,15 @@ Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args) {
     if (!config) return config.error();
   }
   if (args.listen) config->listen = *args.listen;
+  if (auto tls = loadWebTls(*config, source); !tls) return tls.error();
   return config;
+}
+
+Result<std::optional<TlsCredentials>> loadWebTls(const Config& config, const ConfigSource& source) {
+  if (!config.web.tls) return std::optional<TlsCredentials>();
+  auto tls = loadTlsCredentials(*config.web.tls, source.describe());
+  if (!tls) return tls.error();
+  return std::optional<TlsCredentials>(std::move(*tls));
 }
 
 }  // namespace waitwatch

@@ -81,7 +81,19 @@ TEST(CliOptions, FromTakesADaemonAddress) {
   EXPECT_EQ(parse({"--from=http://host.example:9977/"})->from, "http://host.example:9977");
   EXPECT_EQ(parse({"--from", "localhost:9977"})->from, "http://localhost:9977");
   EXPECT_EQ(parse({"--from", "https://[::1]:9977"})->from, "https://[::1]:9977");
-  EXPECT_EQ(parse({"--from", "http://user:secret@h:1"})->from, "http://user:secret@h:1");
+  // The user of the URL moves to `user`; a password there is refused (ps shows arguments).
+  auto withUser = parse({"--from", "https://alice@h:1", "--cacert", "/ca.pem"});
+  ASSERT_TRUE(withUser.ok()) << withUser.error().message;
+  EXPECT_EQ(withUser->from, "https://h:1");
+  EXPECT_EQ(withUser->user, "alice");
+  EXPECT_EQ(withUser->cacert, "/ca.pem");
+  EXPECT_FALSE(parse({"--from", "http://user:secret@h:1"}).ok());
+  EXPECT_FALSE(parse({"--from", "h:1", "--user", "a:b"}).ok());
+  EXPECT_FALSE(parse({"--from", "http://h:1", "--cacert", "/ca.pem"}).ok());
+  EXPECT_FALSE(parse({"--from", "h:1", "--password-file", "/pw"}).ok());
+  EXPECT_FALSE(parse({"--user", "alice"}).ok());
+  EXPECT_EQ(parse({"--from", "h:1", "--user", "bob", "--password-file", "/pw"})->passwordFile,
+            "/pw");
   // Filters the daemon's counts can answer combine with it.
   auto o = parse({"--from", "h:1", "--state", "close-wait", "--pid", "7", "--unit", "x", "--json",
                   "--watch", "5"});

@@ -1,6 +1,7 @@
 // The HTTP server on loopback with the daemon's API: routes, status codes, JSON shapes, and
 // clients that misbehave (slow-loris, a huge header) while a scrape goes on.
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "service/api.hpp"
 #include "service/daemon.hpp"
@@ -224,6 +226,111 @@ TEST(HttpListen, AddressInUseIsAClearError) {
   EXPECT_EQ(second.error().errnum, EADDRINUSE);
   EXPECT_EQ(second.error().message,
             "cannot listen on 127.0.0.1:" + std::to_string(port) + ": Address already in use");
+}
+
+// Basic auth in the server: the challenge, the verdicts, every method and path; bcrypt runs on
+// the verifier thread while the connection is suspended.
+class HttpAuthTest : public ::testing::Test {
+ protected:
+  void start(const std::string& hash, unsigned maxPendingLogins = 8) {
+    auto fd = bindListener(Endpoint{*IpAddress::parse("127.0.0.1"), 0});
+    ASSERT_TRUE(fd.ok()) << fd.error().message;
+    port_ = localEndpoint(fd->get())->port;
+    auth_ = std::make_shared<BasicAuth>(
+        std::vector<BasicAuthUser>{BasicAuthUser{.name = "alice", .bcryptHash = hash}});
+    HttpServerOptions options;
+    options.auth = auth_;
+    options.maxPendingLogins = maxPendingLogins;
+    auto server = HttpServer::start(
+        std::move(*fd),
+        [](const HttpRequest& r) {
+          return HttpResponse{.status = r.path == "/metrics" ? 200u : 404u,
+                              .contentType = "text/plain",
+                              .body = "payload\n",
+                              .allow = {}};
+        },
+        options);
+    ASSERT_TRUE(server.ok()) << server.error().message;
+    server_ = std::move(*server);
+  }
+  Reply request(const std::string& path, const std::string& authorization,
+                const std::string& method = "GET", const std::string& body = "") {
+    std::string r = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+    if (!authorization.empty()) r += "Authorization: Basic " + authorization + "\r\n";
+    if (!body.empty()) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    return roundTrip(port_, r + "\r\n" + body);
+  }
+
+  std::shared_ptr<BasicAuth> auth_;
+  std::unique_ptr<HttpServer> server_;
+  std::uint16_t port_ = 0;
+};
+
+// "secret" at bcrypt cost 4; base64 of "alice:secret" and "alice:wrong".
+constexpr const char* kAliceHash = "$2b$04$2mGVvwBFmjbRshZmPfa6/.IlJIDkVW0KhEttk8tS.nFbH/L4Q7fNK";
+constexpr const char* kAliceSecret = "YWxpY2U6c2VjcmV0";
+constexpr const char* kAliceWrong = "YWxpY2U6d3Jvbmc=";
+
+TEST_F(HttpAuthTest, EveryRequestNeedsValidCredentials) {
+  start(kAliceHash);
+  for (const std::string& credentials : {std::string(), std::string(kAliceWrong),
+                                         std::string("bm90IGJhc2U2NA"), std::string("%%%")}) {
+    SCOPED_TRACE(credentials);
+    const Reply r = request("/metrics", credentials);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(r.headers.find("WWW-Authenticate: Basic realm=\"waitwatch\""), std::string::npos)
+        << r.headers;
+    EXPECT_EQ(r.body.find("payload"), std::string::npos);
+  }
+  const Reply ok = request("/metrics", kAliceSecret);  // bcrypt on the verifier thread
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, "payload\n");
+  EXPECT_EQ(auth_->lookup("alice", "secret"), BasicAuth::Verdict::Allowed);
+  EXPECT_EQ(request("/metrics", kAliceSecret).status, 200);  // from the cache
+  EXPECT_EQ(request("/other", "").status, 401);
+  EXPECT_EQ(request("/other", kAliceSecret).status, 404);
+  EXPECT_EQ(request("/metrics", "", "POST", "hello").status, 401);
+  EXPECT_EQ(request("/metrics", kAliceSecret, "POST", "hello").status, 200);
+  // Users removed on reload: the server serves without authentication again.
+  auth_->setUsers({});
+  EXPECT_EQ(request("/metrics", "").status, 200);
+}
+
+// Stopping the server while logins wait for bcrypt: every suspended connection is resumed
+// (libmicrohttpd aborts on a stop with suspended ones) and the stop does not wait for the queue.
+TEST_F(HttpAuthTest, StopsPromptlyWithLoginsWaitingForBcrypt) {
+  // Cost 12: ~250 ms per verification here, so the queue holds seconds of work.
+  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+  ASSERT_NE(crypt_gensalt_rn("$2b$", 12, nullptr, 0, setting, sizeof setting), nullptr);
+  crypt_data data{};
+  const char* hash = crypt_rn("secret", setting, &data, sizeof data);
+  ASSERT_NE(hash, nullptr);
+  start(hash, 4);
+  std::vector<std::thread> clients;
+  std::vector<int> statuses(10, -1);
+  for (int i = 0; i < 10; ++i) {
+    clients.emplace_back([this, i, &statuses] {
+      // Another wrong password each ("alice:wrong0" ...), so none comes from the cache.
+      static const char* kGuesses[] = {"YWxpY2U6d3Jvbmcw", "YWxpY2U6d3Jvbmcx", "YWxpY2U6d3Jvbmcy",
+                                       "YWxpY2U6d3Jvbmcz", "YWxpY2U6d3Jvbmc0", "YWxpY2U6d3Jvbmc1",
+                                       "YWxpY2U6d3Jvbmc2", "YWxpY2U6d3Jvbmc3", "YWxpY2U6d3Jvbmc4",
+                                       "YWxpY2U6d3Jvbmc5"};
+      statuses[static_cast<std::size_t>(i)] = request("/metrics", kGuesses[i]).status;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  const auto stopStart = std::chrono::steady_clock::now();
+  server_.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopStart, std::chrono::milliseconds(1500));
+  for (auto& t : clients)
+    t.join();
+  // Queued beyond 4: 429 at once. Waiting: 503 when stopped, 401 when verified first. Never 200.
+  int tooMany = 0;
+  for (int status : statuses) {
+    EXPECT_TRUE(status == 401 || status == 429 || status == 503 || status == 0) << status;
+    tooMany += status == 429 ? 1 : 0;
+  }
+  EXPECT_GE(tooMany, 5) << "10 guesses at once, 4 places";
 }
 
 }  // namespace

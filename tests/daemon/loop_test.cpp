@@ -2,11 +2,17 @@
 // real collector cannot be made slow on purpose): overrunning polls are counted and never
 // stacked, and SIGTERM in the middle of a long poll still ends the daemon within a second.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -38,14 +44,16 @@ std::uint16_t freePort() {
   return fd.ok() ? localEndpoint(fd->get())->port : 0;
 }
 
-// Forks a daemon whose every poll takes `delay`.
+// Forks a daemon whose every poll takes `delay`, with `env` ("NAME=value") in its environment.
 pid_t startDaemon(std::chrono::milliseconds delay, const std::string& pollInterval,
-                  std::uint16_t port) {
+                  std::uint16_t port, const std::vector<std::string>& env = {}) {
   const std::string config = ::testing::TempDir() + "ww-loop-" + std::to_string(port) + ".json";
   std::ofstream(config) << R"({"poll_interval": ")" << pollInterval << R"(", "rules": []})";
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::unsetenv("NOTIFY_SOCKET");
+    for (const auto& e : env)
+      ::putenv(const_cast<char*>(e.c_str()));  // the strings outlive the child's use
     DaemonOptions options;
     options.args.configPath = config;
     options.args.listen = "127.0.0.1:" + std::to_string(port);
@@ -106,6 +114,88 @@ TEST(PollLoop, SigtermInsideALongPollEndsWithinASecond) {
   ASSERT_NE(port, 0);
   const pid_t pid = startDaemon(5s, "1s", port);  // the first poll alone takes 5 s
   std::this_thread::sleep_for(300ms);
+  const auto start = std::chrono::steady_clock::now();
+  ::kill(pid, SIGTERM);
+  const auto status = waitExit(pid, 3s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(status, 0);
+  if (!status) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+}
+
+// A datagram socket where the test plays the service manager (NOTIFY_SOCKET names it).
+struct NotifySocket {
+  explicit NotifySocket(int receiveBuffer = 0) {
+    path = ::testing::TempDir() + "ww-loop-notify-" + std::to_string(::getpid()) + "-" +
+           std::to_string(receiveBuffer) + ".sock";
+    std::filesystem::remove(path);
+    fd.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (receiveBuffer > 0) {
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~NotifySocket() { std::filesystem::remove(path); }
+  // Every datagram that arrives within `window`.
+  std::vector<std::string> readFor(std::chrono::milliseconds window) {
+    std::vector<std::string> out;
+    const auto end = std::chrono::steady_clock::now() + window;
+    for (auto now = std::chrono::steady_clock::now(); now < end;
+         now = std::chrono::steady_clock::now()) {
+      pollfd p{fd.get(), POLLIN, 0};
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now);
+      if (::poll(&p, 1, static_cast<int>(left.count()) + 1) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) out.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  std::string path;
+  UniqueFd fd;
+  bool bound = false;
+};
+
+TEST(PollLoop, ReadyWatchdogAndStoppingReachTheManager) {
+  const std::uint16_t port = freePort();
+  ASSERT_NE(port, 0);
+  NotifySocket manager;
+  ASSERT_TRUE(manager.bound);
+  // A 200 ms watchdog: the loop pings every 50 ms; polls are 10 s apart.
+  const pid_t pid =
+      startDaemon(0ms, "10s", port, {"NOTIFY_SOCKET=" + manager.path, "WATCHDOG_USEC=200000"});
+  const auto notes = manager.readFor(1500ms);
+  ::kill(pid, SIGTERM);
+  const auto last = manager.readFor(500ms);
+  EXPECT_EQ(waitExit(pid, 2s), 0);
+  ASSERT_FALSE(notes.empty());
+  EXPECT_EQ(notes.front(),
+            "READY=1\nSTATUS=3 sockets, 0 processes with CLOSE_WAIT, 0 alerts firing");
+  const auto pings = std::count(notes.begin(), notes.end(), "WATCHDOG=1");
+  EXPECT_GE(pings, 8) << "1.5 s of a 200 ms watchdog";
+  EXPECT_LE(pings, 40);
+  ASSERT_FALSE(last.empty());
+  EXPECT_EQ(last.back(), "STOPPING=1\nSTATUS=stopping");
+}
+
+// A manager that never reads: its queue fills after a few messages (net.unix.max_dgram_qlen),
+// where a blocking sd_notify() would stop the loop and the stop.
+TEST(PollLoop, AManagerThatNeverReadsBlocksNeitherPollsNorTheStop) {
+  const std::uint16_t port = freePort();
+  ASSERT_NE(port, 0);
+  NotifySocket manager(1);  // the smallest receive buffer
+  ASSERT_TRUE(manager.bound);
+  const pid_t pid =
+      startDaemon(0ms, "100ms", port, {"NOTIFY_SOCKET=" + manager.path, "WATCHDOG_USEC=100000"});
+  std::this_thread::sleep_for(500ms);
+  const double first = value(scrape(port), "waitwatch_polls_total");
+  std::this_thread::sleep_for(1s);
+  const double second = value(scrape(port), "waitwatch_polls_total");
+  // 10 polls a second; a loop stuck in a notification would make none.
+  EXPECT_GE(first, 3);
+  EXPECT_GE(second - first, 7) << first << " then " << second;
   const auto start = std::chrono::steady_clock::now();
   ::kill(pid, SIGTERM);
   const auto status = waitExit(pid, 3s);

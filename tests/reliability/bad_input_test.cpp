@@ -232,6 +232,72 @@ TEST_F(BadInput, ConfigurationFiles) {
   }
 }
 
+// The web section (TLS and basic auth): names and forms are the config compiler's errors; the
+// files are read by the daemon, whose errors name the JSON path and the file. Made here with the
+// openssl CLI: a certificate, its key, an unrelated key, an encrypted key.
+TEST_F(BadInput, WebConfigurationFiles) {
+  if (runCommand({"sh", "-c", "command -v openssl"}, 5s).exitCode != 0) {
+    GTEST_SKIP() << "the openssl CLI is not installed";
+  }
+  const std::string d = dir_.string();
+  const CommandResult made = runCommand(
+      {"sh", "-c",
+       "set -e; cd " + d +
+           "; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+           "-keyout good.key -out good.crt -days 1 -subj /CN=127.0.0.1 2>/dev/null; "
+           "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out other.key; "
+           "openssl pkey -in good.key -aes256 -passout pass:x -out encrypted.key"},
+      30s);
+  ASSERT_EQ(made.exitCode, 0) << made.describe();
+  const std::string crt = d + "/good.crt";
+  const std::string key = d + "/good.key";
+  auto tls = [](const std::string& cert, const std::string& k) {
+    return R"({"web": {"tls_server_config": {"cert_file": ")" + cert + R"(", "key_file": ")" + k +
+           R"("}}})";
+  };
+  struct FileRow {
+    const char* name;
+    std::string content;
+    std::string error;  // after "FILE: "
+  };
+  const FileRow rows[] = {
+      {"cert without key", R"({"web": {"tls_server_config": {"cert_file": "/x.crt"}}})",
+       "web.tls_server_config: cert_file and key_file go together: key_file missing"},
+      {"relative cert path", tls("good.crt", key),
+       R"(web.tls_server_config.cert_file: "good.crt" is not an absolute path)"},
+      {"missing cert", tls(d + "/missing.crt", key),
+       "web.tls_server_config.cert_file: " + d + "/missing.crt: No such file or directory"},
+      {"key given as cert", tls(key, key),
+       "web.tls_server_config.cert_file: " + key + ": not a PEM certificate"},
+      {"cert given as key", tls(crt, crt),
+       "web.tls_server_config.key_file: " + crt + ": not a PEM private key"},
+      {"key of another certificate", tls(crt, d + "/other.key"),
+       "web.tls_server_config: the key in " + d + "/other.key" +
+           " does not belong to the certificate in " + crt},
+      {"encrypted key", tls(crt, d + "/encrypted.key"),
+       "web.tls_server_config.key_file: " + d + "/encrypted.key" +
+           ": an encrypted key (waitwatchd cannot ask for a passphrase"},
+      {"TLS 1.0", R"({"web": {"tls_server_config": {"cert_file": "/a", "key_file": "/b",
+                                                     "min_version": "TLS10"}}})",
+       R"(web.tls_server_config.min_version: "TLS10" is not offered)"},
+      {"plain password for a hash", R"({"web": {"basic_auth_users": {"alice": "hunter2"}}})",
+       "web.basic_auth_users.alice: not a bcrypt hash"},
+      {"no users", R"({"web": {"basic_auth_users": {}}})",
+       "web.basic_auth_users: no users: remove the key to serve without authentication"},
+  };
+  for (const FileRow& f : rows) {
+    const std::string file = write(std::string(f.name) + ".json", f.content);
+    const std::string error = "{FILE}: " + f.error;
+    check(kWaitwatchd, Row{f.name, {"--check-config", "{FILE}"}, 1, error}, file);
+    check(kWaitwatchd, Row{f.name, {"--config", "{FILE}"}, 1, "waitwatchd: " + error}, file);
+  }
+  // The password never reaches the error.
+  const std::string file =
+      write("password.json", R"({"web": {"basic_auth_users": {"a": "hunter2"}}})");
+  const CommandResult r = runCommand({kWaitwatchd, "--check-config", file}, 10s);
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
+}
+
 TEST_F(BadInput, ConfigurationFilesThatCannotBeRead) {
   check(kWaitwatchd,
         Row{"missing", {"--check-config", "{FILE}"}, 1, "{FILE}: No such file or directory"},

@@ -3,6 +3,8 @@
 // address the daemon may not or cannot bind, the daemon without the privilege to read other
 // users' /proc/<pid>/fd, and HTTP clients that trickle, send a huge header or garbage.
 //
+// Least privilege: DaemonPrivilegeTest (capabilities after start-up, every thread).
+//
 // Covered elsewhere, not repeated here (tests/daemon/daemon_integration_test.cpp):
 // ReloadGoodThenBrokenConfig (a broken file at SIGHUP: old config keeps running, the journal
 // entry, waitwatch_config_last_reload_successful 0) and ListenAddressInUseFailsCleanly.
@@ -85,11 +87,12 @@ struct Reply {
 };
 
 // GET `path` from 127.0.0.1 inside `ns`, with a deadline.
-Reply get(const NetworkNamespace& ns, const std::string& path, std::chrono::milliseconds timeout) {
+Reply get(const NetworkNamespace& ns, const std::string& path, std::chrono::milliseconds timeout,
+          std::uint16_t port = kPort) {
   Reply r;
   const auto start = std::chrono::steady_clock::now();
   UniqueFd fd = socketIn(ns, SOCK_STREAM);
-  const sockaddr_in to = loopback("127.0.0.1", kPort);
+  const sockaddr_in to = loopback("127.0.0.1", port);
   if (!fd || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) return r;
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) return r;
@@ -119,12 +122,20 @@ enum class Journal {
   Stalled,  // a datagram socket that nobody reads is bound at the journal's path
 };
 
+// How the service manager's notification socket behaves.
+enum class Manager {
+  Reads,      // as systemd does
+  NeverReads  // stalled: the smallest receive buffer, never read, and a watchdog to ping
+};
+
 // The daemon in the test namespace and a private mount namespace (see the wrapper), optionally
-// as an unprivileged user; sd_notify messages arrive on a socket of the test.
+// as an unprivileged user (with the ambient capabilities `runAsCaps`, e.g. "sys_ptrace,kill");
+// sd_notify messages arrive on a socket of the test.
 class Daemon {
  public:
   Daemon(const NetworkNamespace& ns, const std::string& config, Journal journal,
-         const std::vector<std::string>& extraArgs = {}, const std::string& runAs = "")
+         const std::vector<std::string>& extraArgs = {}, const std::string& runAs = "",
+         const std::string& runAsCaps = "", Manager manager = Manager::Reads)
       : ns_(ns), dir_(scratchDir("reliability")) {
     ::chmod(dir_.c_str(), 0755);
     std::ofstream(dir_ / "waitwatch.json") << config;
@@ -140,21 +151,26 @@ fi
 exec "$@"
 )";
     notify_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (manager == Manager::NeverReads) {
+      const int one = 1;
+      ::setsockopt(notify_.get(), SOL_SOCKET, SO_RCVBUF, &one, sizeof one);
+    }
     bindUnix(notify_.get(), dir_ / "notify.sock");
-    // Read sd_notify messages as they come, as a service manager does: sd_notify blocks once
-    // the socket's queue (net.unix.max_dgram_qlen, often 10) is full, and the daemon sends a
-    // STATUS= line every poll.
-    reader_ = std::thread([this] {
-      char buf[4096];
-      while (!stopReading_) {
-        pollfd p{notify_.get(), POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) continue;
-        for (ssize_t n; (n = ::recv(notify_.get(), buf, sizeof buf, 0)) > 0;) {
-          std::lock_guard lock(notesMutex_);
-          notes_.emplace_back(buf, static_cast<std::size_t>(n));
+    // Read sd_notify messages as they come, as a service manager does. (One that never reads
+    // must not block the daemon either: StalledServiceManagerBlocksNeitherPollsNorTheStop.)
+    if (manager == Manager::Reads) {
+      reader_ = std::thread([this] {
+        char buf[4096];
+        while (!stopReading_) {
+          pollfd p{notify_.get(), POLLIN, 0};
+          if (::poll(&p, 1, 50) <= 0) continue;
+          for (ssize_t n; (n = ::recv(notify_.get(), buf, sizeof buf, 0)) > 0;) {
+            std::lock_guard lock(notesMutex_);
+            notes_.emplace_back(buf, static_cast<std::size_t>(n));
+          }
         }
-      }
-    });
+      });
+    }
     if (journal == Journal::Stalled) {
       // The smallest receive buffer the kernel allows, never read: journald hung for good.
       stalled_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -173,8 +189,20 @@ exec "$@"
                                      dir_.string(),
                                      journal == Journal::Stalled ? "stalled" : "absent"};
     if (!runAs.empty()) {
-      for (const char* a : {"setpriv", "--clear-groups", "--inh-caps=-all"})
-        argv.emplace_back(a);
+      argv.emplace_back("setpriv");
+      argv.emplace_back("--clear-groups");
+      if (runAsCaps.empty()) {
+        argv.emplace_back("--inh-caps=-all");
+      } else {
+        std::string plus;  // "+a,+b"
+        for (std::size_t at = 0; at < runAsCaps.size();) {
+          const auto comma = std::min(runAsCaps.find(',', at), runAsCaps.size());
+          plus += (plus.empty() ? "+" : ",+") + runAsCaps.substr(at, comma - at);
+          at = comma + 1;
+        }
+        argv.push_back("--inh-caps=" + plus);
+        argv.push_back("--ambient-caps=" + plus);
+      }
       argv.push_back("--reuid=" + runAs);
       argv.push_back("--regid=" + runAs);
       argv.emplace_back("--");
@@ -183,15 +211,22 @@ exec "$@"
     argv.push_back("--config");
     argv.push_back((dir_ / "waitwatch.json").string());
     bool listen = false;
-    for (const auto& a : extraArgs)
-      listen = listen || a.rfind("--listen", 0) == 0;
+    for (std::size_t i = 0; i < extraArgs.size(); ++i) {
+      listen = listen || extraArgs[i].rfind("--listen", 0) == 0;
+      if (extraArgs[i] != "--listen") continue;
+      if (i + 1 < extraArgs.size()) {
+        const auto colon = extraArgs[i + 1].rfind(':');
+        port_ = static_cast<std::uint16_t>(std::stoi(extraArgs[i + 1].substr(colon + 1)));
+      }
+    }
     if (!listen) {
       argv.emplace_back("--listen");
       argv.push_back("127.0.0.1:" + std::to_string(kPort));
     }
     argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
-    auto child = Child::spawn(argv, {"NOTIFY_SOCKET=" + (dir_ / "notify.sock").string()},
-                              dir_ / "waitwatchd");
+    std::vector<std::string> env = {"NOTIFY_SOCKET=" + (dir_ / "notify.sock").string()};
+    if (manager == Manager::NeverReads) env.emplace_back("WATCHDOG_USEC=400000");
+    auto child = Child::spawn(argv, env, dir_ / "waitwatchd");
     if (child.ok()) child_.emplace(std::move(*child));
   }
   Daemon(const Daemon&) = delete;
@@ -221,8 +256,9 @@ exec "$@"
         timeout);
   }
   Reply get(const std::string& path, std::chrono::milliseconds timeout = 2000ms) {
-    return testing::get(ns_, path, timeout);
+    return testing::get(ns_, path, timeout, port_);
   }
+  [[nodiscard]] fs::path configPath() const { return dir_ / "waitwatch.json"; }
 
  private:
   static void bindUnix(int fd, const fs::path& path) {
@@ -235,6 +271,7 @@ exec "$@"
 
   const NetworkNamespace& ns_;
   fs::path dir_;
+  std::uint16_t port_ = kPort;
   UniqueFd notify_;
   UniqueFd stalled_;
   std::mutex notesMutex_;
@@ -331,6 +368,30 @@ TEST_F(DaemonFaultTest, JournalStalledNothingBlocksDropsAreCounted) {
   EXPECT_EQ(nlohmann::json::parse(alerts.body).at("alerts").size(), 1200u);
   // The writer is stuck in a send that never returns; stopping must not wait for it.
   expectQuickCleanStop(d);
+}
+
+// A service manager that never reads its notification socket: the queue fills after a few
+// messages (net.unix.max_dgram_qlen), where a blocking sd_notify() would hold the poll loop and
+// the stop. Polls keep their interval, scrapes are answered, SIGTERM ends it within a second.
+TEST_F(DaemonFaultTest, StalledServiceManagerBlocksNeitherPollsNorTheStop) {
+  Daemon d(netns(), leakConfig(closeWaitRule("cw", 10)), Journal::Absent, {}, "", "",
+           Manager::NeverReads);
+  ASSERT_TRUE(d.started());
+  double first = -1;
+  ASSERT_TRUE(eventually(
+      [&] {
+        first = sample(d.get("/metrics").body, "waitwatch_polls_total");
+        return first >= 3;  // READY=1, STATUS= lines and pings have filled the queue by now
+      },
+      20s))
+      << d.process().stderrText();
+  std::this_thread::sleep_for(2s);
+  const double second = sample(d.get("/metrics").body, "waitwatch_polls_total");
+  // 200 ms apart: ten polls in 2 s; a loop stuck in a notification would make none.
+  EXPECT_GE(second - first, 7) << first << " then " << second;
+  const auto start = std::chrono::steady_clock::now();
+  expectQuickCleanStop(d);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
 }
 
 TEST_F(DaemonFaultTest, ListenAddressNotPermittedOrNotAvailableFailsCleanly) {
@@ -476,13 +537,139 @@ TEST_F(DaemonFaultTest, SlowAndMalformedClientsDoNotStallScrapes) {
   while (std::getline(status, line))
     if (line.rfind("VmRSS:", 0) == 0) rssKb = std::stol(line.substr(6));
   EXPECT_GT(rssKb, 0);
-  // ASan's shadow memory and quarantine inflate every heap; the bound is for real builds.
-#if defined(__SANITIZE_ADDRESS__)
+  // ASan's and TSan's shadow memory (and ASan's quarantine) inflate every heap; the bound is
+  // for real builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   constexpr long kRssLimitKb = 256 * 1024;
 #else
   constexpr long kRssLimitKb = 64 * 1024;
 #endif
   EXPECT_LT(rssKb, kRssLimitKb) << "VmRSS kB";
+  expectQuickCleanStop(d);
+}
+
+// Least privilege after start-up (packaging/README.md, "What the daemon drops after start-up"):
+// /proc/<pid>/status of every thread of the real daemon once it is ready.
+struct TaskCapabilities {
+  std::uint64_t inh = 0, prm = 0, eff = 0, bnd = 0, amb = 0;
+  std::string noNewPrivs;
+  bool operator==(const TaskCapabilities&) const = default;
+};
+std::ostream& operator<<(std::ostream& out, const TaskCapabilities& c) {
+  return out << std::hex << "CapInh " << c.inh << " CapPrm " << c.prm << " CapEff " << c.eff
+             << " CapBnd " << c.bnd << " CapAmb " << c.amb << std::dec << " NoNewPrivs "
+             << c.noNewPrivs;
+}
+TaskCapabilities capabilitiesOf(const fs::path& status) {
+  TaskCapabilities c;
+  std::ifstream in(status);
+  std::string line;
+  auto hex = [&](const char* name, std::uint64_t& out) {
+    if (line.rfind(name, 0) == 0) out = std::stoull(line.substr(std::strlen(name)), nullptr, 16);
+  };
+  while (std::getline(in, line)) {
+    hex("CapInh:", c.inh);
+    hex("CapPrm:", c.prm);
+    hex("CapEff:", c.eff);
+    hex("CapBnd:", c.bnd);
+    hex("CapAmb:", c.amb);
+    if (line.rfind("NoNewPrivs:", 0) == 0) c.noNewPrivs = line.substr(line.find_last_of(" \t") + 1);
+  }
+  return c;
+}
+// Every thread of `pid`; fails the test when one differs from `expected`. Returns the count.
+std::size_t expectEveryThread(pid_t pid, const TaskCapabilities& expected) {
+  std::size_t threads = 0;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    ++threads;
+    EXPECT_EQ(capabilitiesOf(task.path() / "status"), expected) << task.path();
+  }
+  return threads;
+}
+
+constexpr std::uint64_t kDacReadSearch = 1ULL << 2, kSysPtrace = 1ULL << 19, kSysAdmin = 1ULL << 21;
+
+class DaemonPrivilegeTest : public NetnsTest {};
+
+TEST_F(DaemonPrivilegeTest, RootByHandKeepsOnlyWhatTheConfigurationNeeds) {
+  if ((capabilitiesOf("/proc/self/status").eff & (1ULL << 8)) == 0) {
+    GTEST_SKIP() << "needs root with CAP_SETPCAP";
+  }
+  const std::uint64_t pair = kDacReadSearch | kSysPtrace;
+  Daemon host(netns(), leakConfig(closeWaitRule("cw", 10)), Journal::Absent);
+  ASSERT_TRUE(host.started());
+  ASSERT_TRUE(host.waitReady(15s)) << host.process().stderrText();
+  // Several threads: the poll loop, signals, notifications, the journal writer, HTTP.
+  EXPECT_GE(expectEveryThread(host.process().pid(), {0, pair, pair, pair, 0, "1"}), 4u);
+  EXPECT_NE(host.process().stderrText().find(
+                "capabilities: kept cap_dac_read_search,cap_sys_ptrace; dropped all "),
+            std::string::npos)
+      << host.process().stderrText();
+
+  // CAP_SYS_ADMIN is gone: a reload to all namespaces is refused, the old configuration runs on.
+  std::ofstream(host.configPath()) << R"({"poll_interval": "200ms", "namespaces": "all"})";
+  host.process().signal(SIGHUP);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return host.process().stderrText().find(
+                   "rejected, still running on the previous one: \"namespaces\": \"all\" needs "
+                   "cap_sys_admin: needs a restart: capability dropped at start") !=
+               std::string::npos;
+      },
+      5s))
+      << host.process().stderrText();
+  EXPECT_EQ(sample(host.get("/metrics").body, "waitwatch_config_last_reload_successful"), 0);
+  expectPollsAndQuickScrapes(host, 1000ms);
+  expectQuickCleanStop(host);
+
+  // Configured for all namespaces from the start, it keeps CAP_SYS_ADMIN too.
+  Daemon all(netns(), R"({"poll_interval": "200ms", "namespaces": "all"})", Journal::Absent);
+  ASSERT_TRUE(all.started());
+  ASSERT_TRUE(all.waitReady(30s)) << all.process().stderrText();
+  const std::uint64_t three = pair | kSysAdmin;
+  expectEveryThread(all.process().pid(), {0, three, three, three, 0, "1"});
+  expectQuickCleanStop(all);
+}
+
+// Started as nobody with the two capabilities and CAP_NET_BIND_SERVICE for port 80: the port is
+// bound, the extra capability is gone, attribution of another user's sockets still works.
+TEST_F(DaemonPrivilegeTest, UnprivilegedUserLosesTheExtraCapabilityAndStillAttributes) {
+  auto other = SockFarm::start(
+      netns(), {"--uid", "1234", "--holders", "1", "--close-wait", "6", "--listen-port", "8080"});
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  Daemon d(netns(), leakConfig(closeWaitRule("cw", 5)), Journal::Absent,
+           {"--listen", "127.0.0.1:80"}, "65534", "dac_read_search,sys_ptrace,net_bind_service");
+  ASSERT_TRUE(d.started());
+  ASSERT_TRUE(d.waitReady(15s)) << d.process().stderrText();
+  const std::uint64_t pair = kDacReadSearch | kSysPtrace;
+  // Without CAP_SETPCAP the bounding set stays what setpriv left (the test's own).
+  const std::uint64_t bounding = capabilitiesOf("/proc/self/status").bnd;
+  expectEveryThread(d.process().pid(), {0, pair, pair, bounding, 0, "1"});
+  EXPECT_NE(d.process().stderrText().find("capabilities: kept cap_dac_read_search,cap_sys_ptrace; "
+                                          "dropped cap_net_bind_service;"),
+            std::string::npos)
+      << d.process().stderrText();
+
+  const int holder = other->holders()[0].at("pid").get<int>();
+  bool attributed = false;
+  EXPECT_TRUE(eventually(
+      [&] {
+        const Reply snap = d.get("/api/v1/snapshot");
+        if (snap.status != 200) return false;
+        const auto j = nlohmann::json::parse(snap.body);
+        for (const auto& p : j.at("processes")) {
+          auto states = statesFromJson(p.at("states"));
+          if (p.at("pid").get<int>() == holder && states.ok()) {
+            attributed = (*states)[TcpState::CloseWait] == 6;
+          }
+        }
+        return attributed;
+      },
+      10s));
+  EXPECT_TRUE(attributed) << "uid 1234's holder (pid " << holder << ") is not attributed";
+  EXPECT_LE(
+      sample(d.get("/metrics").body, R"(waitwatch_unattributed_sockets{reason="no_permission"})"),
+      0);
   expectQuickCleanStop(d);
 }
 
