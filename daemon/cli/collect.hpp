@@ -2,10 +2,14 @@
 // Collection: what `waitwatch` asks the kernel and /proc, turned into Snapshots. Rendering
 // (render.hpp) only reads them, so new views add a renderer, not a collection step.
 //
-// A one-shot run has no cache to lean on, so it reads every process's fds once, as fast as the
-// machine allows: the fd walk runs on worker threads (one per core) while the calling thread
-// dumps the sockets, and sockets are attributed when both are done. --watch keeps a Collector
-// (common/attribution) across refreshes instead, whose cache makes every later refresh cheap.
+// A one-shot run has no cache to lean on. Where the BPF task_file iterator loads (common/bpf:
+// root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF), one kernel pass after the dumps lists
+// every process's socket fds, and only the processes holding the dumped sockets are read. Else
+// it reads every process's fds once, as fast as the machine allows: the fd walk runs on worker
+// threads (one per core) while the calling thread dumps the sockets, and sockets are attributed
+// when both are done. WAITWATCH_NO_BPF=1 in the environment forces the /proc walk. --watch
+// keeps a Collector (common/attribution) across refreshes instead, whose cache makes every later
+// refresh cheap.
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +33,9 @@ struct Environment {
   std::string runNetns = "/run/netns";
   // fd-walking threads of a one-shot run; 0: one per core (at most 4).
   unsigned walkerThreads = 0;
+  // One-shot runs: find owners with the BPF scan where it loads (also needs procRoot to be this
+  // pid namespace's /proc, and no WAITWATCH_NO_BPF=1 in the environment).
+  bool bpf = true;
   // --watch clears the screen before each refresh only on a terminal.
   bool stdoutIsTerminal = false;
 };
@@ -54,6 +61,8 @@ struct Collection {
   std::vector<std::string> warnings;
   // Once per LocalCollector: which sockets could not be attributed for lack of privilege.
   std::optional<std::string> privilegeWarning;
+  // A one-shot run found the owners with the BPF scan (else by walking /proc).
+  bool ownersFromBpf = false;
 };
 
 class LocalCollector {

@@ -1,0 +1,205 @@
+// A one-shot `waitwatch` finds owners with the BPF scan where it loads, and the answer is the
+// /proc walk's: on one sockfarm population (both families, several holders, sockets shared
+// across a fork), `waitwatch --json` with the scan and with WAITWATCH_NO_BPF=1 gives the same
+// counts for every process, and LocalCollector (in this process) the same facts about each.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "bpf/socket_fds.hpp"
+#include "cli/collect.hpp"
+#include "netns_fixture.hpp"
+
+namespace waitwatch::testing {
+namespace {
+
+using cli::Collection;
+using cli::CollectRequest;
+using cli::Environment;
+using cli::LocalCollector;
+using cli::NetnsSelection;
+using nlohmann::json;
+
+class BpfCliTest : public NetnsTest {
+ protected:
+  void SetUp() override {
+    NetnsTest::SetUp();
+    if (IsSkipped()) return;
+    auto s = bpf::scanSocketFds();
+    if (!s) GTEST_SKIP() << "the BPF iterator cannot load here: " << s.error().message;
+  }
+
+  json runJson(bool noBpf) {
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    if (noBpf) argv.push_back("WAITWATCH_NO_BPF=1");
+    argv.insert(argv.end(), {WAITWATCH_CLI_PATH, "--json", "--netns", netns().name()});
+    const auto r = runCommand(argv);
+    EXPECT_EQ(r.exitCode, 0) << r.describe();
+    EXPECT_EQ(r.err, "");  // nothing to warn about as root, with or without the scan
+    auto j = json::parse(r.out, nullptr, false);
+    EXPECT_TRUE(j.is_object()) << "not a JSON object: " << r.out;
+    return j.is_object() ? j : json::object();
+  }
+
+  Result<Collection> collectInProcess(bool noBpf) {
+    if (noBpf) ::setenv("WAITWATCH_NO_BPF", "1", 1);
+    LocalCollector collector(
+        CollectRequest{.netns = NetnsSelection::Named, .netnsName = netns().name()}, Environment{});
+    auto c = collector.collect(TimePoint{});
+    ::unsetenv("WAITWATCH_NO_BPF");
+    return c;
+  }
+};
+
+std::map<int, StateCounts> byPid(const json& out) {
+  std::map<int, StateCounts> m;
+  for (const auto& p : out.at("processes")) {
+    auto s = statesFromJson(p["states"]);
+    EXPECT_TRUE(s.ok()) << p.dump();
+    m[p["pid"].get<int>()] = s.ok() ? *s : StateCounts{};
+  }
+  return m;
+}
+
+std::map<int, StateCounts> holdersByPid(const SockFarm& farm) {
+  std::map<int, StateCounts> m;
+  for (const auto& h : farm.holders()) {
+    auto s = statesFromJson(h["states"]);
+    EXPECT_TRUE(s.ok()) << h.dump();
+    m[h["pid"].get<int>()] = s.ok() ? *s : StateCounts{};
+  }
+  return m;
+}
+
+TEST_F(BpfCliTest, OneShotCountsAreTheSameWithAndWithoutTheScan) {
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  const auto expected = holdersByPid(*farm);
+  ASSERT_EQ(expected.size(), 4u);  // 3 holders and holder 0's sharer
+
+  const json withScan = runJson(false);
+  const json withWalk = runJson(true);
+  EXPECT_EQ(byPid(withScan), expected) << withScan["processes"].dump();
+  EXPECT_EQ(byPid(withScan), byPid(withWalk));
+  EXPECT_EQ(withScan["states"], withWalk["states"]);
+  EXPECT_EQ(withScan["unattributed"], (json{{"no_permission", 0}, {"vanished", 0}}));
+  EXPECT_EQ(withScan["unattributed"], withWalk["unattributed"]);
+  for (const char* key : {"comm", "user", "unit", "container"}) {
+    std::map<int, json> a;
+    std::map<int, json> b;
+    for (const auto& p : withScan["processes"])
+      a[p["pid"].get<int>()] = p[key];
+    for (const auto& p : withWalk["processes"])
+      b[p["pid"].get<int>()] = p[key];
+    EXPECT_EQ(a, b) << key;
+  }
+}
+
+TEST_F(BpfCliTest, LocalCollectorUsesTheScanUnlessTold) {
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  auto scanned = collectInProcess(false);
+  ASSERT_TRUE(scanned.ok()) << scanned.error().message;
+  auto walked = collectInProcess(true);
+  ASSERT_TRUE(walked.ok()) << walked.error().message;
+  EXPECT_TRUE(scanned->ownersFromBpf);
+  EXPECT_FALSE(walked->ownersFromBpf);
+  EXPECT_FALSE(scanned->privilegeWarning) << *scanned->privilegeWarning;
+
+  // Every fact about every process, the same both ways.
+  auto facts = [](const Snapshot& s) {
+    std::map<ProcessKey, std::tuple<std::string, std::uint32_t, std::string, std::string,
+                                    std::string, std::string, std::string, StateCounts>>
+        m;
+    for (const ProcessEntry& p : s.processes) {
+      const ProcessInfo& i = p.info;
+      m[i.key] = {i.comm, i.uid, i.user, i.cmdline, i.exe, i.cgroup, i.unit, p.states};
+    }
+    return m;
+  };
+  const auto a = facts(scanned->snapshot);
+  EXPECT_EQ(a.size(), 4u);
+  EXPECT_EQ(a, facts(walked->snapshot));
+  for (const auto& [key, f] : a) {
+    EXPECT_EQ(std::get<0>(f), "sockfarm");
+    EXPECT_NE(std::get<3>(f).find("sockfarm"), std::string::npos);  // cmdline
+    EXPECT_NE(std::get<4>(f).find("sockfarm"), std::string::npos);  // exe
+  }
+  EXPECT_EQ(scanned->snapshot.unattributedVanished, walked->snapshot.unattributedVanished);
+  EXPECT_EQ(scanned->snapshot.unattributedNoPermission, 0u);
+}
+
+// Connections made by this process while collections run (ESTABLISHED client sockets, which
+// the dump meets anywhere in its walk of the established hash): the scan beside the dump cannot
+// have seen those made after it passed this process, so the second scan must find them; none
+// may be reported as vanished (all stay open). The server sides stay in the accept queue:
+// they have no inode, hence no holder to find (an accept() installs the fd only after the
+// socket got its inode, a window in which no walk of fd tables can see the holder).
+TEST_F(BpfCliTest, SocketsMadeDuringTheRunAreStillAttributed) {
+  auto farm = SockFarm::start(netns(), {"--close-wait", "60000", "--holders", "4"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  rlimit nofile{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &nofile), 0);
+  const rlimit saved = nofile;
+  nofile.rlim_cur = std::min<rlim_t>(nofile.rlim_max, 8192);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &nofile), 0);
+  const std::size_t maxSockets = std::min<std::size_t>(nofile.rlim_cur - 512, 4000);
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> made{0};
+  std::vector<UniqueFd> sockets;
+  std::thread churner([&] {
+    UniqueFd ns(::open(("/run/netns/" + netns().name()).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns || ::setns(ns.get(), CLONE_NEWNET) != 0) return;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    socklen_t len = sizeof a;
+    if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener.get(), 4096) != 0 ||
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    while (!stop.load() && sockets.size() < maxSockets) {
+      UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!client || ::connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        break;
+      }
+      sockets.push_back(std::move(client));
+      made.store(sockets.size());
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    while (!stop.load())  // the listener (and its queue) stays until the rounds are done
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  while (made.load() < 10)
+    std::this_thread::yield();
+  std::uint64_t ours = 0;
+  int rounds = 0;
+  for (; rounds < 5 && made.load() < maxSockets; ++rounds) {
+    auto c = collectInProcess(false);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_TRUE(c->ownersFromBpf);
+    EXPECT_EQ(c->snapshot.unattributedVanished, 0u) << "round " << rounds;
+    EXPECT_EQ(c->snapshot.unattributedNoPermission, 0u) << "round " << rounds;
+    for (const ProcessEntry& p : c->snapshot.processes)
+      if (p.info.key.pid == ::getpid()) ours = p.states[TcpState::Established];
+  }
+  stop = true;
+  churner.join();
+  EXPECT_GE(rounds, 1);
+  EXPECT_GT(ours, 0u);
+  sockets.clear();
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+}  // namespace
+}  // namespace waitwatch::testing
