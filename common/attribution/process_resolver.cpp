@@ -489,13 +489,18 @@ void ProcessResolver::endPoll() {
   stats_.cacheBytes = table_.memoryBytes();
 }
 
+std::string unreadableProcessesWarning(std::uint64_t count, const std::string& first) {
+  return "cannot read the open files of " + std::to_string(count) +
+         " process(es) (first: " + first +
+         "); the sockets they hold are counted but not attributed. Other users' processes "
+         "need root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH; a process the kernel shields "
+         "from ptrace (some init and sandbox processes) stays unreadable even then.";
+}
+
 std::optional<std::string> ProcessResolver::takePermissionWarning() {
   if (warned_ || unreadable_ == 0) return std::nullopt;
   warned_ = true;
-  return "cannot read the open files of " + std::to_string(unreadable_) +
-         " process(es) of other users (first: " + firstUnreadable_ +
-         "); the sockets they hold are counted but not attributed. Run as root, or with "
-         "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, to attribute them.";
+  return unreadableProcessesWarning(unreadable_, firstUnreadable_);
 }
 
 }  // namespace waitwatch

@@ -71,6 +71,10 @@ struct ProcessResolverOptions {
 void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
                       std::string& scratch, ProcessInfo& info);
 
+// The one-line warning about `count` processes whose fds could not be read (`first`: the first
+// one, "/proc/<pid>/fd (comm, uid N): reason"), and what would help. Shared with the CLI.
+std::string unreadableProcessesWarning(std::uint64_t count, const std::string& first);
+
 struct ResolverStats {
   std::uint64_t processes = 0;            // in /proc at the last listing
   std::uint64_t walks = 0;                // fd directories walked this poll
