@@ -7,14 +7,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace waitwatch {
 namespace {
@@ -173,6 +176,95 @@ int retrieveCertificate(gnutls_session_t, const gnutls_datum_t*, int, const gnut
   return 0;
 }
 
+// Enforces HttpServerOptions::requestDeadlineSeconds. libmicrohttpd tells each connection's
+// start and end (MHD_OPTION_NOTIFY_CONNECTION); a request whose headers are complete reaches
+// onRequest; its end reaches onCompleted. A connection with no complete request by its deadline
+// is shut down (shutdown(2) on its socket): libmicrohttpd then reads EOF and closes it the usual
+// way, so none of its state is touched from here. The socket number stays this connection's
+// until its CLOSED notification (libmicrohttpd closes the socket after it), and that
+// notification removes it from here under the same mutex, so a reused number is never hit.
+class RequestDeadlines {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `seconds` for the first request of a connection; `keepAliveSeconds` (not shorter) for the
+  // next ones, so that a client reusing a kept-alive connection is not cut before the idle
+  // timeout would have closed it anyway.
+  RequestDeadlines(unsigned seconds, unsigned keepAliveSeconds)
+      : limit_(std::chrono::seconds(seconds)),
+        keepAliveLimit_(std::chrono::seconds(std::max(seconds, keepAliveSeconds))) {
+    if (seconds > 0) reaper_ = std::thread([this] { reap(); });
+  }
+  ~RequestDeadlines() { stop(); }
+  RequestDeadlines(const RequestDeadlines&) = delete;
+  RequestDeadlines& operator=(const RequestDeadlines&) = delete;
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+  }
+
+  void opened(MHD_Connection* c) {
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info == nullptr) return;
+    std::lock_guard lock(mutex_);
+    open_[c] = Entry{.fd = info->connect_fd, .deadline = Clock::now() + limit_};
+  }
+  void closed(MHD_Connection* c) {
+    std::lock_guard lock(mutex_);
+    open_.erase(c);
+  }
+  // The request's headers are in: no deadline while it is served (bcrypt, a long response).
+  void requestArrived(MHD_Connection* c) {
+    std::lock_guard lock(mutex_);
+    if (auto it = open_.find(c); it != open_.end()) it->second.serving = true;
+  }
+  // Answered: the next request on this connection gets a deadline of its own.
+  void requestDone(MHD_Connection* c) {
+    std::lock_guard lock(mutex_);
+    if (auto it = open_.find(c); it != open_.end()) {
+      it->second.serving = false;
+      it->second.deadline = Clock::now() + keepAliveLimit_;
+    }
+  }
+  [[nodiscard]] std::uint64_t shutDown() const { return shutDown_.load(); }
+
+ private:
+  struct Entry {
+    int fd = -1;
+    Clock::time_point deadline;
+    bool serving = false;
+    bool shut = false;
+  };
+
+  void reap() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(250));
+      const auto now = Clock::now();
+      for (auto& [connection, e] : open_) {
+        if (e.serving || e.shut || now < e.deadline) continue;
+        ::shutdown(e.fd, SHUT_RDWR);
+        e.shut = true;
+        shutDown_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+
+  const Clock::duration limit_;
+  const Clock::duration keepAliveLimit_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::unordered_map<MHD_Connection*, Entry> open_;
+  std::atomic<std::uint64_t> shutDown_{0};
+  std::thread reaper_;
+};
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -186,6 +278,7 @@ struct HttpServer::Impl {
   std::atomic<bool> starting{false};
   std::mutex startMutex;  // MHD's threads may log while it starts
   std::string startMessages;
+  std::unique_ptr<RequestDeadlines> deadlines;
   MHD_Daemon* daemon = nullptr;
 };
 
@@ -208,8 +301,19 @@ void onMhdMessage(void* cls, const char* format, va_list args) {
   impl->startMessages += text;
 }
 
-void onCompleted(void* /*cls*/, MHD_Connection* /*connection*/, void** state,
+void onConnection(void* cls, MHD_Connection* connection, void** /*socketContext*/,
+                  MHD_ConnectionNotificationCode what) {
+  auto* impl = static_cast<HttpServer::Impl*>(cls);
+  if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+    impl->deadlines->opened(connection);
+  } else {
+    impl->deadlines->closed(connection);
+  }
+}
+
+void onCompleted(void* cls, MHD_Connection* connection, void** state,
                  MHD_RequestTerminationCode /*code*/) {
+  static_cast<HttpServer::Impl*>(cls)->deadlines->requestDone(connection);
   if (*state != nullptr && *state != &gRequestSeen) delete static_cast<PendingLogin*>(*state);
   *state = nullptr;
 }
@@ -310,6 +414,7 @@ MHD_Result onRequest(void* cls, MHD_Connection* connection, const char* url, con
   const bool hasBody = *uploadDataSize > 0;
   if (*state == nullptr) {
     *state = &gRequestSeen;
+    impl->deadlines->requestArrived(connection);
     // GET and HEAD carry no body: answer once the headers are in. Anything else is answered
     // at once too (405), without reading a body we do not want.
     const std::string_view m = method;
@@ -417,7 +522,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(UniqueFd listener, HttpHan
       option(MHD_OPTION_CONNECTION_MEMORY_LIMIT,
              static_cast<std::intptr_t>(options.connectionMemoryLimit)),
       option(MHD_OPTION_STRICT_FOR_CLIENT, 1),
-      option(MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<std::intptr_t>(&onCompleted)),
+      option(MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<std::intptr_t>(&onCompleted),
+             impl.get()),
+      option(MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<std::intptr_t>(&onConnection),
+             impl.get()),
       option(MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<std::intptr_t>(&onMhdMessage),
              impl.get()),
   };
@@ -452,6 +560,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(UniqueFd listener, HttpHan
   if (impl->auth) {
     impl->verifier = std::make_unique<LoginVerifier>(impl->auth, options.maxPendingLogins);
   }
+  impl->deadlines = std::make_unique<RequestDeadlines>(options.requestDeadlineSeconds,
+                                                       options.idleTimeoutSeconds);
   impl->starting = true;
   impl->daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, &onRequest, impl.get(),
                                   MHD_OPTION_ARRAY, items.data(), MHD_OPTION_END);
@@ -474,6 +584,7 @@ HttpServer::~HttpServer() {
   // First the verifier: it resumes every suspended connection, which MHD_stop_daemon requires.
   if (impl_->verifier) impl_->verifier->stop();
   if (impl_->daemon) MHD_stop_daemon(impl_->daemon);
+  impl_->deadlines.reset();  // after MHD: its threads call into it until they stop
   if (impl_->tls) releaseCertificate();
 }
 

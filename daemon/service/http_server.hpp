@@ -53,7 +53,12 @@ struct HttpServerOptions {
   // every scrape for as long as they trickled bytes). Half the total, so that one busy client
   // (a load test with 200 connections) still fits.
   unsigned maxConnectionsPerIp = 256;
-  unsigned idleTimeoutSeconds = 10;               // a connection silent this long is closed
+  unsigned idleTimeoutSeconds = 10;  // a connection silent this long is closed
+  // A request's line and headers must be complete this long after the connection opened (or
+  // the previous response went out), however steadily they trickle in. libmicrohttpd 0.9.75 has
+  // only the idle timeout, which each byte resets: slow-loris clients from a few addresses
+  // held all 512 slots for as long as they trickled. 0: no deadline.
+  unsigned requestDeadlineSeconds = 5;
   std::size_t connectionMemoryLimit = 32 * 1024;  // request line + headers per connection
   unsigned maxPendingLogins = 8;                  // requests waiting for a bcrypt verification
   std::optional<TlsCredentials> tls{};            // set: HTTPS only
