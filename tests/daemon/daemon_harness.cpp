@@ -71,6 +71,14 @@ fs::path scratchDir(const std::string& tag) {
   return p;
 }
 
+Result<Child> spawnPrometheus(const NetworkNamespace& ns, const std::filesystem::path& dir) {
+  std::vector<std::string> argv = ns.execPrefix();
+  argv.insert(argv.end(), {"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+                           "--storage.tsdb.path=" + (dir / "data").string(),
+                           "--web.listen-address=127.0.0.1:9090"});
+  return Child::spawn(argv, {}, dir / "prometheus");
+}
+
 bool eventually(const std::function<bool()>& probe, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

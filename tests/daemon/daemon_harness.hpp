@@ -43,6 +43,10 @@ class Child {
   std::filesystem::path out_, err_;
 };
 
+// A real Prometheus server in `ns` on 127.0.0.1:9090, configured by `dir`/prometheus.yml (the
+// caller writes it), its data in `dir`/data and its output in `dir`/prometheus.{out,err}.
+Result<Child> spawnPrometheus(const NetworkNamespace& ns, const std::filesystem::path& dir);
+
 // Polls `probe` every 50 ms until it returns true or `timeout` passes.
 bool eventually(const std::function<bool()>& probe, std::chrono::milliseconds timeout);
 

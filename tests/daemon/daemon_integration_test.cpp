@@ -143,11 +143,7 @@ TEST_F(DaemonTest, PrometheusScrapesThePerProcessCount) {
                                            "scrape_configs:\n  - job_name: waitwatch\n"
                                            "    static_configs:\n"
                                            "      - targets: ['127.0.0.1:9929']\n";
-  std::vector<std::string> argv = netns().execPrefix();
-  argv.insert(argv.end(), {"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
-                           "--storage.tsdb.path=" + (dir / "data").string(),
-                           "--web.listen-address=127.0.0.1:9090"});
-  auto prometheus = Child::spawn(argv, {}, dir / "prometheus");
+  auto prometheus = spawnPrometheus(netns(), dir);
   ASSERT_TRUE(prometheus.ok()) << prometheus.error().message;
 
   std::vector<std::string> query = netns().execPrefix();

@@ -77,6 +77,16 @@ std::optional<int> waitExit(pid_t pid, std::chrono::milliseconds timeout) {
   return std::nullopt;
 }
 
+// SIGTERM: the daemon exits with status 0 within a second (killed if it does not end).
+void expectStopsWithinASecond(pid_t pid) {
+  const auto start = std::chrono::steady_clock::now();
+  ::kill(pid, SIGTERM);
+  const auto status = waitExit(pid, 3s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(status, 0);
+  if (!status) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+}
+
 std::string scrape(std::uint16_t port) {
   FILE* p = ::popen(
       ("curl -s --max-time 3 http://127.0.0.1:" + std::to_string(port) + "/metrics").c_str(), "r");
@@ -114,12 +124,7 @@ TEST(PollLoop, SigtermInsideALongPollEndsWithinASecond) {
   ASSERT_NE(port, 0);
   const pid_t pid = startDaemon(5s, "1s", port);  // the first poll alone takes 5 s
   std::this_thread::sleep_for(300ms);
-  const auto start = std::chrono::steady_clock::now();
-  ::kill(pid, SIGTERM);
-  const auto status = waitExit(pid, 3s);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
-  EXPECT_EQ(status, 0);
-  if (!status) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+  expectStopsWithinASecond(pid);
 }
 
 // A datagram socket where the test plays the service manager (NOTIFY_SOCKET names it).
@@ -196,12 +201,7 @@ TEST(PollLoop, AManagerThatNeverReadsBlocksNeitherPollsNorTheStop) {
   // 10 polls a second; a loop stuck in a notification would make none.
   EXPECT_GE(first, 3);
   EXPECT_GE(second - first, 7) << first << " then " << second;
-  const auto start = std::chrono::steady_clock::now();
-  ::kill(pid, SIGTERM);
-  const auto status = waitExit(pid, 3s);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
-  EXPECT_EQ(status, 0);
-  if (!status) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+  expectStopsWithinASecond(pid);
 }
 
 }  // namespace

@@ -234,11 +234,7 @@ TEST_F(DashboardTest, EveryQueryRunsAgainstARealDaemon) {
                                            "scrape_configs:\n  - job_name: waitwatch\n"
                                            "    static_configs:\n      - targets: ['127.0.0.1:"
                                         << run->port() << "']\n";
-  std::vector<std::string> argv = netns().execPrefix();
-  argv.insert(argv.end(), {"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
-                           "--storage.tsdb.path=" + (dir / "data").string(),
-                           "--web.listen-address=127.0.0.1:9090"});
-  auto prometheus = Child::spawn(argv, {}, dir / "prometheus");
+  auto prometheus = spawnPrometheus(netns(), dir);
   ASSERT_TRUE(prometheus.ok()) << prometheus.error().message;
 
   // rate() over the dashboard's 1m needs two scrapes in the window; wait for three.

@@ -471,14 +471,19 @@ TEST_F(DaemonFaultTest, UnprivilegedDaemonSaysOnceWhatItCannotSeeAndCountsStayEx
   expectQuickCleanStop(d);
 }
 
+// The soft RLIMIT_NOFILE to at least `n` (within the hard limit).
+void raiseOpenFileLimit(rlim_t n) {
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  nofile.rlim_cur = std::max<rlim_t>(nofile.rlim_cur, std::min<rlim_t>(nofile.rlim_max, n));
+  ::setrlimit(RLIMIT_NOFILE, &nofile);
+}
+
 // Slow-loris from one address (more connections than the daemon's whole connection limit,
 // each trickling a header byte), a huge header and a garbage request line: scrapes from
 // another address are still answered at once.
 TEST_F(DaemonFaultTest, SlowAndMalformedClientsDoNotStallScrapes) {
-  rlimit nofile{};
-  ::getrlimit(RLIMIT_NOFILE, &nofile);
-  nofile.rlim_cur = std::max<rlim_t>(nofile.rlim_cur, std::min<rlim_t>(nofile.rlim_max, 4096));
-  ::setrlimit(RLIMIT_NOFILE, &nofile);
+  raiseOpenFileLimit(4096);  // hundreds of client sockets
 
   Daemon d(netns(), leakConfig(closeWaitRule("cw", 10)), Journal::Absent);
   ASSERT_TRUE(d.started());
@@ -554,10 +559,7 @@ TEST_F(DaemonFaultTest, SlowAndMalformedClientsDoNotStallScrapes) {
 // once it has passed, scrapes from elsewhere are answered although the slow clients keep
 // trickling, and the slow connections have been closed by the daemon.
 TEST_F(DaemonFaultTest, SlowLorisFromManyAddressesIsCutAtTheRequestDeadline) {
-  rlimit nofile{};
-  ::getrlimit(RLIMIT_NOFILE, &nofile);
-  nofile.rlim_cur = std::max<rlim_t>(nofile.rlim_cur, std::min<rlim_t>(nofile.rlim_max, 4096));
-  ::setrlimit(RLIMIT_NOFILE, &nofile);
+  raiseOpenFileLimit(4096);  // hundreds of client sockets
 
   Daemon d(netns(), leakConfig(closeWaitRule("cw", 10)), Journal::Absent);
   ASSERT_TRUE(d.started());
@@ -596,14 +598,15 @@ TEST_F(DaemonFaultTest, SlowLorisFromManyAddressesIsCutAtTheRequestDeadline) {
     tookMs.push_back(static_cast<long>(r.took.count()));
     std::this_thread::sleep_for(200ms);
   }
-  // The daemon cut them: without a deadline it would keep its 512 and close only those over
-  // the cap (88). Connections still waiting in the kernel's accept queue when the first ones
-  // were cut are accepted later and cut 5 s after that; a few that never got past the full
-  // accept queue stay in the kernel's hands, not the daemon's, so the bound is not 600.
+  // The daemon cut them. Without a deadline it keeps its 512 for as long as they trickle and
+  // the rest wait in the kernel's accept queue or retry their SYNs: next to none reads EOF.
+  // With it, the first batch is cut at 5 s; the connections accepted later (from the accept
+  // queue, or after a SYN retry 7, 15, 31 s in) are cut 5 s after that, so how many are cut
+  // within the window depends on the retries (363-512 measured, also under load).
   int closedByDaemon = 0;
   std::vector<bool> closed(slow.size(), false);
   const auto giveUp = std::chrono::steady_clock::now() + 15s;
-  while (closedByDaemon < 400 && std::chrono::steady_clock::now() < giveUp) {
+  while (closedByDaemon < 250 && std::chrono::steady_clock::now() < giveUp) {
     for (std::size_t i = 0; i < slow.size(); ++i) {
       if (closed[i]) continue;
       char byte = 0;
@@ -618,7 +621,7 @@ TEST_F(DaemonFaultTest, SlowLorisFromManyAddressesIsCutAtTheRequestDeadline) {
   }
   const auto closedAfter =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
-  EXPECT_GE(closedByDaemon, 400) << "of " << slow.size() << " slow connections";
+  EXPECT_GE(closedByDaemon, 250) << "of " << slow.size() << " slow connections";
   std::sort(tookMs.begin(), tookMs.end());
   std::cout << "[ info ] after the deadline, 10 scrapes beside " << slow.size()
             << " slow-loris connections from 4 addresses: median " << tookMs[tookMs.size() / 2]

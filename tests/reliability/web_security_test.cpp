@@ -269,11 +269,7 @@ TEST_F(WebSecurityTest, PrometheusScrapesOverHttpsWithBasicAuth) {
            "\n    static_configs:\n      - targets: ['127.0.0.1:9929']\n";
   }
   std::ofstream(dir / "prometheus.yml") << yml;
-  std::vector<std::string> argv = netns().execPrefix();
-  argv.insert(argv.end(), {"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
-                           "--storage.tsdb.path=" + (dir / "data").string(),
-                           "--web.listen-address=127.0.0.1:9090"});
-  auto prometheus = Child::spawn(argv, {}, dir / "prometheus");
+  auto prometheus = spawnPrometheus(netns(), dir);
   ASSERT_TRUE(prometheus.ok()) << prometheus.error().message;
 
   auto query = [&](const std::string& promql) -> nlohmann::json {
