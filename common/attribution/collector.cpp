@@ -10,7 +10,8 @@ Collector::Collector(CollectorOptions options)
     : options_(std::move(options)),
       resolver_(ProcessResolverOptions{.procRoot = options_.procRoot,
                                        .cgroupRoot = options_.cgroupRoot,
-                                       .fullWalkInterval = options_.fullWalkInterval}),
+                                       .fullWalkInterval = options_.fullWalkInterval,
+                                       .processDetails = options_.processDetails}),
       aggregator_(AggregatorOptions{.perSocketStates = options_.perSocketStates,
                                     .keepAllSockets = options_.keepAllSockets}) {}
 

@@ -38,6 +38,8 @@ struct CollectorOptions {
   // Also keep every socket with its owners, for Collector::sockets() (the CLI's --sockets).
   bool keepAllSockets = false;
   Duration fullWalkInterval = std::chrono::seconds(30);
+  // See ProcessResolverOptions::processDetails.
+  bool processDetails = true;
 };
 
 struct CollectStats {

@@ -84,8 +84,11 @@ void ProcessResolver::releaseProc(std::uint32_t slot) {
     table_.removeOwner(l.inode, slot);
   const auto it = slotOfPid_.find(p.pid);
   if (it != slotOfPid_.end() && it->second == slot) slotOfPid_.erase(it);
+  // Not reusable before the next poll: this poll's snapshot may still name the slot, and
+  // process(slot) must still answer for it (the aggregator copies the info at the end).
+  ProcessInfo info = std::move(p.info);
   p = Proc{};
-  // Not reusable before the next poll: this poll's snapshot may still name the slot.
+  p.info = std::move(info);
   releasedSlots_.push_back(slot);
 }
 
@@ -135,6 +138,8 @@ Result<void> ProcessResolver::beginPoll(TimePoint now) {
   stats_.walks = stats_.fdsRead = stats_.changeChecks = 0;
   stats_.pending = stats_.unresolved = 0;
   stats_.fullWalk = false;
+  for (std::uint32_t slot : releasedSlots_)
+    procs_[slot].info = ProcessInfo{};
   freeSlots_.insert(freeSlots_.end(), releasedSlots_.begin(), releasedSlots_.end());
   releasedSlots_.clear();
   table_.beginPoll();
@@ -293,12 +298,10 @@ void ProcessResolver::markUnreadable(std::uint32_t slot, int pidFd, const std::s
   }
 }
 
-void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
-                      std::string& scratch, ProcessInfo& info) {
-  info.uid = fallbackUid;
-  if (readFileAt(pidFd, "status", scratch, kSmallFileLimit)) {
-    if (auto status = parseProcStatus(scratch)) info.uid = status->effectiveUid;
-  }
+namespace {
+
+// cmdline and exe: what only a reader showing command lines (the CLI) needs.
+void readDetails(int pidFd, std::size_t cmdlineMaxBytes, std::string& scratch, ProcessInfo& info) {
   if (readFileAt(pidFd, "cmdline", scratch, 4096)) {
     info.cmdline = formatCmdline(scratch, cmdlineMaxBytes);
   }
@@ -306,17 +309,33 @@ void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineM
   const ssize_t n = ::readlinkat(pidFd, "exe", exe, sizeof(exe));
   info.exe = n > 0 ? printable(std::string_view(exe, static_cast<std::size_t>(n)), sizeof(exe))
                    : std::string();
+}
+
+void readFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes, bool details,
+               std::string& scratch, ProcessInfo& info) {
+  info.uid = fallbackUid;
+  if (readFileAt(pidFd, "status", scratch, kSmallFileLimit)) {
+    if (auto status = parseProcStatus(scratch)) info.uid = status->effectiveUid;
+  }
+  if (details) readDetails(pidFd, cmdlineMaxBytes, scratch, info);
   if (readFileAt(pidFd, "cgroup", scratch, kSmallFileLimit)) {
     if (auto cg = parseCgroupFile(scratch)) {
-      info.cgroup = std::move(cg->path);
+      if (details) info.cgroup = std::move(cg->path);
       info.unit = std::move(cg->unit);
       info.container = std::move(cg->container);
     }
   }
 }
 
+}  // namespace
+
+void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
+                      std::string& scratch, ProcessInfo& info) {
+  readFacts(pidFd, fallbackUid, cmdlineMaxBytes, true, scratch, info);
+}
+
 void ProcessResolver::loadInfo(Proc& p, int pidFd) {
-  readProcessFacts(pidFd, p.uid, options_.cmdlineMaxBytes, text_, p.info);
+  readFacts(pidFd, p.uid, options_.cmdlineMaxBytes, options_.processDetails, text_, p.info);
   p.info.user = userName(p.info.uid);
 }
 

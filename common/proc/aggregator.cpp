@@ -183,10 +183,7 @@ std::uint32_t SnapshotAggregator::entryFor(std::uint32_t slot, std::uint32_t net
     if (processes_[e].netns == netns) return e;
   }
   const auto e = static_cast<std::uint32_t>(processes_.size());
-  ProcessEntry entry;
-  entry.info = owners_->process(slot);
-  entry.netns = netns;
-  processes_.push_back(std::move(entry));
+  processes_.push_back(Entry{.netns = netns, .states = {}, .listenPorts = {}});
   entrySlot_.push_back(slot);
   entryNext_.push_back(slotHead_[slot]);
   slotHead_[slot] = e;
@@ -200,7 +197,7 @@ void SnapshotAggregator::attribute(std::span<const std::uint32_t> owners, std::u
   const bool links = record != kNoIndex || line != kNoIndex;
   for (std::uint32_t slot : owners) {
     const std::uint32_t e = entryFor(slot, netns);
-    ProcessEntry& entry = processes_[e];
+    Entry& entry = processes_[e];
     ++entry.states[state];
     if (state == TcpState::Listen) entry.listenPorts.push_back(localPort);
     if (links) ownerLinks_.push_back(e);
@@ -387,9 +384,14 @@ std::uint32_t SnapshotAggregator::listenerEntry(const GroupAcc& g) {
   if (best == nullptr) return kNoIndex;
   const InodeTable::View v = owners_->settle(best->inode, best->uid);
   std::uint32_t chosen = kNoIndex;
+  ProcessKey chosenKey;
   for (std::uint32_t slot : v.owners()) {
     const std::uint32_t e = entryFor(slot, g.group.netns);
-    if (chosen == kNoIndex || processes_[e].info.key < processes_[chosen].info.key) chosen = e;
+    const ProcessKey key = owners_->process(slot).key;
+    if (chosen == kNoIndex || key < chosenKey) {
+      chosen = e;
+      chosenKey = key;
+    }
   }
   return chosen;
 }
@@ -422,21 +424,24 @@ void SnapshotAggregator::finish(Snapshot& out) {
   std::vector<std::uint32_t> order(processes_.size());
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const ProcessEntry& x = processes_[a];
-    const ProcessEntry& y = processes_[b];
-    if (x.netns != y.netns) return x.netns < y.netns;
-    return x.info.key < y.info.key;
+    if (processes_[a].netns != processes_[b].netns) {
+      return processes_[a].netns < processes_[b].netns;
+    }
+    return owners_->process(entrySlot_[a]).key < owners_->process(entrySlot_[b]).key;
   });
   std::vector<std::uint32_t> newIndex(processes_.size());
   out.processes.clear();
   out.processes.reserve(processes_.size());
   for (std::uint32_t i = 0; i < order.size(); ++i) {
     newIndex[order[i]] = i;
-    ProcessEntry& e = processes_[order[i]];
+    Entry& e = processes_[order[i]];
     std::sort(e.listenPorts.begin(), e.listenPorts.end());
     e.listenPorts.erase(std::unique(e.listenPorts.begin(), e.listenPorts.end()),
                         e.listenPorts.end());
-    out.processes.push_back(std::move(e));
+    out.processes.push_back(ProcessEntry{.info = owners_->process(entrySlot_[order[i]]),
+                                         .netns = e.netns,
+                                         .states = e.states,
+                                         .listenPorts = std::move(e.listenPorts)});
   }
   for (std::uint32_t& link : ownerLinks_)
     link = newIndex[link];
@@ -462,7 +467,7 @@ void SnapshotAggregator::finish(Snapshot& out) {
   out.unattributedNoPermission = noPermission_;
   out.unattributedVanished = vanished_;
   lastCloseWait_ = out.closeWait.size();
-  // processes_ still holds moved-from entries; the next begin() clears it.
+  // processes_ still holds entries with moved-from port lists; the next begin() clears it.
 }
 
 }  // namespace waitwatch

@@ -28,7 +28,8 @@ class OwnerIndex {
   virtual InodeTable::View lookup(std::uint32_t inode) = 0;
   // After the resolver searched: the final answer for an inode of this poll (never Pending).
   virtual InodeTable::View settle(std::uint32_t inode, std::uint32_t uid) = 0;
-  // The process behind an owner slot returned above.
+  // The process behind an owner slot returned above; asked at finish(), so a slot must keep
+  // naming its process until then.
   virtual const ProcessInfo& process(std::uint32_t slot) = 0;
   // A lookup of `inode` follows soon: start fetching it (see SnapshotAggregator::add).
   virtual void prefetch(std::uint32_t inode) { (void)inode; }
@@ -104,6 +105,14 @@ class SnapshotAggregator {
   [[nodiscard]] const std::vector<SocketLine>& sockets() const { return lines_; }
 
  private:
+  // A ProcessEntry without its ProcessInfo, which is copied from the owner index once, when
+  // finish() builds the snapshot: this buffer is kept across polls, and full entries (with the
+  // strings of the info copied at first sight) were ~440 bytes and a few heap strings each.
+  struct Entry {
+    std::uint32_t netns = kNoIndex;
+    StateCounts states;
+    std::vector<std::uint16_t> listenPorts;
+  };
   struct Pending {
     std::uint32_t inode;
     std::uint32_t uid;
@@ -172,7 +181,7 @@ class SnapshotAggregator {
   std::size_t nsFirstEntry_ = 0;
   std::bitset<65536> listenPorts_;
 
-  std::vector<ProcessEntry> processes_;
+  std::vector<Entry> processes_;
   std::vector<std::uint32_t> entrySlot_;  // per entry: its owner slot
   std::vector<std::uint32_t> entryNext_;  // per entry: older entry of the same slot
   std::vector<std::uint32_t> slotHead_;   // per slot: newest entry, kNoIndex if none

@@ -1,5 +1,6 @@
 #include "service/api.hpp"
 
+#include <malloc.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
@@ -15,6 +16,9 @@ using json = nlohmann::ordered_json;
 
 constexpr std::string_view kTextFormat = "text/plain; version=0.0.4; charset=utf-8";
 constexpr std::string_view kJson = "application/json";
+// A document this large was built from a tree of small allocations (about 3.7 KB per process,
+// 37 MB at 10,000 processes) in this HTTP thread's malloc arena, which glibc keeps once freed.
+constexpr std::size_t kTrimAfterBytes = 1 << 20;
 
 double seconds(Duration d) {
   return static_cast<double>(d.count()) / 1000.0;
@@ -168,13 +172,17 @@ HttpResponse DaemonApi::handle(const HttpRequest& request) const {
     case ApiRoute::Alerts: {
       const auto view = poll_->view();
       if (!view) return text(503, "no poll has completed yet\n");
-      const json body = routeRequest(request.method, request.path) == ApiRoute::Snapshot
-                            ? snapshotJson(*view)
-                            : alertsJson(*view);
-      return HttpResponse{.status = 200,
-                          .contentType = std::string(kJson),
-                          .body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
-                          .allow = {}};
+      std::string body;
+      {
+        const json doc = routeRequest(request.method, request.path) == ApiRoute::Snapshot
+                             ? snapshotJson(*view)
+                             : alertsJson(*view);
+        body = doc.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+      }
+      // The tree is freed now: hand its pages back rather than keep them for the daemon's life.
+      if (body.size() >= kTrimAfterBytes) ::malloc_trim(0);
+      return HttpResponse{
+          .status = 200, .contentType = std::string(kJson), .body = std::move(body), .allow = {}};
     }
   }
   return text(500, "unreachable\n");

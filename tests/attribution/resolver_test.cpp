@@ -154,6 +154,35 @@ TEST(Resolver, AttributesSocketsWithProcessDetails) {
   EXPECT_FALSE(poller.resolver.stats().fullWalk);
 }
 
+TEST(Resolver, WithoutProcessDetailsKeepsWhatTheDaemonShows) {
+  FakeProc fake;
+  fake.addProcess({.pid = 100,
+                   .comm = "nginx",
+                   .startTime = 4242,
+                   .uid = 0,
+                   .cgroup = "0::/system.slice/docker-" + kId + ".scope\n",
+                   .cmdline = "nginx: master process /usr/sbin/nginx\0"s,
+                   .exe = "/usr/sbin/nginx"});
+  fake.addSocket(100, 3, 1001);
+  ProcessResolverOptions options = optionsFor(fake);
+  options.processDetails = false;
+  Poller poller(options);
+  const Snapshot s = poller.poll({sock(TcpState::CloseWait, 1001, kMe, 80, 40000)});
+  const ProcessEntry* nginx = find(s, 100);
+  ASSERT_TRUE(nginx);
+  EXPECT_EQ(nginx->info.key, (ProcessKey{100, 4242}));
+  EXPECT_EQ(nginx->info.comm, "nginx");
+  EXPECT_EQ(nginx->info.user, "root");
+  EXPECT_EQ(nginx->info.unit, "docker-" + kId + ".scope");
+  EXPECT_EQ(nginx->info.container.runtime, "docker");
+  EXPECT_EQ(nginx->info.container.id, kId);
+  EXPECT_EQ(nginx->states[TcpState::CloseWait], 1u);
+  // Not read, not kept: only the CLI shows them.
+  EXPECT_EQ(nginx->info.cmdline, "");
+  EXPECT_EQ(nginx->info.exe, "");
+  EXPECT_EQ(nginx->info.cgroup, "");
+}
+
 TEST(Resolver, SharedSocketListsEveryOwner) {
   FakeProc fake;
   fake.addProcess({.pid = 300, .comm = "server"});
@@ -299,8 +328,11 @@ TEST(Resolver, ExitedProcessLosesItsSockets) {
   EXPECT_EQ(ownersOf(s, 5001), std::vector<std::int32_t>{});
   EXPECT_EQ(ownersOf(s, 5003), std::vector<std::int32_t>{});
   EXPECT_EQ(s.unattributedVanished, 2u);
-  // 501 held 5002 when the dump ran: that is what the dump saw.
+  // 501 held 5002 when the dump ran: that is what the dump saw, and the snapshot still names
+  // it although its slot was released after the dump.
   EXPECT_EQ(ownersOf(s, 5002), std::vector<std::int32_t>{501});
+  ASSERT_TRUE(find(s, 501));
+  EXPECT_EQ(find(s, 501)->info.key.pid, 501);
 
   s = poller.poll({sock(TcpState::CloseWait, 5002, kMe)});
   EXPECT_TRUE(s.processes.empty());
