@@ -247,7 +247,7 @@ Result<void> Daemon::loadInitialConfig() {
 Result<void> Daemon::bindListen() {
   const auto address = parseListenAddress(config_.listen);
   if (!address) return Error{EINVAL, "listen: \"" + config_.listen + "\" is not ADDR:PORT"};
-  auto fd = bindListener(*address, 128);
+  auto fd = bindListener(*address);
   if (!fd) return fd.error();
   listener_ = std::move(*fd);
   // Port 0 asks the kernel for a free port (tests): report the one we got.

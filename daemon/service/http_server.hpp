@@ -16,6 +16,8 @@
 // its own, from a queue of at most `maxPendingLogins`; past that, 429 at once. A flood of wrong
 // passwords therefore costs one thread and never delays a request with cached credentials (a
 // Prometheus that already logged in).
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -67,7 +69,13 @@ struct HttpServerOptions {
 
 // Binds and listens on `address` (close-on-exec, SO_REUSEADDR). The error names the address
 // and the reason: "cannot listen on 0.0.0.0:9929: Address already in use".
-Result<UniqueFd> bindListener(const Endpoint& address, int backlog = 128);
+//
+// The backlog defaults to SOMAXCONN (4096; the kernel caps it at net.core.somaxconn). With 128,
+// a burst of 600 connections overflowed the accept queue (ListenOverflows 236-330 per burst):
+// the kernel dropped SYNs, and a scrape whose SYN fell in a drop waited the 1 s SYN
+// retransmission (seen in CI). Queued connections cost the kernel a few hundred bytes each and
+// the server's limits apply as soon as they are accepted.
+Result<UniqueFd> bindListener(const Endpoint& address, int backlog = SOMAXCONN);
 
 // The local endpoint a listening socket is bound to (to learn the port after binding port 0).
 Result<Endpoint> localEndpoint(int fd);
