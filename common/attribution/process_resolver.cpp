@@ -201,7 +201,11 @@ bool ProcessResolver::walk(std::uint32_t slot, WalkMode mode) {
   Proc& p = procs_[slot];
   p.startTime = st->startTime;
   p.walked = true;
-  p.walkedPoll = poll_;
+  // A walk before the dump cannot vouch for the sockets a new process opens between it and the
+  // dump (a client connecting just after its start), so the searches after the dump may read it
+  // again. Not at the first poll: every process is new then, and a second look at them all
+  // would double its cost for a socket the next poll finds anyway.
+  if (mode == WalkMode::AfterDump || poll_ == 1) p.walkedPoll = poll_;
   ++stats_.walks;
 
   auto fdDir = openAt(pidFd.get(), "fd", O_DIRECTORY);

@@ -10,6 +10,7 @@
 //   - the dump looks every socket inode up; only unknown inodes go on;
 //   - for those, after the dump: processes born since the listing, then processes in the
 //     sockets' cgroups or with the sockets' uids whose fd table changed since their last walk
+//     (including processes walked before this dump as new: a socket opened after that walk)
 //     (st_size of /proc/<pid>/fd is the fd count on Linux >= 6.2; mtime and a closed socket
 //     count as change too);
 //   - every poll, a few owner processes (round robin) whose fd table changed are re-read, so a
@@ -132,8 +133,8 @@ class ProcessResolver final : public OwnerIndex {
     std::int64_t fdDirSize = -1;
     std::int64_t fdDirMtimeNs = 0;
     std::uint64_t seenPoll = 0;
-    std::uint64_t walkedPoll = 0;
-    std::vector<FdLink> sockets;  // socket fds at its last walk, sorted by fd
+    std::uint64_t walkedPoll = 0;  // the last poll whose dump its walk came after
+    std::vector<FdLink> sockets;   // socket fds at its last walk, sorted by fd
     ProcessInfo info;
   };
   enum class WalkMode { BeforeDump, AfterDump };

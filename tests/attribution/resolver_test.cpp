@@ -303,6 +303,47 @@ TEST(Resolver, ProcessBornAfterTheListingIsFound) {
   EXPECT_FALSE(poller.resolver.stats().fullWalk);
 }
 
+// A process new in this poll is walked before the dump; a socket it opens between that walk and
+// the dump (a short-lived client connecting right after its start, such as `waitwatch --from`)
+// is found after the dump, in the same poll: it is not reported unattributed for a poll.
+TEST(Resolver, NewProcessOpeningASocketAfterItsWalkIsFoundInTheSamePoll) {
+  FakeProc fake;
+  fake.addProcess({.pid = 100});
+  fake.addSocket(100, 3, 1001);
+  auto options = optionsFor(fake);
+  options.revalidatePerPoll = 0;
+  Poller poller(options);
+  poller.poll({sock(TcpState::Established, 1001, kMe)});
+
+  fake.addProcess({.pid = 400, .comm = "client"});  // listed and walked by the next poll
+  Hooks hooks;
+  hooks.afterListing = [&] { fake.addSocket(400, 3, 4001); };
+  const Snapshot s = poller.poll(
+      {sock(TcpState::Established, 1001, kMe), sock(TcpState::CloseWait, 4001, kMe)}, hooks);
+  EXPECT_EQ(ownersOf(s, 4001), std::vector<std::int32_t>{400});
+  EXPECT_EQ(s.unattributedVanished + s.unattributedNoPermission, 0u);
+  EXPECT_FALSE(poller.resolver.stats().fullWalk);
+}
+
+// At the first poll every process is new and walked before the dump; a socket still unknown
+// after it costs no second walk of them all (at most the rate-limited full walk, which skips
+// what this poll walked).
+TEST(Resolver, FirstPollWalksEachProcessOnce) {
+  FakeProc fake;
+  for (int pid = 100; pid < 110; ++pid) {
+    fake.addProcess({.pid = pid});
+    fake.addSocket(pid, 3, 1000 + static_cast<std::uint32_t>(pid));
+  }
+  Poller poller(optionsFor(fake));
+  std::vector<SocketRecord> sockets;
+  for (std::uint32_t pid = 100; pid < 110; ++pid)
+    sockets.push_back(sock(TcpState::Established, 1000 + pid, kMe));
+  sockets.push_back(sock(TcpState::CloseWait, 9999, kMe));  // its holder exited meanwhile
+  const Snapshot s = poller.poll(sockets);
+  EXPECT_EQ(poller.resolver.stats().walks, 10u);
+  EXPECT_EQ(s.unattributedVanished, 1u);
+}
+
 TEST(Resolver, ExitedProcessLosesItsSockets) {
   FakeProc fake;
   fake.addProcess({.pid = 500});
