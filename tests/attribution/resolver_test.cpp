@@ -310,9 +310,7 @@ TEST(Resolver, NewProcessOpeningASocketAfterItsWalkIsFoundInTheSamePoll) {
   FakeProc fake;
   fake.addProcess({.pid = 100});
   fake.addSocket(100, 3, 1001);
-  auto options = optionsFor(fake);
-  options.revalidatePerPoll = 0;
-  Poller poller(options);
+  Poller poller(optionsFor(fake));  // the round-robin re-check only visits processes with sockets
   poller.poll({sock(TcpState::Established, 1001, kMe)});
 
   fake.addProcess({.pid = 400, .comm = "client"});  // listed and walked by the next poll
