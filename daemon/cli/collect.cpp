@@ -64,16 +64,8 @@ class ProcessWalker {
   // scan (another start time).
   bool describe(std::int32_t pid, std::uint64_t startTicks, std::vector<std::uint32_t> inodes,
                 WalkedProcess& out) {
-    out = WalkedProcess{};
-    out.pid = pid;
-    const Number pidName(pid);
-    auto pidFd = openAt(procFd_, pidName.text, O_DIRECTORY);
-    if (!pidFd) return false;
-    if (!readFileAt(pidFd->get(), "stat", text_, kSmallFileLimit)) return false;
-    auto stat = parseProcStat(text_);
-    if (!stat || stat->startTime != startTicks) return false;
-    out.info.key = ProcessKey{pid, stat->startTime};
-    out.info.comm = stat->comm;
+    auto pidFd = open(pid, out);
+    if (!pidFd || out.info.key.startTime != startTicks) return false;
     struct stat ds {};
     if (::fstat(pidFd->get(), &ds) == 0) out.fdUid = ds.st_uid;
     std::sort(inodes.begin(), inodes.end());
@@ -85,16 +77,8 @@ class ProcessWalker {
 
   // False when the process is gone.
   bool walk(std::int32_t pid, WalkedProcess& out) {
-    out = WalkedProcess{};
-    out.pid = pid;
-    const Number pidName(pid);
-    auto pidFd = openAt(procFd_, pidName.text, O_DIRECTORY);
+    auto pidFd = open(pid, out);
     if (!pidFd) return false;
-    if (!readFileAt(pidFd->get(), "stat", text_, kSmallFileLimit)) return false;
-    auto stat = parseProcStat(text_);
-    if (!stat) return false;
-    out.info.key = ProcessKey{pid, stat->startTime};
-    out.info.comm = stat->comm;
 
     auto fdDir = openAt(pidFd->get(), "fd", O_DIRECTORY);
     if (!fdDir) {
@@ -120,6 +104,22 @@ class ProcessWalker {
   }
 
  private:
+  // Resets `out` to `pid` and fills its key (start time) and comm from /proc/<pid>/stat. The
+  // process directory, or nothing when the process is gone.
+  std::optional<UniqueFd> open(std::int32_t pid, WalkedProcess& out) {
+    out = WalkedProcess{};
+    out.pid = pid;
+    const Number pidName(pid);
+    auto pidFd = openAt(procFd_, pidName.text, O_DIRECTORY);
+    if (!pidFd) return std::nullopt;
+    if (!readFileAt(pidFd->get(), "stat", text_, kSmallFileLimit)) return std::nullopt;
+    auto stat = parseProcStat(text_);
+    if (!stat) return std::nullopt;
+    out.info.key = ProcessKey{pid, stat->startTime};
+    out.info.comm = stat->comm;
+    return std::move(*pidFd);
+  }
+
   // One readlink per fd. Returns false when the links may not be read (EACCES/EPERM in errno).
   bool readLink(int dirFd, std::int32_t fd, WalkedProcess& out) {
     const Number name(fd);
