@@ -211,8 +211,13 @@ class RequestDeadlines {
   void opened(MHD_Connection* c) {
     const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (info == nullptr) return;
-    std::lock_guard lock(mutex_);
-    open_[c] = Entry{.fd = info->connect_fd, .deadline = Clock::now() + limit_};
+    bool wasIdle = false;
+    {
+      std::lock_guard lock(mutex_);
+      wasIdle = open_.empty();
+      open_[c] = Entry{.fd = info->connect_fd, .deadline = Clock::now() + limit_};
+    }
+    if (wasIdle) wake_.notify_all();  // the reaper sleeps while no connection is open
   }
   void closed(MHD_Connection* c) {
     std::lock_guard lock(mutex_);
@@ -244,6 +249,9 @@ class RequestDeadlines {
   void reap() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
+      // No connection, nothing to cut: no periodic wake-up of an idle daemon.
+      wake_.wait(lock, [this] { return stopping_ || !open_.empty(); });
+      if (stopping_) break;
       wake_.wait_for(lock, std::chrono::milliseconds(250));
       const auto now = Clock::now();
       for (auto& [connection, e] : open_) {
