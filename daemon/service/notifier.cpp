@@ -50,39 +50,38 @@ Notifier::~Notifier() {
   thread_.join();
 }
 
-void Notifier::event(std::string message) {
+void Notifier::post(FunctionRef<bool()> change) {
   if (!thread_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    status_.reset();  // the event carries its own STATUS=, newer than the pending one
-    events_.push_back(std::move(message));
+    if (stopping_ || !change()) return;
   }
   work_.notify_one();
   wake();
+}
+
+void Notifier::event(std::string message) {
+  post([&] {
+    status_.reset();  // the event carries its own STATUS=, newer than the pending one
+    events_.push_back(std::move(message));
+    return true;
+  });
 }
 
 void Notifier::status(std::string text) {
-  if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
+  post([&] {
     status_ = std::move(text);
     ++statusGeneration_;
-  }
-  work_.notify_one();
-  wake();
+    return true;
+  });
 }
 
 void Notifier::watchdog() {
-  if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || watchdog_) return;
+  post([&] {
+    if (watchdog_) return false;  // one ping pending is enough
     watchdog_ = true;
-  }
-  work_.notify_one();
-  wake();
+    return true;
+  });
 }
 
 void Notifier::stop(std::string message, std::chrono::milliseconds bound) {

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <thread>
 
+#include "core/function_ref.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch {
@@ -55,6 +56,9 @@ class Notifier {
  private:
   enum class Kind : std::uint8_t { Watchdog, Event, Status };
   void run();
+  // Under the lock, unless stopping: `change` queues a message (false: nothing new); then the
+  // thread is woken.
+  void post(FunctionRef<bool()> change);
   // 0 when sent (or dropped for good: the manager is gone), EAGAIN when its queue is full.
   int trySend(std::string_view message);
   void wake() const;
