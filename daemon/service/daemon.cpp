@@ -108,7 +108,8 @@ class Daemon {
   std::shared_ptr<ProcessMetrics> processMetrics_ = std::make_shared<ProcessMetrics>();
   std::unique_ptr<JournalWriter> journal_;
   std::unique_ptr<HttpServer> http_;
-  // web.*: users are swapped on reload; the TLS credentials served stay until restart.
+  // web.*: users are swapped on reload. The TLS credentials are read with the configuration; a
+  // reload may renew the certificate and key, while TLS on or off and min_version need a restart.
   std::shared_ptr<BasicAuth> auth_ = std::make_shared<BasicAuth>();
   std::optional<TlsCredentials> servedTls_;
   std::unique_ptr<Notifier> notifier_;  // sd_notify, off the poll loop (see notifier.hpp)
@@ -236,7 +237,7 @@ Result<void> Daemon::startNotifier() {
 
 Result<void> Daemon::loadInitialConfig() {
   configSource_ = chooseConfigSource(options_.args, options_.defaultConfigPath);
-  auto config = loadConfig(configSource_, options_.args);
+  auto config = loadConfig(configSource_, options_.args, &servedTls_);
   if (!config) return config.error();
   config_ = std::move(*config);
   engine_ = std::make_unique<Engine>(config_);
@@ -279,9 +280,6 @@ Result<void> Daemon::startHttp() {
   auto api = std::make_shared<DaemonApi>(
       pollMetrics_, std::vector<std::shared_ptr<const prometheus::Collectable>>{
                         pollMetrics_, health_->registry(), processMetrics_});
-  auto tls = loadWebTls(config_, configSource_);
-  if (!tls) return tls.error();
-  servedTls_ = std::move(*tls);
   auth_->setUsers(config_.web.basicAuthUsers);
   HttpServerOptions http = options_.http;
   http.tls = servedTls_;
@@ -462,7 +460,8 @@ void Daemon::reload() {
   notifier_->event("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonicUsec()) +
                    "\nSTATUS=reloading the configuration");
   const ConfigSource source = chooseConfigSource(options_.args, options_.defaultConfigPath);
-  auto config = loadConfig(source, options_.args);
+  std::optional<TlsCredentials> tls;
+  auto config = loadConfig(source, options_.args, &tls);
   if (config) {
     // A capability dropped at start-up is gone for good.
     const CapabilitySet lost = neededCapabilities(config->namespaces) & droppedAtStart_;
@@ -499,13 +498,13 @@ void Daemon::reload() {
     // A renewed certificate or key (checked by loadConfig) is served from the next handshake.
     // Turning TLS on or off, or another min_version, needs a restart: libmicrohttpd fixes the
     // listener's TLS mode and versions when it starts. Users apply now.
-    if (auto tls = loadWebTls(*config, source); !tls || *tls != servedTls_) {
+    if (tls != servedTls_) {
       const bool renewable =
-          tls && *tls && servedTls_ && http_ && (*tls)->minVersion == servedTls_->minVersion;
+          tls && servedTls_ && http_ && tls->minVersion == servedTls_->minVersion;
       Result<void> renewed = Error{};
-      if (renewable) renewed = http_->reloadCertificate(**tls);
+      if (renewable) renewed = http_->reloadCertificate(*tls);
       if (renewable && renewed) {
-        servedTls_ = std::move(*tls);
+        servedTls_ = std::move(tls);
         logger_.log(
             6, "serving the certificate of " + config->web.tls->certFile + " to new connections");
       } else if (renewable) {

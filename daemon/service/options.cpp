@@ -121,7 +121,8 @@ ConfigSource chooseConfigSource(const DaemonArgs& args, std::string_view default
   return ConfigSource{};
 }
 
-Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args) {
+Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args,
+                          std::optional<TlsCredentials>* tls) {
   Result<Config> config = Error{};
   if (source.embedded()) {
     config = defaultConfig();
@@ -138,15 +139,14 @@ Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args) {
     if (!config) return config.error();
   }
   if (args.listen) config->listen = *args.listen;
-  if (auto tls = loadWebTls(*config, source); !tls) return tls.error();
+  std::optional<TlsCredentials> credentials;
+  if (config->web.tls) {
+    auto read = loadTlsCredentials(*config->web.tls, source.describe());
+    if (!read) return read.error();
+    credentials = std::move(*read);
+  }
+  if (tls != nullptr) *tls = std::move(credentials);
   return config;
-}
-
-Result<std::optional<TlsCredentials>> loadWebTls(const Config& config, const ConfigSource& source) {
-  if (!config.web.tls) return std::optional<TlsCredentials>();
-  auto tls = loadTlsCredentials(*config.web.tls, source.describe());
-  if (!tls) return tls.error();
-  return std::optional<TlsCredentials>(std::move(*tls));
 }
 
 }  // namespace waitwatch

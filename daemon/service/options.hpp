@@ -34,11 +34,10 @@ ConfigSource chooseConfigSource(const DaemonArgs& args,
                                 std::string_view defaultPath = kDefaultConfigPath);
 
 // Reads and compiles the configuration (adapter: reads the file), then applies --listen. The
-// certificate and key of web.tls_server_config are read and checked too (loadWebTls), so that
-// --check-config, start-up and reload all reject a configuration the server could not serve.
-Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args);
-
-// The TLS credentials `config` names (nullopt: plain HTTP), read and checked.
-Result<std::optional<TlsCredentials>> loadWebTls(const Config& config, const ConfigSource& source);
+// certificate and key of web.tls_server_config are read and checked too, so that
+// --check-config, start-up and reload all reject a configuration the server could not serve;
+// `tls`, when given, receives them (nullopt: plain HTTP), read once with the configuration.
+Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args,
+                          std::optional<TlsCredentials>* tls = nullptr);
 
 }  // namespace waitwatch
