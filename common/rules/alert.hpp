@@ -103,6 +103,12 @@ struct TimeWaitDetails {
   std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
   std::uint64_t overflowDelta = 0;       // TCPTimeWaitOverflow rise since the previous poll
   std::uint64_t overflowTotal = 0;       // the counter's value
+  // Where most of this poll's new TIME_WAIT sockets are (namespace groups): a rate alert names
+  // where the new ones come from, not the largest pile, which may be old and not growing.
+  // newest == 0: none new.
+  bool newestServerSide = false;  // a server port (newestAt.port) or a destination (newestAt)
+  Endpoint newestAt;
+  std::uint64_t newest = 0;
   bool operator==(const TimeWaitDetails&) const = default;
 };
 

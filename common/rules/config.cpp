@@ -146,6 +146,9 @@ class StrictnessChecker : public json::json_sax_t {
         what = what.substr(0, begin) + "..." + what.substr(from);
       }
     }
+    // A number too large for a double ("1e309") is no syntax error: name where it is, as every
+    // other error of a value does.
+    if (ex.id == 406) what = valuePath() + ": " + what;
     error = what;
     return false;
   }
@@ -179,6 +182,15 @@ class StrictnessChecker : public json::json_sax_t {
       }
     }
     return out;
+  }
+
+  // The path of the value being read: "rules[0].min_sockets".
+  std::string valuePath() const {
+    std::string out = pathText();
+    if (frames_.empty()) return out;
+    const Frame& f = frames_.back();
+    if (f.array) return out + "[" + std::to_string(f.index + 1) + "]";
+    return out + (out.empty() ? "" : ".") + shorten(f.key, kMaxQuotedKey);
   }
 
   std::vector<Frame> frames_;
@@ -364,7 +376,20 @@ class Validator {
   }
 
   bool count(const json& v, const std::string& path, std::uint64_t minimum, std::uint64_t& out) {
-    if (v.is_number_unsigned()) {
+    // 1e3 and 1000.0 are whole numbers too, as JSON writers and operators write them; a
+    // fraction, or a value past 2^53 where a double stops being exact, is not.
+    constexpr double kMaxExact = 9007199254740992.0;  // 2^53
+    if (v.is_number_float()) {
+      const double d = v.get<double>();
+      if (d < 0) {
+        return fail(path, v.dump() + " is negative, expected a whole number of at least " +
+                              std::to_string(minimum));
+      }
+      if (d != std::floor(d) || d > kMaxExact) {
+        return fail(path, "expected a whole number, got " + describe(v));
+      }
+      out = static_cast<std::uint64_t>(d);
+    } else if (v.is_number_unsigned()) {
       out = v.get<std::uint64_t>();
     } else if (v.is_number_integer()) {
       return fail(path, v.dump() + " is negative, expected a whole number of at least " +

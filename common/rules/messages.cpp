@@ -176,7 +176,11 @@ std::string timeWaitMessage(const Alert& a) {
   }
   out += ", " + rateText(t.ratePerSecond) + " new per second";
   if (a.state == AlertState::Resolved) return out;
-  if (!a.peers.empty()) {
+  if (has(a, AlertReason::TimeWaitRate) && t.newest > 0) {
+    const std::string where = t.newestServerSide ? "on :" + std::to_string(t.newestAt.port)
+                                                 : "toward " + t.newestAt.toString();
+    out += ", most new ones " + where + " (" + std::to_string(t.newest) + ")";
+  } else if (!a.peers.empty()) {
     out += ", most toward " + a.peers.front().endpoint.toString() + " (" +
            std::to_string(a.peers.front().count) + ")";
   } else if (!a.localPorts.empty()) {

@@ -18,4 +18,9 @@ Result<void> readFileAt(int dirFd, std::string_view path, std::string& out,
                         std::size_t limit = 1 << 20);
 Result<std::string> readFile(std::string_view path, std::size_t limit = 1 << 20);
 
+// The same for a file another program or the operator names (configuration, certificates,
+// password files): anything but a regular file (a FIFO, a device, a directory) is refused at
+// once, never opened for a blocking read that could hang the caller.
+Result<std::string> readRegularFile(std::string_view path, std::size_t limit = 1 << 20);
+
 }  // namespace waitwatch

@@ -134,6 +134,8 @@ class Daemon {
   std::unordered_map<std::uint64_t, std::uint64_t> timeWaitCreated_;  // by netns inode
   std::uint64_t watchdogUsec_ = 0;
   std::uint64_t lastWatchdogUsec_ = 0;
+  std::uint64_t lastPollEndUsec_ = 0;  // monotonic; the loop's start before the first poll
+  bool watchdogWithheld_ = false;      // said once, until polls progress again
 };
 
 int Daemon::run() {
@@ -172,6 +174,7 @@ int Daemon::run() {
                        "); metrics on " + (servedTls_ ? "https://" : "http://") + config_.listen +
                        "/metrics");
     journal_->submit(startedEntry(kVersion, config_.summary()));
+    lastPollEndUsec_ = monotonicUsec();
     loop();
   }
   finishLoop();
@@ -242,6 +245,7 @@ Result<void> Daemon::loadInitialConfig() {
   config_ = std::move(*config);
   engine_ = std::make_unique<Engine>(config_);
   health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
+  health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);
   return {};
 }
 
@@ -386,6 +390,8 @@ void Daemon::pollOnce() {
   const auto start = Clock::now();
   const std::int64_t wall = realtimeMs();
   auto collected = source_->collect(start, config_.pollInterval);
+  // A failed poll still shows a loop that polls (waitwatch_poll_errors_total says it failed).
+  lastPollEndUsec_ = monotonicUsec();
   if (!collected) {
     health_->pollError(PollErrorReason::Collect);
     const std::string& message = collected.error().message;
@@ -438,7 +444,7 @@ void Daemon::pollOnce() {
 
   const auto elapsed = Clock::now() - start;
   const bool overran = elapsed > config_.pollInterval;
-  health_->observePoll(toSeconds(elapsed), overran);
+  health_->observePoll(toSeconds(elapsed), overran, static_cast<double>(wall) / 1000.0);
   if (overran && !overrunLogged_) {
     overrunLogged_ = true;
     logger_.log(4, "a poll took " + humanDuration(std::chrono::duration_cast<Duration>(elapsed)) +
@@ -531,6 +537,7 @@ void Daemon::reload() {
       if (auto r = armTimer(config_.pollInterval); !r) logger_.log(3, r.error().message);
     }
     health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
+    health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);
     logger_.log(6, "configuration reloaded from " + source.describe() + ": " + config_.summary());
   }
   notifier_->event("READY=1\nSTATUS=configuration reloaded");
@@ -557,6 +564,16 @@ void Daemon::emit(const Alert& alert) {
 void Daemon::pingWatchdog(bool force) {
   if (watchdogUsec_ == 0) return;
   const std::uint64_t now = monotonicUsec();
+  if (!pollsProgressing(now, lastPollEndUsec_, config_.pollInterval)) {
+    if (!watchdogWithheld_) {
+      watchdogWithheld_ = true;
+      logger_.log(3, "no poll for " + humanDuration(Duration((now - lastPollEndUsec_) / 1000)) +
+                         " (poll_interval " + formatDuration(config_.pollInterval) +
+                         "): the watchdog is no longer told all is well");
+    }
+    return;
+  }
+  watchdogWithheld_ = false;
   if (force || now - lastWatchdogUsec_ >= watchdogUsec_ / 4) {
     notifier_->watchdog();
     lastWatchdogUsec_ = now;
@@ -564,6 +581,11 @@ void Daemon::pingWatchdog(bool force) {
 }
 
 }  // namespace
+
+bool pollsProgressing(std::uint64_t nowUsec, std::uint64_t lastPollEndUsec, Duration interval) {
+  const auto allowedUsec = static_cast<std::uint64_t>(interval.count()) * 2000 + 1'000'000;
+  return nowUsec < lastPollEndUsec || nowUsec - lastPollEndUsec <= allowedUsec;
+}
 
 std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring) {
   std::uint64_t withCloseWait = 0;

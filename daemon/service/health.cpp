@@ -40,6 +40,18 @@ HealthMetrics::HealthMetrics(std::string_view version)
                           "polls never stack).")
                     .Register(*registry_)
                     .Add({})),
+      // Polls that stop, for any reason, show as this time falling behind while /metrics
+      // still answers (the shipped WaitwatchPollsStalled rule).
+      lastPoll_(prometheus::BuildGauge()
+                    .Name("waitwatch_last_successful_poll_timestamp_seconds")
+                    .Help("Unix time at which the last successful poll started.")
+                    .Register(*registry_)
+                    .Add({})),
+      pollInterval_(prometheus::BuildGauge()
+                        .Name("waitwatch_poll_interval_seconds")
+                        .Help("The configured poll_interval.")
+                        .Register(*registry_)
+                        .Add({})),
       errorsCollect_(
           prometheus::BuildCounter()
               .Name("waitwatch_poll_errors_total")
@@ -87,7 +99,8 @@ HealthMetrics::HealthMetrics(std::string_view version)
       .Set(1);
 }
 
-void HealthMetrics::observePoll(double seconds, bool overran) {
+void HealthMetrics::observePoll(double seconds, bool overran, double unixTimeSeconds) {
+  lastPoll_.Set(unixTimeSeconds);
   pollDuration_.Observe(seconds);
   polls_.Increment();
   if (overran) overruns_.Increment();

@@ -26,7 +26,9 @@ class HealthMetrics {
 
   [[nodiscard]] std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  void observePoll(double seconds, bool overran);
+  // A poll that published a snapshot: how long it took, and when it started (Unix time).
+  void observePoll(double seconds, bool overran, double unixTimeSeconds);
+  void pollInterval(double seconds) { pollInterval_.Set(seconds); }
   void pollError(PollErrorReason reason);
   void configReloaded(bool ok, double unixTimeSeconds);
   void journalWritten() { journalWritten_.Increment(); }
@@ -39,6 +41,8 @@ class HealthMetrics {
   prometheus::Histogram& pollDuration_;
   prometheus::Counter& polls_;
   prometheus::Counter& overruns_;
+  prometheus::Gauge& lastPoll_;
+  prometheus::Gauge& pollInterval_;
   prometheus::Counter& errorsCollect_;
   prometheus::Counter& errorsNamespace_;
   prometheus::Gauge& reloadOk_;

@@ -63,6 +63,8 @@ Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args) {
       if (i + 1 >= args.size() || args[i + 1].starts_with("-")) {
         return usageError(std::string(name) + ": missing value");
       }
+      // An empty value ("--config \"$UNSET\"") must not quietly mean "the default".
+      if (args[i + 1].empty()) return usageError(std::string(name) + ": empty value");
       return std::string(args[++i]);
     };
     if (arg == "--config" || arg == "-c") {
@@ -88,6 +90,7 @@ Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args) {
         if (out.configPath) return usageError("--check-config FILE and --config: name one file");
         out.configPath = std::string(*inlineValue);
       } else if (i + 1 < args.size() && !args[i + 1].starts_with("-")) {
+        if (args[i + 1].empty()) return usageError("--check-config: empty value");
         if (out.configPath) return usageError("--check-config FILE and --config: name one file");
         out.configPath = std::string(args[++i]);
       }
@@ -130,7 +133,7 @@ Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args,
     // readFile stops at its limit: read one byte more to tell a file that is too large from
     // one that fits, rather than compile the first 16 MiB of it.
     constexpr std::size_t kMaxConfigBytes = 16 << 20;
-    auto text = readFile(source.path, kMaxConfigBytes + 1);
+    auto text = readRegularFile(source.path, kMaxConfigBytes + 1);
     if (!text) return text.error();  // already names the file
     if (text->size() > kMaxConfigBytes) {
       return Error{EFBIG, source.path + ": larger than 16 MiB, not a waitwatch configuration"};

@@ -46,7 +46,7 @@ Result<TlsCredentials> loadTlsCredentials(const TlsServerConfig& config, std::st
   const std::string prefix =
       (origin.empty() ? std::string() : std::string(origin) + ": ") + "web.tls_server_config";
   auto read = [&](const std::string& path, const char* key) -> Result<std::string> {
-    auto text = readFile(path, kMaxPemBytes + 1);
+    auto text = readRegularFile(path, kMaxPemBytes + 1);
     if (!text) return Error{text.error().errnum, prefix + "." + key + ": " + text.error().message};
     if (text->size() > kMaxPemBytes) {
       return Error{EFBIG, prefix + "." + key + ": " + path + ": larger than 1 MiB, not PEM"};

@@ -3,6 +3,7 @@
 // back with journalctl -o json), a real Prometheus scrapes /metrics.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <fstream>
 #include <random>
@@ -223,6 +224,27 @@ TEST_F(DaemonTest, ReloadGoodThenBrokenConfig) {
   std::this_thread::sleep_for(600ms);
   const std::string after = run->http("/metrics").out;
   EXPECT_GT(sample(after, "waitwatch_polls_total"), sample(before, "waitwatch_polls_total"));
+  EXPECT_GT(sample(after, "waitwatch_last_successful_poll_timestamp_seconds"),
+            sample(before, "waitwatch_last_successful_poll_timestamp_seconds"));
+  EXPECT_EQ(sample(after, "waitwatch_poll_interval_seconds"), 0.2);
+
+  // A FIFO in place of the file: refused at once (never opened for a read that would block the
+  // loop), and polls go on.
+  fs::remove(run->configPath());
+  ASSERT_EQ(::mkfifo(run->configPath().c_str(), 0600), 0);
+  run->process().signal(SIGHUP);
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& e : run->journal("MESSAGE_ID=" + std::string(kConfigRejected))) {
+          if (field(e, "WAITWATCH_ERROR").find("a FIFO, not a regular file") != std::string::npos)
+            return true;
+        }
+        return false;
+      },
+      10s));
+  const double polls = sample(run->http("/metrics").out, "waitwatch_polls_total");
+  ASSERT_TRUE(eventually(
+      [&] { return sample(run->http("/metrics").out, "waitwatch_polls_total") > polls + 1; }, 10s));
   const auto alerts = nlohmann::json::parse(run->http("/api/v1/alerts").out);
   EXPECT_EQ(alerts["alerts"].size(), 2u);             // both rules still run
   EXPECT_EQ(run->process().wait(0ms), std::nullopt);  // still running

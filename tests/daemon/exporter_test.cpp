@@ -198,11 +198,13 @@ TEST(Exporter, PromtoolAcceptsTheFullOutput) {
   auto poll = std::make_shared<PollMetrics>();
   poll->publish(test::sampleView(), MetricsOptions{.includePid = true, .maxGroups = 1});
   auto health = std::make_shared<HealthMetrics>("1.2.3");
-  health->observePoll(0.02, false);
+  health->observePoll(0.02, false, 1700000000.5);
   DaemonApi api(poll, {poll, health->registry(), std::make_shared<ProcessMetrics>()});
   const std::string text = api.renderMetrics();
   ASSERT_NE(text.find("process_resident_memory_bytes"), std::string::npos);
   ASSERT_NE(text.find(R"(waitwatch_build_info{version="1.2.3"} 1)"), std::string::npos);
+  EXPECT_NE(text.find("\nwaitwatch_last_successful_poll_timestamp_seconds 1700000000.5\n"),
+            std::string::npos);
   const std::string path = ::testing::TempDir() + "waitwatch_metrics.txt";
   std::ofstream(path) << text;
   FILE* p = ::popen(("promtool check metrics < " + path + " 2>&1").c_str(), "r");

@@ -118,6 +118,11 @@ TEST_F(BadInput, WaitwatchdCommandLines) {
        2,
        "waitwatchd: --listen: given twice"},
       {"config empty value", {"--config="}, 2, "waitwatchd: --config: empty value"},
+      {"config empty argument", {"--config", ""}, 2, "waitwatchd: --config: empty value"},
+      {"check-config empty argument",
+       {"--check-config", ""},
+       2,
+       "waitwatchd: --check-config: empty value"},
       {"config without value", {"--config"}, 2, "waitwatchd: --config: missing value"},
       {"config twice", {"--config", "a", "-c", "b"}, 2, "waitwatchd: --config: given twice"},
       {"check-config with two files",
@@ -305,8 +310,18 @@ TEST_F(BadInput, ConfigurationFilesThatCannotBeRead) {
   check(kWaitwatchd,
         Row{"missing", {"--config", "{FILE}"}, 1, "waitwatchd: {FILE}: No such file or directory"},
         (dir_ / "missing.json").string());
-  check(kWaitwatchd, Row{"directory", {"--check-config", "{FILE}"}, 1, "{FILE}: Is a directory"},
-        dir_.string());
+  check(
+      kWaitwatchd,
+      Row{"directory", {"--check-config", "{FILE}"}, 1, "{FILE}: a directory, not a regular file"},
+      dir_.string());
+  // A FIFO would block the read until a writer came: refused at once, never read.
+  const std::string fifo = (dir_ / "fifo.json").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  check(kWaitwatchd,
+        Row{"FIFO", {"--check-config", "{FILE}"}, 1, "{FILE}: a FIFO, not a regular file"}, fifo);
+  check(kWaitwatchd,
+        Row{"FIFO", {"--config", "{FILE}"}, 1, "waitwatchd: {FILE}: a FIFO, not a regular file"},
+        fifo);
   // Found while writing these tests: a file over the 16 MiB read limit was cut there and then
   // failed as "unexpected end of input" at an odd column.
   std::string big(16 << 20, ' ');
@@ -322,7 +337,7 @@ TEST_F(BadInput, ConfigurationFilesThatCannotBeRead) {
         Row{"endless",
             {"--check-config", "{FILE}"},
             1,
-            "{FILE}: larger than 16 MiB, not a waitwatch configuration"},
+            "{FILE}: a character device, not a regular file"},
         "/dev/zero");
 
   // Permission denied: as an unprivileged user (root reads everything, so drop to nobody).

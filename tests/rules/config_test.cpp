@@ -203,6 +203,15 @@ const BadConfig kBadConfigs[] = {
      R"(rules[0].min_sockets: 0 is too small, expected at least 1)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 2.5}]})",
      R"(rules[0].min_sockets: expected a whole number, got number 2.5)"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": -1e3}]})",
+     R"(rules[0].min_sockets: -1000.0 is negative, expected a whole number of at least 1)"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 1e300}]})",
+     R"(rules[0].min_sockets: expected a whole number, got number 1e+300)"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 1e309}]})",
+     R"(rules[0].min_sockets: number overflow parsing '1e309')"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 3, "min_age": "0s"},
+                   {"name": "y", "type": "time_wait", "port_usage_ratio": [1e999]}]})",
+     R"(rules[1].port_usage_ratio[0]: number overflow parsing '1e999')"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_age": "-1s"}]})",
      R"(rules[0].min_age: "-1s" is not a duration, expected e.g. "5m")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockts": 3}]})",
@@ -299,6 +308,17 @@ const BadConfig kBadConfigs[] = {
     {"",
      R"(line 1, column 1: syntax error while parsing value - unexpected end of input; expected '[', '{', or a literal)"},
 };
+
+TEST(Config, WholeNumbersWrittenAsFloatsAreCounts) {
+  for (const char* n : {"1e3", "1000.0", "1E3", "10e2"}) {
+    auto c = compileConfig(std::string(R"({"rules": [{"name": "x", "type": "close_wait",
+        "min_sockets": )") + n +
+                               "}]}",
+                           "");
+    ASSERT_TRUE(c) << n << ": " << c.error().message;
+    EXPECT_EQ(c->rules[0].closeWait.minSockets, 1000u) << n;
+  }
+}
 
 TEST(Config, BadConfigurationsAreRejectedWithPathAndReason) {
   for (const BadConfig& bad : kBadConfigs) {

@@ -356,8 +356,8 @@ TEST(Reconfigure, KeepsStateOfRulesThatStillExist) {
                          "min_age": "0s", "for": "1m"},
                          {"name": "b", "type": "close_wait", "min_sockets": 1,
                          "min_age": "0s"}]})"));
-  EXPECT_EQ(briefs(e.evaluate(nginxHolding(2), at(0))),
-            (std::vector<std::string>{"firing b " + kNginxKey}));  // a is pending since 0
+  const auto fired = e.evaluate(nginxHolding(2), at(0));
+  EXPECT_EQ(briefs(fired), (std::vector<std::string>{"firing b " + kNginxKey}));  // a pending
   // Same names and types, other thresholds and severity; rule "b" becomes "c".
   e.reconfigure(configFrom(R"({"rules": [{"name": "a", "type": "close_wait", "min_sockets": 2,
                               "min_age": "0s", "for": "1m", "severity": "critical"},
@@ -365,7 +365,10 @@ TEST(Reconfigure, KeepsStateOfRulesThatStillExist) {
                               "min_age": "0s"}]})"));
   auto dropped = e.takeDroppedOnReconfigure();
   ASSERT_EQ(briefs(dropped), (std::vector<std::string>{"resolved b " + kNginxKey}));
-  EXPECT_EQ(dropped[0].message.rfind("resolved: rule b was removed from the configuration", 0), 0u);
+  // The resolution says what the alert was, as it last read.
+  ASSERT_FALSE(fired[0].message.empty());
+  EXPECT_EQ(dropped[0].message, "resolved: rule b was removed from the configuration (it was: " +
+                                    fired[0].message + ")");
   EXPECT_TRUE(e.takeDroppedOnReconfigure().empty());
   EXPECT_EQ(briefs(e.evaluate(nginxHolding(2), at(30))),
             (std::vector<std::string>{"firing c " + kNginxKey}));

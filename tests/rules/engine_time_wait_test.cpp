@@ -102,6 +102,35 @@ TEST(TimeWaitRule, RatePerSecond) {
             (std::vector<std::string>{"resolved rate " + kNsKey}));
 }
 
+TEST(TimeWaitRule, RateAlertNamesWhereTheNewOnesAre) {
+  // An old pile toward :9500 that no longer grows, and new server-side TIME_WAIT on :9502.
+  SnapshotBuilder b;
+  auto srv = b.process(proc(7, "churnsrv").listening({9502}));
+  b.timeWaitPair("127.0.0.1", "127.0.0.1:9500", 20000, 0, 0);
+  b.timeWaitServer("127.0.0.1:9502", srv, 1500, 1500);
+  Engine e(configFrom(R"({"rules": [{"name": "rate", "type": "time_wait",
+      "rate_per_second": 100}]})"));
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing rate " + kNsKey}));
+  EXPECT_EQ(out[0].timeWait.newest, 1500u);
+  EXPECT_TRUE(out[0].timeWait.newestServerSide);
+  EXPECT_EQ(out[0].message,
+            "net:[4026531840]: 21500 TIME_WAIT sockets (16% of net.ipv4.tcp_max_tw_buckets "
+            "131072), 300 new per second, most new ones on :9502 (1500): connections are "
+            "opened and closed at a high rate; reuse connections (keep-alive, pooling)");
+
+  // Client side: the new ones go toward another destination than the largest pile.
+  SnapshotBuilder c;
+  c.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 20000, 0, 0);
+  c.timeWaitPair("10.0.0.5", "10.0.0.7:3306", 900, 0, 900);
+  Engine e2(configFrom(R"({"rules": [{"name": "rate", "type": "time_wait",
+      "rate_per_second": 100}]})"));
+  auto out2 = e2.evaluate(c.build(), at(0));
+  ASSERT_EQ(out2.size(), 1u);
+  EXPECT_NE(out2[0].message.find("most new ones toward 10.0.0.7:3306 (900)"), std::string::npos)
+      << out2[0].message;
+}
+
 TEST(TimeWaitRule, OverflowCounterRisingBetweenPolls) {
   Engine e(configFrom(R"({"rules": [{"name": "overflow", "type": "time_wait",
       "time_wait_overflow": true, "clear_for": "10s"}]})"));
