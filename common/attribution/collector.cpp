@@ -25,7 +25,7 @@ Result<std::vector<NetnsHandle>> Collector::selectNamespaces() {
       break;
     }
     case NamespaceSelection::All: {
-      auto all = listNetworkNamespaces(options_.procRoot, options_.runNetns);
+      auto all = listNetworkNamespaces(options_.procRoot, options_.runNetns, &stats_.netnsGaps);
       if (!all) return all.error().wrap("listing network namespaces");
       handles = std::move(*all);
       break;

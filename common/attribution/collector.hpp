@@ -50,6 +50,8 @@ struct CollectStats {
   std::vector<Error> namespaceErrors;
   // Namespace facts that could not be read (counters, sysctls), one line each.
   std::vector<std::string> kernelInfoProblems;
+  // NamespaceSelection::All: processes whose namespace could not be opened.
+  NetnsListingGaps netnsGaps;
   ResolverStats resolver;
 };
 

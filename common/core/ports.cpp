@@ -30,6 +30,10 @@ PortClass classifyPort(std::uint16_t port) {
   return PortClass::Ephemeral;
 }
 
+PortClass classifyPort(std::uint16_t port, const EphemeralRange& range) {
+  return range.contains(port) ? PortClass::Ephemeral : classifyPort(port);
+}
+
 std::string_view portClassName(PortClass c) {
   switch (c) {
     case PortClass::WellKnown:

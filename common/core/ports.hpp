@@ -14,6 +14,7 @@ enum class PortClass : std::uint8_t {
   Ephemeral,   // 49152-65535 (IANA dynamic range)
 };
 
+// The IANA class alone: 0-1023 well-known, 1024-49151 registered, 49152-65535 ephemeral.
 PortClass classifyPort(std::uint16_t port);
 std::string_view portClassName(PortClass c);  // "well-known", "registered", "ephemeral"
 std::optional<PortClass> parsePortClass(std::string_view text);
@@ -42,5 +43,10 @@ class EphemeralRange {
   std::uint32_t usable_;
   std::bitset<65536> reserved_;
 };
+
+// The class as the operator reads it on this host: a port the kernel may pick for connect()
+// in this namespace (inside ip_local_port_range, not reserved) is ephemeral, whatever its IANA
+// class; any other port has its IANA class.
+PortClass classifyPort(std::uint16_t port, const EphemeralRange& range);
 
 }  // namespace waitwatch

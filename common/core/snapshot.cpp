@@ -10,6 +10,7 @@ constexpr std::size_t kMinInternCapacity = 64;
 
 std::string NetnsRef::label() const {
   if (!name.empty()) return name;
+  if (!alias.empty()) return alias;
   return "net:[" + std::to_string(inode) + "]";
 }
 

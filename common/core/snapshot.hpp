@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/address.hpp"
@@ -22,10 +23,17 @@ inline constexpr std::uint32_t kNoIndex = std::numeric_limits<std::uint32_t>::ma
 struct NetnsRef {
   std::uint64_t inode = 0;  // the namespace's inode number (as in /proc/<pid>/ns/net)
   std::string name;         // the `ip netns` name where one exists, else empty
+  // Without a name: a readable label that survives a reboot (the inode does not): "host" for
+  // the namespace waitwatch runs in, else one from what holds the namespace (its container,
+  // pod or service); empty when there is none.
+  std::string alias;
   bool operator==(const NetnsRef&) const = default;
-  // "name" when there is one, else "net:[4026531840]" like /proc/<pid>/ns/net reads.
+  // The name, else the alias, else "net:[4026531840]" as /proc/<pid>/ns/net reads.
   [[nodiscard]] std::string label() const;
 };
+
+// The alias of the namespace waitwatch itself runs in.
+inline constexpr std::string_view kOwnNetnsAlias = "host";
 
 // The kernel's own TCP counters for one namespace (/proc/net/netstat, /proc/net/snmp).
 struct KernelTcpCounters {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "netlink/sampler.hpp"
+#include "proc/cgroup.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch {
@@ -60,6 +61,27 @@ void walkRunNetns(const std::string& runNetns, F&& found) {
     if (!ino) continue;
     found(name, std::move(*fd), *ino);
   }
+}
+
+// The namespace file of the calling thread, through `procRoot`.
+Result<UniqueFd> openOwnNamespace(const std::string& procRoot) {
+  auto fd = openAt(AT_FDCWD, procRoot + "/thread-self/ns/net");
+  if (!fd) fd = openAt(AT_FDCWD, procRoot + "/self/ns/net");  // kernels before 3.17
+  return fd;
+}
+
+// A label for an unnamed namespace from the process found first in it (the lowest pid: most
+// often the container's or service's first process): the Kubernetes pod, the container, or
+// the systemd service or scope it runs in. Empty when it is none of those.
+std::string holderAlias(int procFd, const char* pid) {
+  std::string text;
+  if (!readFileAt(procFd, std::string(pid) + "/cgroup", text, 64 * 1024)) return {};
+  auto cg = parseCgroupFile(text);
+  if (!cg) return {};
+  if (!cg->container.pod.empty()) return "pod:" + cg->container.pod;
+  if (!cg->container.empty()) return cg->container.shortName();
+  if (cg->unit.ends_with(".service") || cg->unit.ends_with(".scope")) return cg->unit;
+  return {};
 }
 
 NameMap namesIn(const std::string& runNetns) {
@@ -116,36 +138,65 @@ Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot) {
 
 Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot,
                                             const std::string& runNetns) {
-  auto fd = openAt(AT_FDCWD, procRoot + "/thread-self/ns/net");
-  if (!fd) fd = openAt(AT_FDCWD, procRoot + "/self/ns/net");  // kernels before 3.17
+  auto fd = openOwnNamespace(procRoot);
   if (!fd) return fd.error().wrap("opening the current network namespace");
   auto ino = namespaceInode(fd->get());
   if (!ino) return ino.error();
   NetnsHandle h;
   h.ref.inode = *ino;
+  h.ref.alias = kOwnNetnsAlias;
   const NameMap names = namesIn(runNetns);
   if (auto it = names.find(*ino); it != names.end()) h.ref.name = it->second;
   h.fd = std::move(*fd);
   return h;
 }
 
+std::string describeNetnsGaps(const NetnsListingGaps& gaps) {
+  return "the network namespaces of " + std::to_string(gaps.hiddenProcesses) +
+         " process(es) could not be opened (first: pid " + gaps.firstHidden +
+         "): a namespace that only they are in was skipped. Every namespace needs root, or "
+         "CAP_SYS_ADMIN and CAP_SYS_PTRACE";
+}
+
 Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRoot,
-                                                       const std::string& runNetns) {
+                                                       const std::string& runNetns,
+                                                       NetnsListingGaps* gaps) {
   std::vector<NetnsHandle> out;
   std::unordered_map<std::uint64_t, std::size_t> byInode;
+  std::uint64_t ownInode = 0;
+  if (auto own = openOwnNamespace(procRoot)) {
+    if (auto ino = namespaceInode(own->get())) ownInode = *ino;
+  }
 
   DirPtr proc(::opendir(procRoot.c_str()));
   if (!proc) return osError(errno, "opening " + procRoot);
   while (const dirent* e = ::readdir(proc.get())) {
     if (!isPid(e->d_name)) continue;
-    // The process may exit, or hide its namespace from us: both are skipped silently.
+    // A process that exited is skipped; one whose namespace we may not open is counted.
     auto fd = openAt(::dirfd(proc.get()), std::string(e->d_name) + "/ns/net");
-    if (!fd) continue;
+    if (!fd) {
+      const int err = fd.error().errnum;
+      if (gaps != nullptr && (err == EACCES || err == EPERM)) {
+        if (gaps->hiddenProcesses++ == 0) {
+          struct stat st {};
+          const bool owned = ::fstatat(::dirfd(proc.get()), e->d_name, &st, 0) == 0;
+          gaps->firstHidden = std::string(e->d_name) +
+                              (owned ? " (uid " + std::to_string(st.st_uid) + ")" : "") + ": " +
+                              std::strerror(err);
+        }
+      }
+      continue;
+    }
     auto ino = namespaceInode(fd->get());
     if (!ino || byInode.contains(*ino)) continue;
     byInode.emplace(*ino, out.size());
     NetnsHandle h;
     h.ref.inode = *ino;
+    if (*ino == ownInode) {
+      h.ref.alias = kOwnNetnsAlias;
+    } else {
+      h.ref.alias = holderAlias(::dirfd(proc.get()), e->d_name);
+    }
     h.fd = std::move(*fd);
     out.push_back(std::move(h));
   }
@@ -156,7 +207,7 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
     if (it == byInode.end()) {
       byInode.emplace(ino, out.size());
       NetnsHandle h;
-      h.ref = NetnsRef{ino, name};
+      h.ref = NetnsRef{ino, name, {}};
       h.fd = std::move(fd);
       out.push_back(std::move(h));
       return;
@@ -167,6 +218,16 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
 
   std::sort(out.begin(), out.end(),
             [](const NetnsHandle& a, const NetnsHandle& b) { return a.ref.inode < b.ref.inode; });
+  // Two namespaces with one alias (two held by one service) would merge in every metric:
+  // those keep the inode beside the alias.
+  std::unordered_map<std::string, int> aliasUses;
+  for (const NetnsHandle& h : out)
+    if (h.ref.name.empty() && !h.ref.alias.empty()) ++aliasUses[h.ref.alias];
+  for (NetnsHandle& h : out) {
+    if (h.ref.name.empty() && !h.ref.alias.empty() && aliasUses[h.ref.alias] > 1) {
+      h.ref.alias += "/net:[" + std::to_string(h.ref.inode) + "]";
+    }
+  }
   return out;
 }
 
@@ -189,7 +250,7 @@ Result<NetnsHandle> openNamedNetworkNamespace(const std::string& name,
   auto ino = namespaceInode(fd->get());
   if (!ino) return ino.error().wrap(path);
   NetnsHandle h;
-  h.ref = NetnsRef{*ino, name};
+  h.ref = NetnsRef{*ino, name, {}};
   h.fd = std::move(*fd);
   return h;
 }

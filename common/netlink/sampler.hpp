@@ -83,11 +83,24 @@ Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot = "/proc
 // The same, named from `runNetns` (the one-argument form looks in /run/netns).
 Result<NetnsHandle> currentNetworkNamespace(const std::string& procRoot,
                                             const std::string& runNetns);
+// What a listing of every namespace could not see.
+struct NetnsListingGaps {
+  // Processes whose /proc/<pid>/ns/net may not be opened (another user's, without privilege):
+  // a namespace that only such processes are in is missing from the listing.
+  std::uint64_t hiddenProcesses = 0;
+  std::string firstHidden;  // "1234 (uid 0)"
+};
+
+// One line for the operator: which processes' namespaces could not be opened, and what helps.
+std::string describeNetnsGaps(const NetnsListingGaps& gaps);
+
 // Every network namespace on the host, found through <procRoot>/*/ns/net and <runNetns>/*,
-// deduplicated by inode, named where /run/netns names them. Processes that exit mid-walk and
-// unreadable entries are skipped silently.
+// deduplicated by inode, named where /run/netns names them, the caller's own aliased "host"
+// and the others by what holds them (NetnsRef::alias). Processes that exit mid-walk are
+// skipped; those whose namespace may not be opened are counted in `gaps` when given.
 Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRoot = "/proc",
-                                                       const std::string& runNetns = "/run/netns");
+                                                       const std::string& runNetns = "/run/netns",
+                                                       NetnsListingGaps* gaps = nullptr);
 // Opens one namespace by `ip netns` name.
 Result<NetnsHandle> openNamedNetworkNamespace(const std::string& name,
                                               const std::string& runNetns = "/run/netns");

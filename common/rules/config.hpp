@@ -37,12 +37,13 @@ struct PortRange {
 };
 
 // "local_port": a port, a range "8000-8099", or a class "well-known", "registered",
-// "ephemeral" (the IANA classes of core/ports.hpp).
+// "ephemeral" (the classes of core/ports.hpp: IANA's, except that a port in the namespace's
+// ip_local_port_range is ephemeral).
 struct LocalPortSelector {
   std::optional<PortClass> portClass;  // set: the class; unset: `range`
   PortRange range;
-  [[nodiscard]] bool matches(std::uint16_t port) const {
-    return portClass ? classifyPort(port) == *portClass : range.contains(port);
+  [[nodiscard]] bool matches(std::uint16_t port, const EphemeralRange& ephemeral) const {
+    return portClass ? classifyPort(port, ephemeral) == *portClass : range.contains(port);
   }
   bool operator==(const LocalPortSelector&) const = default;
 };

@@ -216,11 +216,17 @@ struct Engine::Impl {
       for (auto& [key, g] : rules[i].groups) {
         if (!g.firing || !g.alert) continue;
         Alert a = *g.alert;
-        a.state = AlertState::Resolved;
         a.reasons = g.firedReasons;
+        a.since = g.since;
+        a.firedAt = g.firedAt;
+        if (a.type == RuleType::CloseWait) a.closeWait.peak = g.peak;
         a.at = epoch ? fromMs(lastMs) : TimePoint{};
+        // The group keeps its latest values, not a text: say what the alert read as it fired.
+        a.state = AlertState::Firing;
+        const std::string was = alertMessage(a, rules[i].rule);
+        a.state = AlertState::Resolved;
         a.message = "resolved: rule " + rules[i].rule.name +
-                    " was removed from the configuration (it was: " + a.message + ")";
+                    " was removed from the configuration (it was: " + was + ")";
         dropped.push_back(std::move(a));
       }
     }
@@ -437,7 +443,7 @@ struct Engine::Impl {
 
     for (CloseWaitPass& pass : passes) {
       const Match& match = pass.rs->rule.match;
-      if (pass.endpointDims && !passesEndpoint(match, s.localPort, &remote)) continue;
+      if (pass.endpointDims && !passesEndpoint(match, s.localPort, &remote, eph)) continue;
       const bool old = nowMs - age.firstSeenMs >= pass.minAgeMs;
 
       auto add = [&](std::uint32_t g) {
@@ -596,14 +602,17 @@ struct Engine::Impl {
 
   bool passesTimeWait(const Match& m, const Snapshot& snap, const TimeWaitGroup& tg,
                       bool processDims, bool endpointDims) const {
+    const EphemeralRange& eph = tg.netns < snap.namespaces.size()
+                                    ? snap.namespaces[tg.netns].ephemeral
+                                    : defaultEphemeralRange();
     if (tg.serverSide) {
       const ProcessInfo* listener =
           tg.listener < snap.processes.size() ? &snap.processes[tg.listener].info : nullptr;
       if (processDims && !passesProcess(m, listener, std::nullopt)) return false;
-      return !endpointDims || passesEndpoint(m, tg.destination.port, nullptr);
+      return !endpointDims || passesEndpoint(m, tg.destination.port, nullptr, eph);
     }
     if (processDims && !passesProcess(m, nullptr, std::nullopt)) return false;
-    return !endpointDims || passesEndpoint(m, std::nullopt, &tg.destination);
+    return !endpointDims || passesEndpoint(m, std::nullopt, &tg.destination, eph);
   }
 
   void evaluateTimeWait(RuleState& rs, const Snapshot& snap, TimePoint now,
@@ -710,11 +719,16 @@ struct Engine::Impl {
   void topTimeWaitGroups(const Snapshot& snap, std::uint32_t ns, Alert& a) const {
     std::vector<std::pair<std::uint64_t, std::size_t>> clients;
     std::vector<std::pair<std::uint64_t, std::size_t>> servers;
+    const TimeWaitGroup* newest = nullptr;
     for (std::size_t t = 0; t < snap.timeWait.size(); ++t) {
       const TimeWaitGroup& tg = snap.timeWait[t];
       if (tg.netns != ns || twPass[t] == 0 || tg.timeWait == 0) continue;
       (tg.serverSide ? servers : clients).emplace_back(tg.timeWait, t);
+      if (tg.created > 0 && (newest == nullptr || tg.created > newest->created)) newest = &tg;
     }
+    a.timeWait.newest = newest != nullptr ? newest->created : 0;
+    a.timeWait.newestServerSide = newest != nullptr && newest->serverSide;
+    a.timeWait.newestAt = newest != nullptr ? newest->destination : Endpoint{};
     auto top = [](std::vector<std::pair<std::uint64_t, std::size_t>>& v) {
       const std::size_t k = std::min(v.size(), kTopReported);
       std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end(),

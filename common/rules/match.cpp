@@ -78,11 +78,11 @@ bool passesProcess(const Match& m, const ProcessInfo* process, std::optional<std
 }
 
 bool passesEndpoint(const Match& m, std::optional<std::uint16_t> localPort,
-                    const Endpoint* destination) {
+                    const Endpoint* destination, const EphemeralRange& ephemeral) {
   const Selector& in = m.include;
   const Selector& ex = m.exclude;
   if (!dimension(in.localPort, ex.localPort, localPort.has_value(),
-                 [&](const LocalPortSelector& s) { return s.matches(*localPort); })) {
+                 [&](const LocalPortSelector& s) { return s.matches(*localPort, ephemeral); })) {
     return false;
   }
   if (!dimension(in.destination, ex.destination, destination != nullptr,

@@ -18,8 +18,9 @@ namespace waitwatch {
 // `process` null: a subject without an owner; only its uid (if known) can match `user`.
 [[nodiscard]] bool passesProcess(const Match& m, const ProcessInfo* process,
                                  std::optional<std::uint32_t> uid);
-// A dimension given as nullopt / nullptr is one the subject does not have.
+// A dimension given as nullopt / nullptr is one the subject does not have. `ephemeral` is the
+// subject's namespace's range (it classes the local port).
 [[nodiscard]] bool passesEndpoint(const Match& m, std::optional<std::uint16_t> localPort,
-                                  const Endpoint* destination);
+                                  const Endpoint* destination, const EphemeralRange& ephemeral);
 
 }  // namespace waitwatch

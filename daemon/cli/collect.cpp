@@ -496,7 +496,7 @@ class OneShotOwners final : public OwnerIndex {
 };
 
 Result<std::vector<NetnsHandle>> selectNamespaces(const CollectRequest& request,
-                                                  const Environment& env) {
+                                                  const Environment& env, NetnsListingGaps& gaps) {
   std::vector<NetnsHandle> out;
   switch (request.netns) {
     case NetnsSelection::Own: {
@@ -512,7 +512,7 @@ Result<std::vector<NetnsHandle>> selectNamespaces(const CollectRequest& request,
       break;
     }
     case NetnsSelection::All: {
-      auto all = listNetworkNamespaces(env.procRoot, env.runNetns);
+      auto all = listNetworkNamespaces(env.procRoot, env.runNetns, &gaps);
       if (!all) return all.error();
       out = std::move(*all);
       break;
@@ -556,7 +556,8 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
 }
 
 Result<Collection> LocalCollector::collectOnce(TimePoint now) {
-  auto handles = selectNamespaces(request_, env_);
+  NetnsListingGaps gaps;
+  auto handles = selectNamespaces(request_, env_, gaps);
   if (!handles) return handles.error();
 
   const bool tryBpf = env_.bpf && !bpfDisabledByEnvironment() && procRootIsOurs(env_.procRoot);
@@ -638,6 +639,10 @@ Result<Collection> LocalCollector::collectOnce(TimePoint now) {
     c.udpSockets = udp.sockets();
     c.hasUdp = true;
   }
+  if (gaps.hiddenProcesses > 0 && !netnsWarned_) {
+    netnsWarned_ = true;
+    c.warnings.push_back(describeNetnsGaps(gaps));
+  }
   if (!warned_ && c.snapshot.unattributedNoPermission + c.udp.unattributedNoPermission > 0) {
     if (auto w = owners.permissionWarning()) {
       warned_ = true;
@@ -669,6 +674,10 @@ Result<Collection> LocalCollector::collectCached(TimePoint now) {
     c.warnings.push_back(e.message);
   for (const std::string& p : collector_->stats().kernelInfoProblems)
     c.warnings.push_back(p);
+  if (collector_->stats().netnsGaps.hiddenProcesses > 0 && !netnsWarned_) {
+    netnsWarned_ = true;
+    c.warnings.push_back(describeNetnsGaps(collector_->stats().netnsGaps));
+  }
   if (request_.keepSockets) c.sockets = collector_->sockets();
   if (auto w = collector_->takeWarning()) c.privilegeWarning = std::move(w);
   return c;

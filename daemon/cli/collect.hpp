@@ -84,6 +84,7 @@ class LocalCollector {
   Environment env_;
   std::unique_ptr<Collector> collector_;  // reuseCache
   bool warned_ = false;
+  bool netnsWarned_ = false;  // namespaces hidden from --netns all: said once
 };
 
 }  // namespace waitwatch::cli

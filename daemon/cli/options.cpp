@@ -44,6 +44,12 @@ void addUnique(std::vector<T>& v, T value) {
 }
 
 Result<void> applyNetns(std::string_view value, CliOptions& o) {
+  // One selection: a second --netns would otherwise quietly replace the first.
+  const std::string_view before = o.netns == NetnsSelection::All ? "all" : o.netnsName;
+  if (o.netns != NetnsSelection::Own && before != value) {
+    return bad("--netns given twice (" + quoted(before) + " and " + quoted(value) +
+               "): give one namespace, or 'all'");
+  }
   if (value == "all") {
     o.netns = NetnsSelection::All;
     o.netnsName.clear();
@@ -364,7 +370,9 @@ Where:
   --version          the version
 
 Ports are marked with their class: w well-known (0-1023), r registered (1024-49151),
-e ephemeral (49152-65535).
+e ephemeral (49152-65535, and any local port in the namespace's ip_local_port_range, the
+ports the kernel picks for connect(): a client port 48206 is 'e' where the range is
+32768-60999).
 
 Run as root (or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see the owners of other
 users' sockets; without, they are counted but not attributed, and waitwatch says so.

@@ -82,8 +82,18 @@ std::string table(const std::vector<Column>& columns,
   return out;
 }
 
-char classMark(std::uint16_t port) {
-  switch (classifyPort(port)) {
+// `local`: the namespace's range, for a local port; null for a remote one (classed by IANA: the
+// peer's range is not known here).
+PortClass portClass(std::uint16_t port, const EphemeralRange* local) {
+  return local != nullptr ? classifyPort(port, *local) : classifyPort(port);
+}
+
+const EphemeralRange* rangeOf(const Snapshot& s, std::uint32_t netns) {
+  return netns < s.namespaces.size() ? &s.namespaces[netns].ephemeral : nullptr;
+}
+
+char classMark(std::uint16_t port, const EphemeralRange* local) {
+  switch (portClass(port, local)) {
     case PortClass::WellKnown:
       return 'w';
     case PortClass::Registered:
@@ -157,12 +167,12 @@ std::uint64_t sum(const StateCounts& c, TcpStateMask mask) {
   return n;
 }
 
-std::string listenPorts(const std::vector<std::uint16_t>& ports) {
+std::string listenPorts(const std::vector<std::uint16_t>& ports, const EphemeralRange* local) {
   constexpr std::size_t kShown = 8;
   std::string out;
   for (std::size_t i = 0; i < ports.size() && i < kShown; ++i) {
     if (i > 0) out += ' ';
-    out += portWithClass(ports[i]);
+    out += portWithClass(ports[i], local);
   }
   if (ports.size() > kShown) out += " +" + std::to_string(ports.size() - kShown) + " more";
   return out;
@@ -198,16 +208,16 @@ std::string timeOfDay(double unixSeconds) {
   return buf;
 }
 
-std::string portWithClass(std::uint16_t port) {
-  return std::to_string(port) + classMark(port);
+std::string portWithClass(std::uint16_t port, const EphemeralRange* local) {
+  return std::to_string(port) + classMark(port, local);
 }
 
-std::string endpointWithClass(const Endpoint& e) {
+std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local) {
   const std::string address = e.address.family == AddressFamily::V6
                                   ? "[" + e.address.toString() + "]"
                                   : e.address.toString();
   if (e.port == 0) return address + ":*";
-  return address + ":" + portWithClass(e.port);
+  return address + ":" + portWithClass(e.port, local);
 }
 
 std::string shortAge(Duration d) {
@@ -227,7 +237,15 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
   for (std::size_t i = 0; i < s.processes.size(); ++i) {
     if (sum(s.processes[i].states, shownMask | otherMask) > 0) order.push_back(i);
   }
-  if (order.empty()) return "no process holds TCP sockets in this view\n";
+  if (order.empty()) {
+    // Sockets whose holder could not be read are not "held by no process".
+    const std::uint64_t hidden = s.unattributedNoPermission + s.unattributedVanished;
+    if (hidden > 0) {
+      return "no process visible to waitwatch holds TCP sockets in this view (" +
+             std::to_string(hidden) + " socket(s) not attributed)\n";
+    }
+    return "no process holds TCP sockets in this view\n";
+  }
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const StateCounts& x = s.processes[a].states;
     const StateCounts& y = s.processes[b].states;
@@ -277,7 +295,7 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
       }
     }
     if (other) r.push_back(std::to_string(sum(p.states, otherMask)));
-    if (listen) r.push_back(listenPorts(p.listenPorts));
+    if (listen) r.push_back(listenPorts(p.listenPorts, rangeOf(s, p.netns)));
     rows.push_back(std::move(r));
   }
   return table(columns, rows);
@@ -323,7 +341,7 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
         r.push_back(g->netns < s.namespaces.size() ? s.namespaces[g->netns].ref.label() : "?");
       }
       if (server) {
-        r.push_back(endpointWithClass(g->destination));
+        r.push_back(endpointWithClass(g->destination, rangeOf(s, g->netns)));
         r.push_back(std::to_string(g->timeWait));
         r.push_back(g->listener < s.processes.size() ? processName(s.processes[g->listener].info)
                                                      : "?");
@@ -423,7 +441,7 @@ std::string renderSockets(const Snapshot& s, std::span<const SocketLine> sockets
     row.push_back(udp ? udpStateName(r.state) : std::string(ssStateName(r.state)));
     row.push_back(std::to_string(r.recvQ));
     row.push_back(std::to_string(r.sendQ));
-    row.push_back(endpointWithClass(r.local));
+    row.push_back(endpointWithClass(r.local, rangeOf(s, l.netns)));
     row.push_back(endpointWithClass(r.remote));
     std::string who;
     switch (l.attribution) {
@@ -505,7 +523,7 @@ std::string renderUdp(const Snapshot& udp, std::span<const SocketLine> sockets) 
     r.push_back(command(p.info));
     r.push_back(std::to_string(row->sockets));
     r.push_back(std::to_string(row->connected));
-    r.push_back(listenPorts(row->ports));
+    r.push_back(listenPorts(row->ports, rangeOf(udp, p.netns)));
     rows.push_back(std::move(r));
   }
   std::string out = "UDP sockets by process (" + std::to_string(sockets.size()) + " socket" +
@@ -551,7 +569,7 @@ json socketsJson(const Snapshot& s, std::span<const SocketLine> sockets, bool ud
               {"recv_q", r.recvQ},
               {"send_q", r.sendQ},
               {"local", r.local.toString()},
-              {"local_port_class", portClassName(classifyPort(r.local.port))},
+              {"local_port_class", portClassName(portClass(r.local.port, rangeOf(s, l.netns)))},
               {"remote", r.remote.toString()},
               {"remote_port_class", portClassName(classifyPort(r.remote.port))},
               {"uid", r.uid},
@@ -587,7 +605,8 @@ json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets, bool with
     ports[i].erase(std::unique(ports[i].begin(), ports[i].end()), ports[i].end());
     json bound = json::array();
     for (std::uint16_t port : ports[i])
-      bound.push_back({{"port", port}, {"class", portClassName(classifyPort(port))}});
+      bound.push_back(
+          {{"port", port}, {"class", portClassName(portClass(port, rangeOf(udp, p.netns)))}});
     processes.push_back(
         {{"pid", p.info.key.pid},
          {"comm", p.info.comm},

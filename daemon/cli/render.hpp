@@ -36,10 +36,12 @@ struct RenderOptions {
   std::size_t commandWidth = 40;       // COMMAND is cut to this many characters
 };
 
-// "8080r": the port and its class mark.
-std::string portWithClass(std::uint16_t port);
+// "8080r": the port and its class mark. `local`: the range of the namespace a local port is in
+// (a port the kernel may pick there is ephemeral, 'e'); null for a remote port, classed by its
+// IANA range alone.
+std::string portWithClass(std::uint16_t port, const EphemeralRange* local = nullptr);
 // "127.0.0.1:8080r", "[::1]:53w"; "*" for port 0 (an unconnected peer).
-std::string endpointWithClass(const Endpoint& e);
+std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local = nullptr);
 // "3h12m", "45s", "0s".
 std::string shortAge(Duration d);
 

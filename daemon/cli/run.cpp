@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <ostream>
@@ -11,6 +12,7 @@
 #include "cli/options.hpp"
 #include "cli/remote.hpp"
 #include "cli/render.hpp"
+#include "cli/selection.hpp"
 #include "cli/snapshot_json.hpp"
 #include "cli/view.hpp"
 #include "waitwatch_version.hpp"
@@ -48,6 +50,26 @@ std::string dumpJson(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + '\n';
 }
 
+// The port classes: IANA's, and the local ports the kernel may pick for connect() (the
+// namespace's ip_local_port_range) are ephemeral too.
+std::string portLegend(const Snapshot& s) {
+  std::string range = "ip_local_port_range";
+  if (!s.namespaces.empty()) {
+    const EphemeralRange& first = s.namespaces.front().ephemeral;
+    const bool same = std::all_of(s.namespaces.begin(), s.namespaces.end(), [&](const auto& n) {
+      return n.ephemeral.low() == first.low() && n.ephemeral.high() == first.high();
+    });
+    if (same) {
+      range += " " + std::to_string(first.low()) + "-" + std::to_string(first.high());
+    } else {
+      range += " of its namespace";
+    }
+  }
+  return "(ports: 22w well-known 0-1023, 8080r registered 1024-49151, 50000e ephemeral "
+         "49152-65535 or a local port in " +
+         range + ")\n";
+}
+
 // The text view: alerts (a daemon's), processes or sockets, TIME_WAIT groups, UDP, totals.
 std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const SocketLine> sockets,
                        const RenderOptions& ro, const std::vector<AlertSummary>* alerts,
@@ -69,14 +91,20 @@ std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const S
     section(o.sockets ? renderSockets(*udp, udpSockets, true) : renderUdp(*udp, udpSockets));
   }
   section(renderTotals(s));
-  text +=
-      "(ports: 22w well-known 0-1023, 8080r registered 1024-49151, 50000e ephemeral "
-      "49152-65535)\n";
+  text += portLegend(s);
   return text;
 }
 
-Frame localFrame(const CliOptions& o, LocalCollector& collector) {
+// The wall-clock time now, in seconds since the epoch, to the millisecond.
+double unixNow() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec / 1'000'000) / 1000.0;
+}
+
+Frame localFrame(const CliOptions& o, LocalCollector& collector, const Environment& env) {
   Frame f;
+  const double wallSeconds = unixNow();
   auto c = collector.collect(Clock::now());
   if (!c) {
     f.failed = true;
@@ -100,6 +128,15 @@ Frame localFrame(const CliOptions& o, LocalCollector& collector) {
     udpFilter.states = 0;  // TCP states; UDP has none of them
     udp = filterWithSockets(c->udp, c->udpSockets, udpFilter);
   }
+  // --pid and --unit name things that may not exist or may not be readable: an empty table
+  // would then read as "holds no sockets".
+  SelectionCheck selection = checkSelection(o.filter, tcp.snapshot, env.procRoot);
+  for (std::string& n : selection.notes)
+    f.notes.push_back(std::move(n));
+  if (selection.nothingReadable) {
+    f.failed = true;
+    return f;
+  }
   const bool said = c->privilegeWarning.has_value();
   if (auto note = unattributedNote(tcp.snapshot, "TCP", said); !note.empty()) {
     f.notes.push_back(note);
@@ -109,7 +146,12 @@ Frame localFrame(const CliOptions& o, LocalCollector& collector) {
   }
 
   if (o.json) {
-    json j = snapshotToJson(tcp.snapshot, SnapshotJsonOptions{.commandLines = true});
+    // Under --watch each object is one sample of a series: say when it was taken, in the
+    // daemon snapshot's key.
+    json header = json::object();
+    if (o.watch) header["time_unix_seconds"] = wallSeconds;
+    json j =
+        snapshotToJson(tcp.snapshot, SnapshotJsonOptions{.commandLines = true, .header = &header});
     if (o.sockets) j["sockets"] = socketsJson(tcp.snapshot, tcp.sockets);
     if (c->hasUdp) j["udp"] = udpJson(udp.snapshot, udp.sockets, o.sockets);
     f.out = dumpJson(j);
@@ -159,8 +201,8 @@ Frame remoteFrame(const CliOptions& o) {
   return f;
 }
 
-Frame frame(const CliOptions& o, LocalCollector* collector) {
-  return o.from.empty() ? localFrame(o, *collector) : remoteFrame(o);
+Frame frame(const CliOptions& o, LocalCollector* collector, const Environment& env) {
+  return o.from.empty() ? localFrame(o, *collector, env) : remoteFrame(o);
 }
 
 std::string commandLine(std::span<const std::string_view> args) {
@@ -183,7 +225,7 @@ int watch(const CliOptions& o, std::span<const std::string_view> args, std::ostr
   int status = 0;
   for (;;) {
     const auto started = Clock::now();
-    Frame f = frame(o, collector);
+    Frame f = frame(o, collector, env);
     std::string text;
     if (clear) {
       text = "\033[H\033[2J";
@@ -250,7 +292,7 @@ int run(std::span<const std::string_view> args, std::ostream& out, std::ostream&
   }
   if (o.watch) return watch(o, args, out, err, env, collector.get());
 
-  Frame f = frame(o, collector.get());
+  Frame f = frame(o, collector.get(), env);
   for (const std::string& n : f.notes)
     err << "waitwatch: " << n << '\n';
   if (f.failed) return 1;

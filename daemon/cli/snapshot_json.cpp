@@ -19,10 +19,16 @@ std::string netnsLabel(const Snapshot& s, std::uint32_t index) {
   return index < s.namespaces.size() ? s.namespaces[index].ref.label() : std::string();
 }
 
-json portsJson(const std::vector<std::uint16_t>& ports) {
+// Local ports: classed with their namespace's ephemeral range (core/ports.hpp).
+PortClass localPortClass(const Snapshot& s, std::uint32_t netns, std::uint16_t port) {
+  return netns < s.namespaces.size() ? classifyPort(port, s.namespaces[netns].ephemeral)
+                                     : classifyPort(port);
+}
+
+json portsJson(const Snapshot& s, std::uint32_t netns, const std::vector<std::uint16_t>& ports) {
   json a = json::array();
   for (std::uint16_t p : ports)
-    a.push_back({{"port", p}, {"class", portClassName(classifyPort(p))}});
+    a.push_back({{"port", p}, {"class", portClassName(localPortClass(s, netns, p))}});
   return a;
 }
 
@@ -41,7 +47,7 @@ json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o)
             {"netns", netnsLabel(s, p.netns)},
             {"states", stateCountsJson(p.states)},
             {"listen_ports", p.listenPorts},
-            {"listen", portsJson(p.listenPorts)}};
+            {"listen", portsJson(s, p.netns, p.listenPorts)}};
   if (o.commandLines) {
     item["cmdline"] = p.info.cmdline;
     item["exe"] = p.info.exe;
@@ -61,7 +67,7 @@ json timeWaitJson(const Snapshot& s, const TimeWaitGroup& g) {
             {"created", g.created}};
   if (g.serverSide) {
     item["local"] = g.destination.toString();
-    item["local_port_class"] = portClassName(classifyPort(g.destination.port));
+    item["local_port_class"] = portClassName(localPortClass(s, g.netns, g.destination.port));
     if (g.listener < s.processes.size()) {
       const ProcessInfo& l = s.processes[g.listener].info;
       item["listener"] = {{"pid", l.key.pid}, {"start_time", l.key.startTime}, {"comm", l.comm}};
@@ -211,6 +217,10 @@ Result<NetnsEntry> readNamespace(const Node& n) {
   e.ref.inode = inode;
   WW_TRY(name, optionalString(n, "name"));
   e.ref.name = name;
+  // An unnamed namespace's label is its alias ("host", a container): kept as read, so that the
+  // processes' "netns" labels find it.
+  WW_TRY(label, optionalString(n, "label"));
+  if (name.empty() && label != "net:[" + std::to_string(inode) + "]") e.ref.alias = label;
   WW_TRY(statesNode, n.key("states"));
   WW_TRY(states, readStates(statesNode));
   e.states = states;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -281,6 +282,114 @@ TEST_F(CliFarmTest, UnprivilegedRunSaysWhatItCannotSee) {
       << r.err;
 }
 
+// What --pid and --unit asked for and could not be read is said, and a run that could read
+// nothing of it fails: never an empty table that reads as "holds no sockets".
+TEST_F(CliFarmTest, PidsAndUnitsThatCannotBeReadAreSaidNotShownEmpty) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv";
+  auto hidden = SockFarm::start(netns(), {"--uid", "1234", "--close-wait", "5"});
+  ASSERT_TRUE(hidden.ok()) << hidden.error().message;
+  auto visible =
+      SockFarm::start(netns(), {"--uid", "65534", "--close-wait", "7", "--listen-port", "9090"});
+  ASSERT_TRUE(visible.ok()) << visible.error().message;
+  const std::string hiddenPid = std::to_string(hidden->holders().at(0)["pid"].get<int>());
+  const std::string visiblePid = std::to_string(visible->holders().at(0)["pid"].get<int>());
+  const std::string noSuchPid = "2147483000";  // above any pid_max
+  auto run = [&](std::vector<std::string> args, bool asNobody) {
+    std::vector<std::string> argv = netns().execPrefix();
+    if (asNobody) {
+      argv.insert(argv.end(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                               "--clear-groups", "--inh-caps=-all"});
+    }
+    argv.push_back(WAITWATCH_CLI_PATH);
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+  };
+  // Another user's process: why its sockets are missing, exit 1, nothing on stdout.
+  auto r = run({"--pid", hiddenPid}, true);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("process " + hiddenPid +
+                       " (sockfarm, uid 1234): its sockets could not be "
+                       "read: Permission denied"),
+            std::string::npos)
+      << r.err;
+  // A pid and a unit that do not exist.
+  r = run({"--pid", noSuchPid}, false);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "waitwatch: no such process: " + noSuchPid + "\n");
+  r = run({"--unit", "ww-no-such.service", "--json"}, false);
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "waitwatch: no such unit or container: 'ww-no-such.service' (no running process "
+            "belongs to it)\n");
+  // One readable among them: the view is shown, the rest is said.
+  r = run({"--pid", visiblePid + "," + noSuchPid, "--json"}, true);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_NE(r.err.find("no such process: " + noSuchPid), std::string::npos) << r.err;
+  const json out = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(out.is_object()) << r.out;
+  EXPECT_EQ(byPid(out), holdersByPid(*visible));
+  // A process that exists and holds none of the sockets asked for is an empty answer, not an
+  // error.
+  r = run({"--pid", std::to_string(::getpid()), "--state", "close-wait"}, false);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.err, "");
+}
+
+// Without privilege, --netns all says which processes' namespaces it could not open.
+TEST_F(CliFarmTest, UnprivilegedAllNamespacesSaysWhatItSkipped) {
+  if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv";
+  auto hidden = SockFarm::start(netns(), {"--uid", "1234", "--close-wait", "3"});
+  ASSERT_TRUE(hidden.ok()) << hidden.error().message;
+  std::vector<std::string> argv = netns().execPrefix();
+  argv.insert(argv.end(), {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "--inh-caps=-all", WAITWATCH_CLI_PATH, "--netns", "all"});
+  const auto r = runCommand(argv);
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_NE(r.err.find("could not be opened (first: pid "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("a namespace that only they are in was skipped"), std::string::npos)
+      << r.err;
+  // Said once, and the table does not claim that nobody holds the sockets it could not see.
+  EXPECT_EQ(r.err.find("could not be opened"), r.err.rfind("could not be opened")) << r.err;
+  EXPECT_EQ(r.out.find("no process holds TCP sockets"), std::string::npos) << r.out;
+}
+
+// A port the kernel picks for connect() in this namespace is ephemeral, whatever its IANA
+// class; the namespace waitwatch runs in is "host" when `ip netns` does not name it.
+TEST_F(CliFarmTest, PortClassesFollowTheNamespacesRangeAndTheOwnNamespaceIsHost) {
+  std::vector<std::string> sysctl = netns().execPrefix();
+  sysctl.insert(sysctl.end(), {"sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 45000"});
+  ASSERT_EQ(runCommand(sysctl).exitCode, 0);
+  auto farm = SockFarm::start(netns(), {"--established", "4"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  const json out = runJson({"--sockets"});
+  int clients = 0;
+  for (const auto& s : out["sockets"]) {
+    const std::string local = s["local"].get<std::string>();
+    const int port = std::stoi(local.substr(local.rfind(':') + 1));
+    if (port >= 40000 && port <= 45000) {
+      ++clients;
+      EXPECT_EQ(s["local_port_class"], "ephemeral") << s.dump();  // IANA: registered
+    } else if (port < 1024) {
+      EXPECT_EQ(s["local_port_class"], "well-known") << s.dump();
+    }
+  }
+  EXPECT_EQ(clients, 2) << out["sockets"].dump();  // 4 established sockets: 2 client ends
+  const auto text = runCommand({WAITWATCH_CLI_PATH, "--netns", netns().name()});
+  EXPECT_NE(text.out.find("a local port in ip_local_port_range 40000-45000"), std::string::npos)
+      << text.out;
+
+  // An unnamed namespace of our own.
+  const auto own = runCommand({"unshare", "--net", "--", WAITWATCH_CLI_PATH, "--json"});
+  ASSERT_EQ(own.exitCode, 0) << own.describe();
+  const json j = json::parse(own.out);
+  ASSERT_EQ(j["namespaces"].size(), 1u);
+  EXPECT_EQ(j["namespaces"][0]["label"], "host");
+  EXPECT_EQ(own.out.find("net:["), std::string::npos) << own.out;
+}
+
 // --watch redisplays until SIGINT and then exits 0; without a terminal it never clears.
 TEST_F(CliFarmTest, WatchRefreshesUntilInterrupted) {
   auto farm = SockFarm::start(netns(), {"--close-wait", "3"});
@@ -324,6 +433,9 @@ TEST_F(CliFarmTest, WatchRefreshesUntilInterrupted) {
     const json j = json::parse(line, nullptr, false);
     ASSERT_TRUE(j.is_object()) << line;
     EXPECT_EQ(j["states"]["CLOSE_WAIT"], 3);
+    // Each sample says when it was taken, as the daemon's snapshot does.
+    ASSERT_TRUE(j.contains("time_unix_seconds")) << line;
+    EXPECT_NEAR(j["time_unix_seconds"].get<double>(), static_cast<double>(std::time(nullptr)), 120);
   }
   EXPECT_EQ(frames, 3);
 }

@@ -37,10 +37,16 @@ TEST(CliOptions, NetnsJsonHelpVersion) {
   EXPECT_EQ(o->netns, NetnsSelection::Named);
   EXPECT_EQ(o->netnsName, "blue");
 
-  o = parse({"--netns", "blue", "--netns", "all"});  // the last one wins, as usual
+  // A second, different --netns is refused, not silently preferred; the same one again is fine.
+  o = parse({"--netns", "blue", "--netns", "all"});
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().message,
+            "--netns given twice (\"blue\" and \"all\"): give one namespace, or 'all'");
+  o = parse({"--netns", "all", "--netns=red"});
+  ASSERT_FALSE(o.ok());
+  o = parse({"--netns", "blue", "--netns", "blue"});
   ASSERT_TRUE(o.ok());
-  EXPECT_EQ(o->netns, NetnsSelection::All);
-  EXPECT_EQ(o->netnsName, "");
+  EXPECT_EQ(o->netnsName, "blue");
 
   EXPECT_TRUE(parse({"--help"})->help);
   EXPECT_TRUE(parse({"-h"})->help);

@@ -77,7 +77,8 @@ class FakeDaemon {
                                 a.body;
       std::size_t sent = 0;
       while (sent < reply.size()) {
-        const ssize_t n = ::write(c.get(), reply.data() + sent, reply.size() - sent);
+        // MSG_NOSIGNAL: a client that stops reading must not end the test with SIGPIPE.
+        const ssize_t n = ::send(c.get(), reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
@@ -238,6 +239,9 @@ TEST(CliRemote, ErrorsAreOneLineAndExitOne) {
   notJson["/api/v1/snapshot"] = {200, "<html>hello</html>"};
   auto badSnapshot = good;
   badSnapshot["/api/v1/snapshot"] = {200, R"({"namespaces":[],"processes":{}})"};
+  // A server that sends more than any snapshot is cut off at 64 MiB, not buffered further.
+  auto huge = good;
+  huge["/api/v1/snapshot"] = {200, std::string((64u << 20) + 4096, ' ')};
   auto badAlerts = good;
   badAlerts["/api/v1/alerts"] = {200, R"({"alerts":[1]})"};
   const std::vector<Case> cases = {
@@ -247,6 +251,9 @@ TEST(CliRemote, ErrorsAreOneLineAndExitOne) {
       {badSnapshot, "/api/v1/snapshot: processes: expected an array"},
       {badAlerts, "/api/v1/alerts: alerts[0]: expected an object"},
       {{}, "/api/v1/snapshot: HTTP 404: not found"},
+      {huge,
+       "/api/v1/snapshot: the answer is larger than 64 MiB, more than any waitwatchd snapshot: "
+       "not a waitwatchd?"},
   };
   for (const Case& c : cases) {
     FakeDaemon daemon(c.answers);

@@ -109,7 +109,7 @@ TEST(CliRender, TimeWaitGroupsBothSides) {
 TEST(CliRender, TimeWaitGroupsBeyondTheLimitAreSummed) {
   Snapshot s;
   NetnsEntry ns;
-  ns.ref = NetnsRef{1, "blue"};
+  ns.ref = NetnsRef{1, "blue", {}};
   s.namespaces = {ns};
   for (std::uint16_t i = 0; i < 5; ++i) {
     TimeWaitGroup g;
@@ -137,7 +137,7 @@ TEST(CliRender, TotalsPerNamespaceAndState) {
             "TOTAL  18 TCP sockets: ESTAB 4, SYN-SENT 1, FIN-WAIT-2 1, TIME-WAIT 6, CLOSE-WAIT 4, "
             "LISTEN 2\n");
   NetnsEntry blue;
-  blue.ref = NetnsRef{2, "blue"};
+  blue.ref = NetnsRef{2, "blue", {}};
   blue.states[TcpState::Listen] = 1;
   shop.snapshot.namespaces.push_back(blue);
   EXPECT_EQ(lines(renderTotals(shop.snapshot)),
@@ -193,7 +193,7 @@ TEST(CliRender, SocketsJsonHasOwnersAndClasses) {
 TEST(CliRender, UdpBoundPortsPerProcess) {
   Snapshot udp;
   NetnsEntry ns;
-  ns.ref = NetnsRef{4026531840, ""};
+  ns.ref = NetnsRef{4026531840, "", {}};
   udp.namespaces = {ns};
   ProcessEntry dns;
   dns.info = testing::processInfo(53, "dnsmasq", "dnsmasq", 100, "/usr/sbin/dnsmasq -k");

@@ -103,7 +103,7 @@ inline Shop buildShop() {
     owners.table.addOwner(i, 2, true);
 
   NetnsEntry ns;
-  ns.ref = NetnsRef{4026531840, ""};
+  ns.ref = NetnsRef{4026531840, "", {}};
   ns.maxTimeWaitBuckets = 262144;
 
   SnapshotAggregator agg(

@@ -30,7 +30,7 @@ inline Snapshot sampleSnapshot() {
   Snapshot s;
   s.pollInterval = Duration{5000};
   NetnsEntry ns;
-  ns.ref = NetnsRef{4026531840, ""};
+  ns.ref = NetnsRef{4026531840, "", {}};
   ns.states[TcpState::Established] = 5;
   ns.states[TcpState::CloseWait] = 3;
   ns.states[TcpState::Listen] = 2;

@@ -268,7 +268,7 @@ TEST_F(NetnsTest, NamesComeFromRunNetnsAndDuplicatesFold) {
 
   auto named = openNamedNetworkNamespace("ww-b", run.dir.string());
   ASSERT_TRUE(named.ok()) << named.error().message;
-  EXPECT_EQ(named->ref, (NetnsRef{ns.inode, "ww-b"}));
+  EXPECT_EQ(named->ref, (NetnsRef{ns.inode, "ww-b", {}}));
   auto sampler = SockDiagSampler::openInNamespace(named->fd.get());
   ASSERT_TRUE(sampler.ok());
   EXPECT_EQ(countAll(*sampler, {}).total(), 6u);

@@ -84,7 +84,7 @@ class SnapshotBuilder {
 
   std::uint32_t addNamespace(std::uint64_t inode, std::string name) {
     NetnsEntry ns;
-    ns.ref = NetnsRef{inode, std::move(name)};
+    ns.ref = NetnsRef{inode, std::move(name), {}};
     ns.maxTimeWaitBuckets = 131072;
     ns.kernel.valid = true;
     s_.namespaces.push_back(std::move(ns));

@@ -1,0 +1,151 @@
+#include "cli/selection.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "cli/view.hpp"
+#include "proc/cgroup.hpp"
+#include "proc/proc_text.hpp"
+#include "sys/dir.hpp"
+#include "sys/file.hpp"
+
+namespace waitwatch::cli {
+namespace {
+
+constexpr std::size_t kSmallFileLimit = 64 * 1024;
+constexpr const char* kPrivilegeHint =
+    "other users' processes need root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH";
+
+enum class Outcome : std::uint8_t {
+  Readable,    // shown, or exists and holds none of the sockets asked for
+  Missing,     // no such process, or no running process of the unit
+  Unreadable,  // exists, but its open files may not be read
+};
+
+// "1234 (sshd, uid 0)", and why its fds may not be read; nullopt when they may.
+struct FdAccess {
+  bool exists = false;
+  int error = 0;  // EACCES or EPERM when the fds may not be read
+  std::string who;
+};
+
+FdAccess probeProcess(int procFd, std::int32_t pid) {
+  FdAccess a;
+  const std::string name = std::to_string(pid);
+  auto dir = openAt(procFd, name, O_DIRECTORY);
+  if (!dir) return a;
+  a.exists = true;
+  std::string comm = "?";
+  std::string text;
+  if (readFileAt(dir->get(), "stat", text, kSmallFileLimit)) {
+    if (auto stat = parseProcStat(text)) comm = stat->comm;
+  }
+  struct stat st {};
+  const std::uint32_t uid = ::fstat(dir->get(), &st) == 0 ? st.st_uid : 0;
+  a.who = name + " (" + printable(comm, 64) + ", uid " + std::to_string(uid) + ")";
+  auto fd = openAt(dir->get(), "fd", O_DIRECTORY);
+  if (!fd && (fd.error().errnum == EACCES || fd.error().errnum == EPERM)) {
+    a.error = fd.error().errnum;
+  }
+  return a;
+}
+
+Outcome checkPid(std::int32_t pid, int procFd, std::vector<std::string>& notes) {
+  const FdAccess a = probeProcess(procFd, pid);
+  if (!a.exists) {
+    notes.push_back("no such process: " + std::to_string(pid));
+    return Outcome::Missing;
+  }
+  if (a.error != 0) {
+    notes.push_back("process " + a.who + ": its sockets could not be read: " +
+                    std::strerror(a.error) + " (" + kPrivilegeHint + ")");
+    return Outcome::Unreadable;
+  }
+  return Outcome::Readable;
+}
+
+// Looks for the processes of `unit` among all of /proc (only when the view shows none of them).
+Outcome checkUnit(const std::string& unit, int procFd, std::vector<std::string>& notes) {
+  const std::vector<std::string> one{unit};
+  std::vector<std::int32_t> members;
+  std::vector<char> dents;
+  std::string text;
+  ::lseek(procFd, 0, SEEK_SET);  // each unit lists /proc from the start
+  forEachDirEntry(procFd, dents, [&](const char* name, std::uint64_t, unsigned char) {
+    const auto pid = parseProcNumber(name);
+    if (!pid || *pid <= 0) return;
+    if (!readFileAt(procFd, std::string(name) + "/cgroup", text, kSmallFileLimit)) return;
+    auto cg = parseCgroupFile(text);
+    if (!cg) return;
+    ProcessInfo info;
+    info.unit = std::move(cg->unit);
+    info.container = std::move(cg->container);
+    if (matchesUnit(info, one)) members.push_back(*pid);
+  });
+  const std::string quotedUnit = "'" + printable(unit, 64) + "'";
+  if (members.empty()) {
+    notes.push_back("no such unit or container: " + quotedUnit +
+                    " (no running process belongs to it)");
+    return Outcome::Missing;
+  }
+  std::size_t unreadable = 0;
+  FdAccess first;
+  for (std::int32_t pid : members) {
+    FdAccess a = probeProcess(procFd, pid);
+    if (!a.exists) continue;
+    if (a.error == 0) return Outcome::Readable;
+    if (unreadable++ == 0) first = std::move(a);
+  }
+  if (unreadable == 0) {
+    notes.push_back("no such unit or container: " + quotedUnit +
+                    " (its processes exited while waitwatch looked)");
+    return Outcome::Missing;
+  }
+  notes.push_back("unit " + quotedUnit + ": the sockets of its " + std::to_string(unreadable) +
+                  " process(es) could not be read (first: " + first.who +
+                  "): " + std::strerror(first.error) + " (" + kPrivilegeHint + ")");
+  return Outcome::Unreadable;
+}
+
+}  // namespace
+
+SelectionCheck checkSelection(const Filter& filter, const Snapshot& shown,
+                              const std::string& procRoot) {
+  SelectionCheck out;
+  if (!filter.selectsOwners()) return out;
+  auto procDir = openAt(AT_FDCWD, procRoot, O_DIRECTORY);
+  if (!procDir) {
+    out.notes.push_back("cannot check the processes asked for: " + procDir.error().message);
+    return out;
+  }
+  auto shownPid = [&](std::int32_t pid) {
+    return std::any_of(shown.processes.begin(), shown.processes.end(),
+                       [&](const ProcessEntry& p) { return p.info.key.pid == pid; });
+  };
+  auto shownUnit = [&](const std::string& unit) {
+    const std::vector<std::string> one{unit};
+    return std::any_of(shown.processes.begin(), shown.processes.end(),
+                       [&](const ProcessEntry& p) { return matchesUnit(p.info, one); });
+  };
+  bool anyPid = false;
+  for (std::int32_t pid : filter.pids) {
+    if (shownPid(pid) || checkPid(pid, procDir->get(), out.notes) == Outcome::Readable) {
+      anyPid = true;
+    }
+  }
+  bool anyUnit = false;
+  for (const std::string& unit : filter.units) {
+    if (shownUnit(unit) || checkUnit(unit, procDir->get(), out.notes) == Outcome::Readable) {
+      anyUnit = true;
+    }
+  }
+  out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
+  return out;
+}
+
+}  // namespace waitwatch::cli
