@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The waitwatch benchmark (issues 3 and 7). Run it through `bash bench/run`; see
 docs/performance.md for what it measures and why it is ordered the way it is.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's poll pipeline in one process, timed phase by phase, in the namespace it runs in:
 //   sampler  - SockDiagSampler::dump counting records (waitwatch's own dump and parser, no work)
 //   collect  - Collector::collect: dump, aggregation, attribution through /proc

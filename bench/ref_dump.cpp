@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The floor: one NETLINK_SOCK_DIAG dump of every TCP socket (IPv4 and IPv6), counting records
 // and nothing else. Everything waitwatch does per poll is compared with this.
 //

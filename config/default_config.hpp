@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The shipped configuration file, embedded at build time (target waitwatch::default_config), so
 // that the daemon without /etc/waitwatch/waitwatch.json runs on exactly the file in config/.

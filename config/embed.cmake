@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Writes a C++ source embedding a file's bytes: cmake -DINPUT=f -DOUTPUT=f.cpp -P embed.cmake
 # Bytes, not a raw string literal, so that no content of the file can end the literal.
 file(READ "${INPUT}" hex HEX)

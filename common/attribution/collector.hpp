@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One poll, end to end: every selected network namespace dumped through its own long-lived
 // sock_diag socket, every socket aggregated while the dump streams, owners found through /proc,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "attribution/process_resolver.hpp"
 
 #include <dirent.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # cmake -DINPUT=<file> -DOUTPUT=<file.cpp> -P embed.cmake
 # Writes INPUT's bytes as the array behind socket_fds_object.hpp, so that the BPF object travels
 # inside the library (no file to install, no bpftool at build time).

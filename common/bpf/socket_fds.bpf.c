@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 // The socket fds of every process in one kernel pass: a BPF task_file iterator. The kernel
 // calls `socket_fds` once per open file of every process (threads that share their process's
 // file table are visited once); it writes one fixed-size record per socket and skips every
@@ -149,5 +150,7 @@ int socket_fds(struct bpf_iter__task_file *ctx) {
 }
 
 // bpf_seq_write is a GPL-only helper: the verifier refuses it to a program without a
-// GPL-compatible licence.
-char LICENSE[] SEC("license") = "GPL";
+// GPL-compatible licence. "Dual BSD/GPL" is one (include/linux/license.h,
+// license_is_gpl_compatible(), which bpf_prog_load() in kernel/bpf/syscall.c consults), and
+// states this file's GPL-2.0-only OR BSD-2-Clause.
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

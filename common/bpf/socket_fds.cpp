@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "bpf/socket_fds.hpp"
 
 #include <bpf/bpf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The socket fds of every process in one kernel pass, through a BPF task_file iterator
 // (socket_fds.bpf.c), instead of a readlink() per fd under /proc/<pid>/fd.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The compiled socket_fds.bpf.c, embedded at build time (embed.cmake). Internal to
 // waitwatch::bpf.

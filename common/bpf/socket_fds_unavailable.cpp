@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // waitwatch::bpf built without BPF support (WAITWATCH_BPF=OFF, or no clang/libbpf at build
 // time): every load fails with the reason, and callers walk /proc.
 #include <cerrno>

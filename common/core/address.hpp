@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // IP addresses and endpoints as plain values, comparable and hashable, for both families.
 #include <array>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Time as values. The core never reads a clock: callers pass TimePoints in.
 #include <chrono>

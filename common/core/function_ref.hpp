@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A non-owning reference to a callable: no allocation, cheap to pass on hot paths (one call
 // per socket at a million sockets).

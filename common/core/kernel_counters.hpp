@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Parsers for the kernel's SNMP-style counter texts, /proc/net/netstat and /proc/net/snmp: pairs
 // of lines, a header ("TcpExt: SyncookiesSent ...") followed by a value line with the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "core/netlink_parser.hpp"
 
 #include <linux/inet_diag.h>

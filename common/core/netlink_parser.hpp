@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The NETLINK_SOCK_DIAG / inet_diag dump reply parser: a pure function over the bytes of one
 // recv() buffer. Every length is checked against the buffer; a truncated or malformed message

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Port classes and the usable ephemeral port range.
 #include <bitset>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Who holds a socket: a process, its systemd unit and its container.
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Recoverable errors are values: Result<T> holds either a T or an Error with errno and context.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One poll's view of the host, as values: what the rules engine, the CLI and the exporter read.
 // Built by the sampler and attribution adapters; the core only reads it.

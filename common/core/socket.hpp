@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One TCP socket as the kernel reports it through inet_diag. Plain data, no allocation.
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // TCP states with the kernel's numbering (include/net/tcp_states.h), so a state byte from
 // inet_diag converts without a table.

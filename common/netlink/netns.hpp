@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Entering a network namespace on the calling thread for the time it takes to open a socket or
 // a file, and coming back. A netlink socket and a /proc/sys file stay bound to the namespace

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Per-namespace kernel facts the rules need beside the socket dump: the kernel's TCP counters
 // and the sysctls that bound TIME_WAIT and ephemeral ports. All of them are per network

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // CONTRACT (written by the lead; the implementer may add members but keep these signatures).
 // The NETLINK_SOCK_DIAG / inet_diag sampler: dumps TCP sockets of one network namespace.

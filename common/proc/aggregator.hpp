@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Builds a Snapshot from streamed SocketRecords and an owner lookup. Pure: no syscalls, no
 // clock; the adapters feed it dumps and answer owner questions through OwnerIndex.

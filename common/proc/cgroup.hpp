@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // /proc/<pid>/cgroup -> systemd unit and container, recognised from the cgroup path alone.
 #include <string>

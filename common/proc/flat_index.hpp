@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A small open-addressing map Key -> std::uint32_t for per-poll grouping (TIME_WAIT groups by
 // endpoint). Clearing is O(1) (a generation counter), so one map serves every namespace of every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Socket inode -> owning processes: the attribution cache, as a flat open-addressing table.
 //

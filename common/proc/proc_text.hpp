@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Pure parsers of /proc/<pid> texts. They take the bytes a read returned and never touch the
 // file system. Every input is treated as untrusted: lengths are bounded, malformed text gives an

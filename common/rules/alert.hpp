@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the rules engine says: one alert transition (firing, reminder, resolved) with everything
 // an operator and the daemon's outputs (journal fields, metrics labels, the JSON API) need.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The configuration, compiled from JSON into plain values. compileConfig validates everything
 // (unknown keys, types, impossible values) so that the engine and the daemon never see a bad

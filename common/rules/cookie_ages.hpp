@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // First-seen times of CLOSE_WAIT sockets by cookie: the only per-socket memory of the engine.
 // An open-addressing table (linear probing, 16 bytes a slot, load <= 0.7) with mark-and-sweep

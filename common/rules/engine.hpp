@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The rules engine: fed one Snapshot per poll with the time of that poll, it keeps the history
 // the rules need (CLOSE_WAIT first-seen times by cookie, bounded per-group histories, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Shell-style patterns for process names, units and containers: `*`, `?`, `[abc]`, `[a-z]`,
 // `[!a-z]` (or `[^a-z]`) and `\` to escape. Compiled once (and validated) at config load;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Evaluation of a rule's `match` (see Match in rules/config.hpp for the semantics). Split into
 // the process dimensions (comm, unit, container, user), evaluated once per process and poll,

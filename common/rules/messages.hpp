@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one-line human sentence of an alert: what is wrong, how bad, what to look at.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Walking /proc directories: getdents64 into a buffer the caller reuses, no allocation per
 // entry (a poll may list hundreds of thousands of fds).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Small, allocation-conscious file reads for /proc and /sys texts.
 #include <string>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Collection: what `waitwatch` asks the kernel and /proc, turned into Snapshots. Rendering
 // (render.hpp) only reads them, so new views add a renderer, not a collection step.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The `waitwatch` command line, parsed by a pure function so every bad argument has a test.
 #include <cstdint>

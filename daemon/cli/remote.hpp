@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // `waitwatch --from URL`: a running waitwatchd's view through its JSON API (/api/v1/snapshot
 // and /api/v1/alerts), over libcurl: HTTP, or HTTPS (--cacert) with basic auth (--user, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Rendering: snapshots -> text for a terminal, and the CLI's JSON beyond the shared snapshot
 // form (per-socket lines, UDP). Pure; no I/O.

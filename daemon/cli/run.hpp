@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The whole `waitwatch` command as a function of its arguments and output streams, so that
 // main() stays a line and tests can run it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What --pid and --unit asked for and could not be shown: a process that does not exist, one
 // whose open files may not be read, a unit or container no running process belongs to. Without

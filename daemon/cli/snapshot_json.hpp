@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one JSON form of a Snapshot, shared by `waitwatch --json` and the daemon's
 // /api/v1/snapshot, and its reader (`waitwatch --from` turns the daemon's JSON back into a

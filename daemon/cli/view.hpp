@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The view an operator asked for: a Snapshot narrowed by --state, --port, --pid and --unit.
 // Pure: snapshots and socket lists in, a smaller snapshot out, rendered like any other.

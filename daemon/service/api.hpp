@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the daemon serves over HTTP: /metrics (Prometheus text format), /api/v1/snapshot and
 // /api/v1/alerts (JSON). Everything is rendered from the latest published poll.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // HTTP basic auth against `web.basic_auth_users` (bcrypt hashes), as exporter-toolkit does it:
 // bcrypt through libxcrypt's crypt_rn, a constant-time compare of the result, and a cache of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "service/collector_source.hpp"
 
 #include "attribution/collector.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The real SnapshotSource: the netlink sampler and /proc attribution (waitwatch::attribution's
 // Collector), over the namespaces the configuration names.

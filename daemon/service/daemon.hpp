@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // waitwatchd: the poll loop and its outputs. One thread polls (timerfd + signalfd in one
 // poll()); the HTTP server and the journal writer run beside it and only read what a poll

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The Prometheus view of a poll. Families are built once per poll on the poll thread (from the
 // finished PollView) and handed to scrapes as an immutable value: a scrape only serializes,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The daemon's own health metrics: poll timing and errors, configuration reloads, the alert
 // log's queue, the build. Plain prometheus-cpp metrics (atomic updates from the poll and writer

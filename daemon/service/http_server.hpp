@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The daemon's HTTP listener (libmicrohttpd): GET /metrics and the JSON API.
 //

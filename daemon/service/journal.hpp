@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Alerts in the journal. The poll thread only formats an entry and pushes it on a bounded queue;
 // a writer thread sends it with sd_journal_sendv. A stalled or absent journald therefore never

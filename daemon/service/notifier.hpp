@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // sd_notify(3) messages to the service manager, sent from a thread of their own so that neither
 // the poll loop nor a stop ever waits for a manager that does not read its socket.

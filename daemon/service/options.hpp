@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // waitwatchd's command line, parsed as a pure function (unit-tested without a daemon).
 #include <optional>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What one poll publishes for readers on other threads (scrapes, the JSON API): an immutable
 // value, swapped in whole after each poll, so a reader always sees one poll and never waits for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Least privilege after start-up: once the listener is bound and the socket source is open, the
 // daemon keeps exactly the capabilities its configuration needs and drops every other one from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The standard process_* metrics every Prometheus exporter serves (the names and meanings of
 // the official client libraries), read from /proc/self at scrape time.

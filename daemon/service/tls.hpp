@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The certificate and key of `web.tls_server_config`, read and checked before the HTTP server
 // uses them: the config compiler (pure) only checked the names, this adapter reads the files.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `waitwatch`: the operator's command. The logic lives in waitwatch::cli (daemon/cli).
 #include <unistd.h>
 

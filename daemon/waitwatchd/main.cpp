@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // waitwatchd: thin entry point. Parses the command line and hands over to waitwatch::service.
 #include <malloc.h>
 

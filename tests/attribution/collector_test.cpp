@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Collector end to end in the test's own network namespace, with the real /proc and real
 // sock_diag dumps (which need no privilege for one's own namespace). Other tests may make
 // sockets in the same namespace at the same time, so only this process's sockets are checked.

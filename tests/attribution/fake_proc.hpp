@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A /proc-shaped tree in a temporary directory, built at test time: <root>/<pid>/{stat, status,
 // cmdline, cgroup, exe, fd/<n> -> "socket:[inode]"}. The resolver reads it exactly as it reads

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ProcessResolver over fixture /proc trees (fake_proc.hpp), driven the way the Collector drives
 // it: beginPoll, a "dump" through the real SnapshotAggregator, resolve, finish, endPoll.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A one-shot `waitwatch` finds owners with the BPF scan where it loads, and the answer is the
 // /proc walk's: on one sockfarm population (both families, several holders, sockets shared
 // across a fork), `waitwatch --json` with the scan and with WAITWATCH_NO_BPF=1 gives the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The BPF socket-fd scan against the real kernel: for known populations (sockfarm holders in a
 // private network namespace, with sockets shared across a fork; processes this test forks) the
 // scan gives exactly the (pid, fd, inode) sets a readlink walk of /proc/<pid>/fd gives, start

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The `waitwatch` binary against private network namespaces populated by sockfarm (several
 // holders with known CLOSE_WAIT and ESTABLISHED sockets, one socket shared across a fork, a
 // holder that exits between two runs): every per-process count exact, filters exact, --sockets

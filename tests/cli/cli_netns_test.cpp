@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The whole `waitwatch` command against a private, named network namespace holding known
 // sockets: exact counts, and the same counts as `ss -tan` run inside that namespace (root).
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `waitwatch --from`: the real HTTP client (libcurl) against a real listener on loopback that
 // answers like waitwatchd's /api/v1/snapshot and /api/v1/alerts. No root needed.
 #include "cli/remote.hpp"

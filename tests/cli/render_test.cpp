@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Renderers over the hand-built shop (shop_fixture.hpp): exact rows.
 #include "cli/render.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A small host, hand-built and fed through the real SnapshotAggregator (so the snapshot, its
 // socket lines and owner links are what a poll would give), for the CLI's view, JSON and

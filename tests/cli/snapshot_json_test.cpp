@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The shared JSON form of a Snapshot: its keys, and that --from reads back what it writes.
 #include "cli/snapshot_json.hpp"
 

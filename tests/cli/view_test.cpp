@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Filters over the hand-built shop (shop_fixture.hpp): exact counts per namespace and process.
 #include "cli/view.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Basic auth against bcrypt hashes (libxcrypt) and its cache of verdicts.
 #include "service/basic_auth.hpp"
 

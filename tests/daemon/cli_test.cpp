@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The waitwatchd binary's own command line: --check-config, --version, --help and bad arguments
 // (exit status and the exact one-line error). No root needed: nothing here starts the daemon.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Runs the real waitwatchd for integration tests: inside a test network namespace and a private
 // mount namespace of its own, where a real systemd-journald (Storage=volatile) listens on

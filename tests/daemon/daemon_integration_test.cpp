@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // waitwatchd end to end, as root, against real components: sockfarm leaks CLOSE_WAIT sockets in
 // a private network namespace, the daemon polls it, a real journald records the alerts (read
 // back with journalctl -o json), a real Prometheus scrapes /metrics.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Prometheus rendering of a hand-built poll: exact sample lines, label caps, and a
 // `promtool check metrics` run over the whole /metrics output.
 #include "service/exporter.hpp"

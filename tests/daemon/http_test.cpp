@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTP server on loopback with the daemon's API: routes, status codes, JSON shapes, and
 // clients that misbehave (slow-loris, a huge header) while a scrape goes on.
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Alert -> journal field mapping, the catalog for every MESSAGE_ID, and the bounded queue.
 #include "service/journal.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The poll loop itself, run in a child process with a socket source that takes its time (the
 // real collector cannot be made slow on purpose): overrunning polls are counted and never
 // stacked, and SIGTERM in the middle of a long poll still ends the daemon within a second.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sd_notify mailbox: messages arrive in order on a real datagram socket, a manager that
 // never reads costs the callers nothing, and the stop is bounded.
 #include "service/notifier.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // waitwatchd's command line: every accepted form and every rejected one with its message.
 #include "service/options.hpp"
 

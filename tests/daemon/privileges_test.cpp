@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The capability adapter: names and needs as pure functions, and the drop itself in a forked
 // child (capabilities are per thread and cannot be regained, so the test process keeps its own).
 #include "service/privileges.hpp"

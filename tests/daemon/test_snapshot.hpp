@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A small hand-built poll shared by the daemon's unit tests: one namespace, three processes
 // (two nginx workers in one unit, one redis), one TIME_WAIT destination, one firing alert.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fuzzers' seed corpora as a plain regression test (as pdns's standalone fuzz target
 // runner does): every file goes through the same entry function the fuzzer calls, in every
 // build, with any compiler. Inputs the fuzzer found go into the corpus and stay fixed here.

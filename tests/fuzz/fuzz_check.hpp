@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Checks shared by the fuzz entries: what text shown to an operator (a terminal, a journal
 // field, a JSON document, a one-line error) must look like, whatever the input was.

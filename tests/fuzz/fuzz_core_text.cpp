@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: see README.md (entry coreText in fuzz_entries.hpp).
 #include <cstdio>
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Fuzz entry points shared by the libFuzzer targets and the corpus regression test. Each runs
 // one input through a parser of outside input and checks what must hold for any input; it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzz entry over the JSON configuration: compileConfig, then (when it compiles) the rules
 // engine driven by that configuration over a few small polls, since values the validator lets
 // through (huge durations, tiny ratios) must not break the engine's arithmetic either.

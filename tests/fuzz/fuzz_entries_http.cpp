@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzz entry over what an HTTP client sends: the bytes go, unchanged, over a real loopback TCP
 // connection to the daemon's own HTTP stack (HttpServer on libmicrohttpd, which parses the
 // request line, the query string and the headers, then routeRequest and DaemonApi), serving a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fuzz entries over the pure text parsers: /proc/<pid> files (common/proc) and the duration,
 // address and CIDR parsers of common/core.
 #include <array>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: see README.md (entry httpRequest in fuzz_entries.hpp). Every 256 inputs,
 // a plain scrape must still be answered.
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: /proc/net/netstat and /proc/net/snmp parsers. See README.md.
 #include <cstdio>
 #include <cstdlib>

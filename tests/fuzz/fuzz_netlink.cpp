@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: NETLINK_SOCK_DIAG dump reply parser. See README.md.
 #include <cstdio>
 #include <cstdlib>

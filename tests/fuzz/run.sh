@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs one libFuzzer target for a chosen time with the options it wants (see README.md).
 #   tests/fuzz/run.sh BUILD_DIR TARGET SECONDS [SCRATCH_DIR]
 # TARGET: netlink, kernel_counters, proc, core_text, config or http. New inputs go to

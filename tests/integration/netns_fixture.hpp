@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Support for integration tests: private network namespaces, commands run inside them, sockfarm
 // (real sockets in exact TCP states, see README.md), and `ss` output turned into counts.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sock_diag sampler against real sockets in real states (issue 2): counts exact and equal
 // to `ss -tan` in the same namespace, every field of every socket checked against what sockfarm
 // knows about it (inode, cookie from SO_COOKIE, endpoints, Recv-Q), the kernel-side state filter,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sockfarm: builds TCP sockets in exact states inside the current network namespace, holds them
 // in forked holder processes, prints what it built as one JSON line then "READY", and keeps
 // everything until stdin closes or SIGTERM. Used by the integration tests and the benchmarks.

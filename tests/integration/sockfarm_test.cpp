@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sockfarm builds exactly what it is asked for: checked against `ss` in the same namespace, with
 // expectations written out from the arguments (not taken from sockfarm's own report).
 #include <set>

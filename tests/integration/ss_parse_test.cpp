@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The ss output parser the integration tests compare against: pure, no root needed.
 #include "netns_fixture.hpp"
 

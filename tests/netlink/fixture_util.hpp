@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Loading the recorded sock_diag replies and the recorder's manifest (see fixtures/README.md).
 #include <algorithm>

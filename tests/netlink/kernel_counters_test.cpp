@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parsers of /proc/net/netstat and /proc/net/snmp over texts captured from this kernel
 // (fixtures/*.txt) and malformed variants.
 #include "core/kernel_counters.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The inet_diag reply parser over real replies recorded from the kernel (fixtures/), and over
 // malformed and truncated variants of them.
 #include "core/netlink_parser.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sampler and the namespace helpers against a real private network namespace (root).
 #include "netlink/netns.hpp"
 

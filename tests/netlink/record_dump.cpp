@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Records real NETLINK_SOCK_DIAG replies from this kernel as test fixtures.
 //
 // Run as root:  record_sock_diag_fixtures OUTDIR

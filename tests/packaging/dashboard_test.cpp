@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Grafana dashboard against the real thing: every PromQL expression of
 // packaging/grafana/waitwatch-dashboard.json runs through the HTTP API of a real Prometheus that
 // scrapes a real waitwatchd, which watches a private network namespace where sockfarm leaks

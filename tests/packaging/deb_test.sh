@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian package end to end, on this machine (root): build it with cpack, lint it, install it
 # with dpkg, use what it installed, remove it, purge it, and check that nothing is left.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Checks of what the package ships, with the real tools, no root needed:
 #   packaging_checks.sh CHECK SOURCE_DIR WAITWATCHD WAITWATCH
 # CHECK: prometheus_rules | unit_verify | unit_security | man_pages | sysusers | kubernetes

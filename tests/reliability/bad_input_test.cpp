@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bad command lines and bad configuration files, given to the built binaries as an operator
 // would: each must end with one clear line on stderr naming what is wrong and where, and exit
 // status 1 (bad configuration, unreadable file, missing namespace) or 2 (bad arguments); never

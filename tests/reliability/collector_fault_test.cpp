@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Faults under the collector (common/attribution), in-process, against real sockets in private
 // namespaces: holders that exit between the dump and the /proc walk, holders that exit while
 // polls run back to back, a pid reused by a new process, network namespaces deleted while

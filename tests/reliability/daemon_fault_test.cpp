@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Faults around the real waitwatchd, as root, each in a private network namespace (and a private
 // mount namespace where the journal socket is faked): journald absent or stalled, a listen
 // address the daemon may not or cannot bind, the daemon without the privilege to read other

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Load runs against the real waitwatchd in a private network namespace (long; not part of CI,
 # see docs/reliability.md for the figures):
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Soak: waitwatchd runs for a long time (default 30 minutes) against a churning population in a
 # private network namespace: several churners each start a sockfarm (random CLOSE_WAIT,
 # ESTABLISHED and TIME_WAIT counts over 1-4 holder processes), keep it a few seconds, stop it,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Checks config/waitwatch.schema.json with a real JSON Schema validator (python3-jsonschema):
 the schema is valid draft 2020-12, the shipped config/waitwatch.json validates against it, and
 configurations that waitwatchd rejects are rejected by the schema too."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Shared helpers of the engine tests: configs from JSON text, explicit times, short alert
 // descriptions to compare whole poll results at once.

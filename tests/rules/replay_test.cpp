@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The "done" scenario: one synthesized hour, polled every 5 s with the shipped default
 // configuration, holding a slow CLOSE_WAIT leak, a TIME_WAIT storm toward one destination, and a
 // healthy busy server. The engine must give exactly the alerts an operator wants, at the right

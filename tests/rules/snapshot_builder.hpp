@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Builds synthetic Snapshots for the rules engine tests, readably:
 //
