@@ -65,6 +65,16 @@ IpAddress IpAddress::unmapped() const {
   return *this;
 }
 
+bool IpAddress::isLoopback() const {
+  const IpAddress a = unmapped();
+  if (a.family == AddressFamily::V4) return a.bytes[0] == 127;
+  if (a.family != AddressFamily::V6) return false;
+  for (std::size_t i = 0; i < 15; ++i) {
+    if (a.bytes[i] != 0) return false;
+  }
+  return a.bytes[15] == 1;
+}
+
 bool IpAddress::isUnspecified() const {
   if (family == AddressFamily::Unspec) return true;
   const std::size_t n = family == AddressFamily::V4 ? 4 : 16;

@@ -26,6 +26,8 @@ struct IpAddress {
   // ::ffff:a.b.c.d maps to a.b.c.d so that dual-stack sockets group with their IPv4 peers.
   [[nodiscard]] IpAddress unmapped() const;
   [[nodiscard]] bool isUnspecified() const;
+  // 127.0.0.0/8, ::1, or ::ffff:127.x.y.z: a peer in the same namespace.
+  [[nodiscard]] bool isLoopback() const;
 
   bool operator==(const IpAddress&) const = default;
   auto operator<=>(const IpAddress&) const = default;

@@ -93,6 +93,11 @@ const EphemeralRange* rangeOf(const Snapshot& s, std::uint32_t netns) {
   return netns < s.namespaces.size() ? &s.namespaces[netns].ephemeral : nullptr;
 }
 
+// A peer on loopback is in the same namespace: its port comes from the same range.
+const EphemeralRange* peerRangeOf(const Snapshot& s, std::uint32_t netns, const Endpoint& peer) {
+  return peer.address.isLoopback() ? rangeOf(s, netns) : nullptr;
+}
+
 char classMark(std::uint16_t port, const EphemeralRange* local) {
   switch (portClass(port, local)) {
     case PortClass::WellKnown:
@@ -348,7 +353,7 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
                                                      : "?");
       } else {
         r.push_back(g->source.toString());
-        r.push_back(endpointWithClass(g->destination));
+        r.push_back(endpointWithClass(g->destination, peerRangeOf(s, g->netns, g->destination)));
         r.push_back(std::to_string(g->timeWait));
         r.push_back(std::to_string(g->live));
         const std::uint32_t usable =
@@ -443,7 +448,7 @@ std::string renderSockets(const Snapshot& s, std::span<const SocketLine> sockets
     row.push_back(std::to_string(r.recvQ));
     row.push_back(std::to_string(r.sendQ));
     row.push_back(endpointWithClass(r.local, rangeOf(s, l.netns)));
-    row.push_back(endpointWithClass(r.remote));
+    row.push_back(endpointWithClass(r.remote, peerRangeOf(s, l.netns, r.remote)));
     std::string who;
     switch (l.attribution) {
       case Attribution::Owned:
@@ -572,7 +577,8 @@ json socketsJson(const Snapshot& s, std::span<const SocketLine> sockets, bool ud
               {"local", r.local.toString()},
               {"local_port_class", portClassName(portClass(r.local.port, rangeOf(s, l.netns)))},
               {"remote", r.remote.toString()},
-              {"remote_port_class", portClassName(classifyPort(r.remote.port))},
+              {"remote_port_class",
+               portClassName(portClass(r.remote.port, peerRangeOf(s, l.netns, r.remote)))},
               {"uid", r.uid},
               {"inode", r.inode},
               {"cookie", r.cookie},

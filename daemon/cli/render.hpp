@@ -37,9 +37,9 @@ struct RenderOptions {
   std::size_t commandWidth = 40;       // COMMAND is cut to this many characters
 };
 
-// "8080r": the port and its class mark. `local`: the range of the namespace a local port is in
-// (a port the kernel may pick there is ephemeral, 'e'); null for a remote port, classed by its
-// IANA range alone.
+// "8080r": the port and its class mark. `local`: the range of the namespace a local port (or a
+// peer's port on loopback) is in: a port the kernel may pick there is ephemeral, 'e'; null for
+// a remote port, classed by its IANA range alone (the peer's range is not known here).
 std::string portWithClass(std::uint16_t port, const EphemeralRange* local = nullptr);
 // "127.0.0.1:8080r", "[::1]:53w"; "*" for port 0 (an unconnected peer).
 std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local = nullptr);

@@ -76,7 +76,11 @@ json timeWaitJson(const Snapshot& s, const TimeWaitGroup& g) {
   } else {
     item["source"] = g.source.toString();
     item["destination"] = g.destination.toString();
-    item["destination_port_class"] = portClassName(classifyPort(g.destination.port));
+    // A destination on loopback is in this namespace: its port is classed as a local one.
+    item["destination_port_class"] =
+        portClassName(g.destination.address.isLoopback()
+                          ? localPortClass(s, g.netns, g.destination.port)
+                          : classifyPort(g.destination.port));
     item["port_usage_ratio"] = g.portUsageRatio;
   }
   return item;

@@ -376,6 +376,12 @@ TEST_F(CliFarmTest, PortClassesFollowTheNamespacesRangeAndTheOwnNamespaceIsHost)
     } else if (port < 1024) {
       EXPECT_EQ(s["local_port_class"], "well-known") << s.dump();
     }
+    // The server side's peer is the client on loopback, in this namespace: its port too.
+    const std::string remote = s["remote"].get<std::string>();
+    const int peerPort = std::stoi(remote.substr(remote.rfind(':') + 1));
+    if (peerPort >= 40000 && peerPort <= 45000) {
+      EXPECT_EQ(s["remote_port_class"], "ephemeral") << s.dump();
+    }
   }
   EXPECT_EQ(clients, 2) << out["sockets"].dump();  // 4 established sockets: 2 client ends
   const auto text = runCommand({WAITWATCH_CLI_PATH, "--netns", netns().name()});

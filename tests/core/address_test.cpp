@@ -27,6 +27,14 @@ TEST(IpAddress, UnmapsV4MappedV6) {
   EXPECT_EQ(IpAddress::parse("::1")->unmapped(), *IpAddress::parse("::1"));
 }
 
+TEST(IpAddress, Loopback) {
+  for (const char* a : {"127.0.0.1", "127.0.1.1", "127.255.255.254", "::1", "::ffff:127.0.0.1"})
+    EXPECT_TRUE(IpAddress::parse(a)->isLoopback()) << a;
+  for (const char* a : {"128.0.0.1", "10.0.0.1", "::2", "::", "0.0.0.0", "::ffff:10.0.0.1"})
+    EXPECT_FALSE(IpAddress::parse(a)->isLoopback()) << a;
+  EXPECT_FALSE(IpAddress{}.isLoopback());
+}
+
 TEST(Endpoint, BracketsV6) {
   EXPECT_EQ((Endpoint{*IpAddress::parse("::1"), 80}).toString(), "[::1]:80");
   EXPECT_EQ((Endpoint{*IpAddress::parse("127.0.0.1"), 8080}).toString(), "127.0.0.1:8080");
