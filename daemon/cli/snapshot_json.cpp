@@ -77,10 +77,9 @@ json timeWaitJson(const Snapshot& s, const TimeWaitGroup& g) {
     item["source"] = g.source.toString();
     item["destination"] = g.destination.toString();
     // A destination on loopback is in this namespace: its port is classed as a local one.
-    item["destination_port_class"] =
-        portClassName(g.destination.address.isLoopback()
-                          ? localPortClass(s, g.netns, g.destination.port)
-                          : classifyPort(g.destination.port));
+    item["destination_port_class"] = portClassName(
+        g.destination.address.isLoopback() ? localPortClass(s, g.netns, g.destination.port)
+                                           : classifyPort(g.destination.port));
     item["port_usage_ratio"] = g.portUsageRatio;
   }
   return item;
