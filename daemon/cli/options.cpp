@@ -46,7 +46,7 @@ void addUnique(std::vector<T>& v, T value) {
 
 Result<void> applyNetns(std::string_view value, CliOptions& o) {
   // One selection: a second --netns would otherwise quietly replace the first.
-  const std::string_view before = o.netns == NetnsSelection::All ? "all" : o.netnsName;
+  const std::string before = o.netns == NetnsSelection::All ? "all" : o.netnsName;
   if (o.netns != NetnsSelection::Own && before != value) {
     return bad("--netns given twice (" + quoted(before) + " and " + quoted(value) +
                "): give one namespace, or 'all'");
