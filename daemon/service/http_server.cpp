@@ -288,6 +288,11 @@ struct HttpServer::Impl {
   std::mutex startMutex;  // MHD's threads may log while it starts
   std::string startMessages;
   std::unique_ptr<RequestDeadlines> deadlines;
+  // Logins suspended for bcrypt whose request has not completed: a stop lets the resumed ones
+  // be answered (503, or 401 when verified first) before it closes their connections.
+  std::mutex loginsMutex;
+  std::condition_variable loginsDone;
+  unsigned logins = 0;
   MHD_Daemon* daemon = nullptr;
 };
 
@@ -322,8 +327,14 @@ void onConnection(void* cls, MHD_Connection* connection, void** /*socketContext*
 
 void onCompleted(void* cls, MHD_Connection* connection, void** state,
                  MHD_RequestTerminationCode /*code*/) {
-  static_cast<HttpServer::Impl*>(cls)->deadlines->requestDone(connection);
-  if (*state != nullptr && *state != &gRequestSeen) delete static_cast<PendingLogin*>(*state);
+  auto* impl = static_cast<HttpServer::Impl*>(cls);
+  impl->deadlines->requestDone(connection);
+  if (*state != nullptr && *state != &gRequestSeen) {
+    delete static_cast<PendingLogin*>(*state);
+    std::lock_guard lock(impl->loginsMutex);
+    --impl->logins;
+    impl->loginsDone.notify_all();
+  }
   *state = nullptr;
 }
 
@@ -390,6 +401,10 @@ std::optional<MHD_Result> authenticate(HttpServer::Impl& impl, MHD_Connection* c
                      "too many logins at once, retry in a second\n", false);
   }
   auto* login = new PendingLogin;
+  {
+    std::lock_guard lock(impl.loginsMutex);
+    ++impl.logins;
+  }
   login->connection = connection;
   login->user = user.get();
   login->password = password.get();
@@ -591,8 +606,22 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() {
   if (!impl_) return;
   // First the verifier: it resumes every suspended connection, which MHD_stop_daemon requires.
-  if (impl_->verifier) impl_->verifier->stop();
+  // MHD then answers them (503) on its threads; closing at once would drop some unanswered.
+  // No new connection is accepted meanwhile, and the wait is bounded.
+  // The listening socket quiesce hands back is ours to close, after MHD_stop_daemon.
+  UniqueFd quiesced;
+  if (impl_->verifier) {
+    if (impl_->daemon) {
+      const MHD_socket fd = MHD_quiesce_daemon(impl_->daemon);
+      if (fd != MHD_INVALID_SOCKET) quiesced.reset(fd);
+    }
+    impl_->verifier->stop();
+    std::unique_lock lock(impl_->loginsMutex);
+    impl_->loginsDone.wait_for(lock, std::chrono::seconds(1),
+                               [this] { return impl_->logins == 0; });
+  }
   if (impl_->daemon) MHD_stop_daemon(impl_->daemon);
+  quiesced.reset();
   impl_->deadlines.reset();  // after MHD: its threads call into it until they stop
   if (impl_->tls) releaseCertificate();
 }
