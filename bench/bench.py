@@ -849,18 +849,30 @@ def verdict(ok):
     return "pass" if ok else "FAIL"
 
 
+# Past this share of a size's rounds missing or not isolated, its figures are too thin to pass.
+MAX_UNMEASURED_SHARE = 0.2
+
+
 def evaluate(results, args):
-    """Each target next to its figure. Sizes the issue names (100k, 1M) are judged where they
-    were run; a target at 1M falls back to the largest size run, and says so."""
+    """Each target next to its figure, at the size the target names (100k, 1M). A target whose
+    size was not run, or whose figure is missing, fails as "not measured": a run cannot pass
+    on figures it did not take."""
     # A size that failed part way still counts with what it measured (its error is printed).
     by_size = {r["size"]: r for r in results if r.get("ref_ms")}
     rows = []
-    if not by_size:
-        return rows
-    largest = max(by_size)
-    big = by_size.get(1_000_000) or by_size[largest]
+    big = by_size.get(1_000_000) or {"size": 1_000_000}
     mid = by_size.get(100_000)
-    big_note = "" if big["size"] == 1_000_000 else f" (1M not run: at {big['size']})"
+    big_note = "" if 1_000_000 in by_size else " (1M not measured)"
+
+    # Rounds that could not be isolated or were never run count against the size.
+    for size in sorted({r["size"] for r in results}):
+        r = next(x for x in results if x["size"] == size)
+        wanted = args.repeat
+        lost = r.get("rounds_missing", 0) + r.get("polls_not_isolated", 0)
+        share = lost / wanted if wanted else 0.0
+        rows.append({"target": f"rounds measured at {size} (missing or not isolated, share)",
+                     "value": round(share, 3), "limit": MAX_UNMEASURED_SHARE,
+                     "pass": share <= MAX_UNMEASURED_SHARE})
 
     def ratio_row(name, r, key, target, cmp):
         s = r.get(key)
@@ -873,16 +885,15 @@ def evaluate(results, args):
                      "pass": ok})
 
     if not args.issue3_only:
-        for r in sorted({id(x): x for x in (mid, big) if x}.values(), key=lambda x: x["size"]):
+        for r in (mid or {"size": 100_000}, big):
             ratio_row(f"daemon poll / ref dump at {r['size']}"
                       + (big_note if r is big else ""), r, "poll_ref_ratio",
                       TARGETS["poll_vs_ref"], "le")
             cpu = r.get("poll_ref_cpu_ratio")
             if cpu:
                 rows[-1]["cpu_ratio"] = round(cpu["median"], 3)
-    if mid:
-        ratio_row("ss -tanp / waitwatch --json at 100000", mid, "tanp_json_ratio",
-                  TARGETS["tanp_vs_json"], "ge")
+    ratio_row("ss -tanp / waitwatch --json at 100000", mid or {"size": 100_000},
+              "tanp_json_ratio", TARGETS["tanp_vs_json"], "ge")
     if not args.issue3_only:
         rss = big.get("daemon_rss_kib")
         rows.append({"target": f"daemon RSS after {big.get('daemon_polls_at_rss')} polls (MiB)"
@@ -902,10 +913,16 @@ def evaluate(results, args):
                      "limit": TARGETS["scrape_ms"],
                      "pass": bool(s) and s["median"] < TARGETS["scrape_ms"]})
         cpu = by_size.get(args.cpu_size, {}).get("cpu")
-        rows.append({"target": f"daemon CPU / ref dump CPU, {args.cpu_size} sockets, 5 s interval",
-                     "value": None if not cpu else round(cpu["ratio"], 3),
+        # Judged on the kernel's accounting of the daemon (/proc/<pid>/stat ticks and
+        # schedstat run time), both, never on the daemon's own poll-duration metric.
+        worst = None
+        if cpu and cpu.get("ratio") is not None and cpu.get("ratio_schedstat") is not None:
+            worst = max(cpu["ratio"], cpu["ratio_schedstat"])
+        rows.append({"target": f"daemon CPU / ref dump CPU, {args.cpu_size} sockets, 5 s interval "
+                               "(the larger of /proc stat and schedstat)",
+                     "value": None if worst is None else round(worst, 3),
                      "limit": TARGETS["cpu_vs_ref"],
-                     "pass": bool(cpu) and cpu["ratio"] <= TARGETS["cpu_vs_ref"]})
+                     "pass": worst is not None and worst <= TARGETS["cpu_vs_ref"]})
         pts = [(r["size"], r["poll_ms"]["median"]) for r in by_size.values() if r.get("poll_ms")]
         refs = [(r["size"], r["ref_ms"]["median"]) for r in by_size.values() if r.get("ref_ms")]
         fit, rfit = linear_fit(pts), linear_fit(refs)
@@ -933,6 +950,11 @@ def print_report(results, rows, machine, out_path):
     p("")
     p(f"waitwatch benchmark - {machine['cpu_model']}, {machine['nproc']} CPUs, "
       f"{machine['mem_total_mib']} MiB, Linux {machine['kernel']}")
+    # Figures belong to one tree: docs/performance.md quotes them with this line.
+    dirty = machine.get("git_dirty_files", 0)
+    p(f"tree: commit {machine.get('git_commit') or 'unknown'}"
+      + (f" with {dirty} uncommitted file(s): not a tree anyone else can measure" if dirty
+         else ""))
     p("")
     hdr = f"{'sockets':>9} {'ref dump':>26} {'daemon poll':>26} {'poll/ref':>19} " \
           f"{'ss -tan':>26} {'waitwatch --json':>26} {'ss -tanp':>26} {'scrape':>8} {'RSS MiB':>8}"
@@ -963,7 +985,7 @@ def print_report(results, rows, machine, out_path):
     p(f"{'target':<78} {'value':>10} {'limit':>8}  result")
     for row in rows:
         v = row["value"]
-        vs = "-" if v is None else str(v)
+        vs = "not measured" if v is None else str(v)
         if row.get("spread"):
             vs += f" [{row['spread'][0]}-{row['spread'][1]}]"
         if row.get("peak") is not None:

@@ -90,7 +90,7 @@ struct Wanted {
 
 constexpr std::array<Wanted, 6> kNetstatFields = {{
     {"TcpExt", "TCPTimeWaitOverflow", &KernelTcpCounters::timeWaitOverflow},
-    {"TcpExt", "TW", &KernelTcpCounters::timeWaitRecycled},
+    {"TcpExt", "TW", &KernelTcpCounters::timeWaitEntered},
     {"TcpExt", "TCPAbortOnClose", &KernelTcpCounters::abortOnClose},
     {"TcpExt", "TCPAbortOnTimeout", &KernelTcpCounters::abortOnTimeout},
     {"TcpExt", "ListenOverflows", &KernelTcpCounters::listenOverflows},

@@ -39,14 +39,17 @@ inline constexpr std::string_view kOwnNetnsAlias = "host";
 // The kernel's own TCP counters for one namespace (/proc/net/netstat, /proc/net/snmp).
 struct KernelTcpCounters {
   std::uint64_t timeWaitOverflow = 0;  // TcpExt TCPTimeWaitOverflow
-  std::uint64_t timeWaitRecycled = 0;  // TcpExt TW: TIME_WAIT sockets finished by the timer
-  std::uint64_t abortOnClose = 0;      // TcpExt TCPAbortOnClose
-  std::uint64_t abortOnTimeout = 0;    // TcpExt TCPAbortOnTimeout
-  std::uint64_t listenOverflows = 0;   // TcpExt ListenOverflows
-  std::uint64_t listenDrops = 0;       // TcpExt ListenDrops
-  std::uint64_t activeOpens = 0;       // Tcp ActiveOpens
-  std::uint64_t passiveOpens = 0;      // Tcp PassiveOpens
-  bool valid = false;                  // false when the files could not be read
+  // TcpExt TW: sockets that entered TIME_WAIT for its full 60 s. The kernel counts each when it
+  // arms the timewait timer, not when it expires (net/ipv4/inet_timewait_sock.c,
+  // __inet_twsk_schedule(): TIMEWAITED, or TIMEWAITKILLED for a timeout <= 4 s).
+  std::uint64_t timeWaitEntered = 0;
+  std::uint64_t abortOnClose = 0;     // TcpExt TCPAbortOnClose
+  std::uint64_t abortOnTimeout = 0;   // TcpExt TCPAbortOnTimeout
+  std::uint64_t listenOverflows = 0;  // TcpExt ListenOverflows
+  std::uint64_t listenDrops = 0;      // TcpExt ListenDrops
+  std::uint64_t activeOpens = 0;      // Tcp ActiveOpens
+  std::uint64_t passiveOpens = 0;     // Tcp PassiveOpens
+  bool valid = false;                 // false when the files could not be read
   bool operator==(const KernelTcpCounters&) const = default;
 };
 

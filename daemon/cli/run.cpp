@@ -151,6 +151,8 @@ Frame localFrame(const CliOptions& o, LocalCollector& collector, const Environme
     // daemon snapshot's key.
     json header = json::object();
     if (o.watch) header["time_unix_seconds"] = wallSeconds;
+    // How the owners were found: one BPF pass over every process's fds, or /proc.
+    header["owners_from"] = c->ownersFromBpf ? "bpf" : "proc";
     json j =
         snapshotToJson(tcp.snapshot, SnapshotJsonOptions{.commandLines = true, .header = &header});
     if (o.sockets) j["sockets"] = socketsJson(tcp.snapshot, tcp.sockets);

@@ -258,7 +258,7 @@ Result<NetnsEntry> readNamespace(const Node& n) {
     };
     static constexpr Field fields[] = {
         {"TCPTimeWaitOverflow", &KernelTcpCounters::timeWaitOverflow},
-        {"TW", &KernelTcpCounters::timeWaitRecycled},
+        {"TW", &KernelTcpCounters::timeWaitEntered},
         {"TCPAbortOnClose", &KernelTcpCounters::abortOnClose},
         {"TCPAbortOnTimeout", &KernelTcpCounters::abortOnTimeout},
         {"ListenOverflows", &KernelTcpCounters::listenOverflows},
@@ -486,7 +486,7 @@ json snapshotToJson(const Snapshot& s, const SnapshotJsonOptions& o) {
     if (i < o.timeWaitCreatedTotal.size()) n["time_wait_created_total"] = o.timeWaitCreatedTotal[i];
     if (ns.kernel.valid) {
       n["kernel"] = {{"TCPTimeWaitOverflow", ns.kernel.timeWaitOverflow},
-                     {"TW", ns.kernel.timeWaitRecycled},
+                     {"TW", ns.kernel.timeWaitEntered},
                      {"TCPAbortOnClose", ns.kernel.abortOnClose},
                      {"TCPAbortOnTimeout", ns.kernel.abortOnTimeout},
                      {"ListenOverflows", ns.kernel.listenOverflows},

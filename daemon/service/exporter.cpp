@@ -306,9 +306,10 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
        "TcpExt TCPTimeWaitOverflow: TIME_WAIT buckets ran out, connections closed without "
        "TIME_WAIT.",
        &KernelTcpCounters::timeWaitOverflow},
-      {"waitwatch_kernel_tcp_time_wait_finished_total",
-       "TcpExt TW: TIME_WAIT sockets finished by the kernel's timer.",
-       &KernelTcpCounters::timeWaitRecycled},
+      {"waitwatch_kernel_tcp_time_wait_entered_total",
+       "TcpExt TW: sockets that entered TIME_WAIT (counted by the kernel as it arms the 60 s "
+       "timer).",
+       &KernelTcpCounters::timeWaitEntered},
       {"waitwatch_kernel_tcp_abort_on_close_total",
        "TcpExt TCPAbortOnClose: connections reset because the application closed with unread "
        "data.",

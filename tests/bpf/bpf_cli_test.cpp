@@ -87,6 +87,10 @@ TEST_F(BpfCliTest, OneShotCountsAreTheSameWithAndWithoutTheScan) {
 
   const json withScan = runJson(false);
   const json withWalk = runJson(true);
+  // The binary really used the scan (where it loads, which SetUp checked), and the walk when
+  // told.
+  EXPECT_EQ(withScan["owners_from"], "bpf");
+  EXPECT_EQ(withWalk["owners_from"], "proc");
   EXPECT_EQ(byPid(withScan), expected) << withScan["processes"].dump();
   EXPECT_EQ(byPid(withScan), byPid(withWalk));
   EXPECT_EQ(withScan["states"], withWalk["states"]);

@@ -397,7 +397,8 @@ TEST_F(CliFarmTest, PortClassesFollowTheNamespacesRangeAndTheOwnNamespaceIsHost)
   EXPECT_EQ(own.out.find("net:["), std::string::npos) << own.out;
 }
 
-// --watch redisplays until SIGINT and then exits 0; without a terminal it never clears.
+// --watch redisplays until SIGINT and then exits 0; without a terminal it never clears; a
+// population that changes between refreshes shows the change (the watch keeps a cache).
 TEST_F(CliFarmTest, WatchRefreshesUntilInterrupted) {
   auto farm = SockFarm::start(netns(), {"--close-wait", "3"});
   ASSERT_TRUE(farm.ok()) << farm.error().message;
@@ -422,12 +423,19 @@ TEST_F(CliFarmTest, WatchRefreshesUntilInterrupted) {
   std::string text;
   char buf[4096];
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (std::count(text.begin(), text.end(), '\n') < 3 &&
-         std::chrono::steady_clock::now() < deadline) {
-    const ssize_t n = ::read(reader.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
+  auto readFrames = [&](auto done) {
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      const ssize_t n = ::read(reader.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+  };
+  readFrames([&] { return std::count(text.begin(), text.end(), '\n') >= 3; });
+  // The holder exits: its CLOSE_WAIT sockets go, and a later frame says so.
+  ASSERT_TRUE(farm->command("exit 0").ok());
+  readFrames([&] {
+    return text.find("\"CLOSE_WAIT\":0", text.find('\n', text.find('\n') + 1)) != std::string::npos;
+  });
   ::kill(pid, SIGINT);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
@@ -445,6 +453,7 @@ TEST_F(CliFarmTest, WatchRefreshesUntilInterrupted) {
     EXPECT_NEAR(j["time_unix_seconds"].get<double>(), static_cast<double>(std::time(nullptr)), 120);
   }
   EXPECT_EQ(frames, 3);
+  EXPECT_NE(text.find("\"CLOSE_WAIT\":0"), std::string::npos) << text;
 }
 
 // --from: a real waitwatchd in the namespace, asked over HTTP; the same counts, with ages and

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/tcp_wait.hpp"
 #include "cli/run.hpp"
 #include "core/tcp_state.hpp"
 #include "sys/file.hpp"
@@ -119,11 +120,15 @@ class NamedPrivateNetns {
       UniqueFd c, s;
       if (!pair(c, s)) return;
       c.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      // The server has the client's FIN before it closes: the client ends in TIME_WAIT.
+      if (!testing::waitForTcpState(s.get(), testing::kTcpCloseWait)) return;
       s.reset();
     }
     keep_.push_back(std::move(listener));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // FIN_WAIT1 -> FIN_WAIT2
+    // Every half-closed client reached FIN_WAIT2 (the counts the tests expect).
+    for (std::size_t i = 2 * kEstablishedPairs; i < keep_.size() - 1; i += 2) {
+      if (!testing::waitForTcpState(keep_[i].get(), testing::kTcpFinWait2)) return;
+    }
     ok_ = true;
   }
 

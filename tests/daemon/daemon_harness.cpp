@@ -2,6 +2,7 @@
 #include "daemon_harness.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -268,6 +269,8 @@ std::vector<nlohmann::json> DaemonRun::journal(const std::string& match) const {
                                    "json", "--no-pager"};
   if (!match.empty()) argv.push_back(match);
   const CommandResult r = runCommand(argv, 10s);
+  // An empty answer must mean "no such entries", not "journalctl failed".
+  if (r.exitCode != 0) ADD_FAILURE() << "journalctl failed: " << r.describe();
   std::vector<nlohmann::json> out;
   std::istringstream in(r.out);
   for (std::string line; std::getline(in, line);) {

@@ -129,9 +129,9 @@ TEST(Notifier, AFullQueueKeepsEventsInOrderAndOnlyTheNewestStatus) {
     n.status("s" + std::to_string(i));
     n.watchdog();
   }
-  // The callers never waited for the full queue.
-  EXPECT_LT(Clock::now() - start, 500ms);
-  std::this_thread::sleep_for(100ms);
+  // The callers never waited for the full queue: nobody reads it until below, so a caller
+  // that waited would never have got here; the deadline only bounds a slow machine.
+  EXPECT_LT(Clock::now() - start, 10s);
   for (int i = 0; i < fillers; ++i)
     ASSERT_EQ(manager.receive(2s), "filler");
   std::vector<std::string> got;
@@ -154,7 +154,7 @@ TEST(Notifier, StopIsBoundedWhenTheManagerNeverReads) {
   n.stop("STOPPING=1", 200ms);
   const auto took = Clock::now() - start;
   EXPECT_GE(took, 150ms);  // it did try for the bound
-  EXPECT_LT(took, 700ms);
+  EXPECT_LT(took, 10s);    // and gave up: the manager never reads
 }
 
 TEST(Notifier, AnAbsentManagerCostsNothing) {
@@ -169,9 +169,9 @@ TEST(Notifier, AnAbsentManagerCostsNothing) {
   const auto start = Clock::now();
   for (int i = 0; i < 100; ++i)
     n.status(std::to_string(i));
-  n.stop("STOPPING=1", 1s);
-  // Each message failed to connect and was dropped: no waiting for the bound.
-  EXPECT_LT(Clock::now() - start, 500ms);
+  n.stop("STOPPING=1", 60s);
+  // Each message failed to connect and was dropped: no waiting for the 60 s bound.
+  EXPECT_LT(Clock::now() - start, 20s);
 }
 
 }  // namespace

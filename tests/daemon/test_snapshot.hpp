@@ -39,7 +39,7 @@ inline Snapshot sampleSnapshot() {
   ns.timeWaitCreated = 2;
   ns.maxTimeWaitBuckets = 131072;
   ns.kernel = KernelTcpCounters{.timeWaitOverflow = 1,
-                                .timeWaitRecycled = 40,
+                                .timeWaitEntered = 40,
                                 .abortOnClose = 2,
                                 .abortOnTimeout = 3,
                                 .listenOverflows = 4,

@@ -23,7 +23,7 @@ TEST(KernelCounters, RecordedNamespaceTexts) {
   EXPECT_TRUE(c->valid);
   EXPECT_EQ(c->activeOpens, 209u);
   EXPECT_EQ(c->passiveOpens, 209u);
-  EXPECT_EQ(c->timeWaitRecycled, 2u);
+  EXPECT_EQ(c->timeWaitEntered, 2u);
   EXPECT_EQ(c->timeWaitOverflow, 0u);
   EXPECT_EQ(c->listenOverflows, 0u);
   EXPECT_EQ(c->listenDrops, 0u);
@@ -36,7 +36,7 @@ TEST(KernelCounters, RecordedHostTexts) {
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->activeOpens, 13u);
   EXPECT_EQ(c->passiveOpens, 2u);
-  EXPECT_EQ(c->timeWaitRecycled, 11u);
+  EXPECT_EQ(c->timeWaitEntered, 11u);
 }
 
 TEST(KernelCounters, EveryRealCounterIsVisited) {
@@ -69,7 +69,7 @@ TEST(KernelCounters, EachFieldLandsInItsSlot) {
   auto c = parseKernelTcpCounters(netstat, snmp);
   ASSERT_TRUE(c.ok()) << c.error().message;
   KernelTcpCounters want;
-  want.timeWaitRecycled = 1;
+  want.timeWaitEntered = 1;
   want.abortOnClose = 2;
   want.abortOnTimeout = 3;
   want.listenOverflows = 4;
@@ -84,7 +84,7 @@ TEST(KernelCounters, EachFieldLandsInItsSlot) {
 TEST(KernelCounters, MissingFieldStaysZeroMissingSectionFails) {
   KernelTcpCounters c;
   ASSERT_TRUE(parseNetstatCounters("TcpExt: TW\nTcpExt: 5\n", c).ok());
-  EXPECT_EQ(c.timeWaitRecycled, 5u);
+  EXPECT_EQ(c.timeWaitEntered, 5u);
   EXPECT_EQ(c.timeWaitOverflow, 0u);
 
   auto r = parseNetstatCounters("IpExt: InNoRoutes\nIpExt: 0\n", c);

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/tcp_wait.hpp"
 #include "netlink/netns_info.hpp"
 #include "netlink/sampler.hpp"
 #include "sys/file.hpp"
@@ -102,10 +103,10 @@ struct PrivateNetns {
     ASSERT_EQ(::bind(listener6.get(), reinterpret_cast<sockaddr*>(&addr6), sizeof addr6), 0);
     ASSERT_EQ(::listen(listener6.get(), 8), 0);
 
+    ASSERT_TRUE(testing::waitForTcpState(closing.get(), testing::kTcpFinWait2));
     for (auto* s : {&listener, &established, &accepted, &closing, &closeWait, &listener6}) {
       sockets.push_back(std::move(*s));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // FIN_WAIT1 -> FIN_WAIT2
   }
 };
 

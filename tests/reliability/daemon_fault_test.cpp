@@ -368,7 +368,13 @@ TEST_F(DaemonFaultTest, JournalStalledNothingBlocksDropsAreCounted) {
   EXPECT_LE(sample(metrics, "waitwatch_journal_entries_written_total"), 16);
   const Reply alerts = d.get("/api/v1/alerts", 3000ms);
   ASSERT_EQ(alerts.status, 200);
-  EXPECT_EQ(nlohmann::json::parse(alerts.body).at("alerts").size(), 1200u);
+  // One per holder and rule. A scrape's own connection can sit in CLOSE_WAIT in the daemon or
+  // its client when a poll runs (more often on a loaded machine): those alerts are not the
+  // farm's and are not counted here.
+  std::size_t farmAlerts = 0;
+  for (const auto& a : nlohmann::json::parse(alerts.body).at("alerts"))
+    farmAlerts += a["group"]["comm"] == "sockfarm" ? 1 : 0;
+  EXPECT_EQ(farmAlerts, 1200u);
   // The writer is stuck in a send that never returns; stopping must not wait for it.
   expectQuickCleanStop(d);
 }

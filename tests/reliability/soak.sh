@@ -10,7 +10,11 @@
 #   sudo tests/reliability/soak.sh [--build DIR] [--duration SECONDS] [--churners N]
 #                                  [--out FILE.csv]
 #
-# Needs root (ip netns). Prints a summary; the per-minute samples go to --out (CSV).
+# Needs root (ip netns). Prints a summary; the per-minute samples go to --out (CSV). Exits 1 when
+# the daemon dies or stops badly, or when from the first sample (after warm-up) to the last its
+# resident memory grew by more than --max-rss-growth-kb (default 8192: a few polls' worth of
+# allocator slack; a leak of a socket's bytes per poll passes it within minutes) or its open fds
+# by more than --max-fd-growth (default 8: scrapes in flight).
 set -euo pipefail
 
 BUILD=build
@@ -18,13 +22,17 @@ DURATION=1800
 CHURNERS=3
 OUT=""
 PORT=9929
+MAX_RSS_GROWTH_KB=8192
+MAX_FD_GROWTH=8
 while [ $# -gt 0 ]; do
   case "$1" in
     --build) BUILD="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --churners) CHURNERS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --max-rss-growth-kb) MAX_RSS_GROWTH_KB="$2"; shift 2 ;;
+    --max-fd-growth) MAX_FD_GROWTH="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "soak.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -132,5 +140,23 @@ awk -F, 'NR == 2 { warm = $0 } NR > 1 { last = $0 }
     printf "polls %d, overruns %d, mean poll %.1f ms\n", l[5], l[6], (l[5] > 0 ? 1000 * l[7] / l[5] : 0)
   }' "$OUT"
 echo "sockfarm runs: $(cat "$WORK"/churn/*.err 2>/dev/null | grep -c 'exit' || true) failed"
+status=0
+read -r rss_growth fd_growth < <(awk -F, 'NR == 2 { r = $2; f = $3 } NR > 1 { lr = $2; lf = $3 }
+  END { print lr - r, lf - f }' "$OUT")
+if [ "$rss_growth" -gt "$MAX_RSS_GROWTH_KB" ]; then
+  echo "soak.sh: FAIL: resident memory grew by $rss_growth kB (bound $MAX_RSS_GROWTH_KB kB)" >&2
+  status=1
+fi
+if [ "$fd_growth" -gt "$MAX_FD_GROWTH" ]; then
+  echo "soak.sh: FAIL: open fds grew by $fd_growth (bound $MAX_FD_GROWTH)" >&2
+  status=1
+fi
 kill -TERM "$DAEMON"
-wait "$DAEMON" && echo "waitwatchd stopped cleanly" || echo "waitwatchd exit status $?"
+if wait "$DAEMON"; then
+  echo "waitwatchd stopped cleanly"
+else
+  rc=$?
+  echo "soak.sh: FAIL: waitwatchd exit status $rc" >&2
+  status=1
+fi
+exit "$status"

@@ -196,6 +196,19 @@ TEST(CloseWaitRule, ShortLivedCloseWaitChurnIsNotGrowth) {
     EXPECT_TRUE(e.evaluate(nginxHolding(n, cookie), at(t)).empty()) << t;
     cookie += n;
   }
+  // Positive control: the same rule and counts, but the sockets stay (same cookies): a leak.
+  Engine leak(configFrom(R"({"poll_interval": "5s", "rules": [{"name": "grow",
+      "type": "close_wait", "min_sockets": 10, "min_age": "0s", "growth": 5,
+      "growth_window": "1m"}]})"));
+  int firedAt = -1;
+  for (int t = 0; t < 60 && firedAt < 0; t += 5) {
+    const auto out = leak.evaluate(nginxHolding(static_cast<std::size_t>(t / 5), 1), at(t));
+    if (!out.empty()) {
+      firedAt = t;
+      EXPECT_EQ(out[0].reasons, std::vector<AlertReason>{AlertReason::Growth});
+    }
+  }
+  EXPECT_GE(firedAt, 0) << "sockets that stay and grow must fire the same rule";
 }
 
 TEST(CloseWaitRule, GroupByUnitCountsASharedSocketOnce) {

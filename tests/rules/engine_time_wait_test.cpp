@@ -64,6 +64,12 @@ TEST(TimeWaitRule, ServerSideTimeWaitNeverCountsAsPortUsage) {
   Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
       "port_usage_ratio": 0.5}]})"));
   EXPECT_TRUE(e.evaluate(b.build(), at(0)).empty());
+  // Positive control: the same group on the client side fires the same rule.
+  Snapshot client = b.build();
+  client.timeWait.back().serverSide = false;
+  Engine control(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.5}]})"));
+  EXPECT_EQ(control.evaluate(client, at(0)).size(), 1u);
 }
 
 TEST(TimeWaitRule, MinSocketsPerNamespaceAgainstTwBuckets) {
