@@ -63,6 +63,12 @@ Result<SockDiagSampler> SockDiagSampler::create() {
   return sampler;
 }
 
+SockDiagSampler SockDiagSampler::overSocket(UniqueFd fd) {
+  SockDiagSampler sampler(std::move(fd));
+  sampler.buffer_.resize(kReceiveBufferSize);
+  return sampler;
+}
+
 Result<SockDiagSampler> SockDiagSampler::open() {
   return create();
 }

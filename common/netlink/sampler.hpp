@@ -44,6 +44,10 @@ class SockDiagSampler {
   // A sampler bound to the namespace `netnsFd` refers to (an open /proc/<pid>/ns/net or
   // /run/netns/<name>). The calling thread's namespace is restored before returning.
   static Result<SockDiagSampler> openInNamespace(int netnsFd);
+  // A sampler over a socket the caller provides in place of the kernel's: tests play the
+  // kernel over a SOCK_SEQPACKET pair (replies with port id 0 and the request's sequence), to
+  // drive what the kernel cannot be made to do on demand (an interrupted dump).
+  static SockDiagSampler overSocket(UniqueFd fd);
 
   // One request per family. Calls `visit` once per socket, in kernel order. An interrupted
   // dump (NLM_F_DUMP_INTR) is restarted from scratch up to a few times, and `visit` may then
