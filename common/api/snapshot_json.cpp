@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "cli/snapshot_json.hpp"
+#include "api/snapshot_json.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <limits>
 
-namespace waitwatch::cli {
+namespace waitwatch::api {
 namespace {
 
 using json = nlohmann::ordered_json;
@@ -332,7 +332,7 @@ Result<void> readProcess(const Node& n, SnapshotDocument& doc) {
       p.listenPorts.push_back(port);
     }
   }
-  ProcessAge age;
+  SocketAge age;
   if (n.has("close_wait_oldest_age_seconds")) {
     WW_TRY(ageNode, n.key("close_wait_oldest_age_seconds"));
     WW_TRY(secs, ageNode.number());
@@ -520,4 +520,4 @@ Result<SnapshotDocument> snapshotFromJson(const nlohmann::json& value) {
   return readDocument(Node(value, ""));
 }
 
-}  // namespace waitwatch::cli
+}  // namespace waitwatch::api

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one JSON form of a Snapshot, shared by `waitwatch --json` and the daemon's
-// /api/v1/snapshot, and its reader (`waitwatch --from` turns the daemon's JSON back into a
-// Snapshot and renders it with the same code as a local one). Pure: values in, values out.
+// /api/v1/snapshot (schema: docs/api/snapshot.schema.json), and its reader (`waitwatch --from`
+// turns the daemon's JSON back into a Snapshot and renders it with the same code as a local one).
+// Pure: values in, values out.
 //
 // {"states": {all eleven state names: count},
 //  "namespaces": [{"inode", "name", "label", "states", "time_wait_created",
@@ -23,15 +24,7 @@
 #include "core/result.hpp"
 #include "core/snapshot.hpp"
 
-namespace waitwatch::cli {
-
-// How long a process's oldest CLOSE_WAIT socket has been stuck (the daemon tracks sockets by
-// cookie across polls; a one-shot run cannot know).
-struct ProcessAge {
-  Duration age{0};
-  bool lowerBound = false;  // already there when the daemon started: "at least"
-  bool operator==(const ProcessAge&) const = default;
-};
+namespace waitwatch::api {
 
 struct SnapshotJsonOptions {
   // Command lines and executables per process. The daemon's API leaves them out (a command
@@ -39,7 +32,7 @@ struct SnapshotJsonOptions {
   bool commandLines = false;
   // Index-aligned with Snapshot::processes; empty when unknown. Written for processes that
   // hold CLOSE_WAIT sockets.
-  std::span<const ProcessAge> closeWaitOldest{};
+  std::span<const SocketAge> closeWaitOldest{};
   // Index-aligned with Snapshot::namespaces: TIME_WAIT sockets created since the daemon
   // started; empty when unknown.
   std::span<const std::uint64_t> timeWaitCreatedTotal{};
@@ -57,10 +50,10 @@ nlohmann::ordered_json snapshotToJson(const Snapshot& snapshot,
 // What snapshotFromJson recovers beside the Snapshot.
 struct SnapshotDocument {
   Snapshot snapshot;
-  std::vector<ProcessAge> closeWaitOldest;  // index-aligned with processes (zero when absent)
-  bool hasAges = false;                     // any process carried an age
-  std::string version;                      // "" when absent
-  double timeUnixSeconds = 0;               // 0 when absent
+  std::vector<SocketAge> closeWaitOldest;  // index-aligned with processes (zero when absent)
+  bool hasAges = false;                    // any process carried an age
+  std::string version;                     // "" when absent
+  double timeUnixSeconds = 0;              // 0 when absent
 };
 
 // Reads what snapshotToJson writes. Keys it does not know are ignored (a newer daemon may add
@@ -68,4 +61,4 @@ struct SnapshotDocument {
 // ("processes[3].states.CLOSE_WAIT: expected a non-negative integer").
 Result<SnapshotDocument> snapshotFromJson(const nlohmann::json& json);
 
-}  // namespace waitwatch::cli
+}  // namespace waitwatch::api

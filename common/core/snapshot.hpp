@@ -140,6 +140,14 @@ struct Snapshot {
   }
 };
 
+// How long a CLOSE_WAIT socket (or a process's oldest) has been stuck, as far as the rules
+// engine knows; what the API and the CLI show.
+struct SocketAge {
+  Duration age{0};
+  bool lowerBound = false;  // it was already there at the engine's first poll: "at least"
+  bool operator==(const SocketAge&) const = default;
+};
+
 // Gives each distinct address one index in a table such as Snapshot::addresses, without an
 // allocation per lookup once grown: a flat open-addressing set of indices into the table.
 class AddressInterner {

@@ -22,13 +22,6 @@
 
 namespace waitwatch {
 
-// How long a CLOSE_WAIT socket has been stuck, as far as the engine knows.
-struct SocketAge {
-  Duration age{0};
-  bool lowerBound = false;  // it was already there at the engine's first poll: "at least"
-  bool operator==(const SocketAge&) const = default;
-};
-
 class Engine {
  public:
   explicit Engine(const Config& config);

@@ -61,36 +61,6 @@ Result<nlohmann::json> getJson(const std::string& url, Duration timeout,
 
 }  // namespace
 
-Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("alerts") || !j["alerts"].is_array()) {
-    return Error{EBADMSG, "alerts: missing, or not an array"};
-  }
-  std::vector<AlertSummary> out;
-  const auto& alerts = j["alerts"];
-  for (std::size_t i = 0; i < alerts.size(); ++i) {
-    const auto& a = alerts[i];
-    const std::string where = "alerts[" + std::to_string(i) + "]";
-    if (!a.is_object()) return Error{EBADMSG, where + ": expected an object"};
-    AlertSummary s;
-    for (auto [key, member] :
-         {std::pair{"rule", &AlertSummary::rule}, std::pair{"severity", &AlertSummary::severity},
-          std::pair{"message", &AlertSummary::message}}) {
-      if (!a.contains(key) || !a[key].is_string()) {
-        return Error{EBADMSG, where + "." + key + ": missing, or not a string"};
-      }
-      s.*member = printable(a[key].get<std::string>(), 4096);
-    }
-    if (a.contains("since_unix_seconds")) {
-      if (!a["since_unix_seconds"].is_number()) {
-        return Error{EBADMSG, where + ".since_unix_seconds: expected a number"};
-      }
-      s.sinceUnixSeconds = a["since_unix_seconds"].get<double>();
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
 Result<RemoteAccess> remoteAccess(const CliOptions& o) {
   RemoteAccess access{.cacert = o.cacert, .user = o.user, .password = {}};
   if (!o.passwordFile.empty()) {
@@ -178,14 +148,14 @@ Result<DaemonView> fetchDaemonView(const std::string& baseUrl, Duration timeout,
   const std::string snapshotUrl = baseUrl + "/api/v1/snapshot";
   auto snapshot = getJson(snapshotUrl, timeout, access);
   if (!snapshot) return snapshot.error();
-  auto doc = snapshotFromJson(*snapshot);
+  auto doc = api::snapshotFromJson(*snapshot);
   if (!doc) return doc.error().wrap(snapshotUrl);
   view.snapshot = std::move(*doc);
 
   const std::string alertsUrl = baseUrl + "/api/v1/alerts";
   auto alerts = getJson(alertsUrl, timeout, access);
   if (!alerts) return alerts.error();
-  auto parsed = alertsFromJson(*alerts);
+  auto parsed = api::alertsFromJson(*alerts);
   if (!parsed) return parsed.error().wrap(alertsUrl);
   view.alerts = std::move(*parsed);
   return view;

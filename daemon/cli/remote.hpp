@@ -7,21 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "api/alerts_json.hpp"
+#include "api/snapshot_json.hpp"
 #include "cli/options.hpp"
 #include "cli/render.hpp"
-#include "cli/snapshot_json.hpp"
 #include "core/duration.hpp"
 #include "core/result.hpp"
 
 namespace waitwatch::cli {
 
 struct DaemonView {
-  SnapshotDocument snapshot;
-  std::vector<AlertSummary> alerts;
+  api::SnapshotDocument snapshot;
+  std::vector<api::AlertSummary> alerts;
 };
-
-// Pure: the daemon's /api/v1/alerts document -> the firing alerts. Errors name the JSON path.
-Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& json);
 
 // How to reach a protected daemon.
 struct RemoteAccess {

@@ -396,17 +396,18 @@ std::string renderTotals(const Snapshot& s) {
   return out;
 }
 
-std::string renderAlerts(std::span<const AlertSummary> alerts) {
+std::string renderAlerts(std::span<const api::AlertSummary> alerts) {
   if (alerts.empty()) return "no alert firing\n";
-  std::vector<const AlertSummary*> sorted;
-  for (const AlertSummary& a : alerts)
+  std::vector<const api::AlertSummary*> sorted;
+  for (const api::AlertSummary& a : alerts)
     sorted.push_back(&a);
-  std::stable_sort(sorted.begin(), sorted.end(), [](const AlertSummary* a, const AlertSummary* b) {
-    return (a->severity == "critical") > (b->severity == "critical");
-  });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const api::AlertSummary* a, const api::AlertSummary* b) {
+                     return (a->severity == "critical") > (b->severity == "critical");
+                   });
   std::string out =
       std::to_string(alerts.size()) + " alert" + (alerts.size() == 1 ? "" : "s") + " firing\n";
-  for (const AlertSummary* a : sorted) {
+  for (const api::AlertSummary* a : sorted) {
     out += "  " + a->severity + "  " + a->rule;
     if (a->sinceUnixSeconds > 0) out += "  since " + timeOfDay(a->sinceUnixSeconds);
     out += "\n    " + a->message + '\n';
@@ -636,9 +637,9 @@ json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets, bool with
   return j;
 }
 
-json alertsJson(std::span<const AlertSummary> alerts) {
+json alertsJson(std::span<const api::AlertSummary> alerts) {
   json a = json::array();
-  for (const AlertSummary& al : alerts) {
+  for (const api::AlertSummary& al : alerts) {
     a.push_back({{"rule", al.rule},
                  {"severity", al.severity},
                  {"message", al.message},

@@ -13,25 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "api/alerts_json.hpp"
+#include "api/snapshot_json.hpp"
 #include "cli/options.hpp"
-#include "cli/snapshot_json.hpp"
 #include "core/snapshot.hpp"
 #include "proc/aggregator.hpp"
 
 namespace waitwatch::cli {
 
-// A firing alert as the daemon's /api/v1/alerts gives it, reduced to what a terminal shows.
-struct AlertSummary {
-  std::string rule;
-  std::string severity;  // "warning", "critical"
-  std::string message;   // the engine's sentence
-  double sinceUnixSeconds = 0;
-  bool operator==(const AlertSummary&) const = default;
-};
-
 struct RenderOptions {
   // Index-aligned with the snapshot's processes: oldest CLOSE_WAIT age (a daemon's view).
-  std::span<const ProcessAge> closeWaitOldest{};
+  std::span<const SocketAge> closeWaitOldest{};
   TcpStateMask states = 0;             // the --state filter (0: all): which count columns to show
   std::size_t maxTimeWaitGroups = 10;  // per side; the rest is summed in one line
   std::size_t commandWidth = 40;       // COMMAND is cut to this many characters
@@ -55,7 +47,7 @@ std::string renderTimeWait(const Snapshot& snapshot, const RenderOptions& option
 // One line per namespace (when there are several) and a TOTAL line: the non-zero states.
 std::string renderTotals(const Snapshot& snapshot);
 // Firing alerts, most severe first.
-std::string renderAlerts(std::span<const AlertSummary> alerts);
+std::string renderAlerts(std::span<const api::AlertSummary> alerts);
 
 // One line per socket with its owners, like `ss -tanp`: STATE, RECV-Q, SEND-Q, LOCAL, PEER,
 // PROCESS (comm[pid],...; "-" for a socket the kernel alone holds, "?" when its owner could not
@@ -74,7 +66,7 @@ nlohmann::ordered_json socketsJson(const Snapshot& snapshot, std::span<const Soc
                                    bool udp = false);
 nlohmann::ordered_json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets,
                                bool withSockets);
-nlohmann::ordered_json alertsJson(std::span<const AlertSummary> alerts);
+nlohmann::ordered_json alertsJson(std::span<const api::AlertSummary> alerts);
 
 // "YYYY-MM-DD HH:MM:SS" in local time ("?" when it cannot be converted).
 std::string timeOfDay(double unixSeconds);

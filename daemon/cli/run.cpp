@@ -10,11 +10,11 @@
 #include <ctime>
 #include <ostream>
 
+#include "api/snapshot_json.hpp"
 #include "cli/options.hpp"
 #include "cli/remote.hpp"
 #include "cli/render.hpp"
 #include "cli/selection.hpp"
-#include "cli/snapshot_json.hpp"
 #include "cli/view.hpp"
 #include "waitwatch_version.hpp"
 
@@ -73,7 +73,7 @@ std::string portLegend(const Snapshot& s) {
 
 // The text view: alerts (a daemon's), processes or sockets, TIME_WAIT groups, UDP, totals.
 std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const SocketLine> sockets,
-                       const RenderOptions& ro, const std::vector<AlertSummary>* alerts,
+                       const RenderOptions& ro, const std::vector<api::AlertSummary>* alerts,
                        const Snapshot* udp, std::span<const SocketLine> udpSockets) {
   std::string text;
   auto section = [&](const std::string& part) {
@@ -153,8 +153,8 @@ Frame localFrame(const CliOptions& o, LocalCollector& collector, const Environme
     if (o.watch) header["time_unix_seconds"] = wallSeconds;
     // How the owners were found: one BPF pass over every process's fds, or /proc.
     header["owners_from"] = c->ownersFromBpf ? "bpf" : "proc";
-    json j =
-        snapshotToJson(tcp.snapshot, SnapshotJsonOptions{.commandLines = true, .header = &header});
+    json j = api::snapshotToJson(tcp.snapshot,
+                                 api::SnapshotJsonOptions{.commandLines = true, .header = &header});
     if (o.sockets) j["sockets"] = socketsJson(tcp.snapshot, tcp.sockets);
     if (c->hasUdp) j["udp"] = udpJson(udp.snapshot, udp.sockets, o.sockets);
     f.out = dumpJson(j);
@@ -174,20 +174,20 @@ Frame remoteFrame(const CliOptions& o) {
     f.notes.push_back(view.error().message);
     return f;
   }
-  const SnapshotDocument& doc = view->snapshot;
+  const api::SnapshotDocument& doc = view->snapshot;
   FilteredSnapshot filtered = filterCounts(doc.snapshot, o.filter);
-  std::vector<ProcessAge> ages;
+  std::vector<SocketAge> ages;
   if (doc.hasAges) {
     for (std::uint32_t i : filtered.origin)
-      ages.push_back(i < doc.closeWaitOldest.size() ? doc.closeWaitOldest[i] : ProcessAge{});
+      ages.push_back(i < doc.closeWaitOldest.size() ? doc.closeWaitOldest[i] : SocketAge{});
   }
   if (o.json) {
     const json header{
         {"source", o.from}, {"version", doc.version}, {"time_unix_seconds", doc.timeUnixSeconds}};
     const json trailer{{"alerts", alertsJson(view->alerts)}};
-    f.out = dumpJson(snapshotToJson(
+    f.out = dumpJson(api::snapshotToJson(
         filtered.snapshot,
-        SnapshotJsonOptions{.closeWaitOldest = ages, .header = &header, .trailer = &trailer}));
+        api::SnapshotJsonOptions{.closeWaitOldest = ages, .header = &header, .trailer = &trailer}));
     return f;
   }
   std::string head =

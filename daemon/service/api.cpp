@@ -6,7 +6,8 @@
 
 #include <sstream>
 
-#include "cli/snapshot_json.hpp"
+#include "api/alerts_json.hpp"
+#include "api/snapshot_json.hpp"
 #include "waitwatch_version.hpp"
 
 namespace waitwatch {
@@ -23,12 +24,6 @@ constexpr std::size_t kTrimAfterBytes = 1 << 20;
 
 double seconds(Duration d) {
   return static_cast<double>(d.count()) / 1000.0;
-}
-
-// Steady-clock times become Unix times through the poll's own pair of clocks.
-double unixSeconds(const PollView& view, TimePoint t) {
-  const auto offset = std::chrono::duration_cast<Duration>(t - view.snapshot->time);
-  return static_cast<double>(view.unixTimeMs + offset.count()) / 1000.0;
 }
 
 HttpResponse text(unsigned status, std::string body) {
@@ -49,94 +44,26 @@ ApiRoute routeRequest(std::string_view method, std::string_view path) {
 }
 
 json snapshotJson(const PollView& view) {
-  // The same document `waitwatch --json` prints (cli::snapshotToJson), plus what only the
+  // The same document `waitwatch --json` prints (api::snapshotToJson), plus what only the
   // daemon knows: its version and times, CLOSE_WAIT ages, TIME_WAIT created since start, the
   // number of firing alerts. Command lines and executables are left out on purpose: the API
   // shows what the metrics show (issue 8), and a command line can carry secrets.
-  std::vector<cli::ProcessAge> ages;
-  ages.reserve(view.processOldestCloseWait.size());
-  for (const SocketAge& a : view.processOldestCloseWait)
-    ages.push_back(cli::ProcessAge{a.age, a.lowerBound});
   const json header{{"version", kVersion},
                     {"time_unix_seconds", static_cast<double>(view.unixTimeMs) / 1000.0},
                     {"poll_duration_seconds", seconds(view.pollDuration)}};
   const json trailer{{"alerts_firing", view.firing.size()}};
-  return cli::snapshotToJson(
-      *view.snapshot, cli::SnapshotJsonOptions{.commandLines = false,
-                                               .closeWaitOldest = ages,
+  return api::snapshotToJson(
+      *view.snapshot, api::SnapshotJsonOptions{.commandLines = false,
+                                               .closeWaitOldest = view.processOldestCloseWait,
                                                .timeWaitCreatedTotal = view.timeWaitCreatedTotal,
                                                .header = &header,
                                                .trailer = &trailer});
 }
 
-json alertJson(const Alert& a, const PollView& view) {
-  json reasons = json::array();
-  for (AlertReason r : a.reasons)
-    reasons.push_back(alertReasonName(r));
-  json ports = json::array();
-  for (const auto& p : a.localPorts)
-    ports.push_back({{"port", p.port}, {"count", p.count}});
-  json peers = json::array();
-  for (const auto& p : a.peers) {
-    peers.push_back({{"address", p.endpoint.address.toString()},
-                     {"port", p.endpoint.port},
-                     {"count", p.count}});
-  }
-  const auto& g = a.group;
-  json j{{"rule", a.rule},
-         {"type", ruleTypeName(a.type)},
-         {"severity", severityName(a.severity)},
-         {"state", alertStateName(a.state)},
-         {"key", a.key},
-         {"message", a.message},
-         {"group",
-          {{"kind", groupKindName(g.kind)},
-           {"pid", g.pid},
-           {"start_time", g.startTime},
-           {"comm", g.comm},
-           {"user", g.user},
-           {"unit", g.unit},
-           {"container", g.container},
-           {"netns", g.netns},
-           {"processes", g.processes}}},
-         {"reasons", std::move(reasons)},
-         {"count", a.count},
-         {"local_ports", std::move(ports)},
-         {"peers", std::move(peers)}};
-  if (view.snapshot) {
-    j["since_unix_seconds"] = unixSeconds(view, a.since);
-    j["fired_at_unix_seconds"] = unixSeconds(view, a.firedAt);
-  }
-  if (a.type == RuleType::CloseWait) {
-    j["oldest_age_seconds"] = seconds(a.oldestAge);
-    j["oldest_age_is_lower_bound"] = a.oldestAgeIsLowerBound;
-    j["close_wait"] = {{"total", a.closeWait.total},
-                       {"growth", a.closeWait.growth},
-                       {"peak", a.closeWait.peak},
-                       {"client_side", a.closeWait.clientSide}};
-  } else {
-    json tw{{"rate_per_second", a.timeWait.ratePerSecond},
-            {"max_time_wait_buckets", a.timeWait.maxTimeWaitBuckets},
-            {"overflow_delta", a.timeWait.overflowDelta},
-            {"overflow_total", a.timeWait.overflowTotal}};
-    if (g.kind == GroupKind::Destination) {
-      tw["source"] = a.timeWait.source.toString();
-      tw["destination"] = a.timeWait.destination.toString();
-      tw["port_usage_ratio"] = a.timeWait.portUsageRatio;
-      tw["live"] = a.timeWait.live;
-      tw["usable_ports"] = a.timeWait.usablePorts;
-    }
-    j["time_wait"] = std::move(tw);
-  }
-  return j;
-}
-
 json alertsJson(const PollView& view) {
-  json alerts = json::array();
-  for (const auto& a : view.firing)
-    alerts.push_back(alertJson(a, view));
-  return json{{"time_unix_seconds", static_cast<double>(view.unixTimeMs) / 1000.0},
-              {"alerts", std::move(alerts)}};
+  const TimePoint steady = view.snapshot ? view.snapshot->time : TimePoint{};
+  return api::alertsToJson(view.firing,
+                           api::PollClock{.steady = steady, .unixMs = view.unixTimeMs});
 }
 
 DaemonApi::DaemonApi(std::shared_ptr<const PollMetrics> poll,

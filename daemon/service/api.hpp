@@ -23,9 +23,8 @@ ApiRoute routeRequest(std::string_view method, std::string_view path);
 // The snapshot as JSON: the keys `waitwatch --json` prints (states, namespaces, processes, ...)
 // plus what only the daemon knows (CLOSE_WAIT ages, TIME_WAIT created since start).
 nlohmann::ordered_json snapshotJson(const PollView& view);
-// The firing alerts with their details.
+// The firing alerts with their details (api::alertsToJson at the poll's time).
 nlohmann::ordered_json alertsJson(const PollView& view);
-nlohmann::ordered_json alertJson(const Alert& alert, const PollView& view);
 
 class DaemonApi {
  public:

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The shared JSON form of a Snapshot: its keys, and that --from reads back what it writes.
-#include "cli/snapshot_json.hpp"
+#include "api/snapshot_json.hpp"
 
 #include <gtest/gtest.h>
 
-#include "shop_fixture.hpp"
+#include "../cli/shop_fixture.hpp"
 
-namespace waitwatch::cli {
+namespace waitwatch::api {
 namespace {
 
-using testing::buildShop;
+using cli::testing::buildShop;
 
 const std::vector<std::string> kStateNames = {"ESTABLISHED", "SYN_SENT",  "SYN_RECV", "FIN_WAIT1",
                                               "FIN_WAIT2",   "TIME_WAIT", "CLOSE",    "CLOSE_WAIT",
@@ -112,7 +112,7 @@ TEST(SnapshotJson, TimeWaitGroups) {
 
 TEST(SnapshotJson, DaemonExtrasHeaderAndTrailer) {
   const auto shop = buildShop();
-  const std::vector<ProcessAge> ages = {
+  const std::vector<SocketAge> ages = {
       {Duration(90'500), true}, {Duration(3'000), false}, {Duration(0), false}};
   const std::vector<std::uint64_t> created = {77};
   const nlohmann::ordered_json header{{"version", "9.9"}, {"time_unix_seconds", 1700000000.5}};
@@ -144,7 +144,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.namespaces[0].timeWaitCreated = 3;
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
-  const std::vector<ProcessAge> ages = {{Duration(1500), true}, {Duration(2500), false}, {}};
+  const std::vector<SocketAge> ages = {{Duration(1500), true}, {Duration(2500), false}, {}};
   const auto text =
       snapshotToJson(s, SnapshotJsonOptions{.commandLines = true, .closeWaitOldest = ages}).dump();
   auto doc = snapshotFromJson(nlohmann::json::parse(text));
@@ -242,4 +242,4 @@ TEST(SnapshotJson, BadDocumentsNameThePath) {
 }
 
 }  // namespace
-}  // namespace waitwatch::cli
+}  // namespace waitwatch::api

@@ -56,7 +56,7 @@ TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
   auto shop = buildShop();
   shop.snapshot.processes[0].info.cmdline =
       "/opt/very/long/path/server --config /etc/server/a-rather-long-configuration-file.conf";
-  const std::vector<ProcessAge> ages = {
+  const std::vector<SocketAge> ages = {
       {Duration(3 * 3600'000 + 12 * 60'000), true}, {Duration(45'000), false}, {}};
   const auto t = lines(renderProcessTable(shop.snapshot, RenderOptions{.closeWaitOldest = ages}));
   ASSERT_EQ(t.size(), 4u);
@@ -245,7 +245,7 @@ TEST(CliRender, UdpBoundPortsPerProcess) {
 }
 
 TEST(CliRender, AlertsMostSevereFirst) {
-  const std::vector<AlertSummary> alerts = {
+  const std::vector<api::AlertSummary> alerts = {
       {"tw-exhaustion", "warning", "10.0.0.1 -> 10.0.0.9:5432 uses 91% of the ephemeral ports", 0},
       {"close-wait-leak", "critical",
        "nginx[100] (nginx.service) holds 523 CLOSE_WAIT sockets on :8080", 0}};

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "api/alerts_json.hpp"
+
+#include <cerrno>
+
+#include "proc/proc_text.hpp"
+
+namespace waitwatch::api {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+double seconds(Duration d) {
+  return static_cast<double>(d.count()) / 1000.0;
+}
+
+}  // namespace
+
+json alertToJson(const Alert& a, const PollClock& clock) {
+  json reasons = json::array();
+  for (AlertReason r : a.reasons)
+    reasons.push_back(alertReasonName(r));
+  json ports = json::array();
+  for (const auto& p : a.localPorts)
+    ports.push_back({{"port", p.port}, {"count", p.count}});
+  json peers = json::array();
+  for (const auto& p : a.peers) {
+    peers.push_back({{"address", p.endpoint.address.toString()},
+                     {"port", p.endpoint.port},
+                     {"count", p.count}});
+  }
+  const auto& g = a.group;
+  json j{{"rule", a.rule},
+         {"type", ruleTypeName(a.type)},
+         {"severity", severityName(a.severity)},
+         {"state", alertStateName(a.state)},
+         {"key", a.key},
+         {"message", a.message},
+         {"group",
+          {{"kind", groupKindName(g.kind)},
+           {"pid", g.pid},
+           {"start_time", g.startTime},
+           {"comm", g.comm},
+           {"user", g.user},
+           {"unit", g.unit},
+           {"container", g.container},
+           {"netns", g.netns},
+           {"processes", g.processes}}},
+         {"reasons", std::move(reasons)},
+         {"count", a.count},
+         {"local_ports", std::move(ports)},
+         {"peers", std::move(peers)}};
+  j["since_unix_seconds"] = clock.unixSeconds(a.since);
+  j["fired_at_unix_seconds"] = clock.unixSeconds(a.firedAt);
+  if (a.type == RuleType::CloseWait) {
+    j["oldest_age_seconds"] = seconds(a.oldestAge);
+    j["oldest_age_is_lower_bound"] = a.oldestAgeIsLowerBound;
+    j["close_wait"] = {{"total", a.closeWait.total},
+                       {"growth", a.closeWait.growth},
+                       {"peak", a.closeWait.peak},
+                       {"client_side", a.closeWait.clientSide}};
+  } else {
+    json tw{{"rate_per_second", a.timeWait.ratePerSecond},
+            {"max_time_wait_buckets", a.timeWait.maxTimeWaitBuckets},
+            {"overflow_delta", a.timeWait.overflowDelta},
+            {"overflow_total", a.timeWait.overflowTotal}};
+    if (g.kind == GroupKind::Destination) {
+      tw["source"] = a.timeWait.source.toString();
+      tw["destination"] = a.timeWait.destination.toString();
+      tw["port_usage_ratio"] = a.timeWait.portUsageRatio;
+      tw["live"] = a.timeWait.live;
+      tw["usable_ports"] = a.timeWait.usablePorts;
+    }
+    j["time_wait"] = std::move(tw);
+  }
+  return j;
+}
+
+json alertsToJson(std::span<const Alert> alerts, const PollClock& clock) {
+  json out = json::array();
+  for (const Alert& a : alerts)
+    out.push_back(alertToJson(a, clock));
+  return json{{"time_unix_seconds", static_cast<double>(clock.unixMs) / 1000.0},
+              {"alerts", std::move(out)}};
+}
+
+Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("alerts") || !j["alerts"].is_array()) {
+    return Error{EBADMSG, "alerts: missing, or not an array"};
+  }
+  std::vector<AlertSummary> out;
+  const auto& alerts = j["alerts"];
+  for (std::size_t i = 0; i < alerts.size(); ++i) {
+    const auto& a = alerts[i];
+    const std::string where = "alerts[" + std::to_string(i) + "]";
+    if (!a.is_object()) return Error{EBADMSG, where + ": expected an object"};
+    AlertSummary s;
+    for (auto [key, member] :
+         {std::pair{"rule", &AlertSummary::rule}, std::pair{"severity", &AlertSummary::severity},
+          std::pair{"message", &AlertSummary::message}}) {
+      if (!a.contains(key) || !a[key].is_string()) {
+        return Error{EBADMSG, where + "." + key + ": missing, or not a string"};
+      }
+      s.*member = printable(a[key].get<std::string>(), 4096);
+    }
+    if (a.contains("since_unix_seconds")) {
+      if (!a["since_unix_seconds"].is_number()) {
+        return Error{EBADMSG, where + ".since_unix_seconds: expected a number"};
+      }
+      s.sinceUnixSeconds = a["since_unix_seconds"].get<double>();
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace waitwatch::api
