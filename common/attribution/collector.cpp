@@ -26,7 +26,8 @@ Result<std::vector<NetnsHandle>> Collector::selectNamespaces() {
       break;
     }
     case NamespaceSelection::All: {
-      auto all = listNetworkNamespaces(options_.procRoot, options_.runNetns, &stats_.netnsGaps);
+      auto all = listNetworkNamespaces(options_.procRoot, options_.runNetns, &stats_.netnsGaps,
+                                       &netnsAliases_);
       if (!all) return all.error().wrap("listing network namespaces");
       handles = std::move(*all);
       break;

@@ -85,6 +85,7 @@ class Collector {
   ProcessResolver resolver_;
   SnapshotAggregator aggregator_;
   std::unordered_map<std::uint64_t, Namespace> samplers_;  // by namespace inode
+  NetnsAliasCache netnsAliases_;
   std::uint64_t poll_ = 0;
   std::uint64_t lastNoPermission_ = 0;
   CollectStats stats_;

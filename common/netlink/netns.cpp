@@ -161,7 +161,8 @@ std::string describeNetnsGaps(const NetnsListingGaps& gaps) {
 
 Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRoot,
                                                        const std::string& runNetns,
-                                                       NetnsListingGaps* gaps) {
+                                                       NetnsListingGaps* gaps,
+                                                       NetnsAliasCache* aliases) {
   std::vector<NetnsHandle> out;
   std::unordered_map<std::uint64_t, std::size_t> byInode;
   std::uint64_t ownInode = 0;
@@ -195,8 +196,13 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
     h.ref.inode = *ino;
     if (*ino == ownInode) {
       h.ref.alias = kOwnNetnsAlias;
+    } else if (aliases == nullptr) {
+      h.ref.alias = holderAlias(::dirfd(proc.get()), e->d_name);
+    } else if (auto it = aliases->find(*ino); it != aliases->end()) {
+      h.ref.alias = it->second;
     } else {
       h.ref.alias = holderAlias(::dirfd(proc.get()), e->d_name);
+      aliases->emplace(*ino, h.ref.alias);
     }
     h.fd = std::move(*fd);
     out.push_back(std::move(h));
@@ -219,6 +225,9 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
 
   std::sort(out.begin(), out.end(),
             [](const NetnsHandle& a, const NetnsHandle& b) { return a.ref.inode < b.ref.inode; });
+  if (aliases != nullptr) {  // forget namespaces that are gone (an inode can be reused)
+    std::erase_if(*aliases, [&](const auto& kv) { return !byInode.contains(kv.first); });
+  }
   // Two namespaces with one alias (two held by one service) would merge in every metric:
   // those keep the inode beside the alias.
   std::unordered_map<std::string, int> aliasUses;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/function_ref.hpp"
@@ -99,13 +100,19 @@ struct NetnsListingGaps {
 // One line for the operator: which processes' namespaces could not be opened, and what helps.
 std::string describeNetnsGaps(const NetnsListingGaps& gaps);
 
+// Holder aliases already looked up, by namespace inode: a poller that lists every namespace at
+// each poll reads a holder's cgroup once per namespace, not once per poll.
+using NetnsAliasCache = std::unordered_map<std::uint64_t, std::string>;
+
 // Every network namespace on the host, found through <procRoot>/*/ns/net and <runNetns>/*,
 // deduplicated by inode, named where /run/netns names them, the caller's own aliased "host"
-// and the others by what holds them (NetnsRef::alias). Processes that exit mid-walk are
-// skipped; those whose namespace may not be opened are counted in `gaps` when given.
+// and the others by what holds them (NetnsRef::alias; looked up through `aliases` when given,
+// which keeps only the namespaces listed). Processes that exit mid-walk are skipped; those
+// whose namespace may not be opened are counted in `gaps` when given.
 Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRoot = "/proc",
                                                        const std::string& runNetns = "/run/netns",
-                                                       NetnsListingGaps* gaps = nullptr);
+                                                       NetnsListingGaps* gaps = nullptr,
+                                                       NetnsAliasCache* aliases = nullptr);
 // Opens one namespace by `ip netns` name.
 Result<NetnsHandle> openNamedNetworkNamespace(const std::string& name,
                                               const std::string& runNetns = "/run/netns");

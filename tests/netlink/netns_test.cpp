@@ -12,10 +12,12 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -285,6 +287,54 @@ TEST_F(NetnsTest, NamesComeFromRunNetnsAndDuplicatesFold) {
   auto escape = openNamedNetworkNamespace("../etc", run.dir.string());
   ASSERT_FALSE(escape.ok());
   EXPECT_NE(escape.error().message.find("not a valid network namespace name"), std::string::npos);
+}
+
+// An unnamed namespace is labelled by what holds it: here a process in a systemd-style service
+// cgroup (made under the unified hierarchy, as systemd would) that entered a namespace of its
+// own. The namespace waitwatch runs in is "host" unless `ip netns` names it.
+TEST(NetnsAliases, AnUnnamedNamespaceIsNamedByTheServiceThatHoldsIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (creates a cgroup and a network namespace)";
+  std::string root = "/sys/fs/cgroup/unified";
+  if (::access((root + "/cgroup.procs").c_str(), W_OK) != 0) root = "/sys/fs/cgroup";
+  const std::string unit = "ww-alias-" + std::to_string(::getpid()) + ".service";
+  const std::string cgroup = root + "/" + unit;
+  ASSERT_EQ(::mkdir(cgroup.c_str(), 0755), 0) << cgroup << ": " << std::strerror(errno);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    std::ofstream(cgroup + "/cgroup.procs") << "0";
+    if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
+    [[maybe_unused]] const auto n = ::write(ready[1], "x", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  struct stat st {};
+  ASSERT_EQ(::stat(("/proc/" + std::to_string(child) + "/ns/net").c_str(), &st), 0);
+  struct stat own {};
+  ASSERT_EQ(::stat("/proc/thread-self/ns/net", &own), 0);
+
+  NetnsAliasCache aliases;
+  for (int pass = 0; pass < 2; ++pass) {  // the second from the cache
+    auto all = listNetworkNamespaces("/proc", "/run/netns", nullptr, &aliases);
+    ASSERT_TRUE(all.ok()) << all.error().message;
+    std::string childLabel;
+    std::string ownLabel;
+    for (const auto& h : *all) {
+      if (h.ref.inode == st.st_ino) childLabel = h.ref.label();
+      if (h.ref.inode == own.st_ino) ownLabel = h.ref.label();
+    }
+    EXPECT_EQ(childLabel, unit) << "pass " << pass;
+    EXPECT_TRUE(ownLabel == "host" || !ownLabel.starts_with("net:[")) << ownLabel;
+  }
+  EXPECT_EQ(aliases.count(st.st_ino), 1u);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  ::rmdir(cgroup.c_str());
 }
 
 }  // namespace
