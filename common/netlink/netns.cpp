@@ -202,7 +202,8 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
       h.ref.alias = it->second;
     } else {
       h.ref.alias = holderAlias(::dirfd(proc.get()), e->d_name);
-      aliases->emplace(*ino, h.ref.alias);
+      // Not found (the holder exited before its cgroup was read): asked again next time.
+      if (!h.ref.alias.empty()) aliases->emplace(*ino, h.ref.alias);
     }
     h.fd = std::move(*fd);
     out.push_back(std::move(h));
@@ -228,13 +229,13 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
   if (aliases != nullptr) {  // forget namespaces that are gone (an inode can be reused)
     std::erase_if(*aliases, [&](const auto& kv) { return !byInode.contains(kv.first); });
   }
-  // Two namespaces with one alias (two held by one service) would merge in every metric:
-  // those keep the inode beside the alias.
-  std::unordered_map<std::string, int> aliasUses;
+  // Two namespaces with one label (two held by one service, or an alias that is also an
+  // `ip netns` name) would merge in every metric: an alias shared so keeps the inode beside it.
+  std::unordered_map<std::string, int> labelUses;
   for (const NetnsHandle& h : out)
-    if (h.ref.name.empty() && !h.ref.alias.empty()) ++aliasUses[h.ref.alias];
+    ++labelUses[h.ref.label()];
   for (NetnsHandle& h : out) {
-    if (h.ref.name.empty() && !h.ref.alias.empty() && aliasUses[h.ref.alias] > 1) {
+    if (h.ref.name.empty() && !h.ref.alias.empty() && labelUses[h.ref.alias] > 1) {
       h.ref.alias += "/net:[" + std::to_string(h.ref.inode) + "]";
     }
   }

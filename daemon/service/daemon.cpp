@@ -536,6 +536,8 @@ void Daemon::reload() {
     configSource_ = source;
     if (intervalChanged) {
       if (auto r = armTimer(config_.pollInterval); !r) logger_.log(3, r.error().message);
+      // The next poll is a whole new interval away: the watchdog's grace counts from now.
+      lastPollEndUsec_ = monotonicUsec();
     }
     health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
     health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);

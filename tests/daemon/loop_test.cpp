@@ -225,7 +225,12 @@ TEST(PollLoop, SigtermInsideALongPollEndsWithinASecond) {
   const std::uint16_t port = freePort();
   ASSERT_NE(port, 0);
   const pid_t pid = startDaemon(5s, "1s", port);  // the first poll alone takes 5 s
-  std::this_thread::sleep_for(300ms);
+  // /metrics answers once the start-up is done; the timer is armed right after and fires at
+  // once, so the first poll is running a moment later (however slow the machine is).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (scrape(port).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_for(200ms);
   expectStopsWithoutWaitingForThePoll(pid);
 }
 

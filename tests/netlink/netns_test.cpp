@@ -303,14 +303,29 @@ TEST(NetnsAliases, AnUnnamedNamespaceIsNamedByTheServiceThatHoldsIt) {
   ASSERT_EQ(::pipe(ready), 0);
   const pid_t child = ::fork();
   if (child == 0) {
-    std::ofstream(cgroup + "/cgroup.procs") << "0";
-    if (::unshare(CLONE_NEWNET) != 0) ::_exit(1);
-    [[maybe_unused]] const auto n = ::write(ready[1], "x", 1);
+    std::ofstream procs(cgroup + "/cgroup.procs");
+    procs << "0" << std::flush;
+    // "x": in the cgroup and the namespace; "!": it could not get there.
+    const char* say = procs && ::unshare(CLONE_NEWNET) == 0 ? "x" : "!";
+    [[maybe_unused]] const auto n = ::write(ready[1], say, 1);
     ::pause();
     ::_exit(0);
   }
+  ::close(ready[1]);  // a child that dies before writing ends the read with EOF
+  struct Cleanup {
+    pid_t child;
+    int fd;
+    std::string cgroup;
+    ~Cleanup() {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+      ::close(fd);
+      ::rmdir(cgroup.c_str());
+    }
+  } cleanup{child, ready[0], cgroup};
   char byte = 0;
   ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ASSERT_EQ(byte, 'x') << "the child could not enter " << cgroup << " and a namespace of its own";
   struct stat st {};
   ASSERT_EQ(::stat(("/proc/" + std::to_string(child) + "/ns/net").c_str(), &st), 0);
   struct stat own {};
@@ -330,11 +345,6 @@ TEST(NetnsAliases, AnUnnamedNamespaceIsNamedByTheServiceThatHoldsIt) {
     EXPECT_TRUE(ownLabel == "host" || !ownLabel.starts_with("net:[")) << ownLabel;
   }
   EXPECT_EQ(aliases.count(st.st_ino), 1u);
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
-  ::close(ready[0]);
-  ::close(ready[1]);
-  ::rmdir(cgroup.c_str());
 }
 
 }  // namespace
