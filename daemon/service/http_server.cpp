@@ -607,7 +607,7 @@ HttpServer::~HttpServer() {
   if (!impl_) return;
   // First the verifier: it resumes every suspended connection, which MHD_stop_daemon requires.
   // MHD then answers them (503) on its threads; closing at once would drop some unanswered.
-  // No new connection is accepted meanwhile, and the wait is bounded.
+  // No new connection is accepted meanwhile, and the wait is bounded (3 s: a loaded machine).
   // The listening socket quiesce hands back is ours to close, after MHD_stop_daemon.
   UniqueFd quiesced;
   if (impl_->verifier) {
@@ -617,7 +617,7 @@ HttpServer::~HttpServer() {
     }
     impl_->verifier->stop();
     std::unique_lock lock(impl_->loginsMutex);
-    impl_->loginsDone.wait_for(lock, std::chrono::seconds(1),
+    impl_->loginsDone.wait_for(lock, std::chrono::seconds(3),
                                [this] { return impl_->logins == 0; });
   }
   if (impl_->daemon) MHD_stop_daemon(impl_->daemon);
