@@ -396,10 +396,16 @@ TEST_F(DaemonFaultTest, StalledServiceManagerBlocksNeitherPollsNorTheStop) {
       },
       20s))
       << d.process().stderrText();
-  std::this_thread::sleep_for(2s);
-  const double second = sample(d.get("/metrics").body, "waitwatch_polls_total");
-  // 200 ms apart: ten polls in 2 s; a loop stuck in a notification would make none.
-  EXPECT_GE(second - first, 7) << first << " then " << second;
+  // Polls go on: a loop stuck in a notification would make none more. Waited for, not timed
+  // (under ASan on 2 busy cores a poll took longer than its 200 ms interval).
+  double second = first;
+  EXPECT_TRUE(eventually(
+      [&] {
+        second = sample(d.get("/metrics").body, "waitwatch_polls_total");
+        return second - first >= 7;
+      },
+      30s))
+      << first << " then " << second;
   const auto start = std::chrono::steady_clock::now();
   expectQuickCleanStop(d);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
