@@ -232,6 +232,12 @@ Result<NetnsEntry> readNamespace(const Node& n) {
     WW_TRY(created, intKey<std::uint64_t>(n, "time_wait_created"));
     e.timeWaitCreated = created;
   }
+  if (n.has("time_wait_window_seconds")) {
+    WW_TRY(w, n.key("time_wait_window_seconds"));
+    WW_TRY(secs, w.number());
+    if (secs < 0) return w.fail("a negative time");
+    e.timeWaitWindow = Duration(std::llround(secs * 1000));
+  }
   if (n.has("max_time_wait_buckets")) {
     WW_TRY(buckets, intKey<std::uint32_t>(n, "max_time_wait_buckets"));
     e.maxTimeWaitBuckets = buckets;
@@ -483,6 +489,7 @@ json snapshotToJson(const Snapshot& s, const SnapshotJsonOptions& o) {
             {{"low", ns.ephemeral.low()},
              {"high", ns.ephemeral.high()},
              {"usable", ns.ephemeral.usableCount()}}}};
+    if (ns.timeWaitWindow.count() > 0) n["time_wait_window_seconds"] = seconds(ns.timeWaitWindow);
     if (i < o.timeWaitCreatedTotal.size()) n["time_wait_created_total"] = o.timeWaitCreatedTotal[i];
     if (ns.kernel.valid) {
       n["kernel"] = {{"TCPTimeWaitOverflow", ns.kernel.timeWaitOverflow},

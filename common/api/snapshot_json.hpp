@@ -7,6 +7,7 @@
 //
 // {"states": {all eleven state names: count},
 //  "namespaces": [{"inode", "name", "label", "states", "time_wait_created",
+//                  "time_wait_window_seconds",
 //                  "max_time_wait_buckets", "ephemeral_ports": {"low", "high", "usable"},
 //                  "kernel": {...}}],
 //  "processes": [{"pid", "start_time", "comm", "user", "uid", "unit", "container",

@@ -56,7 +56,10 @@ struct KernelTcpCounters {
 struct NetnsEntry {
   NetnsRef ref;
   StateCounts states;                 // every TCP socket in the namespace, counted from the dump
-  std::uint64_t timeWaitCreated = 0;  // TIME_WAIT sockets younger than the poll interval
+  std::uint64_t timeWaitCreated = 0;  // TIME_WAIT sockets younger than timeWaitWindow
+  // Time since this namespace's previous dump (the poll interval on its first): the span
+  // timeWaitCreated was counted over, and so what a rate divides by.
+  Duration timeWaitWindow{};
   KernelTcpCounters kernel;
   std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
   EphemeralRange ephemeral;

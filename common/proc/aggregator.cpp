@@ -31,8 +31,7 @@ void SnapshotAggregator::begin(TimePoint now, Duration pollInterval, OwnerIndex&
   owners_ = &owners;
   now_ = now;
   pollInterval_ = pollInterval;
-  // A TIME_WAIT socket with more than (60 s - interval) left was created since the last poll.
-  createdThresholdMs_ = kTimeWaitLengthMs - static_cast<std::int64_t>(pollInterval.count());
+  setCreatedWindow(pollInterval);
   for (std::uint32_t slot : entrySlot_) {
     if (slot < slotHead_.size()) slotHead_[slot] = kNoIndex;
   }
@@ -138,14 +137,25 @@ void SnapshotAggregator::beginNamespace(NetnsEntry entry) {
   setMark(dumpMark_);
 }
 
-void SnapshotAggregator::beginDump() {
+void SnapshotAggregator::setCreatedWindow(Duration window) {
+  // A TIME_WAIT socket with more than (60 s - window) left entered TIME_WAIT within the
+  // window (inet_diag.c, inet_twsk_diag_fill: idiag_expires is tw_timer.expires - jiffies). Both
+  // dumps walk the hash in the same order, so a socket's offset into this dump is close to its
+  // offset into the last one and the dump's own length cancels out.
+  createdThresholdMs_ = kTimeWaitLengthMs - static_cast<std::int64_t>(window.count());
+  if (current_ != kNoIndex) namespaces_[current_].timeWaitWindow = window;
+}
+
+void SnapshotAggregator::beginDump(std::optional<Duration> sinceLastDump) {
   if (current_ == kNoIndex) return;
+  setCreatedWindow(sinceLastDump.value_or(pollInterval_));
   flush();
   setMark(dumpMark_);
 }
 
-void SnapshotAggregator::restartDump() {
+void SnapshotAggregator::restartDump(std::optional<Duration> sinceLastDump) {
   if (current_ == kNoIndex) return;
+  setCreatedWindow(sinceLastDump.value_or(pollInterval_));
   ringCount_ = 0;  // records of the abandoned pass
   ringHead_ = 0;
   rollback(dumpMark_);

@@ -10,6 +10,7 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/address.hpp"
@@ -83,9 +84,12 @@ class SnapshotAggregator {
   // listeners come first, and a TIME_WAIT socket's listener is of its family).
   void beginNamespace(NetnsEntry entry);
   // Marks the start of one dump of the current namespace; restartDump() undoes everything
-  // added since (the sampler restarts an interrupted dump from scratch).
-  void beginDump();
-  void restartDump();
+  // added since (the sampler restarts an interrupted dump from scratch). `sinceLastDump` is
+  // the time from the start of this namespace's previous dump to the start of this one (the
+  // poll interval when there was none): a TIME_WAIT socket younger than that was not there
+  // last time, so "created" counts each socket exactly once however late a poll starts.
+  void beginDump(std::optional<Duration> sinceLastDump = std::nullopt);
+  void restartDump(std::optional<Duration> sinceLastDump = std::nullopt);
   // Sockets are processed a few records behind add(), after OwnerIndex::prefetch() has had
   // time to bring their owner entries into cache: the dump streams sockets in hash order, so
   // every lookup would otherwise wait on memory once the table outgrows the caches.
@@ -156,6 +160,7 @@ class SnapshotAggregator {
     std::vector<std::size_t> entryListenPorts;
   };
 
+  void setCreatedWindow(Duration window);
   void setMark(Mark& m);
   void rollback(const Mark& m);
   void process(const SocketRecord& s);

@@ -570,9 +570,12 @@ struct Engine::Impl {
 
   // ---- time_wait --------------------------------------------------------------------------
 
-  [[nodiscard]] double pollSeconds(const Snapshot& snap) const {
-    const Duration d =
-        snap.pollInterval > Duration::zero() ? snap.pollInterval : config.pollInterval;
+  // What a namespace's TIME_WAIT "created" was counted over: the time between its dumps
+  // when the collector measured it, else the poll interval.
+  [[nodiscard]] double createdSeconds(const Snapshot& snap, std::uint32_t netns) const {
+    Duration d = snap.pollInterval > Duration::zero() ? snap.pollInterval : config.pollInterval;
+    if (netns < snap.namespaces.size() && snap.namespaces[netns].timeWaitWindow > Duration::zero())
+      d = snap.namespaces[netns].timeWaitWindow;
     return static_cast<double>(d.count()) / 1000.0;
   }
 
@@ -581,8 +584,8 @@ struct Engine::Impl {
            tg.source.toString() + "->" + tg.destination.toString();
   }
 
-  void fillDestination(Alert& a, const Snapshot& snap, const TimeWaitGroup& tg,
-                       double seconds) const {
+  void fillDestination(Alert& a, const Snapshot& snap, const TimeWaitGroup& tg) const {
+    const double seconds = createdSeconds(snap, tg.netns);
     const NetnsEntry& ns = snap.namespaces[tg.netns];
     a.group = AlertGroup{};
     a.group.kind = GroupKind::Destination;
@@ -623,7 +626,6 @@ struct Engine::Impl {
     const bool processDims = usesProcessDimensions(rule.match);
     const bool endpointDims = usesEndpointDimensions(rule.match);
     const bool filtered = processDims || endpointDims;
-    const double seconds = pollSeconds(snap);
     const std::size_t nns = snap.namespaces.size();
 
     struct NsAgg {
@@ -658,7 +660,7 @@ struct Engine::Impl {
       g->seenGeneration = generation;
       g->condition = over;
       if (!g->alert) g->alert = std::make_unique<Alert>(newAlert(rs, key));
-      fillDestination(*g->alert, snap, tg, seconds);
+      fillDestination(*g->alert, snap, tg);
       g->alert->reasons.clear();
       if (over) g->alert->reasons.push_back(AlertReason::PortUsage);
     }
@@ -668,6 +670,7 @@ struct Engine::Impl {
       const NetnsEntry& ns = snap.namespaces[n];
       const std::uint64_t count = filtered ? agg[n].timeWait : ns.states[TcpState::TimeWait];
       const std::uint64_t created = filtered ? agg[n].created : ns.timeWaitCreated;
+      const double seconds = createdSeconds(snap, static_cast<std::uint32_t>(n));
       const double rate = seconds > 0 ? static_cast<double>(created) / seconds : 0.0;
       std::vector<AlertReason> reasons;
       if (tw.minSockets && count >= *tw.minSockets) reasons.push_back(AlertReason::TimeWaitCount);

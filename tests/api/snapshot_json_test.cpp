@@ -142,6 +142,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.namespaces[0].ephemeral.reserve(40050);
   s.namespaces[0].kernel = KernelTcpCounters{1, 2, 3, 4, 5, 6, 7, 8, true};
   s.namespaces[0].timeWaitCreated = 3;
+  s.namespaces[0].timeWaitWindow = Duration(4250);
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
   const std::vector<SocketAge> ages = {{Duration(1500), true}, {Duration(2500), false}, {}};
@@ -156,6 +157,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   EXPECT_EQ(r.namespaces[0].states, s.namespaces[0].states);
   EXPECT_EQ(r.namespaces[0].kernel, s.namespaces[0].kernel);
   EXPECT_EQ(r.namespaces[0].timeWaitCreated, 3u);
+  EXPECT_EQ(r.namespaces[0].timeWaitWindow, Duration(4250));
   EXPECT_EQ(r.namespaces[0].maxTimeWaitBuckets, 262144u);
   EXPECT_EQ(r.namespaces[0].ephemeral.low(), 40000);
   EXPECT_EQ(r.namespaces[0].ephemeral.high(), 40099);

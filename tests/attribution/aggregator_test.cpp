@@ -292,6 +292,45 @@ TEST(Aggregator, CreatedCountsTimeWaitYoungerThanThePollInterval) {
   feed(agg, netns(1), {timeWait("10.0.0.1:40000", "10.0.0.7:80", 10)});
   agg.finish(s);
   EXPECT_EQ(s.namespaces[0].timeWaitCreated, 1u);
+  EXPECT_EQ(s.namespaces[0].timeWaitWindow, 60s);
+}
+
+TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
+  TableOwners owners;
+  SnapshotAggregator agg;
+  agg.begin(TimePoint{}, 5s, owners);
+  // The previous dump started 3 s ago (this poll came early): a socket with 56 s left is
+  // 4 s old and was in that dump, so it is not new, though younger than the interval.
+  agg.beginNamespace(netns(1));
+  agg.beginDump(3s);
+  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 57500));
+  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 56000));
+  agg.endNamespace();
+  // A second namespace, never dumped before, falls back to the interval.
+  agg.beginNamespace(netns(2));
+  agg.beginDump(std::nullopt);
+  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 56000));
+  agg.endNamespace();
+  Snapshot s;
+  agg.finish(s);
+  ASSERT_EQ(s.namespaces.size(), 2u);
+  EXPECT_EQ(s.namespaces[0].timeWaitCreated, 1u);
+  EXPECT_EQ(s.namespaces[0].timeWaitWindow, 3s);
+  EXPECT_EQ(s.namespaces[1].timeWaitCreated, 1u);
+  EXPECT_EQ(s.namespaces[1].timeWaitWindow, 5s);
+
+  // A dump restarted later starts its window later too.
+  agg.begin(TimePoint{}, 5s, owners);
+  agg.beginNamespace(netns(1));
+  agg.beginDump(2s);
+  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 57500));
+  agg.restartDump(4s);
+  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 57500));
+  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 56500));
+  agg.endNamespace();
+  agg.finish(s);
+  EXPECT_EQ(s.namespaces[0].timeWaitCreated, 2u);
+  EXPECT_EQ(s.namespaces[0].timeWaitWindow, 4s);
 }
 
 TEST(Aggregator, PendingSocketsSettleAfterTheSearch) {

@@ -109,6 +109,17 @@ TEST(TimeWaitRule, RatePerSecond) {
             (std::vector<std::string>{"resolved rate " + kNsKey}));
 }
 
+TEST(TimeWaitRule, RateIsOverTheTimeTheNewSocketsWereCountedIn) {
+  Engine e(configFrom(R"({"rules": [{"name": "rate", "type": "time_wait",
+      "rate_per_second": 500}]})"));
+  // 2040 new over the 5 s interval would be 408/s; this namespace's dumps were 4 s apart.
+  Snapshot s = pair(1000, 0, 2000);
+  s.namespaces[0].timeWaitWindow = Duration(4000);
+  auto out = e.evaluate(std::move(s), at(0));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing rate " + kNsKey}));
+  EXPECT_DOUBLE_EQ(out[0].timeWait.ratePerSecond, 510.0);
+}
+
 TEST(TimeWaitRule, RateAlertNamesWhereTheNewOnesAre) {
   // An old pile toward :9500 that no longer grows, and new server-side TIME_WAIT on :9502.
   SnapshotBuilder b;
