@@ -2,25 +2,44 @@
 #include "attribution/collector.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "netlink/netns_info.hpp"
 
 namespace waitwatch {
 
-Collector::Collector(CollectorOptions options)
+Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owners)
     : options_(std::move(options)),
-      resolver_(ProcessResolverOptions{.procRoot = options_.procRoot,
-                                       .cgroupRoot = options_.cgroupRoot,
-                                       .fullWalkInterval = options_.fullWalkInterval,
-                                       .processDetails = options_.processDetails}),
+      owners_(std::move(owners)),
       aggregator_(AggregatorOptions{.perSocketStates = options_.perSocketStates,
-                                    .keepAllSockets = options_.keepAllSockets}) {}
+                                    .keepAllSockets = options_.keepAllSockets}),
+      udpAggregator_(AggregatorOptions{.perSocketStates = 0, .keepAllSockets = true}) {
+  if (!owners_) {
+    owners_ = std::make_unique<ProcessResolver>(
+        ProcessResolverOptions{.procRoot = options_.procRoot,
+                               .cgroupRoot = options_.cgroupRoot,
+                               .fullWalkInterval = options_.fullWalkInterval,
+                               .processDetails = options_.processDetails});
+  }
+}
+
+Collector::~Collector() = default;
+
+namespace {
+template <typename T>
+void mergeSorted(std::vector<T>& into, const std::vector<T>& from) {
+  const auto middle = static_cast<std::ptrdiff_t>(into.size());
+  into.insert(into.end(), from.begin(), from.end());
+  std::inplace_merge(into.begin(), into.begin() + middle, into.end());
+  into.erase(std::unique(into.begin(), into.end()), into.end());
+}
+}  // namespace
 
 Result<std::vector<NetnsHandle>> Collector::selectNamespaces() {
   std::vector<NetnsHandle> handles;
   switch (options_.namespaces) {
     case NamespaceSelection::Host: {
-      auto h = currentNetworkNamespace(options_.procRoot);
+      auto h = currentNetworkNamespace(options_.procRoot, options_.runNetns);
       if (!h) return h.error().wrap("the current network namespace");
       handles.push_back(std::move(*h));
       break;
@@ -35,7 +54,7 @@ Result<std::vector<NetnsHandle>> Collector::selectNamespaces() {
     case NamespaceSelection::Named:
       for (const std::string& name : options_.names) {
         auto h = openNamedNetworkNamespace(name, options_.runNetns);
-        if (!h) return h.error().wrap("network namespace '" + name + "'");
+        if (!h) return h.error();  // it names the namespace and where it was looked for
         // Two names for one namespace: dump it once, or every socket would count twice.
         const bool seen = std::any_of(handles.begin(), handles.end(), [&](const NetnsHandle& o) {
           return o.ref.inode == h->ref.inode;
@@ -53,7 +72,12 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     auto sampler =
         isCurrent ? SockDiagSampler::open() : SockDiagSampler::openInNamespace(handle.fd.get());
     if (!sampler) return sampler.error();
-    it = samplers_.emplace(handle.ref.inode, Namespace{std::move(*sampler), 0}).first;
+    it = samplers_
+             .emplace(handle.ref.inode, Namespace{.sampler = std::move(*sampler),
+                                                  .lastPoll = 0,
+                                                  .lastDumpStart = {},
+                                                  .thisDumpStart = {}})
+             .first;
   }
   it->second.lastPoll = poll_;
 
@@ -73,60 +97,109 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   entry.kernel = info.counters;
   entry.maxTimeWaitBuckets = info.maxTimeWaitBuckets;
   if (info.ephemeral) entry.ephemeral = *info.ephemeral;
+  NetnsEntry udpEntry;
+  if (options_.udp) udpEntry = entry;
   aggregator_.beginNamespace(std::move(entry));
 
+  Namespace& ns = it->second;
+  TimePoint dumpStart = Clock::now();
+  auto sinceLastDump = [&]() -> std::optional<Duration> {
+    if (!ns.lastDumpStart) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(dumpStart - *ns.lastDumpStart);
+  };
   auto visit = [this](const SocketRecord& s) { aggregator_.add(s); };
-  auto restart = [this] { aggregator_.restartDump(); };
+  auto restart = [&] {
+    dumpStart = Clock::now();
+    aggregator_.restartDump(sinceLastDump());
+  };
   // One dump of every state. Within each family the kernel sends the listening sockets before
   // the established hash, and a TIME_WAIT socket's listener is of its own family, so its
   // listening port is known by the time it streams past.
-  aggregator_.beginDump();
-  auto dumped = it->second.sampler.dump(DumpOptions{}, visit, restart);
+  aggregator_.beginDump(sinceLastDump());
+  auto dumped = ns.sampler.dump(DumpOptions{}, visit, restart);
   if (!dumped) {
     aggregator_.abortNamespace();
     samplers_.erase(it);  // a fresh socket next time, should the namespace still exist
     return dumped.error();
   }
+  ns.thisDumpStart = dumpStart;
   stats_.sockets += dumped->sockets;
   stats_.dumpRetries += dumped->retries;
   aggregator_.endNamespace();
   ++stats_.namespaces;
+  if (!options_.udp) return {};
+
+  // UDP in a second dump on the same socket. Its failure costs only the namespace's UDP view.
+  udpAggregator_.beginNamespace(std::move(udpEntry));
+  udpAggregator_.beginDump();
+  auto udpDumped = ns.sampler.dump(
+      DumpOptions{.wantCgroupId = false, .protocol = DumpProtocol::Udp},
+      [this](const SocketRecord& s) { udpAggregator_.add(s); },
+      [this] { udpAggregator_.restartDump(); });
+  if (!udpDumped) {
+    udpAggregator_.abortNamespace();
+    stats_.namespaceErrors.push_back(
+        udpDumped.error().wrap("network namespace " + handle.ref.label() + ", UDP"));
+    return {};
+  }
+  udpAggregator_.endNamespace();
   return {};
 }
 
 Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& out) {
   ++poll_;
   stats_ = CollectStats{};
-  if (auto r = resolver_.beginPoll(now); !r) return r.error();
+  if (auto r = owners_->beginPoll(now); !r) return r.error();
 
   auto handles = selectNamespaces();
   if (!handles) return handles.error();
+  if (handles->empty()) return Error{0, "no network namespace found"};
   std::uint64_t currentInode = 0;
   if (options_.namespaces == NamespaceSelection::Host) {
     currentInode = handles->front().ref.inode;
-  } else if (auto current = currentNetworkNamespace(options_.procRoot)) {
+  } else if (auto current = currentNetworkNamespace(options_.procRoot, options_.runNetns)) {
     currentInode = current->ref.inode;
   }
 
-  aggregator_.begin(now, pollInterval, resolver_);
+  aggregator_.begin(now, pollInterval, *owners_);
+  if (options_.udp) udpAggregator_.begin(now, pollInterval, *owners_);
+  std::optional<Error> last;
   for (NetnsHandle& handle : *handles) {
     auto r = pollNamespace(handle, handle.ref.inode == currentInode);
     if (r) continue;
+    Error e = r.error().wrap("network namespace " + handle.ref.label());
     // The host namespace or a namespace asked for by name must be there; in "all" mode a
     // namespace deleted between the listing and its dump simply drops out of this poll.
-    if (options_.namespaces != NamespaceSelection::All) {
-      return r.error().wrap("network namespace " + handle.ref.label());
-    }
-    stats_.namespaceErrors.push_back(r.error().wrap("network namespace " + handle.ref.label()));
+    if (options_.namespaces != NamespaceSelection::All) return e;
+    stats_.namespaceErrors.push_back(e);
+    last = std::move(e);
   }
+  if (stats_.namespaces == 0 && last) return *last;
   // Namespaces that are gone: close their sockets.
   std::erase_if(samplers_, [&](const auto& kv) { return kv.second.lastPoll != poll_; });
+  // Only a poll that is delivered moves the window on: a failed one counts nothing, so the
+  // sockets it saw are counted by the next.
+  for (auto& [inode, ns] : samplers_) {
+    if (ns.thisDumpStart) ns.lastDumpStart = std::exchange(ns.thisDumpStart, std::nullopt);
+  }
 
-  resolver_.resolve(aggregator_.pendingHints(), now);
+  const PendingHints* hints = &aggregator_.pendingHints();
+  if (options_.udp) {
+    hints_ = *hints;
+    const PendingHints& udp = udpAggregator_.pendingHints();
+    hints_.sockets += udp.sockets;
+    mergeSorted(hints_.uids, udp.uids);
+    mergeSorted(hints_.cgroupIds, udp.cgroupIds);
+    hints = &hints_;
+  }
+  owners_->resolve(*hints, now);
   aggregator_.finish(out);
-  resolver_.endPoll();
-  stats_.resolver = resolver_.stats();
+  if (options_.udp) udpAggregator_.finish(udp_);
+  owners_->endPoll();
+  stats_.resolver = owners_->stats();
+  stats_.ownerProblems = owners_->problems();
   lastNoPermission_ = out.unattributedNoPermission;
+  if (options_.udp) lastNoPermission_ += udp_.unattributedNoPermission;
   return {};
 }
 
@@ -138,7 +211,7 @@ Result<Snapshot> Collector::collect(TimePoint now, Duration pollInterval) {
 
 std::optional<std::string> Collector::takeWarning() {
   if (lastNoPermission_ == 0) return std::nullopt;
-  auto warning = resolver_.takePermissionWarning();
+  auto warning = owners_->takePermissionWarning();
   if (!warning) return std::nullopt;
   return std::to_string(lastNoPermission_) + " socket(s) could not be attributed: " + *warning;
 }

@@ -1,32 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// One poll, end to end: every selected network namespace dumped through its own long-lived
-// sock_diag socket, every socket aggregated while the dump streams, owners found through /proc,
-// and one Snapshot out.
+// One poll, end to end, for the daemon and the CLI alike: every selected network namespace
+// dumped through its own long-lived sock_diag socket, every socket aggregated while the dump
+// streams, owners found by the strategy the Collector is given (owner_finder.hpp), and one
+// Snapshot out (and one of UDP sockets, when asked).
 //
 // Per namespace and poll: one dump of every state, the same request as a bare `ss -tan`; the
 // work beside it is a hash probe per socket and, for unknown inodes only, /proc reads.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "attribution/owner_finder.hpp"
 #include "attribution/process_resolver.hpp"
 #include "core/duration.hpp"
+#include "core/netns_selection.hpp"
 #include "core/result.hpp"
 #include "core/snapshot.hpp"
 #include "netlink/sampler.hpp"
 #include "proc/aggregator.hpp"
 
 namespace waitwatch {
-
-enum class NamespaceSelection : std::uint8_t {
-  Host,   // the namespace waitwatch runs in
-  All,    // every namespace on the host (/proc/*/ns/net and /run/netns)
-  Named,  // the `ip netns` names in CollectorOptions::names
-};
 
 struct CollectorOptions {
   NamespaceSelection namespaces = NamespaceSelection::Host;
@@ -41,14 +39,21 @@ struct CollectorOptions {
   Duration fullWalkInterval = std::chrono::seconds(30);
   // See ProcessResolverOptions::processDetails.
   bool processDetails = true;
+  // UDP sockets too, into a snapshot of their own (Collector::udp()) so that TCP counts stay
+  // TCP: an unconnected UDP socket counts as CLOSE, a connected one as ESTABLISHED. Every UDP
+  // socket is kept with its owners.
+  bool udp = false;
 };
 
 struct CollectStats {
   std::uint64_t sockets = 0;      // records aggregated
   std::uint32_t dumpRetries = 0;  // dumps restarted after NLM_F_DUMP_INTR
   std::uint32_t namespaces = 0;   // in the snapshot
-  // Namespaces left out of this poll (deleted while being polled, or not dumpable), one each.
+  // Namespaces left out of this poll (deleted while being polled, or not dumpable), and UDP
+  // dumps that failed, one each.
   std::vector<Error> namespaceErrors;
+  // Of the owner search, besides the sockets (OwnerFinder::problems).
+  std::vector<std::string> ownerProblems;
   // Namespace facts that could not be read (counters, sysctls), one line each.
   std::vector<std::string> kernelInfoProblems;
   // NamespaceSelection::All: processes whose namespace could not be opened.
@@ -58,17 +63,28 @@ struct CollectStats {
 
 class Collector {
  public:
-  explicit Collector(CollectorOptions options = {});
+  // Owners are found by `owners`; by default a ProcessResolver made from `options`.
+  explicit Collector(CollectorOptions options = {}, std::unique_ptr<OwnerFinder> owners = nullptr);
+  ~Collector();
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
 
   // `now` is when the poll starts (the caller's clock); `pollInterval` dates TIME_WAIT sockets
-  // (created since the last poll). An Error means no snapshot could be built at all: /proc
-  // unreadable, the host namespace not dumpable, or a named namespace that does not exist.
+  // on a namespace's first dump (created since the last poll; later, the time between its
+  // dumps does). An Error means no snapshot could be built at all: /proc unreadable, the host
+  // namespace not dumpable, a named namespace that does not exist, or, of every namespace,
+  // not one could be read.
   Result<Snapshot> collect(TimePoint now, Duration pollInterval);
   // The same into `out`, reusing its vectors (pass the snapshot of two polls ago).
   Result<void> collect(TimePoint now, Duration pollInterval, Snapshot& out);
 
   // Every socket of the last poll with its owners (keepAllSockets), indices into that snapshot.
   [[nodiscard]] const std::vector<SocketLine>& sockets() const { return aggregator_.sockets(); }
+  // The UDP sockets of the last poll (CollectorOptions::udp), every one in udpSockets().
+  [[nodiscard]] Snapshot& udp() { return udp_; }
+  [[nodiscard]] const std::vector<SocketLine>& udpSockets() const {
+    return udpAggregator_.sockets();
+  }
   // Once: which sockets could not be attributed for lack of privilege, and what would help.
   std::optional<std::string> takeWarning();
   [[nodiscard]] const CollectStats& stats() const { return stats_; }
@@ -77,13 +93,20 @@ class Collector {
   struct Namespace {
     SockDiagSampler sampler;
     std::uint64_t lastPoll = 0;
+    // Start of the last complete dump: TIME_WAIT "created" is measured dump to dump, not by
+    // the configured interval, which a late poll would make count some sockets twice.
+    std::optional<TimePoint> lastDumpStart;
+    std::optional<TimePoint> thisDumpStart;  // becomes lastDumpStart when the poll succeeds
   };
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
 
   CollectorOptions options_;
-  ProcessResolver resolver_;
+  std::unique_ptr<OwnerFinder> owners_;
   SnapshotAggregator aggregator_;
+  SnapshotAggregator udpAggregator_;
+  Snapshot udp_;
+  PendingHints hints_;                                     // of both aggregators
   std::unordered_map<std::uint64_t, Namespace> samplers_;  // by namespace inode
   NetnsAliasCache netnsAliases_;
   std::uint64_t poll_ = 0;

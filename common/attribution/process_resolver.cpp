@@ -24,7 +24,6 @@ namespace waitwatch {
 namespace {
 
 constexpr std::size_t kMaxCgroupDirs = 100'000;  // bound on a cgroup tree scan
-constexpr std::size_t kSmallFileLimit = 64 * 1024;
 
 struct PidName {
   char text[16];
@@ -120,7 +119,7 @@ Result<void> ProcessResolver::scanProc(bool onlyNew) {
     Proc& p = procs_[slot];
     const PidName pidName(p.pid);
     const std::string path = std::string(pidName.text) + "/stat";
-    const auto read = readFileAt(procFd_.get(), path, text_, kSmallFileLimit);
+    const auto read = readFileAt(procFd_.get(), path, text_, kMaxProcFileBytes);
     auto st = read ? parseProcStat(text_) : Result<ProcStat>(read.error());
     if (st && p.walked && st->startTime == p.startTime) {
       p.dirIno = ino;
@@ -184,7 +183,7 @@ bool ProcessResolver::walk(std::uint32_t slot, WalkMode mode) {
   }
   // The start time names the process: a different one means the pid was reused since the
   // listing, so the old claims go and the newcomer gets a slot of its own.
-  if (auto read = readFileAt(pidFd.get(), "stat", text_, kSmallFileLimit); !read) {
+  if (auto read = readFileAt(pidFd.get(), "stat", text_, kMaxProcFileBytes); !read) {
     releaseProc(slot);
     return false;
   }
@@ -319,11 +318,11 @@ void readDetails(int pidFd, std::size_t cmdlineMaxBytes, std::string& scratch, P
 void readFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes, bool details,
                std::string& scratch, ProcessInfo& info) {
   info.uid = fallbackUid;
-  if (readFileAt(pidFd, "status", scratch, kSmallFileLimit)) {
+  if (readFileAt(pidFd, "status", scratch, kMaxProcFileBytes)) {
     if (auto status = parseProcStatus(scratch)) info.uid = status->effectiveUid;
   }
   if (details) readDetails(pidFd, cmdlineMaxBytes, scratch, info);
-  if (readFileAt(pidFd, "cgroup", scratch, kSmallFileLimit)) {
+  if (readFileAt(pidFd, "cgroup", scratch, kMaxProcFileBytes)) {
     if (auto cg = parseCgroupFile(scratch)) {
       if (details) info.cgroup = std::move(cg->path);
       info.unit = std::move(cg->unit);
@@ -341,12 +340,12 @@ void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineM
 
 void ProcessResolver::loadInfo(Proc& p, int pidFd) {
   readFacts(pidFd, p.uid, options_.cmdlineMaxBytes, options_.processDetails, text_, p.info);
-  p.info.user = userName(p.info.uid);
+  p.info.user = userName_(p.info.uid);
 }
 
-const std::string& ProcessResolver::userName(std::uint32_t uid) {
-  auto it = userNames_.find(uid);
-  if (it != userNames_.end()) return it->second;
+const std::string& UserNames::operator()(std::uint32_t uid) {
+  auto it = names_.find(uid);
+  if (it != names_.end()) return it->second;
   std::string name = std::to_string(uid);
   struct passwd pw {};
   struct passwd* result = nullptr;
@@ -355,7 +354,7 @@ const std::string& ProcessResolver::userName(std::uint32_t uid) {
       result->pw_name != nullptr) {
     name = printable(result->pw_name, 64);
   }
-  return userNames_.emplace(uid, std::move(name)).first->second;
+  return names_.emplace(uid, std::move(name)).first->second;
 }
 
 void ProcessResolver::scanCgroups() {

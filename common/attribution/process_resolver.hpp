@@ -39,6 +39,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "attribution/owner_finder.hpp"
 #include "core/duration.hpp"
 #include "core/process.hpp"
 #include "core/result.hpp"
@@ -77,44 +78,40 @@ struct ProcessResolverOptions {
 void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
                       std::string& scratch, ProcessInfo& info);
 
+// uid -> user name through the passwd database (NSS), each uid looked up once; the uid itself
+// when it has no name. Not thread-safe: one per reader.
+class UserNames {
+ public:
+  const std::string& operator()(std::uint32_t uid);
+
+ private:
+  std::unordered_map<std::uint32_t, std::string> names_;
+};
+
 // The one-line warning about `count` processes whose fds could not be read (`first`: the first
 // one, "/proc/<pid>/fd (comm, uid N): reason"), and what would help. Shared with the CLI.
 std::string unreadableProcessesWarning(std::uint64_t count, const std::string& first);
 
-struct ResolverStats {
-  std::uint64_t processes = 0;            // in /proc at the last listing
-  std::uint64_t walks = 0;                // fd directories walked this poll
-  std::uint64_t fdsRead = 0;              // fd links read this poll
-  std::uint64_t changeChecks = 0;         // fd directories stat()ed this poll
-  std::uint64_t pending = 0;              // inodes unknown after the dump this poll
-  std::uint64_t unresolved = 0;           // of those, still unknown after the search
-  bool fullWalk = false;                  // this poll ran a full walk
-  std::uint64_t fullWalks = 0;            // since start
-  std::uint64_t unreadableProcesses = 0;  // fd directory not readable (EACCES/EPERM)
-  std::size_t cachedInodes = 0;
-  std::size_t cacheBytes = 0;
-};
-
-class ProcessResolver final : public OwnerIndex {
+class ProcessResolver final : public OwnerFinder {
  public:
   explicit ProcessResolver(ProcessResolverOptions options = {});
 
   // Before the dumps: lists /proc (exits, pid reuse, new processes) and walks new processes.
-  Result<void> beginPoll(TimePoint now);
+  Result<void> beginPoll(TimePoint now) override;
   // During the dumps (OwnerIndex).
   InodeTable::View lookup(std::uint32_t inode) override { return table_.touch(inode); }
   void prefetch(std::uint32_t inode) override { table_.prefetch(inode); }
   // After the dumps: searches for the inodes the dumps left unknown (see the cost rules).
-  void resolve(const PendingHints& hints, TimePoint now);
+  void resolve(const PendingHints& hints, TimePoint now) override;
   // After resolve (OwnerIndex).
   InodeTable::View settle(std::uint32_t inode, std::uint32_t uid) override;
   const ProcessInfo& process(std::uint32_t slot) override;
   // After the snapshot is built: forgets inodes no dump showed this poll.
-  void endPoll();
+  void endPoll() override;
 
   // Non-empty once, after the first poll that met processes whose fds it may not read.
-  std::optional<std::string> takePermissionWarning();
-  [[nodiscard]] const ResolverStats& stats() const { return stats_; }
+  std::optional<std::string> takePermissionWarning() override;
+  [[nodiscard]] const ResolverStats& stats() const override { return stats_; }
   [[nodiscard]] const std::string& cgroupRoot() const { return cgroupRoot_; }
 
  private:
@@ -148,7 +145,6 @@ class ProcessResolver final : public OwnerIndex {
   bool fdTableChanged(std::uint32_t slot);
   void markUnreadable(std::uint32_t slot, int pidFd, const std::string& comm, int err);
   void loadInfo(Proc& p, int pidFd);
-  const std::string& userName(std::uint32_t uid);
   void collectCgroupPids(const std::vector<std::uint64_t>& cgroupIds);
   void scanCgroups();
   InodeTable::State classify(std::uint32_t uid) const;
@@ -160,7 +156,7 @@ class ProcessResolver final : public OwnerIndex {
   std::vector<std::uint32_t> freeSlots_;
   std::vector<std::uint32_t> releasedSlots_;  // free from the next poll on
   std::unordered_map<std::int32_t, std::uint32_t> slotOfPid_;
-  std::unordered_map<std::uint32_t, std::string> userNames_;
+  UserNames userName_;
   std::unordered_map<std::uint64_t, std::string> cgroupPaths_;  // cgroup id -> path below root
   std::unordered_set<std::uint64_t> missingCgroups_;            // not found by the last scan
   std::uint64_t cgroupScanPoll_ = 0;

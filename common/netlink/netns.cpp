@@ -17,6 +17,7 @@
 
 #include "netlink/sampler.hpp"
 #include "proc/cgroup.hpp"
+#include "proc/proc_text.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch {
@@ -76,7 +77,7 @@ Result<UniqueFd> openOwnNamespace(const std::string& procRoot) {
 // the systemd service or scope it runs in. Empty when it is none of those.
 std::string holderAlias(int procFd, const char* pid) {
   std::string text;
-  if (!readFileAt(procFd, std::string(pid) + "/cgroup", text, 64 * 1024)) return {};
+  if (!readFileAt(procFd, std::string(pid) + "/cgroup", text, kMaxProcFileBytes)) return {};
   auto cg = parseCgroupFile(text);
   if (!cg) return {};
   if (!cg->container.pod.empty()) return "pod:" + cg->container.pod;

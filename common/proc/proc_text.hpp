@@ -25,6 +25,8 @@ struct ProcStat {
 inline constexpr std::size_t kMaxCommBytes = 64;      // the kernel's is 16; be generous
 inline constexpr std::size_t kMaxCmdlineBytes = 256;  // default display bound for cmdlines
 inline constexpr std::size_t kMaxCgroupPathBytes = 1024;
+// Bound on a /proc/<pid> text read whole (stat, status, cgroup): far above any real one.
+inline constexpr std::size_t kMaxProcFileBytes = 64 * 1024;
 
 // The comm field may hold spaces and parentheses ("(sd-pam)", "a) b"), so it is delimited by
 // the first '(' and the last ')'.

@@ -909,9 +909,9 @@ class Validator {
       std::string ns;
       if (!string(root["namespaces"], "namespaces", ns)) return false;
       if (ns == "host") {
-        out.namespaces = NamespaceScope::Host;
+        out.namespaces = NamespaceSelection::Host;
       } else if (ns == "all") {
-        out.namespaces = NamespaceScope::All;
+        out.namespaces = NamespaceSelection::All;
       } else {
         return fail("namespaces", jsonQuote(ns) + " is not a scope, expected \"host\" or \"all\"");
       }
@@ -989,10 +989,6 @@ std::string_view tlsVersionName(TlsVersion v) {
   return v == TlsVersion::Tls13 ? "TLS13" : "TLS12";
 }
 
-std::string_view namespaceScopeName(NamespaceScope s) {
-  return s == NamespaceScope::All ? "all" : "host";
-}
-
 std::string_view groupByName(GroupBy g) {
   switch (g) {
     case GroupBy::Process:
@@ -1063,7 +1059,7 @@ Config defaultConfig() {
   Config c;
   c.pollInterval = 5s;
   c.listen = std::string(kDefaultListen);
-  c.namespaces = NamespaceScope::Host;
+  c.namespaces = NamespaceSelection::Host;
   c.metrics = MetricsOptions{.includePid = false, .maxGroups = 50};
   c.alerts = AlertOptions{.reminderInterval = 1h};
   c.rules.push_back(Rule{
@@ -1098,7 +1094,7 @@ Config defaultConfig() {
 
 std::string Config::summary() const {
   std::string out = "poll every " + formatDuration(pollInterval) + ", listen on " + listen + ", " +
-                    (namespaces == NamespaceScope::All ? "all namespaces" : "host namespace") +
+                    (namespaces == NamespaceSelection::All ? "all namespaces" : "host namespace") +
                     ", " + std::to_string(rules.size()) + (rules.size() == 1 ? " rule" : " rules");
   for (std::size_t i = 0; i < rules.size(); ++i) {
     out += i == 0 ? ": " : ", ";

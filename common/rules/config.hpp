@@ -11,6 +11,7 @@
 
 #include "core/address.hpp"
 #include "core/duration.hpp"
+#include "core/netns_selection.hpp"
 #include "core/ports.hpp"
 #include "core/result.hpp"
 #include "rules/alert.hpp"
@@ -22,9 +23,6 @@ namespace waitwatch {
 // range 9100-9999 is fully allocated by now; 9929 is documented in the README as waitwatch's.
 inline constexpr std::string_view kDefaultListen = "0.0.0.0:9929";
 inline constexpr std::string_view kDefaultConfigPath = "/etc/waitwatch/waitwatch.json";
-
-enum class NamespaceScope : std::uint8_t { Host, All };
-std::string_view namespaceScopeName(NamespaceScope s);  // "host", "all"
 
 enum class GroupBy : std::uint8_t { Process, Unit, Container };
 std::string_view groupByName(GroupBy g);  // "process", "unit", "container"
@@ -150,8 +148,8 @@ struct WebConfig {
 
 struct Config {
   Duration pollInterval{5'000};
-  std::string listen{kDefaultListen};  // "ADDR:PORT", "[V6ADDR]:PORT"
-  NamespaceScope namespaces = NamespaceScope::Host;
+  std::string listen{kDefaultListen};                        // "ADDR:PORT", "[V6ADDR]:PORT"
+  NamespaceSelection namespaces = NamespaceSelection::Host;  // Host or All
   MetricsOptions metrics;
   AlertOptions alerts;
   std::vector<Rule> rules;

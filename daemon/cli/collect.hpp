@@ -1,16 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Collection: what `waitwatch` asks the kernel and /proc, turned into Snapshots. Rendering
-// (render.hpp) only reads them, so new views add a renderer, not a collection step.
+// Collection: what `waitwatch` asks for, mapped onto the Collector (common/attribution) that
+// the daemon uses too. Rendering (render.hpp) only reads the Snapshots, so new views add a
+// renderer, not a collection step.
 //
-// A one-shot run has no cache to lean on. Where the BPF task_file iterator loads (common/bpf:
-// root, or CAP_BPF + CAP_PERFMON, and a kernel with BTF), one kernel pass after the dumps lists
-// every process's socket fds, and only the processes holding the dumped sockets are read. Else
-// it reads every process's fds once, as fast as the machine allows: the fd walk runs on worker
-// threads (one per core) while the calling thread dumps the sockets, and sockets are attributed
-// when both are done. WAITWATCH_NO_BPF=1 in the environment forces the /proc walk. --watch
-// keeps a Collector (common/attribution) across refreshes instead, whose cache makes every later
-// refresh cheap.
+// A one-shot run has no cache to lean on: its owners come from OneShotOwners (the BPF socket-fd
+// scan where it loads, else a parallel /proc walk beside the dumps; WAITWATCH_NO_BPF=1 in the
+// environment forces the walk). --watch keeps the Collector with the daemon's cached resolver
+// across refreshes instead, which makes every later refresh cheap.
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +21,8 @@
 
 namespace waitwatch {
 class Collector;
-}
+class OneShotOwners;
+}  // namespace waitwatch
 
 namespace waitwatch::cli {
 
@@ -42,11 +40,11 @@ struct Environment {
 };
 
 struct CollectRequest {
-  NetnsSelection netns = NetnsSelection::Own;
-  std::string netnsName{};   // NetnsSelection::Named
+  NamespaceSelection netns = NamespaceSelection::Host;
+  std::string netnsName{};   // NamespaceSelection::Named
   bool keepSockets = false;  // every TCP socket with its owners (filters, --sockets)
   bool udp = false;          // UDP sockets too, aggregated apart
-  bool reuseCache = false;   // --watch over TCP only: keep a Collector across calls
+  bool reuseCache = false;   // --watch: owners from a cache kept across calls
 };
 
 struct Collection {
@@ -78,14 +76,11 @@ class LocalCollector {
   Result<Collection> collect(TimePoint now);
 
  private:
-  Result<Collection> collectOnce(TimePoint now);
-  Result<Collection> collectCached(TimePoint now);
-
   CollectRequest request_;
   Environment env_;
-  std::unique_ptr<Collector> collector_;  // reuseCache
-  bool warned_ = false;
-  bool netnsWarned_ = false;  // namespaces hidden from --netns all: said once
+  std::unique_ptr<Collector> collector_;
+  OneShotOwners* oneShot_ = nullptr;  // the collector's owner finder, unless reuseCache
+  bool netnsWarned_ = false;          // namespaces hidden from --netns all: said once
 };
 
 }  // namespace waitwatch::cli

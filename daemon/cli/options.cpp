@@ -46,16 +46,16 @@ void addUnique(std::vector<T>& v, T value) {
 
 Result<void> applyNetns(std::string_view value, CliOptions& o) {
   // One selection: a second --netns would otherwise quietly replace the first.
-  const std::string before = o.netns == NetnsSelection::All ? "all" : o.netnsName;
-  if (o.netns != NetnsSelection::Own && before != value) {
+  const std::string before = o.netns == NamespaceSelection::All ? "all" : o.netnsName;
+  if (o.netns != NamespaceSelection::Host && before != value) {
     return bad("--netns given twice (" + quoted(before) + " and " + quoted(value) +
                "): give one namespace, or 'all'");
   }
   if (value == "all") {
-    o.netns = NetnsSelection::All;
+    o.netns = NamespaceSelection::All;
     o.netnsName.clear();
   } else {
-    o.netns = NetnsSelection::Named;
+    o.netns = NamespaceSelection::Named;
     o.netnsName = std::string(value);
   }
   return {};
@@ -217,7 +217,7 @@ Result<void> checkCombinations(const CliOptions& o) {
         "list (run waitwatch on that host instead)");
   }
   if (o.udp) return bad("--udp cannot be used with --from: the daemon watches TCP only");
-  if (o.netns != NetnsSelection::Own) {
+  if (o.netns != NamespaceSelection::Host) {
     return bad(
         "--netns cannot be used with --from: the daemon's configuration chooses its "
         "namespaces");

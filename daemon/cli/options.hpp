@@ -9,16 +9,11 @@
 #include <vector>
 
 #include "core/duration.hpp"
+#include "core/netns_selection.hpp"
 #include "core/result.hpp"
 #include "core/tcp_state.hpp"
 
 namespace waitwatch::cli {
-
-enum class NetnsSelection {
-  Own,    // the namespace waitwatch runs in (default)
-  All,    // every network namespace on the host
-  Named,  // one `ip netns` namespace, CliOptions::netnsName
-};
 
 // Which sockets a view shows. Empty lists select everything.
 struct Filter {
@@ -36,8 +31,8 @@ struct Filter {
 
 struct CliOptions {
   bool json = false;
-  NetnsSelection netns = NetnsSelection::Own;
-  std::string netnsName;  // NetnsSelection::Named only
+  NamespaceSelection netns = NamespaceSelection::Host;
+  std::string netnsName;  // NamespaceSelection::Named only: one `ip netns` name
   Filter filter;
   bool sockets = false;           // one line per socket (--sockets)
   bool udp = false;               // UDP sockets too (--udp)

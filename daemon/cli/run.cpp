@@ -16,6 +16,7 @@
 #include "cli/render.hpp"
 #include "cli/selection.hpp"
 #include "cli/view.hpp"
+#include "sys/clock.hpp"
 #include "waitwatch_version.hpp"
 
 namespace waitwatch::cli {
@@ -96,16 +97,9 @@ std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const S
   return text;
 }
 
-// The wall-clock time now, in seconds since the epoch, to the millisecond.
-double unixNow() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec / 1'000'000) / 1000.0;
-}
-
 Frame localFrame(const CliOptions& o, LocalCollector& collector, const Environment& env) {
   Frame f;
-  const double wallSeconds = unixNow();
+  const double wallSeconds = static_cast<double>(realtimeMs()) / 1000.0;
   auto c = collector.collect(Clock::now());
   if (!c) {
     f.failed = true;

@@ -18,7 +18,6 @@
 namespace waitwatch::cli {
 namespace {
 
-constexpr std::size_t kSmallFileLimit = 64 * 1024;
 constexpr const char* kPrivilegeHint =
     "other users' processes need root, or CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH";
 
@@ -43,7 +42,7 @@ FdAccess probeProcess(int procFd, std::int32_t pid) {
   a.exists = true;
   std::string comm = "?";
   std::string text;
-  if (readFileAt(dir->get(), "stat", text, kSmallFileLimit)) {
+  if (readFileAt(dir->get(), "stat", text, kMaxProcFileBytes)) {
     if (auto stat = parseProcStat(text)) comm = stat->comm;
   }
   struct stat st {};
@@ -80,7 +79,7 @@ Outcome checkUnit(const std::string& unit, int procFd, std::vector<std::string>&
   forEachDirEntry(procFd, dents, [&](const char* name, std::uint64_t, unsigned char) {
     const auto pid = parseProcNumber(name);
     if (!pid || *pid <= 0) return;
-    if (!readFileAt(procFd, std::string(name) + "/cgroup", text, kSmallFileLimit)) return;
+    if (!readFileAt(procFd, std::string(name) + "/cgroup", text, kMaxProcFileBytes)) return;
     auto cg = parseCgroupFile(text);
     if (!cg) return;
     ProcessInfo info;

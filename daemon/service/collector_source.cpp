@@ -32,8 +32,7 @@ class CollectorSource final : public SnapshotSource {
 
 Result<std::unique_ptr<SnapshotSource>> makeCollectorSource(const Config& config) {
   CollectorOptions options;
-  options.namespaces =
-      config.namespaces == NamespaceScope::All ? NamespaceSelection::All : NamespaceSelection::Host;
+  options.namespaces = config.namespaces;
   // The daemon shows no command line, executable or cgroup path (metrics, API and alerts name
   // comm, user, unit and container): not reading them saves memory per process.
   options.processDetails = false;

@@ -27,16 +27,11 @@
 #include "service/notifier.hpp"
 #include "service/privileges.hpp"
 #include "service/process_metrics.hpp"
+#include "sys/clock.hpp"
 #include "waitwatch_version.hpp"
 
 namespace waitwatch {
 namespace {
-
-std::int64_t realtimeMs() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
 
 std::uint64_t monotonicUsec() {
   timespec ts{};
@@ -473,11 +468,11 @@ void Daemon::reload() {
     // A capability dropped at start-up is gone for good.
     const CapabilitySet lost = neededCapabilities(config->namespaces) & droppedAtStart_;
     if (lost != 0) {
-      config =
-          Error{EPERM, "\"namespaces\": \"" + std::string(namespaceScopeName(config->namespaces)) +
-                           "\" needs " + capabilityNames(lost) +
-                           ": needs a restart: capability dropped at start (the "
-                           "configuration then did not need it)"};
+      config = Error{EPERM, "\"namespaces\": \"" +
+                                std::string(namespaceSelectionName(config->namespaces)) +
+                                "\" needs " + capabilityNames(lost) +
+                                ": needs a restart: capability dropped at start (the "
+                                "configuration then did not need it)"};
     }
   }
   std::unique_ptr<SnapshotSource> newSource;

@@ -123,9 +123,9 @@ Result<ThreadCapabilities> currentCapabilities() {
   return caps;
 }
 
-CapabilitySet neededCapabilities(NamespaceScope namespaces) {
+CapabilitySet neededCapabilities(NamespaceSelection namespaces) {
   CapabilitySet needed = capabilityBit(CAP_DAC_READ_SEARCH) | capabilityBit(CAP_SYS_PTRACE);
-  if (namespaces == NamespaceScope::All) needed |= capabilityBit(CAP_SYS_ADMIN);
+  if (namespaces == NamespaceSelection::All) needed |= capabilityBit(CAP_SYS_ADMIN);
   return needed;
 }
 

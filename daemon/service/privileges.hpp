@@ -36,7 +36,7 @@ Result<ThreadCapabilities> currentCapabilities();
 // What a configuration needs: CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE to read other users'
 // /proc/<pid>/fd (attribution), always; CAP_SYS_ADMIN to setns() into other network namespaces
 // ("namespaces": "all").
-CapabilitySet neededCapabilities(NamespaceScope namespaces);
+CapabilitySet neededCapabilities(NamespaceSelection namespaces);
 
 // "cap_dac_read_search,cap_sys_ptrace", or "none".
 std::string capabilityNames(CapabilitySet set);

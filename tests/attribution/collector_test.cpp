@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "attribution/one_shot_owners.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch {
@@ -175,6 +176,52 @@ TEST(Collector, AttributesThisProcessesSocketsInItsNamespace) {
   EXPECT_EQ(again->states[TcpState::Established], 4u);
   EXPECT_EQ(again->states[TcpState::CloseWait], 2u);
   EXPECT_GE(searched, 1u);
+}
+
+// The CLI's one-shot owners and the daemon's cached resolver behind the same Collector: the
+// same owners for the same sockets, TCP and UDP alike, and UDP kept out of the TCP counts.
+TEST(Collector, BothOwnerFindersAttributeTcpAndUdpAlike) {
+  Sockets net;
+  std::vector<std::pair<UniqueFd, UniqueFd>> open;
+  for (int i = 0; i < 3; ++i)
+    open.push_back(net.connect());
+  ::shutdown(open[0].first.get(), SHUT_WR);  // one CLOSE_WAIT on the server side
+  UniqueFd udpBound(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  auto a = loopback(0);
+  ASSERT_EQ(::bind(udpBound.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  UniqueFd udpConnected(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  socklen_t len = sizeof a;
+  ::getsockname(udpBound.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  ASSERT_EQ(::connect(udpConnected.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+
+  auto look = [&](std::unique_ptr<OwnerFinder> owners) {
+    Collector c(CollectorOptions{.keepAllSockets = true, .udp = true}, std::move(owners));
+    const Snapshot tcp = collectUntil(c, [](const Snapshot& snap) {
+      const ProcessEntry* me = self(snap);
+      return me && me->states[TcpState::CloseWait] == 1 && me->states[TcpState::FinWait2] == 1;
+    });
+    return std::make_pair(tcp, c.udp());
+  };
+  const auto [cachedTcp, cachedUdp] = look(nullptr);
+  const auto [oneShotTcp, oneShotUdp] =
+      look(std::make_unique<OneShotOwners>(OneShotOwnersOptions{.bpf = false, .threads = 2}));
+  for (const auto* tcp : {&cachedTcp, &oneShotTcp}) {
+    const ProcessEntry* me = self(*tcp);
+    ASSERT_TRUE(me);
+    EXPECT_EQ(me->states[TcpState::Listen], 1u);
+    EXPECT_EQ(me->states[TcpState::CloseWait], 1u);
+    EXPECT_EQ(me->states[TcpState::FinWait2], 1u);
+    EXPECT_EQ(me->states[TcpState::Established], 4u);
+    EXPECT_EQ(me->states[TcpState::Close], 0u);  // no UDP socket among the TCP counts
+    EXPECT_EQ(me->info.comm, self(cachedTcp)->info.comm);
+  }
+  for (const auto* udp : {&cachedUdp, &oneShotUdp}) {
+    const ProcessEntry* me = self(*udp);
+    ASSERT_TRUE(me) << "the UDP sockets were not attributed";
+    EXPECT_EQ(me->states[TcpState::Close], 1u);        // bound, unconnected
+    EXPECT_EQ(me->states[TcpState::Established], 1u);  // connected
+    EXPECT_EQ(me->states.total(), 2u);
+  }
 }
 
 TEST(Collector, NamedNamespaceThatDoesNotExistIsAnError) {

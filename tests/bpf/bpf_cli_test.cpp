@@ -25,7 +25,6 @@ using cli::Collection;
 using cli::CollectRequest;
 using cli::Environment;
 using cli::LocalCollector;
-using cli::NetnsSelection;
 using nlohmann::json;
 
 class BpfCliTest : public NetnsTest {
@@ -52,7 +51,8 @@ class BpfCliTest : public NetnsTest {
   Result<Collection> collectInProcess(bool noBpf) {
     if (noBpf) ::setenv("WAITWATCH_NO_BPF", "1", 1);
     LocalCollector collector(
-        CollectRequest{.netns = NetnsSelection::Named, .netnsName = netns().name()}, Environment{});
+        CollectRequest{.netns = NamespaceSelection::Named, .netnsName = netns().name()},
+        Environment{});
     auto c = collector.collect(TimePoint{});
     ::unsetenv("WAITWATCH_NO_BPF");
     return c;

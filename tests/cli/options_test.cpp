@@ -17,7 +17,7 @@ TEST(CliOptions, DefaultsToOwnNamespaceTable) {
   auto o = parse({});
   ASSERT_TRUE(o.ok());
   EXPECT_FALSE(o->json);
-  EXPECT_EQ(o->netns, NetnsSelection::Own);
+  EXPECT_EQ(o->netns, NamespaceSelection::Host);
   EXPECT_FALSE(o->help);
   EXPECT_FALSE(o->version);
   EXPECT_TRUE(o->filter.empty());
@@ -31,11 +31,11 @@ TEST(CliOptions, NetnsJsonHelpVersion) {
   auto o = parse({"--json", "--netns", "all"});
   ASSERT_TRUE(o.ok());
   EXPECT_TRUE(o->json);
-  EXPECT_EQ(o->netns, NetnsSelection::All);
+  EXPECT_EQ(o->netns, NamespaceSelection::All);
 
   o = parse({"--netns=blue", "--json"});
   ASSERT_TRUE(o.ok());
-  EXPECT_EQ(o->netns, NetnsSelection::Named);
+  EXPECT_EQ(o->netns, NamespaceSelection::Named);
   EXPECT_EQ(o->netnsName, "blue");
 
   // A second, different --netns is refused, not silently preferred; the same one again is fine.

@@ -19,8 +19,8 @@ constexpr CapabilitySet kProcPair =
     capabilityBit(CAP_DAC_READ_SEARCH) | capabilityBit(CAP_SYS_PTRACE);
 
 TEST(Privileges, NeedsFollowTheNamespaceScope) {
-  EXPECT_EQ(neededCapabilities(NamespaceScope::Host), kProcPair);
-  EXPECT_EQ(neededCapabilities(NamespaceScope::All), kProcPair | capabilityBit(CAP_SYS_ADMIN));
+  EXPECT_EQ(neededCapabilities(NamespaceSelection::Host), kProcPair);
+  EXPECT_EQ(neededCapabilities(NamespaceSelection::All), kProcPair | capabilityBit(CAP_SYS_ADMIN));
 }
 
 TEST(Privileges, NamesAreCapabilitySevenNames) {

@@ -115,7 +115,7 @@ TEST(Config, EveryKeyParses) {
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->pollInterval, 500ms);
   EXPECT_EQ(c->listen, "[::1]:19929");
-  EXPECT_EQ(c->namespaces, NamespaceScope::All);
+  EXPECT_EQ(c->namespaces, NamespaceSelection::All);
   EXPECT_EQ(c->metrics, (MetricsOptions{.includePid = true, .maxGroups = 7}));
   EXPECT_EQ(c->alerts.reminderInterval, 0s);
   ASSERT_EQ(c->rules.size(), 2u);

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The owners of a one-shot look at the host, with no cache to lean on. During the dumps every
+// socket is Pending; after them, resolve() finds the holders. Two ways:
+// - BPF (where the task_file iterator loads: root, or CAP_BPF + CAP_PERFMON, and a kernel with
+//   BTF): a worker thread loads the program and scans (one kernel pass lists every socket fd of
+//   every process) while the caller dumps; after the dumps only the processes holding a socket
+//   the dumps showed are read (stat, status, cmdline, exe, cgroup). No readlink per fd.
+// - /proc: every process's fds read once, on worker threads, while the caller dumps; then the
+//   processes that changed meanwhile once more. Also when BPF cannot load or its scan fails.
+// Each beginPoll() starts afresh: nothing is kept from one look to the next.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attribution/owner_finder.hpp"
+
+namespace waitwatch {
+
+struct OneShotOwnersOptions {
+  std::string procRoot = "/proc";
+  // Try the BPF scan first. Its pids are those of the caller's pid namespace: only for a
+  // procRoot that is that namespace's /proc.
+  bool bpf = true;
+  unsigned threads = 1;  // fd-walking threads of the /proc walk
+};
+
+class OneShotRun;
+
+class OneShotOwners final : public OwnerFinder {
+ public:
+  explicit OneShotOwners(OneShotOwnersOptions options);
+  ~OneShotOwners() override;
+
+  Result<void> beginPoll(TimePoint now) override;
+  InodeTable::View lookup(std::uint32_t inode) override;
+  void resolve(const PendingHints& hints, TimePoint now) override;
+  InodeTable::View settle(std::uint32_t inode, std::uint32_t uid) override;
+  const ProcessInfo& process(std::uint32_t slot) override;
+  std::optional<std::string> takePermissionWarning() override;
+  [[nodiscard]] std::vector<std::string> problems() const override;
+  [[nodiscard]] const ResolverStats& stats() const override { return stats_; }
+
+  // Whether the last look's owners came from the BPF scan (else from walking /proc).
+  [[nodiscard]] bool usedBpf() const;
+
+ private:
+  OneShotOwnersOptions options_;
+  std::unique_ptr<OneShotRun> run_;
+  bool warned_ = false;
+  ResolverStats stats_;
+};
+
+}  // namespace waitwatch
