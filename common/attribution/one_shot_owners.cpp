@@ -205,8 +205,7 @@ class OneShotRun final : public OwnerIndex {
     threads_ = threads;
     results_.resize(threads);
     if (!tryBpf_) {
-      if (const int err = listProcesses(); err != 0)
-        return Error{err, procRoot_ + ": " + std::strerror(err)};
+      if (const int err = listProcesses(); err != 0) return osError(err, procRoot_);
       startWalkers();
       return {};
     }

@@ -111,7 +111,7 @@ Result<void> ProcessResolver::scanProc(bool onlyNew) {
                                     p.seenPoll = poll_;
                                     if (p.dirIno != ino) changed.emplace_back(it->second, ino);
                                   });
-  if (err != 0) return Error{err, options_.procRoot + ": " + std::strerror(err)};
+  if (err != 0) return osError(err, options_.procRoot);
   stats_.processes = slotOfPid_.size();
   // A new inode for /proc/<pid> means the dentry was rebuilt: the pid was reused, or the
   // kernel evicted and recreated it. The start time tells which.

@@ -157,7 +157,7 @@ Result<void> SocketFdScanner::scan(std::vector<SocketFd>& out) {
   UniqueFd iter(bpf_iter_create(bpf_link__fd(loaded_->link)));
   if (!iter) {
     const int err = errno;
-    return Error{err, std::string("starting a BPF socket-fd scan: ") + std::strerror(err)};
+    return osError(err, "starting a BPF socket-fd scan");
   }
   std::vector<char>& buffer = loaded_->buffer;
   std::size_t carried = 0;  // bytes of a record cut by the previous read (the kernel does not)
@@ -168,7 +168,7 @@ Result<void> SocketFdScanner::scan(std::vector<SocketFd>& out) {
       // record (all of them non-sockets); the next read goes on from there.
       if (errno == EINTR || errno == EAGAIN) continue;
       const int err = errno;
-      return Error{err, std::string("reading the BPF socket-fd scan: ") + std::strerror(err)};
+      return osError(err, "reading the BPF socket-fd scan");
     }
     if (n == 0) break;
     const std::size_t have = carried + static_cast<std::size_t>(n);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Recoverable errors are values: Result<T> holds either a T or an Error with errno and context.
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -16,6 +18,11 @@ struct Error {
     return Error{errnum, std::string(context) + ": " + message};
   }
 };
+
+// The Error of a failed system call: errno `err` and "what: <strerror(err)>".
+inline Error osError(int err, std::string_view what) {
+  return Error{err, std::string(what) + ": " + std::strerror(err)};
+}
 
 template <typename T>
 class [[nodiscard]] Result {

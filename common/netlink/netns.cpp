@@ -23,10 +23,6 @@
 namespace waitwatch {
 namespace {
 
-Error osError(int err, const std::string& what) {
-  return Error{err, what + ": " + std::strerror(err)};
-}
-
 struct DirCloser {
   void operator()(DIR* d) const { ::closedir(d); }
 };

@@ -24,10 +24,6 @@ constexpr int kSocketReceiveBuffer = 1 << 20;
 // A dump never waits this long for the kernel; the bound only keeps a poll from hanging forever.
 constexpr time_t kReceiveTimeoutSeconds = 10;
 
-Error osError(int err, const std::string& what) {
-  return Error{err, what + ": " + std::strerror(err)};
-}
-
 const char* familyName(std::uint8_t family) {
   return family == AF_INET ? "IPv4" : "IPv6";
 }

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <limits>
 
+#include "core/utf8.hpp"
+
 namespace waitwatch {
 namespace {
 
@@ -32,37 +34,6 @@ Error statError(std::string_view what, std::string_view value) {
   return Error{0, "stat: " + std::string(what) + ": '" + printable(value, 32) + "'"};
 }
 
-// Length of the valid UTF-8 sequence starting at s[0], or 0 when it is invalid.
-std::size_t utf8Length(std::string_view s) {
-  const auto b0 = static_cast<unsigned char>(s[0]);
-  std::size_t len = 0;
-  unsigned char lo = 0x80;
-  unsigned char hi = 0xBF;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3;
-    if (b0 == 0xE0) lo = 0xA0;  // overlong
-    if (b0 == 0xED) hi = 0x9F;  // UTF-16 surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4;
-    if (b0 == 0xF0) lo = 0x90;  // overlong
-    if (b0 == 0xF4) hi = 0x8F;  // beyond U+10FFFF
-  } else {
-    return 0;
-  }
-  if (s.size() < len) return 0;
-  for (std::size_t i = 1; i < len; ++i) {
-    const auto b = static_cast<unsigned char>(s[i]);
-    const unsigned char min = i == 1 ? lo : 0x80;
-    const unsigned char max = i == 1 ? hi : 0xBF;
-    if (b < min || b > max) return 0;
-  }
-  // C1 control characters (U+0080..U+009F) are as unsafe in a terminal as C0 ones.
-  if (b0 == 0xC2 && static_cast<unsigned char>(s[1]) <= 0x9F) return 0;
-  return len;
-}
-
 }  // namespace
 
 bool appendPrintable(std::string& out, std::string_view text, std::size_t maxBytes) {
@@ -72,8 +43,9 @@ bool appendPrintable(std::string& out, std::string_view text, std::size_t maxByt
     std::size_t len = 1;
     bool valid = true;
     if (c >= 0x80) {
-      len = utf8Length(text.substr(i));
-      if (len == 0) {
+      const std::string_view rest = text.substr(i);
+      len = utf8SequenceLength(rest);
+      if (len == 0 || isC1Control(rest)) {
         len = 1;
         valid = false;
       }

@@ -10,6 +10,8 @@
 #include <span>
 #include <utility>
 
+#include "core/utf8.hpp"
+
 namespace waitwatch {
 namespace {
 
@@ -274,29 +276,9 @@ std::string printableMessage(std::string_view text) {
       continue;
     }
     // A well-formed UTF-8 sequence (no overlongs, surrogates or C1 controls) is kept.
-    std::size_t len = 0;
-    unsigned cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07u;
-    }
-    bool valid = len > 0 && i + len <= text.size();
-    for (std::size_t k = 1; valid && k < len; ++k) {
-      const auto b = static_cast<unsigned char>(text[i + k]);
-      valid = (b & 0xC0) == 0x80;
-      cp = (cp << 6) | (b & 0x3Fu);
-    }
-    if (valid) {
-      const unsigned minimum = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-      valid = cp >= minimum && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) &&
-              !(cp >= 0x80 && cp <= 0x9F);
-    }
+    const std::string_view rest = text.substr(i);
+    const std::size_t len = utf8SequenceLength(rest);
+    const bool valid = len > 0 && !isC1Control(rest);
     if (valid) {
       out.append(text.substr(i, len));
       i += len;

@@ -16,7 +16,7 @@ Result<UniqueFd> openAt(int dirFd, std::string_view path, int extraFlags) {
     if (fd >= 0) return UniqueFd(fd);
     if (errno == EINTR) continue;
     const int err = errno;
-    return Error{err, p + ": " + std::strerror(err)};
+    return osError(err, p);
   }
 }
 
@@ -33,7 +33,7 @@ Result<void> readOpened(int fd, std::string_view path, std::string& out, std::si
       if (errno == EINTR) continue;
       const int err = errno;
       out.clear();
-      return Error{err, std::string(path) + ": " + std::strerror(err)};
+      return osError(err, path);
     }
     if (n == 0) break;
     used += static_cast<std::size_t>(n);
@@ -74,7 +74,7 @@ Result<std::string> readRegularFile(std::string_view path, std::size_t limit) {
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) {
     const int err = errno;
-    return Error{err, std::string(path) + ": " + std::strerror(err)};
+    return osError(err, path);
   }
   if (!S_ISREG(st.st_mode)) {
     return Error{EINVAL, std::string(path) + ": " + std::string(fileTypeName(st.st_mode)) +

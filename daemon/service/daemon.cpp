@@ -44,10 +44,6 @@ double toSeconds(Clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-std::string errnoText(int e) {
-  return std::strerror(e);
-}
-
 // Lines for an operator on stderr. Under systemd, stderr is the journal: each line then starts
 // with a "<N>" syslog priority (sd-daemon(3)) instead of the program name.
 class Logger {
@@ -203,10 +199,10 @@ Result<void> Daemon::blockSignals() {
   }
   ::signal(SIGPIPE, SIG_IGN);
   signalFd_.reset(::signalfd(-1, &blocked_, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!signalFd_) return Error{errno, "signalfd: " + errnoText(errno)};
+  if (!signalFd_) return osError(errno, "signalfd");
   wakeFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   quitFd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wakeFd_ || !quitFd_) return Error{errno, "eventfd: " + errnoText(errno)};
+  if (!wakeFd_ || !quitFd_) return osError(errno, "eventfd");
   return {};
 }
 
@@ -294,7 +290,7 @@ Result<void> Daemon::startHttp() {
 Result<void> Daemon::armTimer(Duration interval) {
   if (!timerFd_) {
     timerFd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-    if (!timerFd_) return Error{errno, "timerfd: " + errnoText(errno)};
+    if (!timerFd_) return osError(errno, "timerfd");
   }
   const auto ms = interval.count();
   itimerspec spec{};
@@ -306,7 +302,7 @@ Result<void> Daemon::armTimer(Duration interval) {
     spec.it_value = spec.it_interval;
   }
   if (::timerfd_settime(timerFd_.get(), 0, &spec, nullptr) != 0) {
-    return Error{errno, "timerfd_settime: " + errnoText(errno)};
+    return osError(errno, "timerfd_settime");
   }
   return {};
 }
@@ -318,7 +314,7 @@ void Daemon::loop() {
     const int timeout = watchdogUsec_ > 0 ? static_cast<int>(watchdogUsec_ / 4000) : -1;
     const int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) {
-      logger_.log(2, "poll: " + errnoText(errno));
+      logger_.log(2, osError(errno, "poll").message);
       return;
     }
     if (n > 0 && (fds[0].revents & POLLIN)) {

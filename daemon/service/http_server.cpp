@@ -414,10 +414,6 @@ std::optional<MHD_Result> authenticate(HttpServer::Impl& impl, MHD_Connection* c
   return MHD_YES;
 }
 
-std::string errnoText(int e) {
-  return std::strerror(e);
-}
-
 MHD_Result queue(MHD_Connection* connection, const HttpResponse& r) {
   MHD_Response* response = MHD_create_response_from_buffer(
       r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
@@ -486,16 +482,19 @@ Result<UniqueFd> bindListener(const Endpoint& address, int backlog) {
     return Error{EINVAL, where + ": no address family"};
   }
   UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd) return Error{errno, where + ": socket: " + errnoText(errno)};
+  if (!fd) {
+    const int e = errno;
+    return osError(e, where + ": socket");
+  }
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&storage), length) != 0) {
     const int e = errno;
-    return Error{e, where + ": " + errnoText(e)};
+    return osError(e, where);
   }
   if (::listen(fd.get(), backlog) != 0) {
     const int e = errno;
-    return Error{e, where + ": listen: " + errnoText(e)};
+    return osError(e, where + ": listen");
   }
   return fd;
 }
@@ -504,7 +503,7 @@ Result<Endpoint> localEndpoint(int fd) {
   sockaddr_storage storage{};
   socklen_t length = sizeof storage;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
-    return Error{errno, std::string("getsockname: ") + errnoText(errno)};
+    return osError(errno, "getsockname");
   }
   Endpoint e;
   if (storage.ss_family == AF_INET) {

@@ -65,11 +65,6 @@ int lastCapability() {
   return cap;
 }
 
-Error osError(const char* what) {
-  const int e = errno;
-  return Error{e, std::string(what) + ": " + std::strerror(e)};
-}
-
 CapabilitySet join(std::uint32_t low, std::uint32_t high) {
   return (CapabilitySet{high} << 32) | low;
 }
@@ -88,7 +83,7 @@ Result<void> setCapabilities(CapabilitySet effective, CapabilitySet permitted,
     data[i].inheritable = static_cast<std::uint32_t>(inheritable >> shift);
   }
   if (::syscall(SYS_capset, &header, data.data()) != 0) {
-    Error e = osError("capset");
+    Error e = osError(errno, "capset");
     // Lowering capabilities needs no privilege: only a filter refuses it.
     if (e.errnum == EPERM)
       e.message += " (a seccomp filter, e.g. SystemCallFilter=, refuses capset)";
@@ -104,7 +99,7 @@ Result<ThreadCapabilities> currentCapabilities() {
   header.version = _LINUX_CAPABILITY_VERSION_3;
   header.pid = 0;
   std::array<__user_cap_data_struct, _LINUX_CAPABILITY_U32S_3> data{};
-  if (::syscall(SYS_capget, &header, data.data()) != 0) return osError("capget");
+  if (::syscall(SYS_capget, &header, data.data()) != 0) return osError(errno, "capget");
   ThreadCapabilities caps;
   caps.effective = join(data[0].effective, data[1].effective);
   caps.permitted = join(data[0].permitted, data[1].permitted);
@@ -118,7 +113,7 @@ Result<ThreadCapabilities> currentCapabilities() {
     }
   }
   const int nnp = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
-  if (nnp < 0) return osError("prctl(PR_GET_NO_NEW_PRIVS)");
+  if (nnp < 0) return osError(errno, "prctl(PR_GET_NO_NEW_PRIVS)");
   caps.noNewPrivs = nnp == 1;
   return caps;
 }
@@ -187,18 +182,20 @@ Result<PrivilegeDrop> dropPrivileges(CapabilitySet keep) {
       const CapabilitySet bit = CapabilitySet{1} << cap;
       if ((before->bounding & bit) == 0 || (keep & bit) != 0) continue;
       if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-        return osError(("prctl(PR_CAPBSET_DROP, " + capabilityNames(bit) + ")").c_str());
+        const int err = errno;  // before the message is built
+        return osError(err, "prctl(PR_CAPBSET_DROP, " + capabilityNames(bit) + ")");
       }
     }
   }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    return osError("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+    return osError(errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
   }
   if (auto r = setCapabilities(kept, kept, 0); !r) return r.error();
   // No execve() can give anything back (set-user-ID bits and file capabilities are ignored;
   // a root execve() gets no more than the permitted set has now). The daemon never executes
   // anything; this holds even if someone made it.
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return osError("prctl(PR_SET_NO_NEW_PRIVS)");
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return osError(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
 
   auto after = currentCapabilities();
   if (!after) return after.error();
