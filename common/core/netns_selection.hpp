@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/enum_names.hpp"
+
 namespace waitwatch {
 
 enum class NamespaceSelection : std::uint8_t {
@@ -13,17 +15,13 @@ enum class NamespaceSelection : std::uint8_t {
   Named,  // namespaces named by `ip netns` (/run/netns)
 };
 
-// "host", "all", "named"
+inline constexpr EnumNames<NamespaceSelection, 3> kNamespaceSelections(
+    {{NamespaceSelection::Host, "host"},
+     {NamespaceSelection::All, "all"},
+     {NamespaceSelection::Named, "named"}});
+
 constexpr std::string_view namespaceSelectionName(NamespaceSelection s) {
-  switch (s) {
-    case NamespaceSelection::All:
-      return "all";
-    case NamespaceSelection::Named:
-      return "named";
-    case NamespaceSelection::Host:
-      break;
-  }
-  return "host";
+  return kNamespaceSelections.name(s);
 }
 
 }  // namespace waitwatch

@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "core/enum_names.hpp"
+
 namespace waitwatch {
 namespace {
 std::string_view trim(std::string_view s) {
@@ -35,23 +37,18 @@ PortClass classifyPort(std::uint16_t port, const EphemeralRange& range) {
   return range.contains(port) ? PortClass::Ephemeral : classifyPort(port);
 }
 
+namespace {
+constexpr EnumNames<PortClass, 3> kPortClasses({{PortClass::WellKnown, "well-known"},
+                                                {PortClass::Registered, "registered"},
+                                                {PortClass::Ephemeral, "ephemeral"}});
+}  // namespace
+
 std::string_view portClassName(PortClass c) {
-  switch (c) {
-    case PortClass::WellKnown:
-      return "well-known";
-    case PortClass::Registered:
-      return "registered";
-    case PortClass::Ephemeral:
-      return "ephemeral";
-  }
-  return "?";
+  return kPortClasses.name(c);
 }
 
 std::optional<PortClass> parsePortClass(std::string_view text) {
-  for (PortClass c : {PortClass::WellKnown, PortClass::Registered, PortClass::Ephemeral}) {
-    if (text == portClassName(c)) return c;
-  }
-  return std::nullopt;
+  return kPortClasses.parse(text);
 }
 
 EphemeralRange::EphemeralRange(std::uint16_t low, std::uint16_t high)

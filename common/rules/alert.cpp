@@ -1,38 +1,56 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "rules/alert.hpp"
 
+#include "core/enum_names.hpp"
+
 namespace waitwatch {
+namespace {
+
+constexpr EnumNames<RuleType, 2> kRuleTypes({{RuleType::CloseWait, "close_wait"},
+                                             {RuleType::TimeWait, "time_wait"}});
+constexpr EnumNames<Severity, 2> kSeverities({{Severity::Warning, "warning"},
+                                              {Severity::Critical, "critical"}});
+constexpr EnumNames<AlertState, 3> kAlertStates({{AlertState::Firing, "firing"},
+                                                 {AlertState::StillFiring, "still_firing"},
+                                                 {AlertState::Resolved, "resolved"}});
+constexpr EnumNames<AlertReason, 6> kAlertReasons({{AlertReason::OldSockets, "old_sockets"},
+                                                   {AlertReason::Growth, "growth"},
+                                                   {AlertReason::PortUsage, "port_usage"},
+                                                   {AlertReason::TimeWaitCount, "time_wait_count"},
+                                                   {AlertReason::TimeWaitRate, "time_wait_rate"},
+                                                   {AlertReason::TimeWaitOverflow,
+                                                    "time_wait_overflow"}});
+constexpr EnumNames<GroupKind, 6> kGroupKinds({{GroupKind::Process, "process"},
+                                               {GroupKind::Unit, "unit"},
+                                               {GroupKind::Container, "container"},
+                                               {GroupKind::Unattributed, "unattributed"},
+                                               {GroupKind::Destination, "destination"},
+                                               {GroupKind::Namespace, "namespace"}});
+
+}  // namespace
 
 std::string_view ruleTypeName(RuleType t) {
-  switch (t) {
-    case RuleType::CloseWait:
-      return "close_wait";
-    case RuleType::TimeWait:
-      return "time_wait";
-  }
-  return "?";
+  return kRuleTypes.name(t);
+}
+std::optional<RuleType> parseRuleType(std::string_view text) {
+  return kRuleTypes.parse(text);
+}
+std::string ruleTypeNames() {
+  return kRuleTypes.quotedList();
 }
 
 std::string_view severityName(Severity s) {
-  switch (s) {
-    case Severity::Warning:
-      return "warning";
-    case Severity::Critical:
-      return "critical";
-  }
-  return "?";
+  return kSeverities.name(s);
+}
+std::optional<Severity> parseSeverity(std::string_view text) {
+  return kSeverities.parse(text);
+}
+std::string severityNames() {
+  return kSeverities.quotedList();
 }
 
 std::string_view alertStateName(AlertState s) {
-  switch (s) {
-    case AlertState::Firing:
-      return "firing";
-    case AlertState::StillFiring:
-      return "still_firing";
-    case AlertState::Resolved:
-      return "resolved";
-  }
-  return "?";
+  return kAlertStates.name(s);
 }
 
 std::string_view journalState(AlertState s) {
@@ -40,39 +58,11 @@ std::string_view journalState(AlertState s) {
 }
 
 std::string_view alertReasonName(AlertReason r) {
-  switch (r) {
-    case AlertReason::OldSockets:
-      return "old_sockets";
-    case AlertReason::Growth:
-      return "growth";
-    case AlertReason::PortUsage:
-      return "port_usage";
-    case AlertReason::TimeWaitCount:
-      return "time_wait_count";
-    case AlertReason::TimeWaitRate:
-      return "time_wait_rate";
-    case AlertReason::TimeWaitOverflow:
-      return "time_wait_overflow";
-  }
-  return "?";
+  return kAlertReasons.name(r);
 }
 
 std::string_view groupKindName(GroupKind k) {
-  switch (k) {
-    case GroupKind::Process:
-      return "process";
-    case GroupKind::Unit:
-      return "unit";
-    case GroupKind::Container:
-      return "container";
-    case GroupKind::Unattributed:
-      return "unattributed";
-    case GroupKind::Destination:
-      return "destination";
-    case GroupKind::Namespace:
-      return "namespace";
-  }
-  return "?";
+  return kGroupKinds.name(k);
 }
 
 }  // namespace waitwatch

@@ -3,6 +3,7 @@
 // What the rules engine says: one alert transition (firing, reminder, resolved) with everything
 // an operator and the daemon's outputs (journal fields, metrics labels, the JSON API) need.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,9 +15,13 @@ namespace waitwatch {
 
 enum class RuleType : std::uint8_t { CloseWait, TimeWait };
 std::string_view ruleTypeName(RuleType t);  // "close_wait", "time_wait"
+std::optional<RuleType> parseRuleType(std::string_view text);
+std::string ruleTypeNames();  // "\"close_wait\" or \"time_wait\"", for errors
 
 enum class Severity : std::uint8_t { Warning, Critical };
 std::string_view severityName(Severity s);  // "warning", "critical"
+std::optional<Severity> parseSeverity(std::string_view text);
+std::string severityNames();  // "\"warning\" or \"critical\"", for errors
 
 enum class AlertState : std::uint8_t {
   Firing,       // the condition held for `for`: emitted once

@@ -10,6 +10,7 @@
 #include <span>
 #include <utility>
 
+#include "core/enum_names.hpp"
 #include "core/utf8.hpp"
 
 namespace waitwatch {
@@ -63,6 +64,10 @@ constexpr std::array<std::string_view, 9> kUnsupportedTlsKeys = {"cert",
 constexpr unsigned kMinBcryptCost = 4;
 constexpr unsigned kMaxBcryptCost = 16;
 constexpr std::size_t kMaxUserNameLength = 64;
+
+constexpr EnumNames<GroupBy, 3> kGroupBy({{GroupBy::Process, "process"},
+                                          {GroupBy::Unit, "unit"},
+                                          {GroupBy::Container, "container"}});
 
 constexpr std::array<std::string_view, 2> kMatchKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 7> kSelectorKeys = {
@@ -599,33 +604,28 @@ class Validator {
         }
       }
     }
-    if (type == "close_wait") {
-      out.type = RuleType::CloseWait;
-      if (!knownKeys(v, path, kCloseWaitRuleKeys, "a close_wait rule")) {
-        return false;
-      }
-    } else if (type == "time_wait") {
-      out.type = RuleType::TimeWait;
-      if (!knownKeys(v, path, kTimeWaitRuleKeys, "a time_wait rule")) {
-        return false;
-      }
-    } else {
-      return fail(
-          child(path, "type"),
-          jsonQuote(type) + " is not a rule type, expected \"close_wait\" or \"time_wait\"");
+    const std::optional<RuleType> ruleType = parseRuleType(type);
+    if (!ruleType) {
+      return fail(child(path, "type"),
+                  jsonQuote(type) + " is not a rule type, expected " + ruleTypeNames());
+    }
+    out.type = *ruleType;
+    const std::span<const std::string_view> ruleKeys =
+        out.type == RuleType::CloseWait ? std::span<const std::string_view>(kCloseWaitRuleKeys)
+                                        : std::span<const std::string_view>(kTimeWaitRuleKeys);
+    if (!knownKeys(v, path, ruleKeys, "a " + std::string(ruleTypeName(out.type)) + " rule")) {
+      return false;
     }
 
     if (v.contains("severity")) {
       std::string s;
       if (!string(v["severity"], child(path, "severity"), s)) return false;
-      if (s == "warning") {
-        out.severity = Severity::Warning;
-      } else if (s == "critical") {
-        out.severity = Severity::Critical;
-      } else {
+      const std::optional<Severity> severity = parseSeverity(s);
+      if (!severity) {
         return fail(child(path, "severity"),
-                    jsonQuote(s) + " is not a severity, expected \"warning\" or \"critical\"");
+                    jsonQuote(s) + " is not a severity, expected " + severityNames());
       }
+      out.severity = *severity;
     }
     if (v.contains("for") && !duration(v["for"], child(path, "for"), out.forDuration)) {
       return false;
@@ -645,17 +645,12 @@ class Validator {
     if (v.contains("group_by")) {
       std::string g;
       if (!string(v["group_by"], child(path, "group_by"), g)) return false;
-      if (g == "process") {
-        r.groupBy = GroupBy::Process;
-      } else if (g == "unit") {
-        r.groupBy = GroupBy::Unit;
-      } else if (g == "container") {
-        r.groupBy = GroupBy::Container;
-      } else {
-        return fail(
-            child(path, "group_by"),
-            jsonQuote(g) + " is not a grouping, expected \"process\", \"unit\" or \"container\"");
+      const std::optional<GroupBy> groupBy = kGroupBy.parse(g);
+      if (!groupBy) {
+        return fail(child(path, "group_by"),
+                    jsonQuote(g) + " is not a grouping, expected " + kGroupBy.quotedList());
       }
+      r.groupBy = *groupBy;
     }
     if (v.contains("min_sockets") &&
         !count(v["min_sockets"], child(path, "min_sockets"), 1, r.minSockets)) {
@@ -972,15 +967,7 @@ std::string_view tlsVersionName(TlsVersion v) {
 }
 
 std::string_view groupByName(GroupBy g) {
-  switch (g) {
-    case GroupBy::Process:
-      return "process";
-    case GroupBy::Unit:
-      return "unit";
-    case GroupBy::Container:
-      return "container";
-  }
-  return "?";
+  return kGroupBy.name(g);
 }
 
 std::optional<Endpoint> parseListenAddress(std::string_view text) {

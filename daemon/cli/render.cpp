@@ -7,6 +7,8 @@
 #include <ctime>
 #include <map>
 
+#include "core/enum_names.hpp"
+
 namespace waitwatch::cli {
 namespace {
 
@@ -184,19 +186,10 @@ std::string listenPorts(const std::vector<std::uint16_t>& ports, const Ephemeral
   return out;
 }
 
-const char* attributionName(Attribution a) {
-  switch (a) {
-    case Attribution::Owned:
-      return "owned";
-    case Attribution::NoOwner:
-      return "no_owner";
-    case Attribution::NoPermission:
-      return "no_permission";
-    case Attribution::Vanished:
-      return "vanished";
-  }
-  return "?";
-}
+constexpr EnumNames<Attribution, 4> kAttributions({{Attribution::Owned, "owned"},
+                                                   {Attribution::NoOwner, "no_owner"},
+                                                   {Attribution::NoPermission, "no_permission"},
+                                                   {Attribution::Vanished, "vanished"}});
 
 // UDP sockets report CLOSE when unconnected and ESTABLISHED when connected; ss names them so.
 std::string udpStateName(TcpState s) {
@@ -584,7 +577,7 @@ json socketsJson(const Snapshot& s, std::span<const SocketLine> sockets, bool ud
               {"inode", r.inode},
               {"cookie", r.cookie},
               {"owners", std::move(owners)},
-              {"attribution", attributionName(l.attribution)}};
+              {"attribution", kAttributions.name(l.attribution)}};
     if (r.state == TcpState::TimeWait && !udp) item["time_left_ms"] = r.timerRemainingMs;
     a.push_back(std::move(item));
   }

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "core/enum_names.hpp"
+
 namespace waitwatch {
 namespace {
 
@@ -14,13 +16,9 @@ prometheus::Histogram::BucketBoundaries pollBuckets() {
 }  // namespace
 
 std::string_view pollErrorReasonName(PollErrorReason r) {
-  switch (r) {
-    case PollErrorReason::Collect:
-      return "collect";
-    case PollErrorReason::Namespace:
-      return "namespace";
-  }
-  return "unknown";
+  static constexpr EnumNames<PollErrorReason, 2> kReasons(
+      {{PollErrorReason::Collect, "collect"}, {PollErrorReason::Namespace, "namespace"}});
+  return kReasons.name(r, "unknown");
 }
 
 HealthMetrics::HealthMetrics(std::string_view version)
