@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: Apache-2.0
+// time_wait rules: ephemeral ports used toward one destination (per source address), and per
+// namespace the TIME_WAIT count, the rate of new ones and the kernel's overflow counter.
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "rules/match.hpp"
+#include "rules/rule_evaluator.hpp"
+
+namespace waitwatch {
+namespace {
+
+class TimeWaitEvaluator final : public RuleEvaluator {
+ public:
+  void begin(const Snapshot& snap, std::span<RuleState* const> rules,
+             const Config& config) override {
+    rules_.assign(rules.begin(), rules.end());
+    configuredInterval_ = config.pollInterval;
+    trackKernelCounters(snap);
+  }
+
+  void finish(std::size_t index, const Snapshot& snap, TimePoint now, std::int64_t nowMs,
+              AlertMachine& machine, std::vector<Alert>& out) override {
+    (void)nowMs;
+    RuleState& rs = *rules_[index];
+    const Rule& rule = rs.rule;
+    const TimeWaitRule& tw = rule.timeWait;
+    const bool processDims = usesProcessDimensions(rule.match);
+    const bool endpointDims = usesEndpointDimensions(rule.match);
+    const bool filtered = processDims || endpointDims;
+    const std::size_t nns = snap.namespaces.size();
+
+    struct NsAgg {
+      std::uint64_t timeWait = 0;
+      std::uint64_t created = 0;
+    };
+    std::vector<NsAgg> agg(nns);
+    twPass_.assign(snap.timeWait.size(), 0);
+    const bool trackDestinations =
+        tw.portUsageRatio.has_value() &&
+        std::any_of(rs.groups.begin(), rs.groups.end(),
+                    [](const auto& kv) { return kv.first.rfind("destination:", 0) == 0; });
+
+    for (std::size_t t = 0; t < snap.timeWait.size(); ++t) {
+      const TimeWaitGroup& tg = snap.timeWait[t];
+      if (tg.netns >= nns) continue;
+      if (filtered && !passesTimeWait(rule.match, snap, tg, processDims, endpointDims)) continue;
+      twPass_[t] = 1;
+      agg[tg.netns].timeWait += tg.timeWait;
+      agg[tg.netns].created += tg.created;
+      if (!tw.portUsageRatio || tg.serverSide) continue;
+      const bool over = tg.portUsageRatio >= *tw.portUsageRatio;
+      if (!over && !trackDestinations) continue;
+      std::string key = destinationKey(snap, tg);
+      GroupState* g = nullptr;
+      if (over) {
+        g = &rs.groups[key];
+      } else if (auto it = rs.groups.find(key); it != rs.groups.end()) {
+        g = &it->second;  // below the threshold now, but pending or firing: refresh its values
+      }
+      if (g == nullptr) continue;
+      g->seenGeneration = machine.generation;
+      g->condition = over;
+      if (!g->alert) g->alert = std::make_unique<Alert>(machine.newAlert(rs, key));
+      fillDestination(*g->alert, snap, tg);
+      g->alert->reasons.clear();
+      if (over) g->alert->reasons.push_back(AlertReason::PortUsage);
+    }
+
+    const bool namespaceRule = tw.minSockets || tw.ratePerSecond || tw.timeWaitOverflow;
+    for (std::size_t n = 0; namespaceRule && n < nns; ++n) {
+      const NetnsEntry& ns = snap.namespaces[n];
+      const std::uint64_t count = filtered ? agg[n].timeWait : ns.states[TcpState::TimeWait];
+      const std::uint64_t created = filtered ? agg[n].created : ns.timeWaitCreated;
+      const double seconds = createdSeconds(snap, static_cast<std::uint32_t>(n));
+      const double rate = seconds > 0 ? static_cast<double>(created) / seconds : 0.0;
+      std::vector<AlertReason> reasons;
+      if (tw.minSockets && count >= *tw.minSockets) reasons.push_back(AlertReason::TimeWaitCount);
+      if (tw.ratePerSecond && rate >= *tw.ratePerSecond) {
+        reasons.push_back(AlertReason::TimeWaitRate);
+      }
+      if (tw.timeWaitOverflow && overflowDelta_[n] > 0) {
+        reasons.push_back(AlertReason::TimeWaitOverflow);
+      }
+      const std::string key = "namespace:" + std::to_string(ns.ref.inode);
+      auto it = rs.groups.find(key);
+      if (reasons.empty() && it == rs.groups.end()) continue;
+      if (it == rs.groups.end()) it = rs.groups.try_emplace(key).first;
+      GroupState& g = it->second;
+      g.seenGeneration = machine.generation;
+      g.condition = !reasons.empty();
+      if (!g.alert) g.alert = std::make_unique<Alert>(machine.newAlert(rs, key));
+      Alert& a = *g.alert;
+      a.group = AlertGroup{};
+      a.group.kind = GroupKind::Namespace;
+      a.group.netns = ns.ref.label();
+      a.group.netnsInode = ns.ref.inode;
+      a.reasons = std::move(reasons);
+      a.count = count;
+      a.timeWait = TimeWaitDetails{};
+      a.timeWait.ratePerSecond = rate;
+      a.timeWait.maxTimeWaitBuckets = ns.maxTimeWaitBuckets;
+      a.timeWait.overflowDelta = overflowDelta_[n];
+      a.timeWait.overflowTotal = ns.kernel.timeWaitOverflow;
+      a.timeWait.usablePorts = ns.ephemeral.usableCount();
+      topTimeWaitGroups(snap, static_cast<std::uint32_t>(n), a);
+    }
+
+    machine.finishRule(
+        rs, now, /*keepIdle=*/false,
+        [](Alert& a) {
+          a.count = 0;
+          a.timeWait.portUsageRatio = 0;
+          a.timeWait.live = 0;
+          a.timeWait.ratePerSecond = 0;
+          a.timeWait.overflowDelta = 0;
+          a.peers.clear();
+          a.localPorts.clear();
+        },
+        out);
+  }
+
+ private:
+  // What a namespace's TIME_WAIT "created" was counted over: the time between its dumps
+  // when the collector measured it, else the poll interval.
+  [[nodiscard]] double createdSeconds(const Snapshot& snap, std::uint32_t netns) const {
+    Duration d = snap.pollInterval > Duration::zero() ? snap.pollInterval : configuredInterval_;
+    if (netns < snap.namespaces.size() && snap.namespaces[netns].timeWaitWindow > Duration::zero())
+      d = snap.namespaces[netns].timeWaitWindow;
+    return static_cast<double>(d.count()) / 1000.0;
+  }
+
+  static std::string destinationKey(const Snapshot& snap, const TimeWaitGroup& tg) {
+    return "destination:" + std::to_string(snap.namespaces[tg.netns].ref.inode) + ":" +
+           tg.source.toString() + "->" + tg.destination.toString();
+  }
+
+  void fillDestination(Alert& a, const Snapshot& snap, const TimeWaitGroup& tg) const {
+    const double seconds = createdSeconds(snap, tg.netns);
+    const NetnsEntry& ns = snap.namespaces[tg.netns];
+    a.group = AlertGroup{};
+    a.group.kind = GroupKind::Destination;
+    a.group.netns = ns.ref.label();
+    a.group.netnsInode = ns.ref.inode;
+    a.count = tg.timeWait;
+    a.peers = {PeerCount{tg.destination, tg.timeWait}};
+    a.localPorts.clear();
+    TimeWaitDetails& t = a.timeWait;
+    t.source = tg.source;
+    t.destination = tg.destination;
+    t.portUsageRatio = tg.portUsageRatio;
+    t.live = tg.live;
+    t.usablePorts = ns.ephemeral.usableCount();
+    t.ratePerSecond = seconds > 0 ? tg.created / seconds : 0.0;
+    t.maxTimeWaitBuckets = ns.maxTimeWaitBuckets;
+  }
+
+  bool passesTimeWait(const Match& m, const Snapshot& snap, const TimeWaitGroup& tg,
+                      bool processDims, bool endpointDims) const {
+    const EphemeralRange& eph = tg.netns < snap.namespaces.size()
+                                    ? snap.namespaces[tg.netns].ephemeral
+                                    : defaultEphemeralRange();
+    if (tg.serverSide) {
+      const ProcessInfo* listener =
+          tg.listener < snap.processes.size() ? &snap.processes[tg.listener].info : nullptr;
+      if (processDims && !passesProcess(m, listener, std::nullopt)) return false;
+      return !endpointDims || passesEndpoint(m, tg.destination.port, nullptr, eph);
+    }
+    if (processDims && !passesProcess(m, nullptr, std::nullopt)) return false;
+    return !endpointDims || passesEndpoint(m, std::nullopt, &tg.destination, eph);
+  }
+
+  // The destinations and server ports holding most TIME_WAIT sockets in a namespace: what an
+  // operator looks at first.
+  void topTimeWaitGroups(const Snapshot& snap, std::uint32_t ns, Alert& a) const {
+    std::vector<std::pair<std::uint64_t, std::size_t>> clients;
+    std::vector<std::pair<std::uint64_t, std::size_t>> servers;
+    const TimeWaitGroup* newest = nullptr;
+    for (std::size_t t = 0; t < snap.timeWait.size(); ++t) {
+      const TimeWaitGroup& tg = snap.timeWait[t];
+      if (tg.netns != ns || twPass_[t] == 0 || tg.timeWait == 0) continue;
+      (tg.serverSide ? servers : clients).emplace_back(tg.timeWait, t);
+      if (tg.created > 0 && (newest == nullptr || tg.created > newest->created)) newest = &tg;
+    }
+    a.timeWait.newest = newest != nullptr ? newest->created : 0;
+    a.timeWait.newestServerSide = newest != nullptr && newest->serverSide;
+    a.timeWait.newestAt = newest != nullptr ? newest->destination : Endpoint{};
+    auto top = [](std::vector<std::pair<std::uint64_t, std::size_t>>& v) {
+      const std::size_t k = std::min(v.size(), kTopReported);
+      std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end(),
+                        [](const auto& x, const auto& y) {
+                          return x.first != y.first ? x.first > y.first : x.second < y.second;
+                        });
+      v.resize(k);
+    };
+    top(clients);
+    top(servers);
+    a.peers.clear();
+    for (const auto& [n, t] : clients)
+      a.peers.push_back(PeerCount{snap.timeWait[t].destination, n});
+    a.localPorts.clear();
+    for (const auto& [n, t] : servers) {
+      a.localPorts.push_back(PortCount{snap.timeWait[t].destination.port, n});
+    }
+  }
+
+  void trackKernelCounters(const Snapshot& snap) {
+    overflowDelta_.assign(snap.namespaces.size(), 0);
+    std::unordered_map<std::uint64_t, std::uint64_t> next;
+    next.reserve(snap.namespaces.size());
+    for (std::size_t n = 0; n < snap.namespaces.size(); ++n) {
+      const NetnsEntry& ns = snap.namespaces[n];
+      if (!ns.kernel.valid) continue;
+      const std::uint64_t value = ns.kernel.timeWaitOverflow;
+      if (auto it = lastOverflow_.find(ns.ref.inode); it != lastOverflow_.end()) {
+        // A counter that went down belongs to a new namespace with a recycled inode.
+        if (value > it->second) overflowDelta_[n] = value - it->second;
+      }
+      next[ns.ref.inode] = value;
+    }
+    lastOverflow_ = std::move(next);
+  }
+
+  std::vector<RuleState*> rules_;
+  Duration configuredInterval_{};
+  std::vector<std::uint64_t> overflowDelta_;                       // per namespace index
+  std::unordered_map<std::uint64_t, std::uint64_t> lastOverflow_;  // netns inode -> counter
+  std::vector<std::uint8_t> twPass_;  // the snapshot's TIME_WAIT groups the rule matched
+};
+
+}  // namespace
+
+std::unique_ptr<RuleEvaluator> makeTimeWaitEvaluator() {
+  return std::make_unique<TimeWaitEvaluator>();
+}
+
+}  // namespace waitwatch
