@@ -22,6 +22,7 @@
 
 #include "service/api.hpp"
 #include "service/basic_auth.hpp"
+#include "service/decisions.hpp"
 #include "service/exporter.hpp"
 #include "service/health.hpp"
 #include "service/notifier.hpp"
@@ -417,17 +418,9 @@ void Daemon::pollOnce() {
   auto snapshot = std::make_shared<const Snapshot>(std::move(current));
   view->snapshot = snapshot;
   view->firing = engine_->firing();
-  // The TIME_WAIT creation counter, per namespace; namespaces that went away are forgotten.
-  std::unordered_map<std::uint64_t, std::uint64_t> created;
-  view->timeWaitCreatedTotal.reserve(snapshot->namespaces.size());
-  for (const auto& ns : snapshot->namespaces) {
-    const auto it = timeWaitCreated_.find(ns.ref.inode);
-    const std::uint64_t total =
-        (it == timeWaitCreated_.end() ? 0 : it->second) + ns.timeWaitCreated;
-    created[ns.ref.inode] = total;
-    view->timeWaitCreatedTotal.push_back(total);
-  }
-  timeWaitCreated_ = std::move(created);
+  TimeWaitCreatedTotals created = addTimeWaitCreated(timeWaitCreated_, snapshot->namespaces);
+  view->timeWaitCreatedTotal = std::move(created.totals);
+  timeWaitCreated_ = std::move(created.byInode);
   view->pollCount = ++polls_;
   view->unixTimeMs = wall;
   view->pollDuration = std::chrono::duration_cast<Duration>(Clock::now() - start);
@@ -459,81 +452,57 @@ void Daemon::reload() {
                    "\nSTATUS=reloading the configuration");
   const ConfigSource source = chooseConfigSource(options_.args, options_.defaultConfigPath);
   std::optional<TlsCredentials> tls;
-  auto config = loadConfig(source, options_.args, &tls);
-  if (config) {
-    // A capability dropped at start-up is gone for good.
-    const CapabilitySet lost = neededCapabilities(config->namespaces) & droppedAtStart_;
-    if (lost != 0) {
-      config = Error{EPERM, "\"namespaces\": \"" +
-                                std::string(namespaceSelectionName(config->namespaces)) +
-                                "\" needs " + capabilityNames(lost) +
-                                ": needs a restart: capability dropped at start (the "
-                                "configuration then did not need it)"};
-    }
-  }
+  auto loaded = loadConfig(source, options_.args, &tls);
+  ReloadPlan plan = planReload(config_, std::move(loaded), droppedAtStart_,
+                               http_ ? servedTls_ : std::nullopt, tls);
   std::unique_ptr<SnapshotSource> newSource;
-  if (config && config->namespaces != config_.namespaces) {
-    auto made = options_.sourceFactory(*config);
+  if (!plan.rejected && plan.newSource) {
+    auto made = options_.sourceFactory(plan.config);
     if (made) {
       newSource = std::move(*made);
     } else {
-      config = made.error();
+      plan.rejected = made.error();
     }
   }
-  if (!config) {
+  if (plan.rejected) {
     // The new file is rejected as a whole; nothing of it was applied.
-    const std::string& error = config.error().message;
+    const std::string& error = plan.rejected->message;
     logger_.log(3, "configuration " + source.describe() +
                        " rejected, still running on the previous one: " + error);
     journal_->submit(configRejectedEntry(source.describe(), error));
     health_->configReloaded(false, 0);
-  } else {
-    if (config->listen != config_.listen) {
-      logger_.log(
-          4, "listen address changes take effect on restart; still serving on " + config_.listen);
-      config->listen = config_.listen;
-    }
-    // A renewed certificate or key (checked by loadConfig) is served from the next handshake.
-    // Turning TLS on or off, or another min_version, needs a restart: libmicrohttpd fixes the
-    // listener's TLS mode and versions when it starts. Users apply now.
-    if (tls != servedTls_) {
-      const bool renewable =
-          tls && servedTls_ && http_ && tls->minVersion == servedTls_->minVersion;
-      Result<void> renewed = Error{};
-      if (renewable) renewed = http_->reloadCertificate(*tls);
-      if (renewable && renewed) {
-        servedTls_ = std::move(tls);
-        logger_.log(
-            6, "serving the certificate of " + config->web.tls->certFile + " to new connections");
-      } else if (renewable) {
-        logger_.log(3, "cannot serve the renewed certificate (" + renewed.error().message +
-                           "); still serving the previous one");
-        config->web.tls = config_.web.tls;
-      } else {
-        logger_.log(4,
-                    "TLS changes (web.tls_server_config: on, off or min_version) take effect "
-                    "on restart; still serving " +
-                        std::string(servedTls_ ? "HTTPS as before" : "plain HTTP"));
-        config->web.tls = config_.web.tls;
-      }
-    }
-    auth_->setUsers(config->web.basicAuthUsers);
-    if (newSource) source_ = std::move(newSource);
-    const bool intervalChanged = config->pollInterval != config_.pollInterval;
-    engine_->reconfigure(*config);
-    for (const Alert& a : engine_->takeDroppedOnReconfigure())
-      emit(a);
-    config_ = std::move(*config);
-    configSource_ = source;
-    if (intervalChanged) {
-      if (auto r = armTimer(config_.pollInterval); !r) logger_.log(3, r.error().message);
-      // The next poll is a whole new interval away: the watchdog's grace counts from now.
-      lastPollEndUsec_ = monotonicUsec();
-    }
-    health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
-    health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);
-    logger_.log(6, "configuration reloaded from " + source.describe() + ": " + config_.summary());
+    notifier_->event("READY=1\nSTATUS=configuration reloaded");
+    return;
   }
+  for (const auto& [priority, line] : plan.logs)
+    logger_.log(priority, line);
+  if (plan.tls == ReloadPlan::Tls::Renew) {
+    if (auto renewed = http_->reloadCertificate(*tls)) {
+      servedTls_ = std::move(tls);
+      logger_.log(
+          6, "serving the certificate of " + plan.config.web.tls->certFile + " to new connections");
+    } else {
+      logger_.log(3, "cannot serve the renewed certificate (" + renewed.error().message +
+                         "); still serving the previous one");
+      plan.config.web.tls = config_.web.tls;
+    }
+  }
+  // Users apply now.
+  auth_->setUsers(plan.config.web.basicAuthUsers);
+  if (newSource) source_ = std::move(newSource);
+  engine_->reconfigure(plan.config);
+  for (const Alert& a : engine_->takeDroppedOnReconfigure())
+    emit(a);
+  config_ = std::move(plan.config);
+  configSource_ = source;
+  if (plan.intervalChanged) {
+    if (auto r = armTimer(config_.pollInterval); !r) logger_.log(3, r.error().message);
+    // The next poll is a whole new interval away: the watchdog's grace counts from now.
+    lastPollEndUsec_ = monotonicUsec();
+  }
+  health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
+  health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);
+  logger_.log(6, "configuration reloaded from " + source.describe() + ": " + config_.summary());
   notifier_->event("READY=1\nSTATUS=configuration reloaded");
 }
 
@@ -575,24 +544,6 @@ void Daemon::pingWatchdog(bool force) {
 }
 
 }  // namespace
-
-bool pollsProgressing(std::uint64_t nowUsec, std::uint64_t lastPollEndUsec, Duration interval) {
-  const auto allowedUsec = static_cast<std::uint64_t>(interval.count()) * 2000 + 1'000'000;
-  return nowUsec < lastPollEndUsec || nowUsec - lastPollEndUsec <= allowedUsec;
-}
-
-std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring) {
-  std::uint64_t withCloseWait = 0;
-  for (const auto& p : snapshot.processes) {
-    if (p.states[TcpState::CloseWait] > 0) ++withCloseWait;
-  }
-  auto plural = [](std::uint64_t n, const char* one, const char* many) {
-    return std::to_string(n) + " " + (n == 1 ? one : many);
-  };
-  return plural(snapshot.totals().total(), "socket", "sockets") + ", " +
-         plural(withCloseWait, "process", "processes") + " with CLOSE_WAIT, " +
-         plural(alertsFiring, "alert", "alerts") + " firing";
-}
 
 int runDaemon(const DaemonOptions& options) {
   Daemon daemon(options);

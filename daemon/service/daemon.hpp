@@ -47,14 +47,6 @@ struct DaemonOptions {
   JournalWriterOptions journal;
 };
 
-// "48213 sockets, 3 processes with CLOSE_WAIT, 1 alert firing": the STATUS= line.
-std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring);
-
-// Whether the loop may tell the watchdog it is well: a poll ended within two intervals and a
-// second. A loop that still wakes but no longer polls (a timer that stopped) is not well, and
-// the watchdog must be let to fire.
-bool pollsProgressing(std::uint64_t nowUsec, std::uint64_t lastPollEndUsec, Duration interval);
-
 // Runs the daemon until SIGTERM or SIGINT. Returns the process exit status: 0 after a clean
 // stop, 1 when start-up failed (the reason was printed on stderr as one line).
 int runDaemon(const DaemonOptions& options);

@@ -39,12 +39,6 @@ TEST(ApiRoutes, ExactPathsGetAndHeadOnly) {
   EXPECT_EQ(routeRequest("DELETE", "/nope"), ApiRoute::MethodNotAllowed);
 }
 
-TEST(StatusLine, CountsSocketsProcessesAndAlerts) {
-  const Snapshot s = test::sampleSnapshot();
-  EXPECT_EQ(statusLine(s, 1), "17 sockets, 2 processes with CLOSE_WAIT, 1 alert firing");
-  EXPECT_EQ(statusLine(Snapshot{}, 0), "0 sockets, 0 processes with CLOSE_WAIT, 0 alerts firing");
-}
-
 TEST(ApiJson, SnapshotHasTheCliKeysAndAges) {
   const auto view = test::sampleView();
   const auto j = snapshotJson(*view);

@@ -270,19 +270,6 @@ struct NotifySocket {
   bool bound = false;
 };
 
-TEST(PollLoop, TheWatchdogHearsNothingOnceNoPollEnds) {
-  constexpr std::uint64_t kSecond = 1'000'000;
-  const Duration interval = std::chrono::seconds(5);
-  EXPECT_TRUE(pollsProgressing(100 * kSecond, 100 * kSecond, interval));
-  // Between polls, and a poll that overran: still well up to two intervals and a second.
-  EXPECT_TRUE(pollsProgressing(111 * kSecond, 100 * kSecond, interval));
-  EXPECT_FALSE(pollsProgressing(111 * kSecond + 1, 100 * kSecond, interval));
-  EXPECT_FALSE(pollsProgressing(200 * kSecond, 100 * kSecond, interval));
-  // A long interval allows a long quiet time, a short one a short time.
-  EXPECT_TRUE(pollsProgressing(200 * kSecond, 100 * kSecond, std::chrono::minutes(1)));
-  EXPECT_FALSE(pollsProgressing(102 * kSecond, 100 * kSecond, Duration(100)));
-}
-
 TEST(PollLoop, ReadyWatchdogAndStoppingReachTheManager) {
   const std::uint16_t port = freePort();
   ASSERT_NE(port, 0);

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "service/decisions.hpp"
+
+#include <cerrno>
+#include <utility>
+
+namespace waitwatch {
+
+bool pollsProgressing(std::uint64_t nowUsec, std::uint64_t lastPollEndUsec, Duration interval) {
+  const auto allowedUsec = static_cast<std::uint64_t>(interval.count()) * 2000 + 1'000'000;
+  return nowUsec < lastPollEndUsec || nowUsec - lastPollEndUsec <= allowedUsec;
+}
+
+std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring) {
+  std::uint64_t withCloseWait = 0;
+  for (const auto& p : snapshot.processes) {
+    if (p.states[TcpState::CloseWait] > 0) ++withCloseWait;
+  }
+  auto plural = [](std::uint64_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+  };
+  return plural(snapshot.totals().total(), "socket", "sockets") + ", " +
+         plural(withCloseWait, "process", "processes") + " with CLOSE_WAIT, " +
+         plural(alertsFiring, "alert", "alerts") + " firing";
+}
+
+TimeWaitCreatedTotals addTimeWaitCreated(
+    const std::unordered_map<std::uint64_t, std::uint64_t>& before,
+    const std::vector<NetnsEntry>& namespaces) {
+  TimeWaitCreatedTotals out;
+  out.totals.reserve(namespaces.size());
+  for (const NetnsEntry& ns : namespaces) {
+    const auto it = before.find(ns.ref.inode);
+    const std::uint64_t total = (it == before.end() ? 0 : it->second) + ns.timeWaitCreated;
+    out.byInode[ns.ref.inode] = total;
+    out.totals.push_back(total);
+  }
+  return out;
+}
+
+ReloadPlan planReload(const Config& current, Result<Config> loaded, CapabilitySet droppedAtStart,
+                      const std::optional<TlsCredentials>& servedTls,
+                      const std::optional<TlsCredentials>& newTls) {
+  ReloadPlan plan;
+  if (!loaded) {
+    plan.rejected = loaded.error();
+    return plan;
+  }
+  Config config = std::move(*loaded);
+  // A capability dropped at start-up is gone for good.
+  const CapabilitySet lost = neededCapabilities(config.namespaces) & droppedAtStart;
+  if (lost != 0) {
+    plan.rejected =
+        Error{EPERM, "\"namespaces\": \"" + std::string(namespaceSelectionName(config.namespaces)) +
+                         "\" needs " + capabilityNames(lost) +
+                         ": needs a restart: capability dropped at start (the "
+                         "configuration then did not need it)"};
+    return plan;
+  }
+  plan.newSource = config.namespaces != current.namespaces;
+  if (config.listen != current.listen) {
+    plan.logs.emplace_back(
+        4, "listen address changes take effect on restart; still serving on " + current.listen);
+    config.listen = current.listen;
+  }
+  // A renewed certificate or key is served from the next handshake. Turning TLS on or off, or
+  // another min_version, needs a restart: libmicrohttpd fixes the listener's TLS mode and
+  // versions when it starts.
+  if (newTls != servedTls) {
+    if (newTls && servedTls && newTls->minVersion == servedTls->minVersion) {
+      plan.tls = ReloadPlan::Tls::Renew;
+    } else {
+      plan.tls = ReloadPlan::Tls::NeedsRestart;
+      plan.logs.emplace_back(
+          4,
+          "TLS changes (web.tls_server_config: on, off or min_version) take effect on "
+          "restart; still serving " +
+              std::string(servedTls ? "HTTPS as before" : "plain HTTP"));
+      config.web.tls = current.web.tls;
+    }
+  }
+  plan.intervalChanged = config.pollInterval != current.pollInterval;
+  plan.config = std::move(config);
+  return plan;
+}
+
+}  // namespace waitwatch

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+// The daemon's decisions as values: no root, no threads, no sockets.
+#include "service/decisions.hpp"
+
+#include <gtest/gtest.h>
+#include <linux/capability.h>
+
+#include "test_snapshot.hpp"
+
+namespace waitwatch {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(StatusLine, CountsSocketsProcessesAndAlerts) {
+  const Snapshot s = test::sampleSnapshot();
+  EXPECT_EQ(statusLine(s, 1), "17 sockets, 2 processes with CLOSE_WAIT, 1 alert firing");
+  EXPECT_EQ(statusLine(Snapshot{}, 0), "0 sockets, 0 processes with CLOSE_WAIT, 0 alerts firing");
+}
+
+TEST(Watchdog, HearsNothingOnceNoPollEnds) {
+  constexpr std::uint64_t kSecond = 1'000'000;
+  const Duration interval = std::chrono::seconds(5);
+  EXPECT_TRUE(pollsProgressing(100 * kSecond, 100 * kSecond, interval));
+  // Between polls, and a poll that overran: still well up to two intervals and a second.
+  EXPECT_TRUE(pollsProgressing(111 * kSecond, 100 * kSecond, interval));
+  EXPECT_FALSE(pollsProgressing(111 * kSecond + 1, 100 * kSecond, interval));
+  EXPECT_FALSE(pollsProgressing(200 * kSecond, 100 * kSecond, interval));
+  // A long interval allows a long quiet time, a short one a short time.
+  EXPECT_TRUE(pollsProgressing(200 * kSecond, 100 * kSecond, std::chrono::minutes(1)));
+  EXPECT_FALSE(pollsProgressing(102 * kSecond, 100 * kSecond, Duration(100)));
+}
+
+NetnsEntry ns(std::uint64_t inode, std::uint64_t created) {
+  NetnsEntry e;
+  e.ref.inode = inode;
+  e.timeWaitCreated = created;
+  return e;
+}
+
+TEST(TimeWaitCreatedTotals, AddUpPerNamespaceAndForgetTheGone) {
+  auto first = addTimeWaitCreated({}, {ns(1, 10), ns(2, 5)});
+  EXPECT_EQ(first.totals, (std::vector<std::uint64_t>{10, 5}));
+  // Namespace 2 went away, 3 came: 1 goes on from 10, 3 starts from its own.
+  auto second = addTimeWaitCreated(first.byInode, {ns(3, 7), ns(1, 4)});
+  EXPECT_EQ(second.totals, (std::vector<std::uint64_t>{7, 14}));
+  EXPECT_EQ(second.byInode.size(), 2u);
+  EXPECT_EQ(second.byInode.count(2), 0u);
+  // Should 2 come back (a recycled inode), it starts over.
+  auto third = addTimeWaitCreated(second.byInode, {ns(2, 1)});
+  EXPECT_EQ(third.totals, (std::vector<std::uint64_t>{1}));
+}
+
+Config config(std::string_view json) {
+  auto c = compileConfig(json, "");
+  EXPECT_TRUE(c) << c.error().message;
+  return c ? *c : Config{};
+}
+
+TlsCredentials credentials(std::string cert, TlsVersion min = TlsVersion::Tls12) {
+  return TlsCredentials{std::move(cert), "key", min};
+}
+
+TEST(ReloadPlan, AFileThatDidNotLoadChangesNothing) {
+  const Config current = defaultConfig();
+  const ReloadPlan plan =
+      planReload(current, Error{0, "x.json: rules[0].for: bad"}, 0, std::nullopt, std::nullopt);
+  ASSERT_TRUE(plan.rejected);
+  EXPECT_EQ(plan.rejected->message, "x.json: rules[0].for: bad");
+}
+
+TEST(ReloadPlan, AllNamespacesAfterTheirCapabilityWasDroppedNeedARestart) {
+  const Config current = defaultConfig();
+  const Config all = config(R"({"namespaces": "all"})");
+  const ReloadPlan refused =
+      planReload(current, all, capabilityBit(CAP_SYS_ADMIN), std::nullopt, std::nullopt);
+  ASSERT_TRUE(refused.rejected);
+  EXPECT_EQ(refused.rejected->message,
+            "\"namespaces\": \"all\" needs cap_sys_admin: needs a restart: capability dropped at "
+            "start (the configuration then did not need it)");
+  const ReloadPlan kept = planReload(current, all, 0, std::nullopt, std::nullopt);
+  EXPECT_FALSE(kept.rejected);
+  EXPECT_TRUE(kept.newSource);
+  EXPECT_EQ(kept.config.namespaces, NamespaceSelection::All);
+}
+
+TEST(ReloadPlan, TheListenAddressStaysUntilARestart) {
+  const Config current = defaultConfig();
+  const ReloadPlan plan = planReload(current, config(R"({"listen": "127.0.0.1:9999",
+      "poll_interval": "2s"})"),
+                                     0, std::nullopt, std::nullopt);
+  ASSERT_FALSE(plan.rejected);
+  EXPECT_EQ(plan.config.listen, current.listen);
+  EXPECT_EQ(plan.config.pollInterval, 2s);
+  EXPECT_TRUE(plan.intervalChanged);
+  EXPECT_FALSE(plan.newSource);
+  ASSERT_EQ(plan.logs.size(), 1u);
+  EXPECT_EQ(plan.logs[0].first, 4);
+  EXPECT_EQ(plan.logs[0].second,
+            "listen address changes take effect on restart; still serving on " + current.listen);
+}
+
+TEST(ReloadPlan, ARenewedCertificateIsServedAndTlsModeChangesWait) {
+  Config current = defaultConfig();
+  current.web.tls = TlsServerConfig{"/etc/a.pem", "/etc/a.key", TlsVersion::Tls12};
+  Config next = current;
+  next.web.tls->certFile = "/etc/b.pem";
+
+  const ReloadPlan renew = planReload(current, next, 0, credentials("old"), credentials("new"));
+  EXPECT_EQ(renew.tls, ReloadPlan::Tls::Renew);
+  EXPECT_EQ(renew.config.web.tls->certFile, "/etc/b.pem");
+  EXPECT_TRUE(renew.logs.empty());
+
+  const ReloadPlan same = planReload(current, next, 0, credentials("old"), credentials("old"));
+  EXPECT_EQ(same.tls, ReloadPlan::Tls::Unchanged);
+
+  // Another min_version, or TLS turned off: the listener keeps what it serves.
+  const ReloadPlan version =
+      planReload(current, next, 0, credentials("old"), credentials("new", TlsVersion::Tls13));
+  EXPECT_EQ(version.tls, ReloadPlan::Tls::NeedsRestart);
+  EXPECT_EQ(version.config.web.tls, current.web.tls);
+  ASSERT_EQ(version.logs.size(), 1u);
+  EXPECT_NE(version.logs[0].second.find("still serving HTTPS as before"), std::string::npos);
+
+  Config plain = next;
+  plain.web.tls.reset();
+  const ReloadPlan off = planReload(current, plain, 0, credentials("old"), std::nullopt);
+  EXPECT_EQ(off.tls, ReloadPlan::Tls::NeedsRestart);
+  EXPECT_EQ(off.config.web.tls, current.web.tls);
+
+  // Turned on while serving plain HTTP.
+  const ReloadPlan on = planReload(defaultConfig(), next, 0, std::nullopt, credentials("new"));
+  EXPECT_EQ(on.tls, ReloadPlan::Tls::NeedsRestart);
+  EXPECT_FALSE(on.config.web.tls);
+  EXPECT_NE(on.logs[0].second.find("still serving plain HTTP"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace waitwatch
