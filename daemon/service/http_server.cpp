@@ -20,261 +20,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "service/login_verifier.hpp"
+#include "service/request_deadlines.hpp"
+#include "service/served_certificate.hpp"
+
 namespace waitwatch {
-namespace {
-
-// A request whose credentials wait for bcrypt, its connection suspended meanwhile.
-struct PendingLogin {
-  enum class Outcome : std::uint8_t { Waiting, Allowed, Denied, Unavailable };
-  MHD_Connection* connection = nullptr;
-  std::string user;
-  std::string password;
-  std::atomic<Outcome> outcome{Outcome::Waiting};
-};
-
-// One thread that runs bcrypt for suspended requests, with a bounded queue.
-class LoginVerifier {
- public:
-  LoginVerifier(std::shared_ptr<BasicAuth> auth, unsigned capacity)
-      : auth_(std::move(auth)), capacity_(capacity), thread_([this] { run(); }) {}
-  LoginVerifier(const LoginVerifier&) = delete;
-  LoginVerifier& operator=(const LoginVerifier&) = delete;
-  ~LoginVerifier() { stop(); }
-
-  // A place in the queue, taken before the connection is suspended; false when full.
-  bool reserve() {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || taken_ >= capacity_) return false;
-    ++taken_;
-    ++unsubmitted_;
-    return true;
-  }
-
-  // After reserve() and MHD_suspend_connection(): the login is verified and its connection
-  // resumed.
-  void submit(PendingLogin* login) {
-    std::unique_lock lock(mutex_);
-    --unsubmitted_;
-    if (stopping_) {
-      lock.unlock();
-      submitted_.notify_all();
-      login->outcome = PendingLogin::Outcome::Unavailable;
-      MHD_resume_connection(login->connection);
-      return;
-    }
-    queue_.push_back(login);
-    lock.unlock();
-    work_.notify_one();
-  }
-
-  // Resumes every suspended connection (MHD_stop_daemon must not find one) and ends the thread.
-  void stop() {
-    std::deque<PendingLogin*> left;
-    {
-      std::unique_lock lock(mutex_);
-      if (stopping_ && !thread_.joinable()) return;
-      stopping_ = true;
-      submitted_.wait(lock, [this] { return unsubmitted_ == 0; });
-      left.swap(queue_);
-    }
-    work_.notify_all();
-    for (PendingLogin* login : left) {
-      login->outcome = PendingLogin::Outcome::Unavailable;
-      MHD_resume_connection(login->connection);
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      std::unique_lock lock(mutex_);
-      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      PendingLogin* login = queue_.front();
-      queue_.pop_front();
-      lock.unlock();
-      const bool ok = auth_->verify(login->user, login->password);
-      std::fill(login->password.begin(), login->password.end(), '\0');
-      login->outcome = ok ? PendingLogin::Outcome::Allowed : PendingLogin::Outcome::Denied;
-      lock.lock();
-      --taken_;
-      lock.unlock();
-      MHD_resume_connection(login->connection);
-    }
-  }
-
-  std::shared_ptr<BasicAuth> auth_;
-  const unsigned capacity_;
-  std::mutex mutex_;
-  std::condition_variable work_;
-  std::condition_variable submitted_;
-  std::deque<PendingLogin*> queue_;
-  unsigned taken_ = 0;        // queued, being verified, or reserved
-  unsigned unsubmitted_ = 0;  // reserved, not submitted yet
-  bool stopping_ = false;
-  std::thread thread_;  // last: starts once the rest is initialized
-};
-
-// The certificate and key handed to each TLS handshake (GnuTLS form), replaced on reload.
-class ServedCertificate {
- public:
-  static Result<std::shared_ptr<const ServedCertificate>> make(const TlsCredentials& tls) {
-    auto c = std::shared_ptr<ServedCertificate>(new ServedCertificate);
-    const gnutls_datum_t cert{
-        reinterpret_cast<unsigned char*>(const_cast<char*>(tls.certPem.data())),
-        static_cast<unsigned>(tls.certPem.size())};
-    const gnutls_datum_t key{reinterpret_cast<unsigned char*>(const_cast<char*>(tls.keyPem.data())),
-                             static_cast<unsigned>(tls.keyPem.size())};
-    unsigned count = static_cast<unsigned>(c->chain_.size());
-    int rc =
-        gnutls_pcert_list_import_x509_raw(c->chain_.data(), &count, &cert, GNUTLS_X509_FMT_PEM, 0);
-    if (rc < 0) return Error{EINVAL, std::string("certificate: ") + gnutls_strerror(rc)};
-    c->count_ = count;
-    if ((rc = gnutls_privkey_init(&c->key_)) >= 0) {
-      rc = gnutls_privkey_import_x509_raw(c->key_, &key, GNUTLS_X509_FMT_PEM, nullptr, 0);
-    }
-    if (rc < 0) return Error{EINVAL, std::string("key: ") + gnutls_strerror(rc)};
-    return std::shared_ptr<const ServedCertificate>(std::move(c));
-  }
-  ServedCertificate(const ServedCertificate&) = delete;
-  ServedCertificate& operator=(const ServedCertificate&) = delete;
-  ~ServedCertificate() {
-    for (unsigned i = 0; i < count_; ++i)
-      gnutls_pcert_deinit(&chain_[i]);
-    if (key_ != nullptr) gnutls_privkey_deinit(key_);
-  }
-
-  gnutls_pcert_st* chain() const { return chain_.data(); }
-  unsigned count() const { return count_; }
-  gnutls_privkey_t key() const { return key_; }
-
- private:
-  ServedCertificate() = default;
-  mutable std::array<gnutls_pcert_st, 16> chain_{};  // a chain of up to 16 certificates
-  unsigned count_ = 0;
-  gnutls_privkey_t key_ = nullptr;
-};
-
-// GnuTLS's certificate callback has no user pointer, so the certificate being served is
-// process-wide: one TLS server per process (the daemon has one). Replaced certificates are kept
-// (the last 64) because a handshake in progress may still use the one it was given.
-struct CertificateSlot {
-  std::mutex mutex;
-  bool taken = false;
-  std::shared_ptr<const ServedCertificate> current;
-  std::deque<std::shared_ptr<const ServedCertificate>> retired;
-};
-CertificateSlot gCertificate;
-
-int retrieveCertificate(gnutls_session_t, const gnutls_datum_t*, int, const gnutls_pk_algorithm_t*,
-                        int, gnutls_pcert_st** chain, unsigned* count, gnutls_privkey_t* key) {
-  std::lock_guard lock(gCertificate.mutex);
-  if (!gCertificate.current) return -1;
-  *chain = gCertificate.current->chain();
-  *count = gCertificate.current->count();
-  *key = gCertificate.current->key();
-  return 0;
-}
-
-// Enforces HttpServerOptions::requestDeadlineSeconds. libmicrohttpd tells each connection's
-// start and end (MHD_OPTION_NOTIFY_CONNECTION); a request whose headers are complete reaches
-// onRequest; its end reaches onCompleted. A connection with no complete request by its deadline
-// is shut down (shutdown(2) on its socket): libmicrohttpd then reads EOF and closes it the usual
-// way, so none of its state is touched from here. The socket number stays this connection's
-// until its CLOSED notification (libmicrohttpd closes the socket after it), and that
-// notification removes it from here under the same mutex, so a reused number is never hit.
-class RequestDeadlines {
- public:
-  using Clock = std::chrono::steady_clock;
-
-  // `seconds` for the first request of a connection; `keepAliveSeconds` (not shorter) for the
-  // next ones, so that a client reusing a kept-alive connection is not cut before the idle
-  // timeout would have closed it anyway.
-  RequestDeadlines(unsigned seconds, unsigned keepAliveSeconds)
-      : limit_(std::chrono::seconds(seconds)),
-        keepAliveLimit_(std::chrono::seconds(std::max(seconds, keepAliveSeconds))) {
-    if (seconds > 0) reaper_ = std::thread([this] { reap(); });
-  }
-  ~RequestDeadlines() { stop(); }
-  RequestDeadlines(const RequestDeadlines&) = delete;
-  RequestDeadlines& operator=(const RequestDeadlines&) = delete;
-
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_all();
-    if (reaper_.joinable()) reaper_.join();
-  }
-
-  void opened(MHD_Connection* c) {
-    const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (info == nullptr) return;
-    bool wasIdle = false;
-    {
-      std::lock_guard lock(mutex_);
-      wasIdle = open_.empty();
-      open_[c] = Entry{.fd = info->connect_fd, .deadline = Clock::now() + limit_};
-    }
-    if (wasIdle) wake_.notify_all();  // the reaper sleeps while no connection is open
-  }
-  void closed(MHD_Connection* c) {
-    std::lock_guard lock(mutex_);
-    open_.erase(c);
-  }
-  // The request's headers are in: no deadline while it is served (bcrypt, a long response).
-  void requestArrived(MHD_Connection* c) {
-    std::lock_guard lock(mutex_);
-    if (auto it = open_.find(c); it != open_.end()) it->second.serving = true;
-  }
-  // Answered: the next request on this connection gets a deadline of its own.
-  void requestDone(MHD_Connection* c) {
-    std::lock_guard lock(mutex_);
-    if (auto it = open_.find(c); it != open_.end()) {
-      it->second.serving = false;
-      it->second.deadline = Clock::now() + keepAliveLimit_;
-    }
-  }
-  [[nodiscard]] std::uint64_t shutDown() const { return shutDown_.load(); }
-
- private:
-  struct Entry {
-    int fd = -1;
-    Clock::time_point deadline;
-    bool serving = false;
-    bool shut = false;
-  };
-
-  void reap() {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      // No connection, nothing to cut: no periodic wake-up of an idle daemon.
-      wake_.wait(lock, [this] { return stopping_ || !open_.empty(); });
-      if (stopping_) break;
-      wake_.wait_for(lock, std::chrono::milliseconds(250));
-      const auto now = Clock::now();
-      for (auto& [connection, e] : open_) {
-        if (e.serving || e.shut || now < e.deadline) continue;
-        ::shutdown(e.fd, SHUT_RDWR);
-        e.shut = true;
-        shutDown_.fetch_add(1, std::memory_order_relaxed);
-      }
-    }
-  }
-
-  const Clock::duration limit_;
-  const Clock::duration keepAliveLimit_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::unordered_map<MHD_Connection*, Entry> open_;
-  std::atomic<std::uint64_t> shutDown_{0};
-  std::thread reaper_;
-};
-
-}  // namespace
 
 struct HttpServer::Impl {
   HttpHandler handler;
@@ -562,14 +312,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(UniqueFd listener, HttpHan
                    "web.tls_server_config: this libmicrohttpd cannot take certificates from a "
                    "callback"};
     }
-    auto served = ServedCertificate::make(*options.tls);
-    if (!served) return served.error().wrap("web.tls_server_config");
-    {
-      std::lock_guard lock(gCertificate.mutex);
-      if (gCertificate.taken) return Error{EBUSY, "a TLS server is already running here"};
-      gCertificate.taken = true;
-      gCertificate.current = std::move(*served);
-    }
+    if (auto taken = takeCertificateSlot(*options.tls); !taken) return taken.error();
     impl->tls = options.tls;
     impl->tlsPriorities = tlsPriorities(options.tls->minVersion);
     flags |= MHD_USE_TLS;
@@ -626,10 +369,7 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::releaseCertificate() {
-  std::lock_guard lock(gCertificate.mutex);
-  gCertificate.taken = false;
-  gCertificate.current.reset();
-  gCertificate.retired.clear();
+  releaseCertificateSlot();
 }
 
 Result<void> HttpServer::reloadCertificate(const TlsCredentials& tls) {
@@ -637,12 +377,7 @@ Result<void> HttpServer::reloadCertificate(const TlsCredentials& tls) {
   if (tls.minVersion != impl_->tls->minVersion) {
     return Error{EINVAL, "min_version changes take effect on restart"};
   }
-  auto served = ServedCertificate::make(tls);
-  if (!served) return served.error();
-  std::lock_guard lock(gCertificate.mutex);
-  gCertificate.retired.push_back(std::move(gCertificate.current));
-  if (gCertificate.retired.size() > 64) gCertificate.retired.pop_front();
-  gCertificate.current = std::move(*served);
+  if (auto renewed = renewServedCertificate(tls); !renewed) return renewed.error();
   impl_->tls = tls;
   return {};
 }
