@@ -72,22 +72,23 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     auto sampler =
         isCurrent ? SockDiagSampler::open() : SockDiagSampler::openInNamespace(handle.fd.get());
     if (!sampler) return sampler.error();
-    it = samplers_
-             .emplace(handle.ref.inode, Namespace{.sampler = std::move(*sampler),
-                                                  .lastPoll = 0,
-                                                  .lastDumpStart = {},
-                                                  .thisDumpStart = {}})
-             .first;
+    it = samplers_.emplace(handle.ref.inode, Namespace{std::move(*sampler), 0}).first;
   }
   it->second.lastPoll = poll_;
+  DumpTimes& times = dumpTimes_[handle.ref.inode];
+  times.seenPoll = poll_;
+  times.pending.reset();
 
   NetnsKernelInfo info;
   if (isCurrent) {
     info = readCurrentNetnsKernelInfo(options_.procRoot);
   } else {
-    auto r = readNetnsKernelInfo(handle.fd.get());
-    if (!r) return r.error();
-    info = std::move(*r);
+    // Facts that cannot be read leave the namespace's sockets to count all the same.
+    if (auto r = readNetnsKernelInfo(handle.fd.get())) {
+      info = std::move(*r);
+    } else {
+      info.problems = r.error().message;
+    }
   }
   if (!info.problems.empty())
     stats_.kernelInfoProblems.push_back(handle.ref.label() + ": " + info.problems);
@@ -104,8 +105,8 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   Namespace& ns = it->second;
   TimePoint dumpStart = Clock::now();
   auto sinceLastDump = [&]() -> std::optional<Duration> {
-    if (!ns.lastDumpStart) return std::nullopt;
-    return std::chrono::duration_cast<Duration>(dumpStart - *ns.lastDumpStart);
+    if (!times.last) return std::nullopt;
+    return std::chrono::duration_cast<Duration>(dumpStart - *times.last);
   };
   auto visit = [this](const SocketRecord& s) { aggregator_.add(s); };
   auto restart = [&] {
@@ -122,7 +123,7 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     samplers_.erase(it);  // a fresh socket next time, should the namespace still exist
     return dumped.error();
   }
-  ns.thisDumpStart = dumpStart;
+  times.pending = dumpStart;
   stats_.sockets += dumped->sockets;
   stats_.dumpRetries += dumped->retries;
   aggregator_.endNamespace();
@@ -149,11 +150,11 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
 Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& out) {
   ++poll_;
   stats_ = CollectStats{};
-  if (auto r = owners_->beginPoll(now); !r) return r.error();
-
+  // The selection first: a name that does not exist must not cost a walk of /proc.
   auto handles = selectNamespaces();
   if (!handles) return handles.error();
   if (handles->empty()) return Error{0, "no network namespace found"};
+  if (auto r = owners_->beginPoll(now); !r) return r.error();
   std::uint64_t currentInode = 0;
   if (options_.namespaces == NamespaceSelection::Host) {
     currentInode = handles->front().ref.inode;
@@ -174,13 +175,21 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
     stats_.namespaceErrors.push_back(e);
     last = std::move(e);
   }
-  if (stats_.namespaces == 0 && last) return *last;
-  // Namespaces that are gone: close their sockets.
+  if (stats_.namespaces == 0 && last) {
+    const std::size_t others = stats_.namespaceErrors.size() - 1;
+    if (others > 0) {
+      last->message +=
+          " (" + std::to_string(others) + " other namespace(s) could not be read either)";
+    }
+    return *last;
+  }
+  // Namespaces that are gone: close their sockets, forget their windows.
   std::erase_if(samplers_, [&](const auto& kv) { return kv.second.lastPoll != poll_; });
+  std::erase_if(dumpTimes_, [&](const auto& kv) { return kv.second.seenPoll != poll_; });
   // Only a poll that is delivered moves the window on: a failed one counts nothing, so the
   // sockets it saw are counted by the next.
-  for (auto& [inode, ns] : samplers_) {
-    if (ns.thisDumpStart) ns.lastDumpStart = std::exchange(ns.thisDumpStart, std::nullopt);
+  for (auto& [inode, times] : dumpTimes_) {
+    if (times.pending) times.last = std::exchange(times.pending, std::nullopt);
   }
 
   const PendingHints* hints = &aggregator_.pendingHints();

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "attribution/owner_finder.hpp"
@@ -39,7 +40,7 @@ struct CollectorOptions {
   Duration fullWalkInterval = std::chrono::seconds(30);
   // See ProcessResolverOptions::processDetails.
   bool processDetails = true;
-  // UDP sockets too, into a snapshot of their own (Collector::udp()) so that TCP counts stay
+  // UDP sockets too, into a snapshot of their own (Collector::takeUdp()) so that TCP counts stay
   // TCP: an unconnected UDP socket counts as CLOSE, a connected one as ESTABLISHED. Every UDP
   // socket is kept with its owners.
   bool udp = false;
@@ -80,8 +81,9 @@ class Collector {
 
   // Every socket of the last poll with its owners (keepAllSockets), indices into that snapshot.
   [[nodiscard]] const std::vector<SocketLine>& sockets() const { return aggregator_.sockets(); }
-  // The UDP sockets of the last poll (CollectorOptions::udp), every one in udpSockets().
-  [[nodiscard]] Snapshot& udp() { return udp_; }
+  // The UDP sockets of the last poll (CollectorOptions::udp), every one in udpSockets(), whose
+  // indices are into the snapshot taken.
+  [[nodiscard]] Snapshot takeUdp() { return std::move(udp_); }
   [[nodiscard]] const std::vector<SocketLine>& udpSockets() const {
     return udpAggregator_.sockets();
   }
@@ -93,10 +95,14 @@ class Collector {
   struct Namespace {
     SockDiagSampler sampler;
     std::uint64_t lastPoll = 0;
-    // Start of the last complete dump: TIME_WAIT "created" is measured dump to dump, not by
-    // the configured interval, which a late poll would make count some sockets twice.
-    std::optional<TimePoint> lastDumpStart;
-    std::optional<TimePoint> thisDumpStart;  // becomes lastDumpStart when the poll succeeds
+  };
+  // TIME_WAIT "created" is measured dump to dump, not by the configured interval, which a late
+  // poll would make count some sockets twice. Kept apart from the sampler, which a failed dump
+  // drops: the window of a namespace lives as long as the namespace.
+  struct DumpTimes {
+    std::optional<TimePoint> last;     // start of the last dump of a delivered poll
+    std::optional<TimePoint> pending;  // this poll's, which becomes `last` if it is delivered
+    std::uint64_t seenPoll = 0;
   };
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
@@ -106,8 +112,9 @@ class Collector {
   SnapshotAggregator aggregator_;
   SnapshotAggregator udpAggregator_;
   Snapshot udp_;
-  PendingHints hints_;                                     // of both aggregators
-  std::unordered_map<std::uint64_t, Namespace> samplers_;  // by namespace inode
+  PendingHints hints_;                                      // of both aggregators
+  std::unordered_map<std::uint64_t, Namespace> samplers_;   // by namespace inode
+  std::unordered_map<std::uint64_t, DumpTimes> dumpTimes_;  // by namespace inode
   NetnsAliasCache netnsAliases_;
   std::uint64_t poll_ = 0;
   std::uint64_t lastNoPermission_ = 0;

@@ -168,7 +168,10 @@ Result<std::vector<NetnsHandle>> listNetworkNamespaces(const std::string& procRo
   }
 
   DirPtr proc(::opendir(procRoot.c_str()));
-  if (!proc) return osError(errno, "opening " + procRoot);
+  if (!proc) {
+    const int err = errno;  // before the message is built
+    return osError(err, "opening " + procRoot);
+  }
   while (const dirent* e = ::readdir(proc.get())) {
     if (!isPid(e->d_name)) continue;
     // A process that exited is skipped; one whose namespace we may not open is counted.

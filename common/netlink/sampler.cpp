@@ -103,9 +103,11 @@ Result<void> SockDiagSampler::sendRequest(std::uint8_t family, const DumpOptions
                                reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
     if (n == static_cast<ssize_t>(sizeof req)) return {};
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      return osError(errno,
+    if (n < 0) {
+      const int err = errno;  // before the message is built
+      return osError(err,
                      std::string("sending the ") + familyName(family) + " inet_diag dump request");
+    }
     return Error{
         EIO, std::string("short send of the ") + familyName(family) + " inet_diag dump request"};
   }

@@ -31,12 +31,12 @@ void SnapshotAggregator::begin(TimePoint now, Duration pollInterval, OwnerIndex&
   owners_ = &owners;
   now_ = now;
   pollInterval_ = pollInterval;
+  current_ = kNoIndex;
   setCreatedWindow(pollInterval);
   for (std::uint32_t slot : entrySlot_) {
     if (slot < slotHead_.size()) slotHead_[slot] = kNoIndex;
   }
   namespaces_.clear();
-  current_ = kNoIndex;
   processes_.clear();
   entrySlot_.clear();
   entryNext_.clear();
@@ -141,15 +141,17 @@ void SnapshotAggregator::setCreatedWindow(Duration window) {
   // A TIME_WAIT socket with more than (60 s - window) left entered TIME_WAIT within the
   // window (inet_diag.c, inet_twsk_diag_fill: idiag_expires is tw_timer.expires - jiffies). Both
   // dumps walk the hash in the same order, so a socket's offset into this dump is close to its
-  // offset into the last one and the dump's own length cancels out.
+  // offset into the last one and the dump's own length cancels out. No socket stays longer
+  // than 60 s: a longer window (failed or stalled polls) counts every one, over 60 s.
+  window = std::min(window, Duration(kTimeWaitLengthMs));
   createdThresholdMs_ = kTimeWaitLengthMs - static_cast<std::int64_t>(window.count());
   if (current_ != kNoIndex) namespaces_[current_].timeWaitWindow = window;
 }
 
 void SnapshotAggregator::beginDump(std::optional<Duration> sinceLastDump) {
   if (current_ == kNoIndex) return;
+  flush();  // records of the previous dump are judged by its window
   setCreatedWindow(sinceLastDump.value_or(pollInterval_));
-  flush();
   setMark(dumpMark_);
 }
 

@@ -54,7 +54,9 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
                        .udp = request_.udp};
     if (request_.netns == NamespaceSelection::Named) o.names = {request_.netnsName};
     std::unique_ptr<OneShotOwners> oneShot;
-    if (!request_.reuseCache) {
+    // UDP sockets come and go by the thousand (DNS): in the cache every one that closed would
+    // send its holder to a re-walk, so a look at UDP is always a fresh one.
+    if (!request_.reuseCache || request_.udp) {
       const bool tryBpf = env_.bpf && !bpfDisabledByEnvironment() && procRootIsOurs(env_.procRoot);
       oneShot = std::make_unique<OneShotOwners>(OneShotOwnersOptions{
           .procRoot = env_.procRoot, .bpf = tryBpf, .threads = walkerThreads(env_)});
@@ -77,7 +79,7 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
   }
   if (request_.keepSockets) c.sockets = collector_->sockets();
   if (request_.udp) {
-    c.udp = std::move(collector_->udp());
+    c.udp = collector_->takeUdp();
     c.udpSockets = collector_->udpSockets();
     c.hasUdp = true;
   }

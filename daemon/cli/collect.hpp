@@ -6,8 +6,8 @@
 //
 // A one-shot run has no cache to lean on: its owners come from OneShotOwners (the BPF socket-fd
 // scan where it loads, else a parallel /proc walk beside the dumps; WAITWATCH_NO_BPF=1 in the
-// environment forces the walk). --watch keeps the Collector with the daemon's cached resolver
-// across refreshes instead, which makes every later refresh cheap.
+// environment forces the walk). --watch over TCP keeps the Collector with the daemon's cached
+// resolver across refreshes instead, which makes every later refresh cheap.
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,7 +44,7 @@ struct CollectRequest {
   std::string netnsName{};   // NamespaceSelection::Named
   bool keepSockets = false;  // every TCP socket with its owners (filters, --sockets)
   bool udp = false;          // UDP sockets too, aggregated apart
-  bool reuseCache = false;   // --watch: owners from a cache kept across calls
+  bool reuseCache = false;   // --watch over TCP only: owners from a cache kept across calls
 };
 
 struct Collection {

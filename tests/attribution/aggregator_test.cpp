@@ -331,6 +331,18 @@ TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
   agg.finish(s);
   EXPECT_EQ(s.namespaces[0].timeWaitCreated, 2u);
   EXPECT_EQ(s.namespaces[0].timeWaitWindow, 4s);
+
+  // No socket stays in TIME_WAIT longer than 60 s: after polls that failed for 10 minutes,
+  // every socket is new and the window they were counted over is 60 s, not 10 minutes.
+  agg.begin(TimePoint{}, 5s, owners);
+  agg.beginNamespace(netns(1));
+  agg.beginDump(600s);
+  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 100));
+  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 59000));
+  agg.endNamespace();
+  agg.finish(s);
+  EXPECT_EQ(s.namespaces[0].timeWaitCreated, 2u);
+  EXPECT_EQ(s.namespaces[0].timeWaitWindow, 60s);
 }
 
 TEST(Aggregator, PendingSocketsSettleAfterTheSearch) {

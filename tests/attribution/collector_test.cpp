@@ -200,7 +200,7 @@ TEST(Collector, BothOwnerFindersAttributeTcpAndUdpAlike) {
       const ProcessEntry* me = self(snap);
       return me && me->states[TcpState::CloseWait] == 1 && me->states[TcpState::FinWait2] == 1;
     });
-    return std::make_pair(tcp, c.udp());
+    return std::make_pair(tcp, c.takeUdp());
   };
   const auto [cachedTcp, cachedUdp] = look(nullptr);
   const auto [oneShotTcp, oneShotUdp] =
