@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include "../cli/shop_fixture.hpp"
+#include "support/shop.hpp"
 
 namespace waitwatch::api {
 namespace {
 
-using cli::testing::buildShop;
+using testing::buildShop;
 
 const std::vector<std::string> kStateNames = {"ESTABLISHED", "SYN_SENT",  "SYN_RECV", "FIN_WAIT1",
                                               "FIN_WAIT2",   "TIME_WAIT", "CLOSE",    "CLOSE_WAIT",

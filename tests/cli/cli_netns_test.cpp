@@ -27,9 +27,9 @@
 #include <thread>
 #include <vector>
 
-#include "../support/tcp_wait.hpp"
 #include "cli/run.hpp"
 #include "core/tcp_state.hpp"
+#include "support/tcp_wait.hpp"
 #include "sys/file.hpp"
 #include "sys/unique_fd.hpp"
 

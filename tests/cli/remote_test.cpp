@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "cli/run.hpp"
-#include "shop_fixture.hpp"
+#include "support/shop.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch::cli {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Renderers over the hand-built shop (shop_fixture.hpp): exact rows.
+// Renderers over the hand-built shop (support/shop.hpp): exact rows.
 #include "cli/render.hpp"
 
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 
 #include "cli/run.hpp"
 #include "cli/view.hpp"
-#include "shop_fixture.hpp"
+#include "support/shop.hpp"
 
 namespace waitwatch::cli {
 namespace {

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Filters over the hand-built shop (shop_fixture.hpp): exact counts per namespace and process.
+// Filters over the hand-built shop (support/shop.hpp): exact counts per namespace and process.
 #include "cli/view.hpp"
 
 #include <gtest/gtest.h>
 
 #include <map>
 
-#include "shop_fixture.hpp"
+#include "support/shop.hpp"
 
 namespace waitwatch::cli {
 namespace {

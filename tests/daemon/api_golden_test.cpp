@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "service/api.hpp"
-#include "test_snapshot.hpp"
+#include "support/sample_poll.hpp"
 
 namespace waitwatch {
 namespace {
@@ -41,11 +41,11 @@ void expectGolden(const std::string& file, nlohmann::ordered_json doc) {
 }
 
 TEST(ApiGolden, SnapshotDocument) {
-  expectGolden("api_v1_snapshot.json", snapshotJson(*test::sampleView()));
+  expectGolden("api_v1_snapshot.json", snapshotJson(*testing::sampleView()));
 }
 
 TEST(ApiGolden, AlertsDocument) {
-  expectGolden("api_v1_alerts.json", alertsJson(*test::sampleView()));
+  expectGolden("api_v1_alerts.json", alertsJson(*testing::sampleView()));
 }
 
 }  // namespace

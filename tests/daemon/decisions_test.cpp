@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 
-#include "test_snapshot.hpp"
+#include "support/sample_poll.hpp"
 
 namespace waitwatch {
 namespace {
@@ -13,7 +13,7 @@ namespace {
 using namespace std::chrono_literals;
 
 TEST(StatusLine, CountsSocketsProcessesAndAlerts) {
-  const Snapshot s = test::sampleSnapshot();
+  const Snapshot s = testing::sampleSnapshot();
   EXPECT_EQ(statusLine(s, 1), "17 sockets, 2 processes with CLOSE_WAIT, 1 alert firing");
   EXPECT_EQ(statusLine(Snapshot{}, 0), "0 sockets, 0 processes with CLOSE_WAIT, 0 alerts firing");
 }

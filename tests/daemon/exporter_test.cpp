@@ -14,7 +14,7 @@
 #include "service/api.hpp"
 #include "service/health.hpp"
 #include "service/process_metrics.hpp"
-#include "test_snapshot.hpp"
+#include "support/sample_poll.hpp"
 
 namespace waitwatch {
 namespace {
@@ -36,7 +36,7 @@ std::vector<std::string> samples(const std::string& text, const std::string& nam
 }
 
 TEST(Exporter, SocketsByNamespaceHasEveryState) {
-  const auto view = test::sampleView();
+  const auto view = testing::sampleView();
   const auto lines = samples(render(*view, MetricsOptions{}), "waitwatch_sockets");
   ASSERT_EQ(lines.size(), 11u);
   EXPECT_NE(std::find(lines.begin(), lines.end(),
@@ -48,7 +48,7 @@ TEST(Exporter, SocketsByNamespaceHasEveryState) {
 }
 
 TEST(Exporter, ProcessGroupsSumWorkersWithoutPid) {
-  const auto view = test::sampleView();
+  const auto view = testing::sampleView();
   const auto lines = samples(render(*view, MetricsOptions{}), "waitwatch_process_sockets");
   const std::vector<std::string> expected = {
       R"(waitwatch_process_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",state="CLOSE_WAIT"} 3)",
@@ -66,7 +66,7 @@ TEST(Exporter, ProcessGroupsSumWorkersWithoutPid) {
 }
 
 TEST(Exporter, PidLabelOnlyWhenEnabled) {
-  const auto view = test::sampleView();
+  const auto view = testing::sampleView();
   const auto text = render(*view, MetricsOptions{.includePid = true, .maxGroups = 50});
   const auto lines = samples(text, "waitwatch_process_sockets");
   EXPECT_NE(
@@ -80,7 +80,7 @@ TEST(Exporter, PidLabelOnlyWhenEnabled) {
 }
 
 TEST(Exporter, DestinationsCountersAndAlerts) {
-  const auto view = test::sampleView();
+  const auto view = testing::sampleView();
   const auto text = render(*view, MetricsOptions{});
   EXPECT_EQ(
       samples(text, "waitwatch_ephemeral_port_usage_ratio"),
@@ -108,7 +108,7 @@ TEST(Exporter, DestinationsCountersAndAlerts) {
 }
 
 TEST(Exporter, KernelCountersOmittedWhenUnreadable) {
-  auto view = test::sampleView();
+  auto view = testing::sampleView();
   Snapshot s = *view->snapshot;
   s.namespaces[0].kernel.valid = false;
   view->snapshot = std::make_shared<const Snapshot>(s);
@@ -118,13 +118,13 @@ TEST(Exporter, KernelCountersOmittedWhenUnreadable) {
 }
 
 TEST(Exporter, GroupsBeyondTheCapFoldIntoOther) {
-  auto view = test::sampleView();
+  auto view = testing::sampleView();
   Snapshot s = *view->snapshot;
   // 30 leaking processes, each its own group; the cap keeps the 10 with most CLOSE_WAIT.
   s.processes.clear();
   for (int i = 0; i < 30; ++i) {
-    s.processes.push_back(test::process(1000 + i, "leaker" + std::to_string(i), "",
-                                        static_cast<std::uint64_t>(i + 1), 0, {}));
+    s.processes.push_back(testing::process(1000 + i, "leaker" + std::to_string(i), "",
+                                           static_cast<std::uint64_t>(i + 1), 0, {}));
   }
   view->snapshot = std::make_shared<const Snapshot>(s);
   view->processOldestCloseWait.assign(30, SocketAge{Duration{1000}, false});
@@ -163,11 +163,11 @@ TEST(Exporter, GroupsBeyondTheCapFoldIntoOther) {
 }
 
 TEST(Exporter, TenThousandLeakersStayUnderTheCap) {
-  auto view = test::sampleView();
+  auto view = testing::sampleView();
   Snapshot s = *view->snapshot;
   s.processes.clear();
   for (int i = 0; i < 10'000; ++i) {
-    s.processes.push_back(test::process(1000 + i, "p" + std::to_string(i), "", 1, 0, {}));
+    s.processes.push_back(testing::process(1000 + i, "p" + std::to_string(i), "", 1, 0, {}));
   }
   view->snapshot = std::make_shared<const Snapshot>(s);
   view->processOldestCloseWait.assign(s.processes.size(), SocketAge{});
@@ -176,7 +176,7 @@ TEST(Exporter, TenThousandLeakersStayUnderTheCap) {
 }
 
 TEST(Exporter, InvalidUtf8InLabelsIsReplaced) {
-  auto view = test::sampleView();
+  auto view = testing::sampleView();
   Snapshot s = *view->snapshot;
   s.processes[2].info.comm = std::string("bad\xff\xc3", 5);
   view->snapshot = std::make_shared<const Snapshot>(s);
@@ -188,7 +188,7 @@ TEST(Exporter, PublishedFamiliesComeFromOnePoll) {
   PollMetrics metrics;
   EXPECT_TRUE(metrics.Collect().empty());
   EXPECT_EQ(metrics.view(), nullptr);
-  auto view = test::sampleView();
+  auto view = testing::sampleView();
   metrics.publish(view, MetricsOptions{});
   EXPECT_EQ(metrics.view()->pollCount, 3u);
   EXPECT_FALSE(metrics.Collect().empty());
@@ -197,7 +197,7 @@ TEST(Exporter, PublishedFamiliesComeFromOnePoll) {
 // The whole /metrics output, as the daemon serves it, passes promtool's linter.
 TEST(Exporter, PromtoolAcceptsTheFullOutput) {
   auto poll = std::make_shared<PollMetrics>();
-  poll->publish(test::sampleView(), MetricsOptions{.includePid = true, .maxGroups = 1});
+  poll->publish(testing::sampleView(), MetricsOptions{.includePid = true, .maxGroups = 1});
   auto health = std::make_shared<HealthMetrics>("1.2.3");
   health->observePoll(0.02, false, 1700000000.5);
   DaemonApi api(poll, {poll, health->registry(), std::make_shared<ProcessMetrics>()});

@@ -20,7 +20,7 @@
 #include "service/daemon.hpp"
 #include "service/health.hpp"
 #include "service/http_server.hpp"
-#include "test_snapshot.hpp"
+#include "support/sample_poll.hpp"
 
 namespace waitwatch {
 namespace {
@@ -40,7 +40,7 @@ TEST(ApiRoutes, ExactPathsGetAndHeadOnly) {
 }
 
 TEST(ApiJson, SnapshotHasTheCliKeysAndAges) {
-  const auto view = test::sampleView();
+  const auto view = testing::sampleView();
   const auto j = snapshotJson(*view);
   EXPECT_EQ(j["states"]["CLOSE_WAIT"], 3);
   EXPECT_EQ(j["states"].size(), 11u);
@@ -64,7 +64,7 @@ TEST(ApiJson, SnapshotHasTheCliKeysAndAges) {
 }
 
 TEST(ApiJson, AlertDetails) {
-  const auto view = test::sampleView();
+  const auto view = testing::sampleView();
   const auto j = alertsJson(*view);
   ASSERT_EQ(j["alerts"].size(), 1u);
   const auto& a = j["alerts"][0];
@@ -165,7 +165,7 @@ TEST_F(HttpServerTest, ServesMetricsAndJson) {
   EXPECT_EQ(early.body.find("waitwatch_sockets"), std::string::npos);
   EXPECT_EQ(get(port_, "/api/v1/snapshot").status, 503);
 
-  poll_->publish(test::sampleView(), MetricsOptions{});
+  poll_->publish(testing::sampleView(), MetricsOptions{});
   Reply m = get(port_, "/metrics");
   EXPECT_EQ(m.status, 200);
   EXPECT_NE(m.headers.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);

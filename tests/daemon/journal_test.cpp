@@ -10,13 +10,13 @@
 #include <fstream>
 #include <future>
 
-#include "test_snapshot.hpp"
+#include "support/sample_poll.hpp"
 
 namespace waitwatch {
 namespace {
 
 TEST(JournalFields, FiringCloseWaitAlert) {
-  const JournalEntry e = alertEntry(test::sampleAlert());
+  const JournalEntry e = alertEntry(testing::sampleAlert());
   EXPECT_EQ(e.get("MESSAGE"), "nginx[100] (nginx.service) holds 2 CLOSE_WAIT sockets on :8080");
   EXPECT_EQ(e.get("MESSAGE_ID"), kMessageIdCloseWaitFiring);
   EXPECT_EQ(e.get("PRIORITY"), "4");
@@ -42,7 +42,7 @@ TEST(JournalFields, FiringCloseWaitAlert) {
 }
 
 TEST(JournalFields, PrioritiesAndIdsPerTypeAndState) {
-  Alert a = test::sampleAlert();
+  Alert a = testing::sampleAlert();
   a.severity = Severity::Critical;
   EXPECT_EQ(priorityFor(a), 2);
   a.state = AlertState::StillFiring;
@@ -81,7 +81,7 @@ TEST(JournalFields, TimeWaitDestinationAlert) {
 }
 
 TEST(JournalFields, StderrLine) {
-  Alert a = test::sampleAlert();
+  Alert a = testing::sampleAlert();
   EXPECT_EQ(alertLine(a),
             "FIRING warning close-wait-leak: nginx[100] (nginx.service) holds 2 CLOSE_WAIT "
             "sockets on :8080");

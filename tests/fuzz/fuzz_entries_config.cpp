@@ -6,11 +6,11 @@
 #include <string>
 #include <string_view>
 
-#include "../rules/snapshot_builder.hpp"
 #include "fuzz_check.hpp"
 #include "fuzz_entries.hpp"
 #include "rules/config.hpp"
 #include "rules/engine.hpp"
+#include "support/snapshot_builder.hpp"
 
 namespace waitwatch::fuzz {
 namespace {

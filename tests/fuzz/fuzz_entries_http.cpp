@@ -20,11 +20,11 @@
 #include <string>
 #include <string_view>
 
-#include "../daemon/test_snapshot.hpp"
 #include "fuzz_check.hpp"
 #include "fuzz_entries.hpp"
 #include "service/api.hpp"
 #include "service/http_server.hpp"
+#include "support/sample_poll.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch::fuzz {
@@ -47,7 +47,7 @@ Server& server() {
     files.rlim_cur = std::max<rlim_t>(files.rlim_cur, std::min<rlim_t>(files.rlim_max, 8192));
     ::setrlimit(RLIMIT_NOFILE, &files);
     auto* out = new Server;
-    out->poll->publish(test::sampleView(), MetricsOptions{});
+    out->poll->publish(testing::sampleView(), MetricsOptions{});
     out->api = std::make_shared<DaemonApi>(
         out->poll, std::vector<std::shared_ptr<const prometheus::Collectable>>{out->poll});
     auto fd = bindListener(Endpoint{*IpAddress::parse("127.0.0.1"), 0});

@@ -26,9 +26,9 @@
 #include <thread>
 #include <vector>
 
-#include "../support/tcp_wait.hpp"
 #include "netlink/netns_info.hpp"
 #include "netlink/sampler.hpp"
+#include "support/tcp_wait.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch {

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "engine_harness.hpp"
-#include "snapshot_builder.hpp"
+#include "support/snapshot_builder.hpp"
 
 namespace waitwatch::testing {
 namespace {

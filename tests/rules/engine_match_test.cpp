@@ -4,7 +4,7 @@
 #include <set>
 
 #include "engine_harness.hpp"
-#include "snapshot_builder.hpp"
+#include "support/snapshot_builder.hpp"
 
 namespace waitwatch::testing {
 namespace {

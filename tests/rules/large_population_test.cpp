@@ -12,7 +12,7 @@
 
 #include "config/default_config.hpp"
 #include "engine_harness.hpp"
-#include "snapshot_builder.hpp"
+#include "support/snapshot_builder.hpp"
 
 namespace {
 std::atomic<std::size_t> gAllocations{0};

@@ -9,7 +9,7 @@
 
 #include "config/default_config.hpp"
 #include "engine_harness.hpp"
-#include "snapshot_builder.hpp"
+#include "support/snapshot_builder.hpp"
 
 namespace waitwatch::testing {
 namespace {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Builds synthetic Snapshots for the rules engine tests, readably:
+// Builds synthetic Snapshots, readably (the engine's tests, the fuzzers' seeds):
 //
 //   SnapshotBuilder b;
 //   auto nginx = b.process({.pid = 1234, .comm = "nginx", .unit = "nginx.service",
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/snapshot.hpp"
+#include "support/addresses.hpp"
 
 namespace waitwatch::testing {
 
@@ -60,20 +61,6 @@ inline ProcessSpec proc(std::int32_t pid, std::string comm) {
   p.pid = pid;
   p.comm = std::move(comm);
   return p;
-}
-
-inline IpAddress ip(const std::string& text) {
-  auto a = IpAddress::parse(text);
-  if (!a) throw std::invalid_argument("bad address " + text);
-  return *a;
-}
-
-// "10.0.0.7:51000" or "[fd00::1]:443".
-inline Endpoint endpoint(const std::string& text) {
-  const auto colon = text.rfind(':');
-  std::string host = text.substr(0, colon);
-  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return Endpoint{ip(host), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)))};
 }
 
 class SnapshotBuilder {

@@ -8,7 +8,7 @@
 #include "rules/alert.hpp"
 #include "service/poll_view.hpp"
 
-namespace waitwatch::test {
+namespace waitwatch::testing {
 
 inline ProcessEntry process(std::int32_t pid, std::string comm, std::string unit,
                             std::uint64_t closeWait, std::uint64_t established,
@@ -99,4 +99,4 @@ inline std::shared_ptr<PollView> sampleView() {
   return v;
 }
 
-}  // namespace waitwatch::test
+}  // namespace waitwatch::testing

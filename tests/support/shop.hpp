@@ -19,32 +19,10 @@
 #include "core/snapshot.hpp"
 #include "proc/aggregator.hpp"
 #include "proc/inode_table.hpp"
+#include "support/addresses.hpp"
+#include "support/table_owners.hpp"
 
-namespace waitwatch::cli::testing {
-
-class ShopOwners final : public OwnerIndex {
- public:
-  InodeTable table;
-  std::vector<ProcessInfo> infos;
-  std::set<std::uint32_t> hiddenUids{1000};
-
-  InodeTable::View lookup(std::uint32_t inode) override { return table.touch(inode); }
-  InodeTable::View settle(std::uint32_t inode, std::uint32_t uid) override {
-    auto v = table.find(inode);
-    if (v && v->state != InodeTable::State::Pending) return *v;
-    const auto state =
-        hiddenUids.count(uid) ? InodeTable::State::NoPermission : InodeTable::State::Vanished;
-    table.setUnresolved(inode, state);
-    return InodeTable::View{state, 0, {}};
-  }
-  const ProcessInfo& process(std::uint32_t slot) override { return infos[slot]; }
-};
-
-inline Endpoint endpoint(const std::string& text) {
-  const auto colon = text.rfind(':');
-  return Endpoint{*IpAddress::parse(text.substr(0, colon)),
-                  static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)))};
-}
+namespace waitwatch::testing {
 
 inline SocketRecord record(TcpState state, const std::string& local, const std::string& remote,
                            std::uint32_t inode, std::uint32_t uid = 0) {
@@ -82,7 +60,8 @@ inline ProcessInfo processInfo(std::int32_t pid, std::string comm, std::string u
 }
 
 inline Shop buildShop() {
-  ShopOwners owners;
+  TableOwners owners;
+  owners.hiddenUids = {1000};
   ProcessInfo nginx =
       processInfo(100, "nginx", "www-data", 33, "/usr/sbin/nginx -g daemon on; master_process on;");
   nginx.unit = "nginx.service";
@@ -139,4 +118,4 @@ inline Shop buildShop() {
   return shop;
 }
 
-}  // namespace waitwatch::cli::testing
+}  // namespace waitwatch::testing
