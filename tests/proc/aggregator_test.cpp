@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -52,13 +53,15 @@ NetnsEntry netns(std::uint64_t inode, EphemeralRange range = EphemeralRange(3276
 }
 
 // One poll of one namespace: LISTEN sockets first, then the rest, as the kernel orders a dump.
-void feed(SnapshotAggregator& agg, NetnsEntry ns, const std::vector<SocketRecord>& sockets) {
+// `sinceLastDump`: the time since the namespace's previous dump (nullopt: it had none).
+void feed(SnapshotAggregator& agg, NetnsEntry ns, const std::vector<SocketRecord>& sockets,
+          std::optional<Duration> sinceLastDump = std::nullopt) {
   agg.beginNamespace(std::move(ns));
-  agg.beginDump();
+  agg.beginDump(sinceLastDump);
   for (const auto& s : sockets) {
     if (s.state == TcpState::Listen) agg.add(s);
   }
-  agg.beginDump();
+  agg.beginDump(sinceLastDump);
   for (const auto& s : sockets) {
     if (s.state != TcpState::Listen) agg.add(s);
   }
@@ -266,16 +269,12 @@ TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
   agg.begin(TimePoint{}, 5s, owners);
   // The previous dump started 3 s ago (this poll came early): a socket with 56 s left is
   // 4 s old and was in that dump, so it is not new, though younger than the interval.
-  agg.beginNamespace(netns(1));
-  agg.beginDump(3s);
-  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 57500));
-  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 56000));
-  agg.endNamespace();
+  feed(agg, netns(1),
+       {timeWait("10.0.0.1:40000", "10.0.0.7:80", 57500),
+        timeWait("10.0.0.1:40001", "10.0.0.7:80", 56000)},
+       3s);
   // A second namespace, never dumped before, falls back to the interval.
-  agg.beginNamespace(netns(2));
-  agg.beginDump(std::nullopt);
-  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 56000));
-  agg.endNamespace();
+  feed(agg, netns(2), {timeWait("10.0.0.1:40000", "10.0.0.7:80", 56000)});
   Snapshot s;
   agg.finish(s);
   ASSERT_EQ(s.namespaces.size(), 2u);
@@ -300,11 +299,10 @@ TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
   // No socket stays in TIME_WAIT longer than 60 s: after polls that failed for 10 minutes,
   // every socket is new and the window they were counted over is 60 s, not 10 minutes.
   agg.begin(TimePoint{}, 5s, owners);
-  agg.beginNamespace(netns(1));
-  agg.beginDump(600s);
-  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 100));
-  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 59000));
-  agg.endNamespace();
+  feed(agg, netns(1),
+       {timeWait("10.0.0.1:40000", "10.0.0.7:80", 100),
+        timeWait("10.0.0.1:40001", "10.0.0.7:80", 59000)},
+       600s);
   agg.finish(s);
   EXPECT_EQ(s.namespaces[0].timeWaitCreated, 2u);
   EXPECT_EQ(s.namespaces[0].timeWaitWindow, 60s);
