@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/enum_names.hpp"
+#include "rules/config_json.hpp"
 #include "rules/match.hpp"
 #include "rules/rule_evaluator.hpp"
 
@@ -376,10 +378,65 @@ class CloseWaitEvaluator final : public RuleEvaluator {
   std::vector<CloseWaitPass> passes_;  // one per close_wait rule
 };
 
+constexpr EnumNames<GroupBy, 3> kGroupBy({{GroupBy::Process, "process"},
+                                          {GroupBy::Unit, "unit"},
+                                          {GroupBy::Container, "container"}});
+
+constexpr std::array<std::string_view, 5> kKeys = {"group_by", "min_sockets", "min_age", "growth",
+                                                   "growth_window"};
+
+bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& path,
+                 Duration pollInterval, Rule& out) {
+  using config_json::jsonQuote;
+  CloseWaitRule& r = out.closeWait;
+  if (v.contains("group_by")) {
+    std::string g;
+    if (!in.string(v["group_by"], in.child(path, "group_by"), g)) return false;
+    const std::optional<GroupBy> groupBy = kGroupBy.parse(g);
+    if (!groupBy) {
+      return in.fail(in.child(path, "group_by"),
+                     jsonQuote(g) + " is not a grouping, expected " + kGroupBy.quotedList());
+    }
+    r.groupBy = *groupBy;
+  }
+  if (v.contains("min_sockets") &&
+      !in.count(v["min_sockets"], in.child(path, "min_sockets"), 1, r.minSockets)) {
+    return false;
+  }
+  if (v.contains("min_age") && !in.duration(v["min_age"], in.child(path, "min_age"), r.minAge)) {
+    return false;
+  }
+  if (v.contains("growth")) {
+    std::uint64_t g = 0;
+    if (!in.count(v["growth"], in.child(path, "growth"), 1, g)) return false;
+    r.growth = g;
+  }
+  if (v.contains("growth_window")) {
+    const std::string p = in.child(path, "growth_window");
+    if (!r.growth) return in.fail(p, "has no effect without \"growth\"");
+    if (!in.duration(v["growth_window"], p, r.growthWindow)) return false;
+    if (r.growthWindow < pollInterval * 2) {
+      return in.fail(p, jsonQuote(formatDuration(r.growthWindow)) +
+                            " is too short, expected at least two poll intervals (" +
+                            formatDuration(pollInterval * 2) + ")");
+    }
+  }
+  return true;
+}
+
+std::unique_ptr<RuleEvaluator> makeEvaluator() {
+  return std::make_unique<CloseWaitEvaluator>();
+}
+
 }  // namespace
 
-std::unique_ptr<RuleEvaluator> makeCloseWaitEvaluator() {
-  return std::make_unique<CloseWaitEvaluator>();
+std::string_view groupByName(GroupBy g) {
+  return kGroupBy.name(g);
+}
+
+const RuleTypeDefinition& closeWaitRuleType() {
+  static const RuleTypeDefinition type{RuleType::CloseWait, kKeys, readSection, makeEvaluator};
+  return type;
 }
 
 }  // namespace waitwatch

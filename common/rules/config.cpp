@@ -6,24 +6,19 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <span>
 #include <utility>
 
-#include "core/enum_names.hpp"
 #include "rules/config_json.hpp"
+#include "rules/config_reader.hpp"
+#include "rules/rule_evaluator.hpp"
 
 namespace waitwatch {
 namespace {
 
 using config_json::describe;
-using config_json::editDistance;
-using config_json::join;
 using config_json::jsonQuote;
-using config_json::kMaxQuotedKey;
-using config_json::kMaxQuotedValue;
 using config_json::printableMessage;
-using config_json::shorten;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
@@ -32,199 +27,29 @@ constexpr Duration kMinPollInterval{100};
 // freed between two polls, and the creation rate would undercount them.
 constexpr Duration kMaxPollInterval{60'000};
 constexpr std::size_t kMaxRuleNameLength = 64;
-constexpr Duration kMaxDuration{365LL * 24 * 3'600'000};
 
 // The keys each object accepts: the validator and the JSON Schema test share these.
-constexpr std::array<std::string_view, 8> kTopLevelKeys = {
-    "$schema", "poll_interval", "listen", "namespaces", "metrics", "alerts", "rules", "web"};
+constexpr std::array<std::string_view, 7> kTopLevelKeys = {
+    "$schema", "poll_interval", "listen", "namespaces", "metrics", "alerts", "rules"};
 constexpr std::array<std::string_view, 2> kMetricsKeys = {"include_pid", "max_groups"};
 constexpr std::array<std::string_view, 1> kAlertsKeys = {"reminder_interval"};
-constexpr std::array<std::string_view, 11> kCloseWaitRuleKeys = {
-    "name",     "type",        "severity", "for",    "clear_for",    "match",
-    "group_by", "min_sockets", "min_age",  "growth", "growth_window"};
-constexpr std::array<std::string_view, 10> kTimeWaitRuleKeys = {"name",
-                                                                "type",
-                                                                "severity",
-                                                                "for",
-                                                                "clear_for",
-                                                                "match",
-                                                                "port_usage_ratio",
-                                                                "min_sockets",
-                                                                "rate_per_second",
-                                                                "time_wait_overflow"};
-constexpr std::array<std::string_view, 2> kWebKeys = {"tls_server_config", "basic_auth_users"};
-constexpr std::array<std::string_view, 3> kTlsServerKeys = {"cert_file", "key_file", "min_version"};
-// exporter-toolkit keys waitwatchd does not implement: said so, rather than "unknown key", to
-// an operator who copied a web-config.yml over (client certificates are not offered).
-constexpr std::array<std::string_view, 2> kUnsupportedWebKeys = {"http_server_config",
-                                                                 "rate_limit"};
-constexpr std::array<std::string_view, 9> kUnsupportedTlsKeys = {"cert",
-                                                                 "key",
-                                                                 "client_auth_type",
-                                                                 "client_ca_file",
-                                                                 "client_allowed_sans",
-                                                                 "cipher_suites",
-                                                                 "curve_preferences",
-                                                                 "max_version",
-                                                                 "prefer_server_cipher_suites"};
-// bcrypt costs: each step doubles the time of a login that is not cached (cost 10: ~70 ms
-// here). Past 16 (~4.5 s) a first scrape would time out.
-constexpr unsigned kMinBcryptCost = 4;
-constexpr unsigned kMaxBcryptCost = 16;
-constexpr std::size_t kMaxUserNameLength = 64;
-
-constexpr EnumNames<GroupBy, 3> kGroupBy({{GroupBy::Process, "process"},
-                                          {GroupBy::Unit, "unit"},
-                                          {GroupBy::Container, "container"}});
 
 constexpr std::array<std::string_view, 2> kMatchKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 7> kSelectorKeys = {
     "comm", "unit", "container", "user", "local_port", "destination", "destination_port"};
 
+// A rule object's keys: the common ones, then its type's.
+std::vector<std::string_view> ruleKeys(const RuleTypeDefinition& type) {
+  std::vector<std::string_view> keys(kCommonRuleKeys.begin(), kCommonRuleKeys.end());
+  keys.insert(keys.end(), type.keys.begin(), type.keys.end());
+  return keys;
+}
+
 // The second step: the tree (config_json.hpp) into Config. The first error wins; every error
 // names its path.
 
-class Validator {
+class Validator : public ConfigReader {
  public:
-  std::string error;
-
-  [[nodiscard]] bool ok() const { return error.empty(); }
-
-  bool fail(const std::string& path, const std::string& reason) {
-    if (error.empty()) error = path.empty() ? reason : path + ": " + reason;
-    return false;
-  }
-
-  static std::string child(const std::string& path, std::string_view key) {
-    const std::string k = shorten(key, kMaxQuotedKey);
-    return path.empty() ? k : path + "." + k;
-  }
-  static std::string index(const std::string& path, std::size_t i) {
-    return path + "[" + std::to_string(i) + "]";
-  }
-
-  // Every key of `obj` must be in `allowed`.
-  bool knownKeys(const json& obj, const std::string& path,
-                 std::span<const std::string_view> allowed, std::string_view what = {}) {
-    for (const auto& [key, value] : obj.items()) {
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string reason = "unknown key";
-      if (!what.empty()) reason += " for " + std::string(what);
-      std::string_view best;
-      std::size_t bestDistance = 3;
-      for (std::string_view a : allowed) {
-        const std::size_t d = editDistance(key, a);
-        if (d < bestDistance) {
-          bestDistance = d;
-          best = a;
-        }
-      }
-      if (!best.empty()) {
-        reason += ", did you mean " + jsonQuote(best) + "?";
-      } else {
-        reason += " (expected one of: " + join(allowed, ", ") + ")";
-      }
-      return fail(child(path, key), reason);
-    }
-    return true;
-  }
-
-  bool object(const json& v, const std::string& path) {
-    if (v.is_object()) return true;
-    return fail(path, "expected an object, got " + describe(v));
-  }
-
-  bool duration(const json& v, const std::string& path, Duration& out) {
-    if (!v.is_string()) {
-      return fail(path, "expected a duration such as \"30s\" or \"5m\", got " + describe(v));
-    }
-    const auto& text = v.get_ref<const std::string&>();
-    auto d = parseDuration(text);
-    if (!d) return fail(path, jsonQuote(text) + " is not a duration, expected e.g. \"5m\"");
-    // The engine adds durations to steady-clock times in nanoseconds (int64: 292 years), so a
-    // "106751991167d" would overflow there; no rule needs more than a year.
-    if (*d > kMaxDuration) {
-      return fail(path, jsonQuote(text) + " is too long, expected at most \"365d\"");
-    }
-    out = *d;
-    return true;
-  }
-
-  bool count(const json& v, const std::string& path, std::uint64_t minimum, std::uint64_t& out) {
-    // 1e3 and 1000.0 are whole numbers too, as JSON writers and operators write them; a
-    // fraction, or a value past 2^53 where a double stops being exact, is not.
-    constexpr double kMaxExact = 9007199254740992.0;  // 2^53
-    if (v.is_number_float()) {
-      const double d = v.get<double>();
-      if (d < 0) {
-        return fail(path, v.dump() + " is negative, expected a whole number of at least " +
-                              std::to_string(minimum));
-      }
-      if (d != std::floor(d) || d > kMaxExact) {
-        return fail(path, "expected a whole number, got " + describe(v));
-      }
-      out = static_cast<std::uint64_t>(d);
-    } else if (v.is_number_unsigned()) {
-      out = v.get<std::uint64_t>();
-    } else if (v.is_number_integer()) {
-      return fail(path, v.dump() + " is negative, expected a whole number of at least " +
-                            std::to_string(minimum));
-    } else {
-      return fail(path, "expected a whole number, got " + describe(v));
-    }
-    if (out < minimum) {
-      return fail(path, v.dump() + " is too small, expected at least " + std::to_string(minimum));
-    }
-    return true;
-  }
-
-  bool boolean(const json& v, const std::string& path, bool& out) {
-    if (!v.is_boolean()) return fail(path, "expected true or false, got " + describe(v));
-    out = v.get<bool>();
-    return true;
-  }
-
-  bool string(const json& v, const std::string& path, std::string& out) {
-    if (!v.is_string()) return fail(path, "expected a string, got " + describe(v));
-    out = v.get<std::string>();
-    return true;
-  }
-
-  bool positiveNumber(const json& v, const std::string& path, double& out) {
-    if (!v.is_number()) return fail(path, "expected a number, got " + describe(v));
-    out = v.get<double>();
-    if (!std::isfinite(out) || out <= 0) {
-      return fail(path, v.dump() + " is not positive, expected a number above 0");
-    }
-    return true;
-  }
-
-  bool ratio(const json& v, const std::string& path, double& out) {
-    if (!v.is_number()) {
-      return fail(path, "expected a ratio between 0 and 1 such as 0.8, got " + describe(v));
-    }
-    out = v.get<double>();
-    if (!(out > 0 && out <= 1)) {
-      return fail(path, v.dump() + " is not a ratio, expected a number above 0 and at most 1");
-    }
-    return true;
-  }
-
-  // A value or a list of values: "comm": "nginx" or "comm": ["nginx", "php-fpm*"].
-  template <typename F>
-  bool list(const json& v, const std::string& path, F&& each) {
-    if (v.is_array()) {
-      if (v.empty()) {
-        return fail(path, "an empty list matches nothing; remove the key to match everything");
-      }
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (!each(v[i], index(path, i))) return false;
-      }
-      return true;
-    }
-    return each(v, path);
-  }
-
   bool globs(const json& v, const std::string& path, std::vector<Glob>& out) {
     return list(v, path, [&](const json& item, const std::string& p) {
       if (!item.is_string()) return fail(p, "expected a pattern string, got " + describe(item));
@@ -372,37 +197,27 @@ class Validator {
                                            " is not a valid rule name, expected 1-64 characters of "
                                            "letters, digits, '-', '_' and '.'");
     }
-    std::string type;
-    if (!string(v["type"], child(path, "type"), type)) return false;
-    // A key of the other rule type is a likely mix-up: say so rather than "unknown".
-    const bool closeWait = type == "close_wait";
-    if (closeWait || type == "time_wait") {
-      const std::span<const std::string_view> mine =
-          closeWait ? std::span<const std::string_view>(kCloseWaitRuleKeys) : kTimeWaitRuleKeys;
-      const std::span<const std::string_view> other =
-          closeWait ? std::span<const std::string_view>(kTimeWaitRuleKeys) : kCloseWaitRuleKeys;
-      for (const auto& [key, value] : v.items()) {
-        const bool inMine = std::find(mine.begin(), mine.end(), key) != mine.end();
-        const bool inOther = std::find(other.begin(), other.end(), key) != other.end();
-        if (!inMine && inOther) {
-          return fail(child(path, key), "not a key of " + type + " rules (only " +
-                                            (closeWait ? "time_wait" : "close_wait") +
-                                            " rules have it)");
-        }
-      }
-    }
-    const std::optional<RuleType> ruleType = parseRuleType(type);
+    std::string typeName;
+    if (!string(v["type"], child(path, "type"), typeName)) return false;
+    const std::optional<RuleType> ruleType = parseRuleType(typeName);
     if (!ruleType) {
       return fail(child(path, "type"),
-                  jsonQuote(type) + " is not a rule type, expected " + ruleTypeNames());
+                  jsonQuote(typeName) + " is not a rule type, expected " + ruleTypeNames());
     }
     out.type = *ruleType;
-    const std::span<const std::string_view> ruleKeys =
-        out.type == RuleType::CloseWait ? std::span<const std::string_view>(kCloseWaitRuleKeys)
-                                        : std::span<const std::string_view>(kTimeWaitRuleKeys);
-    if (!knownKeys(v, path, ruleKeys, "a " + std::string(ruleTypeName(out.type)) + " rule")) {
-      return false;
+    const RuleTypeDefinition& type = *ruleTypes()[static_cast<std::size_t>(out.type)];
+    const std::vector<std::string_view> keys = ruleKeys(type);
+    // A key of another rule type is a likely mix-up: say so rather than "unknown".
+    for (const auto& [key, value] : v.items()) {
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+      for (const RuleTypeDefinition* other : ruleTypes()) {
+        if (std::find(other->keys.begin(), other->keys.end(), key) == other->keys.end()) continue;
+        return fail(child(path, key), "not a key of " + typeName + " rules (only " +
+                                          std::string(ruleTypeName(other->type)) +
+                                          " rules have it)");
+      }
     }
+    if (!knownKeys(v, path, keys, "a " + typeName + " rule")) return false;
 
     if (v.contains("severity")) {
       std::string s;
@@ -422,228 +237,17 @@ class Validator {
       return false;
     }
     if (v.contains("match") && !match(v["match"], child(path, "match"), out.match)) return false;
-
-    if (out.type == RuleType::CloseWait) return closeWaitRule(v, path, pollInterval, out);
-    return timeWaitRule(v, path, out);
+    return type.read(*this, v, path, pollInterval, out);
   }
 
-  bool closeWaitRule(const json& v, const std::string& path, Duration pollInterval, Rule& out) {
-    CloseWaitRule& r = out.closeWait;
-    if (v.contains("group_by")) {
-      std::string g;
-      if (!string(v["group_by"], child(path, "group_by"), g)) return false;
-      const std::optional<GroupBy> groupBy = kGroupBy.parse(g);
-      if (!groupBy) {
-        return fail(child(path, "group_by"),
-                    jsonQuote(g) + " is not a grouping, expected " + kGroupBy.quotedList());
-      }
-      r.groupBy = *groupBy;
-    }
-    if (v.contains("min_sockets") &&
-        !count(v["min_sockets"], child(path, "min_sockets"), 1, r.minSockets)) {
-      return false;
-    }
-    if (v.contains("min_age") && !duration(v["min_age"], child(path, "min_age"), r.minAge)) {
-      return false;
-    }
-    if (v.contains("growth")) {
-      std::uint64_t g = 0;
-      if (!count(v["growth"], child(path, "growth"), 1, g)) return false;
-      r.growth = g;
-    }
-    if (v.contains("growth_window")) {
-      if (!r.growth) {
-        return fail(child(path, "growth_window"), "has no effect without \"growth\"");
-      }
-      if (!duration(v["growth_window"], child(path, "growth_window"), r.growthWindow)) {
-        return false;
-      }
-      if (r.growthWindow < pollInterval * 2) {
-        return fail(child(path, "growth_window"),
-                    jsonQuote(formatDuration(r.growthWindow)) +
-                        " is too short, expected at least two poll intervals (" +
-                        formatDuration(pollInterval * 2) + ")");
-      }
-    }
-    return true;
-  }
-
-  bool timeWaitRule(const json& v, const std::string& path, Rule& out) {
-    TimeWaitRule& r = out.timeWait;
-    if (v.contains("port_usage_ratio")) {
-      double x = 0;
-      if (!ratio(v["port_usage_ratio"], child(path, "port_usage_ratio"), x)) return false;
-      r.portUsageRatio = x;
-    }
-    if (v.contains("min_sockets")) {
-      std::uint64_t n = 0;
-      if (!count(v["min_sockets"], child(path, "min_sockets"), 1, n)) return false;
-      r.minSockets = n;
-    }
-    if (v.contains("rate_per_second")) {
-      double x = 0;
-      if (!positiveNumber(v["rate_per_second"], child(path, "rate_per_second"), x)) return false;
-      r.ratePerSecond = x;
-    }
-    if (v.contains("time_wait_overflow") &&
-        !boolean(v["time_wait_overflow"], child(path, "time_wait_overflow"), r.timeWaitOverflow)) {
-      return false;
-    }
-    if (!r.portUsageRatio && !r.minSockets && !r.ratePerSecond && !r.timeWaitOverflow) {
-      return fail(path,
-                  "a time_wait rule needs at least one of port_usage_ratio, min_sockets, "
-                  "rate_per_second, time_wait_overflow");
-    }
-    return true;
-  }
-
-  // A key of exporter-toolkit's web configuration that waitwatchd does not implement.
-  bool unsupportedKeys(const json& obj, const std::string& path,
-                       std::span<const std::string_view> unsupported,
-                       std::span<const std::string_view> supported) {
-    for (const auto& [key, value] : obj.items()) {
-      if (std::find(unsupported.begin(), unsupported.end(), key) == unsupported.end()) continue;
-      return fail(child(path, key),
-                  "an exporter-toolkit key waitwatchd does not support (it reads " +
-                      join(supported, ", ") + ")");
-    }
-    return true;
-  }
-
-  static bool absolutePath(std::string_view p) {
-    return p.size() > 1 && p.front() == '/' && p.find('\0') == std::string_view::npos;
-  }
-
-  // "$2a$", "$2b$" or "$2y$", a two-digit cost, 22 characters of salt and 31 of hash in
-  // bcrypt's base64 alphabet: what libxcrypt's crypt_rn verifies.
-  static std::optional<unsigned> bcryptCost(std::string_view h) {
-    if (h.size() != 60 || h.substr(0, 2) != "$2" || h[3] != '$' || h[6] != '$') return {};
-    if (h[2] != 'a' && h[2] != 'b' && h[2] != 'y') return {};
-    if (h[4] < '0' || h[4] > '9' || h[5] < '0' || h[5] > '9') return {};
-    const bool alphabet = std::all_of(h.begin() + 7, h.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '.' || c == '/';
-    });
-    if (!alphabet) return {};
-    return static_cast<unsigned>((h[4] - '0') * 10 + (h[5] - '0'));
-  }
-
-  static bool validUserName(std::string_view n) {
-    if (n.empty() || n.size() > kMaxUserNameLength) return false;
-    // A colon ends the user name in an Authorization header (RFC 7617).
-    return std::none_of(n.begin(), n.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return c == ':' || u < 0x20 || u == 0x7F;
-    });
-  }
-
-  bool tlsServer(const json& v, const std::string& path, TlsServerConfig& out) {
-    if (!object(v, path) || !unsupportedKeys(v, path, kUnsupportedTlsKeys, kTlsServerKeys) ||
-        !knownKeys(v, path, kTlsServerKeys)) {
-      return false;
-    }
-    const bool cert = v.contains("cert_file");
-    const bool key = v.contains("key_file");
-    if (!cert || !key) {
-      return fail(path, std::string("cert_file and key_file go together: ") +
-                            (cert  ? "key_file"
-                             : key ? "cert_file"
-                                   : "both are") +
-                            " missing");
-    }
-    for (auto [name, field] : {std::pair{"cert_file", &TlsServerConfig::certFile},
-                               std::pair{"key_file", &TlsServerConfig::keyFile}}) {
-      const std::string p = child(path, name);
-      if (!string(v[name], p, out.*field)) return false;
-      if (!absolutePath(out.*field)) {
-        return fail(p, jsonQuote(out.*field) +
-                           " is not an absolute path, expected e.g. \"/etc/waitwatch/tls.crt\"");
-      }
-    }
-    if (v.contains("min_version")) {
-      std::string version;
-      const std::string p = child(path, "min_version");
-      if (!string(v["min_version"], p, version)) return false;
-      if (version == "TLS12") {
-        out.minVersion = TlsVersion::Tls12;
-      } else if (version == "TLS13") {
-        out.minVersion = TlsVersion::Tls13;
-      } else if (version == "TLS10" || version == "TLS11") {
-        return fail(p, jsonQuote(version) +
-                           " is not offered (deprecated by RFC 8996), expected \"TLS12\" or "
-                           "\"TLS13\"");
-      } else {
-        return fail(p,
-                    jsonQuote(version) + " is not a TLS version, expected \"TLS12\" or \"TLS13\"");
-      }
-    }
-    return true;
-  }
-
-  bool basicAuthUsers(const json& v, const std::string& path, std::vector<BasicAuthUser>& out) {
-    if (!object(v, path)) return false;
-    if (v.empty()) {
-      return fail(path, "no users: remove the key to serve without authentication");
-    }
-    for (const auto& [name, value] : v.items()) {
-      const std::string p = child(path, name);
-      if (!validUserName(name)) {
-        return fail(p,
-                    "not a valid user name, expected 1-64 characters without ':' or control "
-                    "characters");
-      }
-      // The value is never quoted in an error: a plain password put here by mistake must not
-      // end up in the journal.
-      if (!value.is_string()) {
-        return fail(p, "expected a bcrypt hash string, got " +
-                           (value.is_number() ? std::string("a number") : describe(value)));
-      }
-      const auto cost = bcryptCost(value.get_ref<const std::string&>());
-      if (!cost) {
-        return fail(p,
-                    "not a bcrypt hash (expected \"$2y$10$\" and 53 more characters, as "
-                    "`htpasswd -nBC 10 " +
-                        shorten(name, kMaxQuotedKey) +
-                        "` prints after the colon); the value is not shown");
-      }
-      if (*cost < kMinBcryptCost || *cost > kMaxBcryptCost) {
-        return fail(p, "bcrypt cost " + std::to_string(*cost) + " is out of range, expected " +
-                           std::to_string(kMinBcryptCost) + " to " +
-                           std::to_string(kMaxBcryptCost) +
-                           " (each step doubles the time of a login; 10 takes ~70 ms)");
-      }
-      out.push_back(BasicAuthUser{.name = name, .bcryptHash = value.get<std::string>()});
-    }
-    // nlohmann::json objects iterate in key order already; sorted by name either way.
-    std::sort(out.begin(), out.end(),
-              [](const BasicAuthUser& a, const BasicAuthUser& b) { return a.name < b.name; });
-    return true;
-  }
-
-  bool web(const json& v, WebConfig& out) {
-    if (!object(v, "web") || !unsupportedKeys(v, "web", kUnsupportedWebKeys, kWebKeys) ||
-        !knownKeys(v, "web", kWebKeys)) {
-      return false;
-    }
-    if (v.contains("tls_server_config")) {
-      TlsServerConfig tls;
-      if (!tlsServer(v["tls_server_config"], "web.tls_server_config", tls)) return false;
-      out.tls = std::move(tls);
-    }
-    if (v.contains("basic_auth_users") &&
-        !basicAuthUsers(v["basic_auth_users"], "web.basic_auth_users", out.basicAuthUsers)) {
-      return false;
-    }
-    return true;
-  }
-
-  bool config(const json& root, Config& out) {
+  bool config(const json& root, std::span<const ConfigSection> sections, Config& out) {
     if (!root.is_object()) {
       return fail("", "expected a JSON object at the top level, got " + describe(root));
     }
-    if (!knownKeys(root, "", kTopLevelKeys)) {
-      return false;
-    }
+    std::vector<std::string_view> keys(kTopLevelKeys.begin(), kTopLevelKeys.end());
+    for (const ConfigSection& section : sections)
+      keys.push_back(section.key);
+    if (!knownKeys(root, "", keys)) return false;
     if (root.contains("$schema")) {
       std::string ignored;
       if (!string(root["$schema"], "$schema", ignored)) return false;
@@ -727,7 +331,10 @@ class Validator {
         out.rules.push_back(std::move(r));
       }
     }
-    if (root.contains("web") && !web(root["web"], out.web)) return false;
+    for (const ConfigSection& section : sections) {
+      const std::string key(section.key);
+      if (root.contains(key) && !section.read(*this, root[key])) return false;
+    }
     return true;
   }
 };
@@ -735,26 +342,16 @@ class Validator {
 }  // namespace
 
 std::vector<ConfigKeySet> configKeySets() {
-  auto set = [](std::string_view object, std::span<const std::string_view> keys) {
+  auto set = [](std::string_view object, const auto& keys) {
     return ConfigKeySet{object, std::vector<std::string_view>(keys.begin(), keys.end())};
   };
   return {set("", kTopLevelKeys),
           set("metrics", kMetricsKeys),
           set("alerts", kAlertsKeys),
-          set("rule(close_wait)", kCloseWaitRuleKeys),
-          set("rule(time_wait)", kTimeWaitRuleKeys),
           set("match", kMatchKeys),
           set("selector", kSelectorKeys),
-          set("web", kWebKeys),
-          set("web.tls_server_config", kTlsServerKeys)};
-}
-
-std::string_view tlsVersionName(TlsVersion v) {
-  return v == TlsVersion::Tls13 ? "TLS13" : "TLS12";
-}
-
-std::string_view groupByName(GroupBy g) {
-  return kGroupBy.name(g);
+          set("rule(close_wait)", ruleKeys(closeWaitRuleType())),
+          set("rule(time_wait)", ruleKeys(timeWaitRuleType()))};
 }
 
 std::optional<Endpoint> parseListenAddress(std::string_view text) {
@@ -780,7 +377,8 @@ std::optional<Endpoint> parseListenAddress(std::string_view text) {
   return Endpoint{*address, static_cast<std::uint16_t>(port)};
 }
 
-Result<Config> compileConfig(std::string_view jsonText, std::string_view origin) {
+Result<Config> compileConfig(std::string_view jsonText, std::string_view origin,
+                             std::span<const ConfigSection> sections) {
   auto withOrigin = [&](const std::string& message) {
     return Error{0,
                  printableMessage(origin.empty() ? message : std::string(origin) + ": " + message)};
@@ -789,7 +387,7 @@ Result<Config> compileConfig(std::string_view jsonText, std::string_view origin)
   if (!root) return withOrigin(root.error().message);
   Config config = defaultConfig();
   Validator v;
-  if (!v.config(*root, config)) return withOrigin(v.error);
+  if (!v.config(*root, sections, config)) return withOrigin(v.error());
   return config;
 }
 
@@ -837,13 +435,6 @@ std::string Config::summary() const {
   for (std::size_t i = 0; i < rules.size(); ++i) {
     out += i == 0 ? ": " : ", ";
     out += rules[i].name + " (" + std::string(ruleTypeName(rules[i].type)) + ")";
-  }
-  // Said only when set, so that the summary of an unprotected daemon stays as it was.
-  if (web.tls) out += "; TLS (" + std::string(tlsVersionName(web.tls->minVersion)) + "+)";
-  if (!web.basicAuthUsers.empty()) {
-    out += std::string(web.tls ? ", " : "; ") + "basic auth (" +
-           std::to_string(web.basicAuthUsers.size()) +
-           (web.basicAuthUsers.size() == 1 ? " user)" : " users)");
   }
   return out;
 }

@@ -4,13 +4,16 @@
 // (unknown keys, types, impossible values) so that the engine and the daemon never see a bad
 // value; errors name the JSON path and the reason.
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/address.hpp"
 #include "core/duration.hpp"
+#include "core/function_ref.hpp"
 #include "core/netns_selection.hpp"
 #include "core/ports.hpp"
 #include "core/result.hpp"
@@ -18,6 +21,8 @@
 #include "rules/glob.hpp"
 
 namespace waitwatch {
+
+class ConfigReader;
 
 // The metrics listener when neither the config nor --listen names one. The Prometheus exporter
 // range 9100-9999 is fully allocated by now; 9929 is documented in the README as waitwatch's.
@@ -120,32 +125,6 @@ struct AlertOptions {
   bool operator==(const AlertOptions&) const = default;
 };
 
-// Protection of /metrics and /api/v1/*, named as in the Prometheus exporter-toolkit's web
-// configuration (tls_server_config, basic_auth_users) because operators already know it. Only
-// the names and values are checked here (the core reads no files): the daemon reads and checks
-// the certificate and key itself.
-enum class TlsVersion : std::uint8_t { Tls12, Tls13 };
-std::string_view tlsVersionName(TlsVersion v);  // "TLS12", "TLS13"
-
-struct TlsServerConfig {
-  std::string certFile;  // absolute path of a PEM certificate (chain)
-  std::string keyFile;   // absolute path of its PEM private key, unencrypted
-  TlsVersion minVersion = TlsVersion::Tls12;
-  bool operator==(const TlsServerConfig&) const = default;
-};
-
-struct BasicAuthUser {
-  std::string name;
-  std::string bcryptHash;  // "$2y$10$..." (as htpasswd -nB writes it), checked for its form
-  bool operator==(const BasicAuthUser&) const = default;
-};
-
-struct WebConfig {
-  std::optional<TlsServerConfig> tls;         // unset: plain HTTP
-  std::vector<BasicAuthUser> basicAuthUsers;  // sorted by name; empty: no authentication
-  bool operator==(const WebConfig&) const = default;
-};
-
 struct Config {
   Duration pollInterval{5'000};
   std::string listen{kDefaultListen};                        // "ADDR:PORT", "[V6ADDR]:PORT"
@@ -153,7 +132,6 @@ struct Config {
   MetricsOptions metrics;
   AlertOptions alerts;
   std::vector<Rule> rules;
-  WebConfig web;
   bool operator==(const Config&) const = default;
 
   // "poll every 5s, listen on 0.0.0.0:9929, host namespace, 2 rules (close-wait-leak:
@@ -161,10 +139,19 @@ struct Config {
   [[nodiscard]] std::string summary() const;
 };
 
+// A top-level section that a program reads itself (waitwatchd's "web"): compileConfig accepts
+// its key and, once the rest of the file checked out, hands its value to `read`, whose errors
+// name their path as the rest do.
+struct ConfigSection {
+  std::string_view key;
+  FunctionRef<bool(ConfigReader&, const nlohmann::json&)> read;
+};
+
 // Parses and validates a configuration. `origin` (a file name, or empty) prefixes every error:
 // "/etc/waitwatch/waitwatch.json: rules[1].for: \"5 minutes\" is not a duration, expected e.g.
 // \"5m\"". JSON with // and /* */ comments is accepted.
-Result<Config> compileConfig(std::string_view jsonText, std::string_view origin);
+Result<Config> compileConfig(std::string_view jsonText, std::string_view origin,
+                             std::span<const ConfigSection> sections = {});
 
 // The built-in defaults; config/waitwatch.json is the same configuration as a commented file
 // (a test checks that they are equal).
@@ -172,8 +159,8 @@ Config defaultConfig();
 
 // The keys each configuration object accepts, for tools and for the test that keeps
 // config/waitwatch.schema.json in step with the validator. `object` is "" (top level),
-// "metrics", "alerts", "rule(close_wait)", "rule(time_wait)", "match", "selector", "web" or
-// "web.tls_server_config".
+// "metrics", "alerts", "rule(close_wait)", "rule(time_wait)", "match" or "selector" (the
+// sections a program reads itself list their own).
 struct ConfigKeySet {
   std::string_view object;
   std::vector<std::string_view> keys;

@@ -17,15 +17,23 @@ namespace {
 // How far ahead the cookie table is prefetched: its lookups otherwise wait on memory one by one.
 constexpr std::size_t kAgesLookahead = 8;
 
-// One evaluator per rule type, indexed by RuleType: a new rule type adds its line here.
-constexpr std::size_t kRuleTypeCount = 2;
 std::array<std::unique_ptr<RuleEvaluator>, kRuleTypeCount> makeEvaluators() {
-  return {makeCloseWaitEvaluator(), makeTimeWaitEvaluator()};
+  std::array<std::unique_ptr<RuleEvaluator>, kRuleTypeCount> out;
+  for (std::size_t t = 0; t < kRuleTypeCount; ++t)
+    out[t] = ruleTypes()[t]->makeEvaluator();
+  return out;
 }
-static_assert(static_cast<std::size_t>(RuleType::CloseWait) == 0 &&
-              static_cast<std::size_t>(RuleType::TimeWait) == 1);
 
 }  // namespace
+
+// Indexed by RuleType: a new rule type adds its line here.
+const std::array<const RuleTypeDefinition*, kRuleTypeCount>& ruleTypes() {
+  static_assert(static_cast<std::size_t>(RuleType::CloseWait) == 0 &&
+                static_cast<std::size_t>(RuleType::TimeWait) == 1);
+  static const std::array<const RuleTypeDefinition*, kRuleTypeCount> types = {&closeWaitRuleType(),
+                                                                              &timeWaitRuleType()};
+  return types;
+}
 
 const EphemeralRange& defaultEphemeralRange() {
   static const EphemeralRange range;

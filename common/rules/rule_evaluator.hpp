@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// One rule type's evaluation. The engine (engine.cpp) runs every evaluator each poll and the
-// shared alert state machine (alert_machine.hpp) turns their verdicts into transitions: a new
-// rule type is a new evaluator in a file of its own and a line in the engine's table.
+// One rule type: its keys of a rule object and its evaluation. The engine (engine.cpp) runs
+// every evaluator each poll and the shared alert state machine (alert_machine.hpp) turns their
+// verdicts into transitions; the configuration (config.cpp) hands each rule object to its
+// type's reader. A new rule type is a file of its own that defines a RuleTypeDefinition, and a
+// line in the engine's table.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/duration.hpp"
@@ -15,6 +21,7 @@
 #include "rules/alert.hpp"
 #include "rules/alert_machine.hpp"
 #include "rules/config.hpp"
+#include "rules/config_reader.hpp"
 #include "rules/cookie_ages.hpp"
 
 namespace waitwatch {
@@ -45,7 +52,24 @@ class RuleEvaluator {
                       AlertMachine& machine, std::vector<Alert>& out) = 0;
 };
 
-std::unique_ptr<RuleEvaluator> makeCloseWaitEvaluator();  // close_wait_rule.cpp
-std::unique_ptr<RuleEvaluator> makeTimeWaitEvaluator();   // time_wait_rule.cpp
+// The keys every rule object has, whatever its type.
+inline constexpr std::array<std::string_view, 6> kCommonRuleKeys = {"name", "type",      "severity",
+                                                                    "for",  "clear_for", "match"};
+
+struct RuleTypeDefinition {
+  RuleType type;
+  std::span<const std::string_view> keys;  // its own, besides kCommonRuleKeys
+  // Reads its keys of the rule object at `path` into `out` (the common keys are read already).
+  bool (*read)(ConfigReader& in, const nlohmann::json& rule, const std::string& path,
+               Duration pollInterval, Rule& out);
+  std::unique_ptr<RuleEvaluator> (*makeEvaluator)();
+};
+
+const RuleTypeDefinition& closeWaitRuleType();  // close_wait_rule.cpp
+const RuleTypeDefinition& timeWaitRuleType();   // time_wait_rule.cpp
+
+inline constexpr std::size_t kRuleTypeCount = 2;
+// Every rule type, indexed by RuleType (engine.cpp).
+const std::array<const RuleTypeDefinition*, kRuleTypeCount>& ruleTypes();
 
 }  // namespace waitwatch

@@ -2,6 +2,7 @@
 // time_wait rules: ephemeral ports used toward one destination (per source address), and per
 // namespace the TIME_WAIT count, the rate of new ones and the kernel's overflow counter.
 #include <algorithm>
+#include <array>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -230,10 +231,51 @@ class TimeWaitEvaluator final : public RuleEvaluator {
   std::vector<std::uint8_t> twPass_;  // the snapshot's TIME_WAIT groups the rule matched
 };
 
+constexpr std::array<std::string_view, 4> kKeys = {"port_usage_ratio", "min_sockets",
+                                                   "rate_per_second", "time_wait_overflow"};
+
+bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& path,
+                 Duration /*pollInterval*/, Rule& out) {
+  TimeWaitRule& r = out.timeWait;
+  if (v.contains("port_usage_ratio")) {
+    double x = 0;
+    if (!in.ratio(v["port_usage_ratio"], in.child(path, "port_usage_ratio"), x)) return false;
+    r.portUsageRatio = x;
+  }
+  if (v.contains("min_sockets")) {
+    std::uint64_t n = 0;
+    if (!in.count(v["min_sockets"], in.child(path, "min_sockets"), 1, n)) return false;
+    r.minSockets = n;
+  }
+  if (v.contains("rate_per_second")) {
+    double x = 0;
+    if (!in.positiveNumber(v["rate_per_second"], in.child(path, "rate_per_second"), x)) {
+      return false;
+    }
+    r.ratePerSecond = x;
+  }
+  if (v.contains("time_wait_overflow") &&
+      !in.boolean(v["time_wait_overflow"], in.child(path, "time_wait_overflow"),
+                  r.timeWaitOverflow)) {
+    return false;
+  }
+  if (!r.portUsageRatio && !r.minSockets && !r.ratePerSecond && !r.timeWaitOverflow) {
+    return in.fail(path,
+                   "a time_wait rule needs at least one of port_usage_ratio, min_sockets, "
+                   "rate_per_second, time_wait_overflow");
+  }
+  return true;
+}
+
+std::unique_ptr<RuleEvaluator> makeEvaluator() {
+  return std::make_unique<TimeWaitEvaluator>();
+}
+
 }  // namespace
 
-std::unique_ptr<RuleEvaluator> makeTimeWaitEvaluator() {
-  return std::make_unique<TimeWaitEvaluator>();
+const RuleTypeDefinition& timeWaitRuleType() {
+  static const RuleTypeDefinition type{RuleType::TimeWait, kKeys, readSection, makeEvaluator};
+  return type;
 }
 
 }  // namespace waitwatch

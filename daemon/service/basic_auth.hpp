@@ -20,7 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "rules/config.hpp"
+#include "service/service_config.hpp"
 
 namespace waitwatch {
 

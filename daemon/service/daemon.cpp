@@ -93,7 +93,7 @@ class Daemon {
   const DaemonOptions& options_;
   Logger logger_;
   ConfigSource configSource_;
-  Config config_;
+  ServiceConfig config_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<SnapshotSource> source_;
   std::shared_ptr<HealthMetrics> health_ = std::make_shared<HealthMetrics>(kVersion);

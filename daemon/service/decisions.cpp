@@ -38,15 +38,15 @@ TimeWaitCreatedTotals addTimeWaitCreated(
   return out;
 }
 
-ReloadPlan planReload(const Config& current, Result<Config> loaded, CapabilitySet droppedAtStart,
-                      const std::optional<TlsCredentials>& servedTls,
+ReloadPlan planReload(const ServiceConfig& current, Result<ServiceConfig> loaded,
+                      CapabilitySet droppedAtStart, const std::optional<TlsCredentials>& servedTls,
                       const std::optional<TlsCredentials>& newTls) {
   ReloadPlan plan;
   if (!loaded) {
     plan.rejected = loaded.error();
     return plan;
   }
-  Config config = std::move(*loaded);
+  ServiceConfig config = std::move(*loaded);
   // A capability dropped at start-up is gone for good.
   const CapabilitySet lost = neededCapabilities(config.namespaces) & droppedAtStart;
   if (lost != 0) {

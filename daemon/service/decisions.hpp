@@ -12,8 +12,8 @@
 #include "core/duration.hpp"
 #include "core/result.hpp"
 #include "core/snapshot.hpp"
-#include "rules/config.hpp"
 #include "service/privileges.hpp"
+#include "service/service_config.hpp"
 #include "service/tls.hpp"
 
 namespace waitwatch {
@@ -41,7 +41,7 @@ TimeWaitCreatedTotals addTimeWaitCreated(
 // each with a line for the log.
 struct ReloadPlan {
   std::optional<Error> rejected;  // the file is refused as a whole: nothing of it applies
-  Config config;                  // what to run on (when not rejected)
+  ServiceConfig config;           // what to run on (when not rejected)
   bool newSource = false;         // the namespaces changed: build a new snapshot source
   bool intervalChanged = false;   // re-arm the timer
   enum class Tls : std::uint8_t {
@@ -54,8 +54,8 @@ struct ReloadPlan {
 // `droppedAtStart`: capabilities given up at start-up, which no reload can get back.
 // `servedTls`: what the listener serves now (nullopt: plain HTTP); `newTls`: what the loaded
 // configuration asks for.
-ReloadPlan planReload(const Config& current, Result<Config> loaded, CapabilitySet droppedAtStart,
-                      const std::optional<TlsCredentials>& servedTls,
+ReloadPlan planReload(const ServiceConfig& current, Result<ServiceConfig> loaded,
+                      CapabilitySet droppedAtStart, const std::optional<TlsCredentials>& servedTls,
                       const std::optional<TlsCredentials>& newTls);
 
 }  // namespace waitwatch

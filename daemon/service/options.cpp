@@ -125,11 +125,11 @@ ConfigSource chooseConfigSource(const DaemonArgs& args, std::string_view default
   return ConfigSource{};
 }
 
-Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args,
-                          std::optional<TlsCredentials>* tls) {
-  Result<Config> config = Error{};
+Result<ServiceConfig> loadConfig(const ConfigSource& source, const DaemonArgs& args,
+                                 std::optional<TlsCredentials>* tls) {
+  Result<ServiceConfig> config = Error{};
   if (source.embedded()) {
-    config = defaultConfig();
+    config = defaultServiceConfig();
   } else {
     // readFile stops at its limit: read one byte more to tell a file that is too large from
     // one that fits, rather than compile the first 16 MiB of it.
@@ -139,7 +139,7 @@ Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args,
     if (text->size() > kMaxConfigBytes) {
       return Error{EFBIG, source.path + ": larger than 16 MiB, not a waitwatch configuration"};
     }
-    config = compileConfig(*text, source.path);
+    config = compileServiceConfig(*text, source.path);
     if (!config) return config.error();
   }
   if (args.listen) config->listen = *args.listen;

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "core/result.hpp"
-#include "rules/config.hpp"
+#include "service/service_config.hpp"
 #include "service/tls.hpp"
 
 namespace waitwatch {
@@ -38,7 +38,7 @@ ConfigSource chooseConfigSource(const DaemonArgs& args,
 // certificate and key of web.tls_server_config are read and checked too, so that
 // --check-config, start-up and reload all reject a configuration the server could not serve;
 // `tls`, when given, receives them (nullopt: plain HTTP), read once with the configuration.
-Result<Config> loadConfig(const ConfigSource& source, const DaemonArgs& args,
-                          std::optional<TlsCredentials>* tls = nullptr);
+Result<ServiceConfig> loadConfig(const ConfigSource& source, const DaemonArgs& args,
+                                 std::optional<TlsCredentials>* tls = nullptr);
 
 }  // namespace waitwatch

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "core/result.hpp"
-#include "rules/config.hpp"
+#include "service/service_config.hpp"
 
 namespace waitwatch {
 

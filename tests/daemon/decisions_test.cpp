@@ -51,10 +51,10 @@ TEST(TimeWaitCreatedTotals, AddUpPerNamespaceAndForgetTheGone) {
   EXPECT_EQ(third.totals, (std::vector<std::uint64_t>{1}));
 }
 
-Config config(std::string_view json) {
-  auto c = compileConfig(json, "");
+ServiceConfig config(std::string_view json) {
+  auto c = compileServiceConfig(json, "");
   EXPECT_TRUE(c) << c.error().message;
-  return c ? *c : Config{};
+  return c ? *c : ServiceConfig{};
 }
 
 TlsCredentials credentials(std::string cert, TlsVersion min = TlsVersion::Tls12) {
@@ -62,7 +62,7 @@ TlsCredentials credentials(std::string cert, TlsVersion min = TlsVersion::Tls12)
 }
 
 TEST(ReloadPlan, AFileThatDidNotLoadChangesNothing) {
-  const Config current = defaultConfig();
+  const ServiceConfig current = defaultServiceConfig();
   const ReloadPlan plan =
       planReload(current, Error{0, "x.json: rules[0].for: bad"}, 0, std::nullopt, std::nullopt);
   ASSERT_TRUE(plan.rejected);
@@ -70,8 +70,8 @@ TEST(ReloadPlan, AFileThatDidNotLoadChangesNothing) {
 }
 
 TEST(ReloadPlan, AllNamespacesAfterTheirCapabilityWasDroppedNeedARestart) {
-  const Config current = defaultConfig();
-  const Config all = config(R"({"namespaces": "all"})");
+  const ServiceConfig current = defaultServiceConfig();
+  const ServiceConfig all = config(R"({"namespaces": "all"})");
   const ReloadPlan refused =
       planReload(current, all, capabilityBit(CAP_SYS_ADMIN), std::nullopt, std::nullopt);
   ASSERT_TRUE(refused.rejected);
@@ -85,7 +85,7 @@ TEST(ReloadPlan, AllNamespacesAfterTheirCapabilityWasDroppedNeedARestart) {
 }
 
 TEST(ReloadPlan, TheListenAddressStaysUntilARestart) {
-  const Config current = defaultConfig();
+  const ServiceConfig current = defaultServiceConfig();
   const ReloadPlan plan = planReload(current, config(R"({"listen": "127.0.0.1:9999",
       "poll_interval": "2s"})"),
                                      0, std::nullopt, std::nullopt);
@@ -101,9 +101,9 @@ TEST(ReloadPlan, TheListenAddressStaysUntilARestart) {
 }
 
 TEST(ReloadPlan, ARenewedCertificateIsServedAndTlsModeChangesWait) {
-  Config current = defaultConfig();
+  ServiceConfig current = defaultServiceConfig();
   current.web.tls = TlsServerConfig{"/etc/a.pem", "/etc/a.key", TlsVersion::Tls12};
-  Config next = current;
+  ServiceConfig next = current;
   next.web.tls->certFile = "/etc/b.pem";
 
   const ReloadPlan renew = planReload(current, next, 0, credentials("old"), credentials("new"));
@@ -122,14 +122,15 @@ TEST(ReloadPlan, ARenewedCertificateIsServedAndTlsModeChangesWait) {
   ASSERT_EQ(version.logs.size(), 1u);
   EXPECT_NE(version.logs[0].second.find("still serving HTTPS as before"), std::string::npos);
 
-  Config plain = next;
+  ServiceConfig plain = next;
   plain.web.tls.reset();
   const ReloadPlan off = planReload(current, plain, 0, credentials("old"), std::nullopt);
   EXPECT_EQ(off.tls, ReloadPlan::Tls::NeedsRestart);
   EXPECT_EQ(off.config.web.tls, current.web.tls);
 
   // Turned on while serving plain HTTP.
-  const ReloadPlan on = planReload(defaultConfig(), next, 0, std::nullopt, credentials("new"));
+  const ReloadPlan on =
+      planReload(defaultServiceConfig(), next, 0, std::nullopt, credentials("new"));
   EXPECT_EQ(on.tls, ReloadPlan::Tls::NeedsRestart);
   EXPECT_FALSE(on.config.web.tls);
   EXPECT_NE(on.logs[0].second.find("still serving plain HTTP"), std::string::npos);

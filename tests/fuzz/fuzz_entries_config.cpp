@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fuzz entry over the JSON configuration: compileConfig, then (when it compiles) the rules
+// Fuzz entry over the JSON configuration: compileServiceConfig, then (when it compiles) the rules
 // engine driven by that configuration over a few small polls, since values the validator lets
 // through (huge durations, tiny ratios) must not break the engine's arithmetic either.
 #include <set>
@@ -10,6 +10,7 @@
 #include "fuzz_entries.hpp"
 #include "rules/config.hpp"
 #include "rules/engine.hpp"
+#include "service/service_config.hpp"
 #include "support/snapshot_builder.hpp"
 
 namespace waitwatch::fuzz {
@@ -110,7 +111,7 @@ const char* listenAddress(std::string_view text) {
 const char* jsonConfig(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   if (const char* e = listenAddress(text)) return e;
-  auto config = compileConfig(text, kOrigin);
+  auto config = compileServiceConfig(text, kOrigin);
   if (!config) {
     const std::string& m = config.error().message;
     if (!startsWith(m, std::string(kOrigin) + ": ")) return "error does not name the file";
@@ -124,7 +125,7 @@ const char* jsonConfig(const std::uint8_t* data, std::size_t size) {
   }
   if (const char* e = checkConfig(*config)) return e;
   // Compiling is deterministic and does not depend on the origin.
-  auto again = compileConfig(text, "");
+  auto again = compileServiceConfig(text, "");
   if (!again || !(*again == *config)) return "a second compile differs";
   return runEngine(*config);
 }

@@ -54,39 +54,6 @@ TEST(Config, EmptyObjectGivesTheDefaults) {
   EXPECT_TRUE(noRules->rules.empty());
 }
 
-// The schema must list exactly the keys the validator accepts, object by object.
-TEST(Config, SchemaListsExactlyTheValidatorsKeys) {
-  const auto schema = nlohmann::json::parse(readFile(kConfigDir + "/waitwatch.schema.json"));
-  EXPECT_EQ(schema.at("$schema"), "https://json-schema.org/draft/2020-12/schema");
-  const auto& defs = schema.at("$defs");
-  const std::map<std::string, const nlohmann::json*> objects = {
-      {"", &schema},
-      {"metrics", &schema.at("properties").at("metrics")},
-      {"alerts", &schema.at("properties").at("alerts")},
-      {"rule(close_wait)", &defs.at("closeWaitRule")},
-      {"rule(time_wait)", &defs.at("timeWaitRule")},
-      {"match", &defs.at("match")},
-      {"selector", &defs.at("selector")},
-      {"web", &schema.at("properties").at("web")},
-      {"web.tls_server_config",
-       &schema.at("properties").at("web").at("properties").at("tls_server_config")},
-  };
-  const auto sets = configKeySets();
-  ASSERT_EQ(sets.size(), objects.size());
-  for (const ConfigKeySet& set : sets) {
-    SCOPED_TRACE(std::string(set.object));
-    const auto it = objects.find(std::string(set.object));
-    ASSERT_NE(it, objects.end());
-    const nlohmann::json& obj = *it->second;
-    EXPECT_EQ(obj.at("additionalProperties"), false);
-    std::set<std::string> schemaKeys;
-    for (const auto& [key, value] : obj.at("properties").items())
-      schemaKeys.insert(key);
-    const std::set<std::string> validatorKeys(set.keys.begin(), set.keys.end());
-    EXPECT_EQ(schemaKeys, validatorKeys);
-  }
-}
-
 TEST(Config, EveryKeyParses) {
   auto c = compileConfig(R"({
     // comments are fine
@@ -173,7 +140,7 @@ const BadConfig kBadConfigs[] = {
      R"(poll_interval: expected a duration such as "30s" or "5m", got number 5)"},
     {R"({"pol_interval": "5s"})", R"(pol_interval: unknown key, did you mean "poll_interval"?)"},
     {R"({"colour": "red"})",
-     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, rules, web))"},
+     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, rules))"},
     {R"({"listen": "localhost:9929"})",
      R"(listen: "localhost:9929" is not an address and port, expected e.g. "0.0.0.0:9929" or "[::]:9929")"},
     {R"({"listen": "0.0.0.0:0"})",
@@ -269,40 +236,6 @@ const BadConfig kBadConfigs[] = {
     {R"({"listen": "0.0.0.0:1", "listen": "0.0.0.0:2"})", R"(duplicate key "listen")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "name": "y"}]})",
      R"(rules[0]: duplicate key "name")"},
-    // web: names are exporter-toolkit's; values are checked for form (files are the daemon's).
-    {R"({"web": []})", R"(web: expected an object, got an array)"},
-    {R"({"web": {"tls_sever_config": {}}})",
-     R"(web.tls_sever_config: unknown key, did you mean "tls_server_config"?)"},
-    {R"({"web": {"http_server_config": {"http2": false}}})",
-     R"(web.http_server_config: an exporter-toolkit key waitwatchd does not support (it reads tls_server_config, basic_auth_users))"},
-    {R"({"web": {"tls_server_config": {"cert_file": "/a.crt"}}})",
-     R"(web.tls_server_config: cert_file and key_file go together: key_file missing)"},
-    {R"({"web": {"tls_server_config": {"key_file": "/a.key"}}})",
-     R"(web.tls_server_config: cert_file and key_file go together: cert_file missing)"},
-    {R"({"web": {"tls_server_config": {}}})",
-     R"(web.tls_server_config: cert_file and key_file go together: both are missing)"},
-    {R"({"web": {"tls_server_config": {"cert_file": "a.crt", "key_file": "/a.key"}}})",
-     R"(web.tls_server_config.cert_file: "a.crt" is not an absolute path, expected e.g. "/etc/waitwatch/tls.crt")"},
-    {R"({"web": {"tls_server_config": {"cert_file": "/a.crt", "key_file": 5}}})",
-     R"(web.tls_server_config.key_file: expected a string, got number 5)"},
-    {R"({"web": {"tls_server_config": {"cert_file": "/a", "key_file": "/b", "min_version": "TLS11"}}})",
-     R"(web.tls_server_config.min_version: "TLS11" is not offered (deprecated by RFC 8996), expected "TLS12" or "TLS13")"},
-    {R"({"web": {"tls_server_config": {"cert_file": "/a", "key_file": "/b", "min_version": "1.3"}}})",
-     R"(web.tls_server_config.min_version: "1.3" is not a TLS version, expected "TLS12" or "TLS13")"},
-    {R"({"web": {"tls_server_config": {"cert_file": "/a", "key_file": "/b", "client_ca_file": "/c"}}})",
-     R"(web.tls_server_config.client_ca_file: an exporter-toolkit key waitwatchd does not support (it reads cert_file, key_file, min_version))"},
-    {R"({"web": {"basic_auth_users": {}}})",
-     R"(web.basic_auth_users: no users: remove the key to serve without authentication)"},
-    {R"({"web": {"basic_auth_users": {"alice": "hunter2"}}})",
-     R"(web.basic_auth_users.alice: not a bcrypt hash (expected "$2y$10$" and 53 more characters, as `htpasswd -nBC 10 alice` prints after the colon); the value is not shown)"},
-    {R"({"web": {"basic_auth_users": {"bob": "$1$abcdefgh$0123456789012345678901"}}})",
-     R"(web.basic_auth_users.bob: not a bcrypt hash (expected "$2y$10$" and 53 more characters, as `htpasswd -nBC 10 bob` prints after the colon); the value is not shown)"},
-    {R"({"web": {"basic_auth_users": {"bob": 123456}}})",
-     R"(web.basic_auth_users.bob: expected a bcrypt hash string, got a number)"},
-    {R"({"web": {"basic_auth_users": {"bob": "$2b$03$2mGVvwBFmjbRshZmPfa6/.IlJIDkVW0KhEttk8tS.nFbH/L4Q7fNK"}}})",
-     R"(web.basic_auth_users.bob: bcrypt cost 3 is out of range, expected 4 to 16 (each step doubles the time of a login; 10 takes ~70 ms))"},
-    {R"({"web": {"basic_auth_users": {"a:b": "$2b$04$2mGVvwBFmjbRshZmPfa6/.IlJIDkVW0KhEttk8tS.nFbH/L4Q7fNK"}}})",
-     R"(web.basic_auth_users.a:b: not a valid user name, expected 1-64 characters without ':' or control characters)"},
     {R"({"listen": })",
      R"(line 1, column 12: syntax error while parsing value - unexpected '}'; expected '[', '{', or a literal)"},
     {R"([1, 2])", R"(expected a JSON object at the top level, got an array)"},
@@ -328,54 +261,6 @@ TEST(Config, BadConfigurationsAreRejectedWithPathAndReason) {
     EXPECT_EQ(c.error().message, std::string("/etc/waitwatch/waitwatch.json: ") + bad.error)
         << bad.json;
   }
-}
-
-// The exporter-toolkit names, parsed; the summary says that the endpoints are protected.
-TEST(Config, WebSection) {
-  constexpr const char* kHash = "$2b$04$2mGVvwBFmjbRshZmPfa6/.IlJIDkVW0KhEttk8tS.nFbH/L4Q7fNK";
-  auto c = compileConfig(std::string(R"({"web": {
-    "tls_server_config": {"cert_file": "/etc/waitwatch/tls.crt",
-                          "key_file": "/etc/waitwatch/tls.key", "min_version": "TLS13"},
-    "basic_auth_users": {"prometheus": ")") +
-                             kHash + R"(", "alice": ")" + kHash + R"("}}})",
-                         "test.json");
-  ASSERT_TRUE(c) << c.error().message;
-  ASSERT_TRUE(c->web.tls);
-  EXPECT_EQ(c->web.tls->certFile, "/etc/waitwatch/tls.crt");
-  EXPECT_EQ(c->web.tls->keyFile, "/etc/waitwatch/tls.key");
-  EXPECT_EQ(c->web.tls->minVersion, TlsVersion::Tls13);
-  ASSERT_EQ(c->web.basicAuthUsers.size(), 2u);
-  EXPECT_EQ(c->web.basicAuthUsers[0], (BasicAuthUser{.name = "alice", .bcryptHash = kHash}));
-  EXPECT_EQ(c->web.basicAuthUsers[1].name, "prometheus");
-  EXPECT_EQ(c->summary(),
-            "poll every 5s, listen on 0.0.0.0:9929, host namespace, 2 rules: close-wait-leak "
-            "(close_wait), ephemeral-port-exhaustion (time_wait); TLS (TLS13+), basic auth (2 "
-            "users)");
-  // TLS 1.2 is the default minimum; each half works alone; $2a$ and $2y$ are bcrypt too.
-  auto tlsOnly =
-      compileConfig(R"({"web": {"tls_server_config": {"cert_file": "/c", "key_file": "/k"}}})", "");
-  ASSERT_TRUE(tlsOnly) << tlsOnly.error().message;
-  EXPECT_EQ(tlsOnly->web.tls->minVersion, TlsVersion::Tls12);
-  EXPECT_TRUE(tlsOnly->web.basicAuthUsers.empty());
-  for (const char* prefix : {"$2a$", "$2y$"}) {
-    std::string hash = kHash;
-    hash.replace(0, 4, prefix);
-    auto authOnly = compileConfig(R"({"web": {"basic_auth_users": {"u": ")" + hash + R"("}}})", "");
-    ASSERT_TRUE(authOnly) << authOnly.error().message;
-    EXPECT_FALSE(authOnly->web.tls);
-    EXPECT_EQ(authOnly->web.basicAuthUsers.at(0).bcryptHash, hash);
-    EXPECT_NE(authOnly->summary().find("; basic auth (1 user)"), std::string::npos);
-  }
-  // Off by default.
-  EXPECT_EQ(defaultConfig().web, WebConfig{});
-}
-
-// A plain password given where the hash belongs must not be echoed into the journal.
-TEST(Config, WebErrorsNeverQuoteThePasswordValue) {
-  auto c =
-      compileConfig(R"({"web": {"basic_auth_users": {"alice": "correct horse battery"}}})", "");
-  ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().message.find("horse"), std::string::npos) << c.error().message;
 }
 
 TEST(Config, ErrorsHaveNoPrefixWithoutOrigin) {
