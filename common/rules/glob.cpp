@@ -62,6 +62,8 @@ std::optional<Glob> Glob::compile(std::string_view pattern, std::string* why) {
     return std::nullopt;
   };
   if (pattern.empty()) return fail("an empty pattern matches nothing");
+  if (pattern.find('\0') != std::string_view::npos)
+    return fail("a NUL byte never occurs in a name");
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     if (pattern[i] == '\\') {
       if (i + 1 == pattern.size()) return fail("a trailing \\ escapes nothing");
@@ -69,6 +71,18 @@ std::optional<Glob> Glob::compile(std::string_view pattern, std::string* why) {
     } else if (pattern[i] == '[') {
       const std::size_t end = bracketEnd(pattern, i);
       if (end == std::string_view::npos) return fail("unterminated [");
+      // fnmatch reads "[[:alpha:]]" as a class; read as a plain set it would match "a]" and
+      // not "a". Refused, so that a pattern means what fnmatch(3) users expect or nothing.
+      for (std::size_t j = i + 1; j + 1 < end; ++j) {
+        if (pattern[j] == '\\') {
+          ++j;
+        } else if (pattern[j] == '[' &&
+                   (pattern[j + 1] == ':' || pattern[j + 1] == '.' || pattern[j + 1] == '=')) {
+          return fail(
+              "[: [. and [= (POSIX classes) are not supported; list the characters, e.g. "
+              "[a-zA-Z], or escape the [");
+        }
+      }
       i = end;
     }
   }

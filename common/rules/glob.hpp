@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Shell-style patterns for process names, units and containers: `*`, `?`, `[abc]`, `[a-z]`,
-// `[!a-z]` (or `[^a-z]`) and `\` to escape. Compiled once (and validated) at config load;
-// matching is pure and allocation-free.
+// `[!a-z]` (or `[^a-z]`) and `\` to escape. A pattern matches what fnmatch(p, s, 0) matches in
+// the C locale (a test compares them), on bytes whatever the locale (a comm is cut at 15 bytes,
+// possibly inside a character). Kept rather than calling fnmatch because it is checked at
+// config load: fnmatch takes an unterminated `[` as a literal and a trailing `\` as matching
+// nothing, so a typo would silently disable a rule. Matching is pure and allocation-free.
 #include <optional>
 #include <string>
 #include <string_view>
