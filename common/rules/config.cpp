@@ -64,8 +64,8 @@ class Validator : public ConfigReader {
 
   bool users(const json& v, const std::string& path, std::vector<std::string>& out) {
     return list(v, path, [&](const json& item, const std::string& p) {
-      if (item.is_number_unsigned() && item.get<std::uint64_t>() <= 0xFFFFFFFFu) {
-        out.push_back(std::to_string(item.get<std::uint64_t>()));
+      if (const auto uid = wholeNumber(item); uid && *uid <= 0xFFFFFFFFu) {
+        out.push_back(std::to_string(*uid));
         return true;
       }
       if (item.is_string() && !item.get_ref<const std::string&>().empty()) {
@@ -87,8 +87,8 @@ class Validator : public ConfigReader {
   // 8080, "8080", "8000-8099".
   std::optional<PortRange> portRange(const json& item, const std::string& p,
                                      std::string_view expected) {
-    if (item.is_number_unsigned() && item.get<std::uint64_t>() <= 65535) {
-      const auto port = static_cast<std::uint16_t>(item.get<std::uint64_t>());
+    if (const auto n = wholeNumber(item); n && *n <= 65535) {
+      const auto port = static_cast<std::uint16_t>(*n);
       return PortRange{port, port};
     }
     if (item.is_string()) {

@@ -15,6 +15,7 @@ using config_json::jsonQuote;
 // The engine adds durations to steady-clock times in nanoseconds (int64: 292 years), so a
 // "106751991167d" would overflow there; no setting needs more than a year.
 constexpr Duration kMaxDuration{365LL * 24 * 3'600'000};
+constexpr double kMaxExact = 9007199254740992.0;  // 2^53
 
 }  // namespace
 
@@ -88,26 +89,25 @@ bool ConfigReader::duration(const json& v, const std::string& path, Duration& ou
   return true;
 }
 
+std::optional<std::uint64_t> ConfigReader::wholeNumber(const json& v) {
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (!v.is_number_float()) return std::nullopt;
+  const double d = v.get<double>();
+  if (d < 0 || d != std::floor(d) || d > kMaxExact) return std::nullopt;
+  return static_cast<std::uint64_t>(d);
+}
+
 bool ConfigReader::count(const json& v, const std::string& path, std::uint64_t minimum,
                          std::uint64_t& out) {
-  // 1e3 and 1000.0 are whole numbers too, as JSON writers and operators write them; a
-  // fraction, or a value past 2^53 where a double stops being exact, is not.
-  constexpr double kMaxExact = 9007199254740992.0;  // 2^53
-  if (v.is_number_float()) {
-    const double d = v.get<double>();
-    if (d < 0) {
-      return fail(path, v.dump() + " is negative, expected a whole number of at least " +
-                            std::to_string(minimum));
-    }
-    if (d != std::floor(d) || d > kMaxExact) {
-      return fail(path, "expected a whole number, got " + describe(v));
-    }
-    out = static_cast<std::uint64_t>(d);
-  } else if (v.is_number_unsigned()) {
-    out = v.get<std::uint64_t>();
-  } else if (v.is_number_integer()) {
+  if (const auto n = wholeNumber(v)) {
+    out = *n;
+  } else if ((v.is_number_integer() && !v.is_number_unsigned()) ||
+             (v.is_number_float() && v.get<double>() < 0)) {
     return fail(path, v.dump() + " is negative, expected a whole number of at least " +
                           std::to_string(minimum));
+  } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
+             v.get<double>() == std::floor(v.get<double>())) {
+    return fail(path, v.dump() + " is too large, expected a whole number of at most 2^53");
   } else {
     return fail(path, "expected a whole number, got " + describe(v));
   }

@@ -6,6 +6,7 @@
 // its own file, the daemon's "web") reads its keys the same way and its errors read alike.
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,7 +40,11 @@ class ConfigReader {
   bool boolean(const json& v, const std::string& path, bool& out);
   // "30s", "5m": at most a year.
   bool duration(const json& v, const std::string& path, Duration& out);
-  // A whole number >= minimum; 1e3 and 1000.0 count as whole.
+  // The value of a whole number in JSON: 1000, and also 1e3 and 1000.0 as JSON writers and
+  // operators write them; nullopt for anything else (a fraction, a negative, past 2^53 where a
+  // double stops being exact, not a number).
+  static std::optional<std::uint64_t> wholeNumber(const json& v);
+  // A whole number >= minimum.
   bool count(const json& v, const std::string& path, std::uint64_t minimum, std::uint64_t& out);
   bool positiveNumber(const json& v, const std::string& path, double& out);
   // Above 0 and at most 1.

@@ -15,10 +15,11 @@ namespace waitwatch::cli {
 namespace {
 
 // A daemon's snapshot at a million sockets with ten thousand processes is a few MB (an item is
-// ~0.5 KB a process and ~0.3 KB a TIME_WAIT group; a namespace holds at most
-// net.ipv4.tcp_max_tw_buckets TIME_WAIT sockets, 262,144 on the largest default). 64 MiB is
-// above any of that; a server sending more is not a waitwatchd, and is cut off there rather
-// than buffered.
+// ~0.5 KB a process and ~220 bytes a TIME_WAIT destination group). The groups are what could
+// grow past it: a namespace holds at most net.ipv4.tcp_max_tw_buckets TIME_WAIT sockets
+// (262,144 on the largest default), ~55 MiB if every one had its own destination. 64 MiB holds
+// that; a server sending more is cut off there rather than buffered, and the error says what
+// the limit means.
 constexpr std::size_t kMaxBody = 64u << 20;
 
 struct Body {
@@ -110,7 +111,8 @@ Result<std::string> httpGet(const std::string& url, Duration timeout, const Remo
   const CURLcode rc = curl_easy_perform(c);
   if (body.tooLarge) {
     return Error{EFBIG, url + ": the answer is larger than " + std::to_string(kMaxBody >> 20) +
-                            " MiB, more than any waitwatchd snapshot: not a waitwatchd?"};
+                            " MiB, more than a waitwatchd snapshot of fewer than ~300,000 "
+                            "TIME_WAIT destinations: not a waitwatchd?"};
   }
   if (rc != CURLE_OK) {
     std::string why = message[0] != '\0' ? message : curl_easy_strerror(rc);

@@ -170,6 +170,13 @@ Frame remoteFrame(const CliOptions& o) {
   }
   const api::SnapshotDocument& doc = view->snapshot;
   FilteredSnapshot filtered = filterCounts(doc.snapshot, o.filter);
+  SelectionCheck selection = checkRemoteSelection(o.filter, filtered.snapshot, o.from);
+  for (std::string& n : selection.notes)
+    f.notes.push_back(std::move(n));
+  if (selection.nothingReadable) {
+    f.failed = true;
+    return f;
+  }
   std::vector<SocketAge> ages;
   if (doc.hasAges) {
     for (std::uint32_t i : filtered.origin)

@@ -112,7 +112,43 @@ Outcome checkUnit(const std::string& unit, int procFd, std::vector<std::string>&
   return Outcome::Unreadable;
 }
 
+bool shownPid(const Snapshot& shown, std::int32_t pid) {
+  return std::any_of(shown.processes.begin(), shown.processes.end(),
+                     [&](const ProcessEntry& p) { return p.info.key.pid == pid; });
+}
+
+bool shownUnit(const Snapshot& shown, const std::string& unit) {
+  const std::vector<std::string> one{unit};
+  return std::any_of(shown.processes.begin(), shown.processes.end(),
+                     [&](const ProcessEntry& p) { return matchesUnit(p.info, one); });
+}
+
 }  // namespace
+
+SelectionCheck checkRemoteSelection(const Filter& filter, const Snapshot& shown,
+                                    const std::string& source) {
+  SelectionCheck out;
+  const std::string where = " is not in the snapshot of " + source +
+                            " (no such process there, or it holds no TCP socket)";
+  bool anyPid = false;
+  for (std::int32_t pid : filter.pids) {
+    if (shownPid(shown, pid)) {
+      anyPid = true;
+    } else {
+      out.notes.push_back("process " + std::to_string(pid) + where);
+    }
+  }
+  bool anyUnit = false;
+  for (const std::string& unit : filter.units) {
+    if (shownUnit(shown, unit)) {
+      anyUnit = true;
+    } else {
+      out.notes.push_back("unit or container '" + unit + "'" + where);
+    }
+  }
+  out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
+  return out;
+}
 
 SelectionCheck checkSelection(const Filter& filter, const Snapshot& shown,
                               const std::string& procRoot) {
@@ -123,24 +159,15 @@ SelectionCheck checkSelection(const Filter& filter, const Snapshot& shown,
     out.notes.push_back("cannot check the processes asked for: " + procDir.error().message);
     return out;
   }
-  auto shownPid = [&](std::int32_t pid) {
-    return std::any_of(shown.processes.begin(), shown.processes.end(),
-                       [&](const ProcessEntry& p) { return p.info.key.pid == pid; });
-  };
-  auto shownUnit = [&](const std::string& unit) {
-    const std::vector<std::string> one{unit};
-    return std::any_of(shown.processes.begin(), shown.processes.end(),
-                       [&](const ProcessEntry& p) { return matchesUnit(p.info, one); });
-  };
   bool anyPid = false;
   for (std::int32_t pid : filter.pids) {
-    if (shownPid(pid) || checkPid(pid, procDir->get(), out.notes) == Outcome::Readable) {
+    if (shownPid(shown, pid) || checkPid(pid, procDir->get(), out.notes) == Outcome::Readable) {
       anyPid = true;
     }
   }
   bool anyUnit = false;
   for (const std::string& unit : filter.units) {
-    if (shownUnit(unit) || checkUnit(unit, procDir->get(), out.notes) == Outcome::Readable) {
+    if (shownUnit(shown, unit) || checkUnit(unit, procDir->get(), out.notes) == Outcome::Readable) {
       anyUnit = true;
     }
   }

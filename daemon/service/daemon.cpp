@@ -126,9 +126,8 @@ class Daemon {
   std::set<std::string> warned_;  // warnings already logged (each is logged once)
   std::unordered_map<std::uint64_t, std::uint64_t> timeWaitCreated_;  // by netns inode
   std::uint64_t watchdogUsec_ = 0;
-  std::uint64_t lastWatchdogUsec_ = 0;
+  WatchdogGate watchdog_;
   std::uint64_t lastPollEndUsec_ = 0;  // monotonic; the loop's start before the first poll
-  bool watchdogWithheld_ = false;      // said once, until polls progress again
 };
 
 int Daemon::run() {
@@ -527,19 +526,17 @@ void Daemon::emit(const Alert& alert) {
 void Daemon::pingWatchdog(bool force) {
   if (watchdogUsec_ == 0) return;
   const std::uint64_t now = monotonicUsec();
-  if (!pollsProgressing(now, lastPollEndUsec_, config_.pollInterval)) {
-    if (!watchdogWithheld_) {
-      watchdogWithheld_ = true;
+  switch (watchdog_.step(now, watchdogUsec_, lastPollEndUsec_, config_.pollInterval, force)) {
+    case WatchdogGate::Action::Ping:
+      notifier_->watchdog();
+      break;
+    case WatchdogGate::Action::StartWithholding:
       logger_.log(3, "no poll for " + humanDuration(Duration((now - lastPollEndUsec_) / 1000)) +
                          " (poll_interval " + formatDuration(config_.pollInterval) +
                          "): the watchdog is no longer told all is well");
-    }
-    return;
-  }
-  watchdogWithheld_ = false;
-  if (force || now - lastWatchdogUsec_ >= watchdogUsec_ / 4) {
-    notifier_->watchdog();
-    lastWatchdogUsec_ = now;
+      break;
+    case WatchdogGate::Action::Nothing:
+      break;
   }
 }
 

@@ -11,6 +11,22 @@ bool pollsProgressing(std::uint64_t nowUsec, std::uint64_t lastPollEndUsec, Dura
   return nowUsec < lastPollEndUsec || nowUsec - lastPollEndUsec <= allowedUsec;
 }
 
+WatchdogGate::Action WatchdogGate::step(std::uint64_t nowUsec, std::uint64_t periodUsec,
+                                        std::uint64_t lastPollEndUsec, Duration interval,
+                                        bool force) {
+  if (!pollsProgressing(nowUsec, lastPollEndUsec, interval)) {
+    if (withheld_) return Action::Nothing;
+    withheld_ = true;
+    return Action::StartWithholding;
+  }
+  withheld_ = false;
+  if (!force && lastPingUsec_ != 0 && nowUsec - lastPingUsec_ < periodUsec / 4) {
+    return Action::Nothing;
+  }
+  lastPingUsec_ = nowUsec;
+  return Action::Ping;
+}
+
 std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring) {
   std::uint64_t withCloseWait = 0;
   for (const auto& p : snapshot.processes) {

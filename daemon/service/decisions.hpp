@@ -26,6 +26,22 @@ std::string statusLine(const Snapshot& snapshot, std::size_t alertsFiring);
 // the watchdog must be let to fire.
 bool pollsProgressing(std::uint64_t nowUsec, std::uint64_t lastPollEndUsec, Duration interval);
 
+// What the loop tells the service manager's watchdog each time it wakes: a ping at most every
+// quarter of the watchdog's period while polls progress; nothing once they stop, so that the
+// manager's watchdog fires and restarts the daemon (said once, when it starts).
+class WatchdogGate {
+ public:
+  enum class Action : std::uint8_t { Nothing, Ping, StartWithholding };
+
+  // Then `step` at each wake-up; `force` pings now (after a reload, say) if all is well.
+  Action step(std::uint64_t nowUsec, std::uint64_t periodUsec, std::uint64_t lastPollEndUsec,
+              Duration interval, bool force);
+
+ private:
+  std::uint64_t lastPingUsec_ = 0;
+  bool withheld_ = false;
+};
+
 // waitwatch_time_wait_created_total per namespace: the totals so far (by namespace inode) plus
 // this poll's; a namespace that went away is forgotten, one that came starts from this poll.
 struct TimeWaitCreatedTotals {

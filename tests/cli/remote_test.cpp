@@ -195,6 +195,29 @@ TEST(CliRemote, JsonAndFilters) {
   EXPECT_EQ(p.out.find("\n100  www-data"), std::string::npos) << p.out;
 }
 
+// A pid or unit the daemon's snapshot has no process of is said on stderr, not shown as an
+// empty table; the run fails when none of them is there.
+TEST(CliRemote, PidsAndUnitsNotInTheSnapshotAreSaid) {
+  FakeDaemon daemon(daemonAnswers());
+  const std::string url = daemon.url();
+  const Output missing = runCli({"--from", url, "--pid", "999999"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_EQ(missing.out, "");
+  EXPECT_EQ(missing.err, "waitwatch: process 999999 is not in the snapshot of " + url +
+                             " (no such process there, or it holds no TCP socket)\n");
+  const Output unit = runCli({"--from", url, "--unit", "nosuch.service", "--json"});
+  EXPECT_EQ(unit.status, 1);
+  EXPECT_EQ(unit.out, "");
+  EXPECT_NE(unit.err.find("unit or container 'nosuch.service' is not in the snapshot"),
+            std::string::npos)
+      << unit.err;
+  // One of two found: shown, the other said, success.
+  const Output some = runCli({"--from", url, "--pid", "101", "--pid", "999999"});
+  EXPECT_EQ(some.status, 0) << some.err;
+  EXPECT_NE(some.out.find("\n101  www-data"), std::string::npos) << some.out;
+  EXPECT_NE(some.err.find("process 999999 is not in the snapshot"), std::string::npos) << some.err;
+}
+
 TEST(CliRemote, ErrorsAreOneLineAndExitOne) {
   {
     // Nothing listens on a port whose socket was just closed.
@@ -239,8 +262,8 @@ TEST(CliRemote, ErrorsAreOneLineAndExitOne) {
       {badAlerts, "/api/v1/alerts: alerts[0]: expected an object"},
       {{}, "/api/v1/snapshot: HTTP 404: not found"},
       {huge,
-       "/api/v1/snapshot: the answer is larger than 64 MiB, more than any waitwatchd snapshot: "
-       "not a waitwatchd?"},
+       "/api/v1/snapshot: the answer is larger than 64 MiB, more than a waitwatchd snapshot of "
+       "fewer than ~300,000 TIME_WAIT destinations: not a waitwatchd?"},
   };
   for (const Case& c : cases) {
     FakeDaemon daemon(c.answers);

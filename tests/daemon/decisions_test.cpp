@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 
+#include <algorithm>
+
 #include "support/sample_poll.hpp"
 
 namespace waitwatch {
@@ -29,6 +31,40 @@ TEST(Watchdog, HearsNothingOnceNoPollEnds) {
   // A long interval allows a long quiet time, a short one a short time.
   EXPECT_TRUE(pollsProgressing(200 * kSecond, 100 * kSecond, std::chrono::minutes(1)));
   EXPECT_FALSE(pollsProgressing(102 * kSecond, 100 * kSecond, Duration(100)));
+}
+
+// The loop wakes every 25 ms with a 200 ms watchdog and 1 s polls: a ping every 50 ms while
+// polls end; once none has for two intervals and a second, silence (said once), and pings again
+// when one ends.
+TEST(Watchdog, TheGatePingsWhilePollsEndAndWithholdsOnceTheyStop) {
+  constexpr std::uint64_t kMs = 1000;
+  const Duration interval = std::chrono::seconds(1);
+  WatchdogGate gate;
+  using A = WatchdogGate::Action;
+  std::vector<A> actions;  // index i: time 1 s + 25 ms * i
+  std::uint64_t lastPollEnd = 0;
+  for (std::uint64_t t = 1000 * kMs; t <= 6000 * kMs; t += 25 * kMs) {
+    if (t == 1000 * kMs || t == 2000 * kMs || t == 5500 * kMs) lastPollEnd = t;
+    actions.push_back(gate.step(t, 200 * kMs, lastPollEnd, interval, false));
+  }
+  auto count = [&](std::size_t from, std::size_t to, A a) {
+    return std::count(actions.begin() + static_cast<long>(from),
+                      actions.begin() + static_cast<long>(to), a);
+  };
+  // Up to 5 s (3 s after the poll that ended at 2 s): a ping every other wake-up.
+  EXPECT_EQ(count(0, 161, A::Ping), 81);
+  EXPECT_EQ(count(0, 161, A::Nothing), 80);
+  // 5.025 s: withheld, said once; then nothing until a poll ends at 5.5 s.
+  EXPECT_EQ(actions.at(161), A::StartWithholding);
+  EXPECT_EQ(count(162, 180, A::Nothing), 18);
+  EXPECT_EQ(actions.at(180), A::Ping);
+  EXPECT_EQ(count(0, actions.size(), A::StartWithholding), 1);
+  // `force` pings at once while all is well, and not while withheld.
+  WatchdogGate forced;
+  EXPECT_EQ(forced.step(100 * kMs, 200 * kMs, 100 * kMs, interval, false), A::Ping);
+  EXPECT_EQ(forced.step(110 * kMs, 200 * kMs, 100 * kMs, interval, false), A::Nothing);
+  EXPECT_EQ(forced.step(120 * kMs, 200 * kMs, 100 * kMs, interval, true), A::Ping);
+  EXPECT_EQ(forced.step(9000 * kMs, 200 * kMs, 100 * kMs, interval, true), A::StartWithholding);
 }
 
 NetnsEntry ns(std::uint64_t inode, std::uint64_t created) {

@@ -174,7 +174,11 @@ const BadConfig kBadConfigs[] = {
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": -1e3}]})",
      R"(rules[0].min_sockets: -1000.0 is negative, expected a whole number of at least 1)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 1e300}]})",
-     R"(rules[0].min_sockets: expected a whole number, got number 1e+300)"},
+     R"(rules[0].min_sockets: 1e+300 is too large, expected a whole number of at most 2^53)"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"local_port": 80.5}}}]})",
+     R"(rules[0].match.include.local_port: 80.5 is not a port, expected a port 0-65535, a range such as "8000-8099", or "well-known", "registered", "ephemeral")"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"user": 1e10}}}]})",
+     R"(rules[0].match.include.user: expected a user name or uid, got number 10000000000.0)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 1e309}]})",
      R"(rules[0].min_sockets: number overflow parsing '1e309')"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 3, "min_age": "0s"},
@@ -255,6 +259,16 @@ TEST(Config, WholeNumbersWrittenAsFloatsAreCounts) {
     ASSERT_TRUE(c) << n << ": " << c.error().message;
     EXPECT_EQ(c->rules[0].closeWait.minSockets, 1000u) << n;
   }
+  // Ports and uids are whole numbers too.
+  auto c = compileConfig(R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include":
+      {"local_port": 8e1, "destination_port": 5.432e3, "user": 1e3}}}]})",
+                         "");
+  ASSERT_TRUE(c) << c.error().message;
+  const Selector& include = c->rules[0].match.include;
+  ASSERT_EQ(include.localPort.size(), 1u);
+  EXPECT_EQ(include.localPort[0].range, (PortRange{80, 80}));
+  EXPECT_EQ(include.destinationPort, (std::vector<PortRange>{{5432, 5432}}));
+  EXPECT_EQ(include.user, std::vector<std::string>{"1000"});
 }
 
 TEST(Config, BadConfigurationsAreRejectedWithPathAndReason) {

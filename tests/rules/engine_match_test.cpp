@@ -93,5 +93,27 @@ TEST(Match, EndpointSelectorsCountOnlyMatchingSockets) {
   EXPECT_EQ(out[0].localPorts, (std::vector<PortCount>{{443, 2}}));
 }
 
+// "ephemeral" is the namespace's ip_local_port_range, whatever IANA's class of the port: 42000
+// (registered by IANA) is ephemeral in a namespace whose range is 40000-45000, 45500 is not.
+TEST(Match, EphemeralIsTheNamespacesRange) {
+  SnapshotBuilder b;
+  b.netns().ephemeral = EphemeralRange(40000, 45000);
+  auto client = b.process(proc(1, "client"));
+  auto server = b.process(proc(2, "server").listening({45500}));
+  b.closeWaitMany(1, 2, {client}, 42000);
+  b.closeWaitMany(10, 2, {server}, 45500);
+  auto firing = [&](const char* portClass) {
+    Engine e(configFrom(std::string(R"({"rules": [{"name": "m", "type": "close_wait",
+        "min_sockets": 2, "min_age": "0s", "match": {"include": {"local_port": ")") +
+                        portClass + R"("}}}]})"));
+    std::set<std::string> out;
+    for (const Alert& a : e.evaluate(b.build(), at(0)))
+      out.insert(a.group.comm);
+    return out;
+  };
+  EXPECT_EQ(firing("ephemeral"), std::set<std::string>{"client"});
+  EXPECT_EQ(firing("registered"), std::set<std::string>{"server"});
+}
+
 }  // namespace
 }  // namespace waitwatch::testing

@@ -56,6 +56,21 @@ TEST(TimeWaitRule, APairThatVanishesResolves) {
   EXPECT_EQ(out[0].count, 0u);
 }
 
+// A firing time_wait alert whose rule is renamed on reload resolves saying what it was.
+TEST(TimeWaitRule, ARenamedRuleResolvesWithWhatItWas) {
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.5}]})"));
+  const auto fired = e.evaluate(pair(20000, 0), at(0));
+  ASSERT_EQ(briefs(fired), (std::vector<std::string>{"firing ports " + kPairKey}));
+  e.reconfigure(configFrom(R"({"rules": [{"name": "ports2", "type": "time_wait",
+      "port_usage_ratio": 0.5}]})"));
+  const auto dropped = e.takeDroppedOnReconfigure();
+  ASSERT_EQ(briefs(dropped), (std::vector<std::string>{"resolved ports " + kPairKey}));
+  EXPECT_EQ(
+      dropped[0].message,
+      "resolved: rule ports was removed from the configuration (it was: " + fired[0].message + ")");
+}
+
 TEST(TimeWaitRule, ServerSideTimeWaitNeverCountsAsPortUsage) {
   SnapshotBuilder b;
   auto nginx = b.process(proc(1, "nginx").listening({443}));
