@@ -4,14 +4,20 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
 // The CODE_FILE/CODE_LINE fields sd_journal_sendv() would add name our writer, not the alert.
 #define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <optional>
+
+#include "service/bounded_queue.hpp"
 
 namespace waitwatch {
 namespace {
@@ -172,12 +178,10 @@ bool stderrIsJournal() {
 }
 
 struct JournalWriter::State {
-  std::mutex mutex;
-  std::condition_variable wake;
+  explicit State(std::size_t capacity) : queue(capacity) {}
+  BoundedQueue<JournalEntry> queue;
+  std::mutex mutex;  // the owner's side: counters, abandoned, done
   std::condition_variable finished;
-  std::deque<JournalEntry> queue;
-  std::size_t capacity = 0;
-  bool stopping = false;
   bool abandoned = false;  // the owner is gone: do not touch the counters any more
   bool done = false;
   Counters counters;
@@ -197,20 +201,14 @@ int JournalWriter::sendToJournal(const JournalEntry& entry) {
 }
 
 JournalWriter::JournalWriter(const JournalWriterOptions& options, Counters counters, SendFn send)
-    : state_(std::make_shared<State>()) {
-  state_->capacity = options.capacity;
+    : state_(std::make_shared<State>(options.capacity)) {
   state_->counters = std::move(counters);
   state_->send = send ? std::move(send) : SendFn(&JournalWriter::sendToJournal);
   thread_ = std::thread([state = state_] {
-    std::unique_lock lock(state->mutex);
-    for (;;) {
-      state->wake.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
-      if (state->queue.empty()) break;  // stopping and drained
-      JournalEntry entry = std::move(state->queue.front());
-      state->queue.pop_front();
-      lock.unlock();
-      const int rc = state->send(entry);
-      lock.lock();
+    while (std::optional<JournalEntry> entry = state->queue.pop()) {
+      state->queue.done();  // the place is free while the entry is sent
+      const int rc = state->send(*entry);
+      std::lock_guard lock(state->mutex);
       if (state->abandoned) continue;
       if (rc >= 0) {
         if (state->counters.written) state->counters.written();
@@ -218,6 +216,7 @@ JournalWriter::JournalWriter(const JournalWriterOptions& options, Counters count
         state->counters.dropped(false);
       }
     }
+    std::lock_guard lock(state->mutex);
     state->done = true;
     state->finished.notify_all();
   });
@@ -228,22 +227,16 @@ JournalWriter::~JournalWriter() {
 }
 
 bool JournalWriter::submit(JournalEntry entry) {
-  std::unique_lock lock(state_->mutex);
-  if (state_->stopping || state_->queue.size() >= state_->capacity) {
-    if (!state_->abandoned && state_->counters.dropped) state_->counters.dropped(true);
-    return false;
-  }
-  state_->queue.push_back(std::move(entry));
-  lock.unlock();
-  state_->wake.notify_one();
-  return true;
+  if (state_->queue.push(std::move(entry))) return true;
+  std::lock_guard lock(state_->mutex);
+  if (!state_->abandoned && state_->counters.dropped) state_->counters.dropped(true);
+  return false;
 }
 
 void JournalWriter::stop(std::chrono::milliseconds grace) {
   if (!thread_.joinable()) return;
+  state_->queue.close();
   std::unique_lock lock(state_->mutex);
-  state_->stopping = true;
-  state_->wake.notify_all();
   if (state_->finished.wait_for(lock, grace, [&] { return state_->done; })) {
     lock.unlock();
     thread_.join();
@@ -251,9 +244,9 @@ void JournalWriter::stop(std::chrono::milliseconds grace) {
   }
   // journald is stalled: give up on what is queued and leave the writer blocked in its send;
   // it only holds the shared state, and process exit ends it.
-  state_->queue.clear();
   state_->abandoned = true;
   lock.unlock();
+  state_->queue.closeAndTake();
   thread_.detach();
 }
 

@@ -3,12 +3,9 @@
 // Alerts in the journal. The poll thread only formats an entry and pushes it on a bounded queue;
 // a writer thread sends it with sd_journal_sendv. A stalled or absent journald therefore never
 // delays a poll: when the queue is full the entry is dropped and counted.
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>

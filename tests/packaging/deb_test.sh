@@ -127,11 +127,18 @@ dpkg-deb -x "$deb" "$scratch/tree"
 for binary in usr/bin/waitwatch usr/sbin/waitwatchd; do
   file -b "$scratch/tree/$binary" | grep -q ', stripped' || fail "$binary is not stripped"
 done
+# The licences a distribution checks: Apache-2.0 for everything, the BPF programs (which the
+# kernel loads and whose helpers may be GPL-only) dual GPL-2.0-only or BSD-2-Clause.
+copyright="$scratch/tree/usr/share/doc/waitwatch/copyright"
+for line in 'Files: \*' 'License: Apache-2.0' 'Files: common/bpf/\*.bpf.c' \
+  'License: GPL-2 or BSD-2-clause'; do
+  grep -qx "$line" "$copyright" || fail "copyright has no line \"$line\""
+done
 
 if command -v lintian >/dev/null; then
   step "lintian"
-  lintian --fail-on error "$deb" ||
-    fail "lintian reports errors"
+  lintian --fail-on error,warning "$deb" ||
+    fail "lintian reports errors or warnings"
 else
   echo "note: lintian is not installed; not linted"
 fi
