@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/address.hpp"
+#include "core/close_wait_kind.hpp"
 #include "core/duration.hpp"
 #include "core/ports.hpp"
 #include "core/process.hpp"
@@ -71,6 +72,7 @@ struct ProcessEntry {
   ProcessInfo info;
   std::uint32_t netns = kNoIndex;          // index into Snapshot::namespaces
   StateCounts states;                      // its sockets; a shared socket counts for each owner
+  CloseWaitKinds closeWaitKinds;           // its CLOSE_WAIT sockets (states) by kind
   std::vector<std::uint16_t> listenPorts;  // sorted, unique
 };
 
@@ -89,7 +91,12 @@ struct CloseWaitSocket {
   // Owners: Snapshot::ownerLinks[ownerBegin, ownerBegin + ownerCount) are indices into
   // Snapshot::processes. ownerCount 0 means nobody visible holds it.
   std::uint32_t ownerBegin = 0;
-  std::uint32_t ownerCount = 0;
+  std::uint32_t ownerCount : 30 = 0;  // a pid is below 2^22: 30 bits hold any number of owners
+  std::uint32_t kindBits : 2 = 0;     // its CloseWaitKind: kind() and setKind()
+
+  [[nodiscard]] CloseWaitKind kind() const { return static_cast<CloseWaitKind>(kindBits); }
+  void setKind(CloseWaitKind k) { kindBits = static_cast<std::uint32_t>(k) & 3u; }
+  void setOwnerCount(std::uint32_t n) { ownerCount = n & 0x3FFF'FFFFu; }
 };
 static_assert(sizeof(CloseWaitSocket) <= 40, "CloseWaitSocket is per-socket memory");
 

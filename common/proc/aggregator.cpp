@@ -73,9 +73,11 @@ void SnapshotAggregator::setMark(Mark& m) {
   m.vanished = vanished_;
   m.listenPorts = listenPorts_;
   m.entryStates.clear();
+  m.entryKinds.clear();
   m.entryListenPorts.clear();
   for (std::size_t e = nsFirstEntry_; e < processes_.size(); ++e) {
     m.entryStates.push_back(processes_[e].states);
+    m.entryKinds.push_back(processes_[e].closeWaitKinds);
     m.entryListenPorts.push_back(processes_[e].listenPorts.size());
   }
 }
@@ -95,6 +97,7 @@ void SnapshotAggregator::rollback(const Mark& m) {
   truncateEntries(m.processes);
   for (std::size_t i = 0; i < m.entryStates.size(); ++i) {
     processes_[nsFirstEntry_ + i].states = m.entryStates[i];
+    processes_[nsFirstEntry_ + i].closeWaitKinds = m.entryKinds[i];
     processes_[nsFirstEntry_ + i].listenPorts.resize(m.entryListenPorts[i]);
   }
   closeWait_.resize(m.closeWait);
@@ -196,7 +199,8 @@ std::uint32_t SnapshotAggregator::entryFor(std::uint32_t slot, std::uint32_t net
     if (processes_[e].netns == netns) return e;
   }
   const auto e = static_cast<std::uint32_t>(processes_.size());
-  processes_.push_back(Entry{.netns = netns, .states = {}, .listenPorts = {}});
+  processes_.push_back(
+      Entry{.netns = netns, .states = {}, .closeWaitKinds = {}, .listenPorts = {}});
   entrySlot_.push_back(slot);
   entryNext_.push_back(slotHead_[slot]);
   slotHead_[slot] = e;
@@ -204,21 +208,22 @@ std::uint32_t SnapshotAggregator::entryFor(std::uint32_t slot, std::uint32_t net
 }
 
 void SnapshotAggregator::attribute(std::span<const std::uint32_t> owners, std::uint32_t netns,
-                                   TcpState state, std::uint16_t localPort, std::uint32_t record,
-                                   std::uint32_t line) {
+                                   TcpState state, CloseWaitKind kind, std::uint16_t localPort,
+                                   std::uint32_t record, std::uint32_t line) {
   const auto begin = static_cast<std::uint32_t>(ownerLinks_.size());
   const bool links = record != kNoIndex || line != kNoIndex;
   for (std::uint32_t slot : owners) {
     const std::uint32_t e = entryFor(slot, netns);
     Entry& entry = processes_[e];
     ++entry.states[state];
+    if (state == TcpState::CloseWait) ++entry.closeWaitKinds[kind];
     if (state == TcpState::Listen) entry.listenPorts.push_back(localPort);
     if (links) ownerLinks_.push_back(e);
   }
   const auto count = static_cast<std::uint32_t>(owners.size());
   if (record != kNoIndex) {
     closeWait_[record].ownerBegin = begin;
-    closeWait_[record].ownerCount = count;
+    closeWait_[record].setOwnerCount(count);
   }
   if (line != kNoIndex) {
     lines_[line].ownerBegin = begin;
@@ -329,6 +334,7 @@ void SnapshotAggregator::process(const SocketRecord& s) {
     addLive(s);  // a client-side connection: it holds a port of the ephemeral range
   }
 
+  const CloseWaitKind kind = closeWaitKind(s.recvQ);
   std::uint32_t record = kNoIndex;
   if (options_.perSocketStates & stateBit(s.state)) {
     record = static_cast<std::uint32_t>(closeWait_.size());
@@ -341,6 +347,7 @@ void SnapshotAggregator::process(const SocketRecord& s) {
                         .remoteAddress = addressIndex(s.remote.address, lastRemote_),
                         .localPort = s.local.port,
                         .remotePort = s.remote.port});
+    closeWait_.back().setKind(kind);
   }
   // No inode: kernel-held (orphaned after close(), or not yet accept()ed).
   if (s.inode == 0) return;
@@ -348,17 +355,19 @@ void SnapshotAggregator::process(const SocketRecord& s) {
   const InodeTable::View v = owners_->lookup(s.inode);
   switch (v.state) {
     case InodeTable::State::Owned:
-      attribute(v.owners(), current_, s.state, s.local.port, record, line);
+      attribute(v.owners(), current_, s.state, kind, s.local.port, record, line);
       break;
     case InodeTable::State::Pending:
-      pending_.push_back(Pending{s.inode, s.uid, current_, record, line, s.local.port, s.state});
+      pending_.push_back(
+          Pending{s.inode, s.uid, current_, record, line, s.local.port, s.state, kind});
       pushHint(hints_.uids, s.uid);
       if (s.hasCgroupId) pushHint(hints_.cgroupIds, s.cgroupId);
       break;
     case InodeTable::State::Vanished:
       // A live socket nobody was found holding: a later full walk may still find its holder,
       // so it is settled at the end like a pending one (without widening the search).
-      pending_.push_back(Pending{s.inode, s.uid, current_, record, line, s.local.port, s.state});
+      pending_.push_back(
+          Pending{s.inode, s.uid, current_, record, line, s.local.port, s.state, kind});
       break;
     case InodeTable::State::NoPermission:
       unattributed(v.state, line);
@@ -414,7 +423,7 @@ void SnapshotAggregator::finish(Snapshot& out) {
   for (const Pending& p : pending_) {
     const InodeTable::View v = owners_->settle(p.inode, p.uid);
     if (v.state == InodeTable::State::Owned) {
-      attribute(v.owners(), p.netns, p.state, p.localPort, p.record, p.line);
+      attribute(v.owners(), p.netns, p.state, p.kind, p.localPort, p.record, p.line);
     } else {
       unattributed(v.state, p.line);
     }
@@ -454,6 +463,7 @@ void SnapshotAggregator::finish(Snapshot& out) {
     out.processes.push_back(ProcessEntry{.info = owners_->process(entrySlot_[order[i]]),
                                          .netns = e.netns,
                                          .states = e.states,
+                                         .closeWaitKinds = e.closeWaitKinds,
                                          .listenPorts = std::move(e.listenPorts)});
   }
   for (std::uint32_t& link : ownerLinks_)

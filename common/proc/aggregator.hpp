@@ -116,6 +116,7 @@ class SnapshotAggregator {
   struct Entry {
     std::uint32_t netns = kNoIndex;
     StateCounts states;
+    CloseWaitKinds closeWaitKinds;
     std::vector<std::uint16_t> listenPorts;
   };
   struct Pending {
@@ -126,6 +127,7 @@ class SnapshotAggregator {
     std::uint32_t line;    // index in lines_ or kNoIndex
     std::uint16_t localPort;
     TcpState state;
+    CloseWaitKind kind;  // when state is CLOSE_WAIT
   };
   struct Listener {
     Endpoint local;  // unmapped address
@@ -157,6 +159,7 @@ class SnapshotAggregator {
     std::bitset<65536> listenPorts;
     // The namespace's process entries that existed at the mark: their counts then.
     std::vector<StateCounts> entryStates;
+    std::vector<CloseWaitKinds> entryKinds;
     std::vector<std::size_t> entryListenPorts;
   };
 
@@ -167,7 +170,8 @@ class SnapshotAggregator {
   void flush();
   std::uint32_t entryFor(std::uint32_t slot, std::uint32_t netns);
   void attribute(std::span<const std::uint32_t> owners, std::uint32_t netns, TcpState state,
-                 std::uint16_t localPort, std::uint32_t record, std::uint32_t line);
+                 CloseWaitKind kind, std::uint16_t localPort, std::uint32_t record,
+                 std::uint32_t line);
   void unattributed(InodeTable::State state, std::uint32_t line);
   void addTimeWait(const SocketRecord& s);
   void addLive(const SocketRecord& s);

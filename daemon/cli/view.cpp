@@ -49,8 +49,10 @@ bool groupMatches(const TimeWaitGroup& g, const Filter& f, const std::vector<boo
 }
 
 // Builds the output snapshot's processes from `keep` (input indices, in input order).
+// `kinds`: the CLOSE_WAIT kinds of the sockets counted (nullptr: the input's, while CLOSE_WAIT
+// is counted whole).
 void copyProcesses(const Snapshot& in, const std::vector<bool>& keep,
-                   const std::vector<StateCounts>& counts,
+                   const std::vector<StateCounts>& counts, const std::vector<CloseWaitKinds>* kinds,
                    const std::vector<std::vector<std::uint16_t>>* listenPorts,
                    FilteredSnapshot& out, std::vector<std::uint32_t>& newIndex) {
   newIndex.assign(in.processes.size(), kNoIndex);
@@ -60,6 +62,11 @@ void copyProcesses(const Snapshot& in, const std::vector<bool>& keep,
     out.origin.push_back(static_cast<std::uint32_t>(i));
     ProcessEntry e = in.processes[i];
     e.states = counts[i];
+    if (kinds != nullptr) {
+      e.closeWaitKinds = (*kinds)[i];
+    } else if (e.states[TcpState::CloseWait] == 0) {
+      e.closeWaitKinds = {};
+    }
     if (listenPorts != nullptr) {
       e.listenPorts = (*listenPorts)[i];
       std::sort(e.listenPorts.begin(), e.listenPorts.end());
@@ -111,6 +118,7 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
   }
 
   std::vector<StateCounts> counts(s.processes.size());
+  std::vector<CloseWaitKinds> kinds(s.processes.size());
   std::vector<std::vector<std::uint16_t>> ports(s.processes.size());
   std::vector<bool> keep(s.processes.size(), false);
   std::vector<std::uint32_t> matching;  // line indices
@@ -150,6 +158,7 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
     for (std::uint32_t o : owners) {
       if (o >= selected.size() || !selected[o]) continue;
       ++counts[o][r.state];
+      if (r.state == TcpState::CloseWait) ++kinds[o][closeWaitKind(r.recvQ)];
       keep[o] = true;
       if (r.state == TcpState::Listen) ports[o].push_back(r.local.port);
     }
@@ -165,7 +174,7 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
   for (std::size_t i = 0; i < s.namespaces.size(); ++i)
     out.snapshot.namespaces[i].states = nsStates[i];
   std::vector<std::uint32_t> newIndex;
-  copyProcesses(s, keep, counts, &ports, out, newIndex);
+  copyProcesses(s, keep, counts, &kinds, &ports, out, newIndex);
   copyGroups(s, f, selected, newIndex, out.snapshot);
   out.snapshot.unattributedNoPermission = noPermission;
   out.snapshot.unattributedVanished = vanished;
@@ -188,7 +197,7 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
     l.ownerCount = static_cast<std::uint32_t>(out.snapshot.ownerLinks.size()) - begin;
     if (l.socket.state == TcpState::CloseWait) {
       const SocketRecord& r = l.socket;
-      out.snapshot.closeWait.push_back(CloseWaitSocket{
+      CloseWaitSocket& c = out.snapshot.closeWait.emplace_back(CloseWaitSocket{
           .cookie = r.cookie,
           .inode = r.inode,
           .uid = r.uid,
@@ -197,8 +206,9 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
           .remoteAddress = addresses.intern(r.remote.address, out.snapshot.addresses),
           .localPort = r.local.port,
           .remotePort = r.remote.port,
-          .ownerBegin = l.ownerBegin,
-          .ownerCount = l.ownerCount});
+          .ownerBegin = l.ownerBegin});
+      c.setOwnerCount(l.ownerCount);
+      c.setKind(closeWaitKind(r.recvQ));
     }
     out.sockets.push_back(l);
   }
@@ -241,7 +251,7 @@ FilteredSnapshot filterCounts(const Snapshot& s, const Filter& f) {
     }
   }
   std::vector<std::uint32_t> newIndex;
-  copyProcesses(s, keep, counts, nullptr, out, newIndex);
+  copyProcesses(s, keep, counts, nullptr, nullptr, out, newIndex);
   if (!stateSelected(f, TcpState::Listen)) {
     for (ProcessEntry& p : out.snapshot.processes)
       p.listenPorts.clear();
@@ -261,8 +271,8 @@ FilteredSnapshot filterCounts(const Snapshot& s, const Filter& f) {
           out.snapshot.ownerLinks.push_back(newIndex[o]);
         }
       }
-      copy.ownerCount =
-          static_cast<std::uint32_t>(out.snapshot.ownerLinks.size()) - copy.ownerBegin;
+      copy.setOwnerCount(static_cast<std::uint32_t>(out.snapshot.ownerLinks.size()) -
+                         copy.ownerBegin);
       if (f.selectsOwners() && copy.ownerCount == 0) {
         out.snapshot.ownerLinks.resize(copy.ownerBegin);
         continue;

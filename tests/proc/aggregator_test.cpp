@@ -308,6 +308,56 @@ TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
   EXPECT_EQ(s.namespaces[0].timeWaitWindow, 60s);
 }
 
+SocketRecord closeWait(std::uint32_t inode, std::uint32_t recvQ, std::uint16_t peerPort) {
+  SocketRecord s =
+      sock(TcpState::CloseWait, "10.0.0.1:80", "10.0.0.2:" + std::to_string(peerPort), inode);
+  s.recvQ = recvQ;
+  return s;
+}
+
+// Each CLOSE_WAIT socket's kind from its Recv-Q (1: only the FIN unread, 0: end-of-stream read,
+// more: data unread), counted under each owner, found late or not, and undone with a restarted
+// dump like the states.
+TEST(Aggregator, CloseWaitKindsFromRecvQPerOwner) {
+  TableOwners owners;
+  const auto a = owners.addProcess(800, "a");
+  const auto b = owners.addProcess(801, "b");
+  for (std::uint32_t i = 1; i <= 5; ++i)
+    owners.own(i, a);
+  owners.own(5, b);  // shared
+  owners.late[6] = {b};
+  SnapshotAggregator agg;
+  agg.begin(TimePoint{}, 5s, owners);
+  agg.beginNamespace(netns(1));
+  agg.beginDump();
+  agg.beginDump();
+  agg.add(closeWait(1, 1, 40001));
+  agg.add(closeWait(2, 7, 40002));  // not in the final pass
+  agg.restartDump();
+  for (const SocketRecord& r :
+       {closeWait(1, 1, 40001), closeWait(2, 1, 40002), closeWait(3, 0, 40003),
+        closeWait(4, 4096, 40004), closeWait(5, 0, 40005), closeWait(6, 2, 40006)}) {
+    agg.add(r);
+  }
+  agg.endNamespace();
+  Snapshot s;
+  agg.finish(s);
+  ASSERT_TRUE(find(s, 800) && find(s, 801));
+  EXPECT_EQ(find(s, 800)->closeWaitKinds[CloseWaitKind::Abandoned], 2u);
+  EXPECT_EQ(find(s, 800)->closeWaitKinds[CloseWaitKind::EofNotClosed], 2u);
+  EXPECT_EQ(find(s, 800)->closeWaitKinds[CloseWaitKind::UnreadData], 1u);
+  EXPECT_EQ(find(s, 801)->closeWaitKinds[CloseWaitKind::EofNotClosed], 1u);
+  EXPECT_EQ(find(s, 801)->closeWaitKinds[CloseWaitKind::UnreadData], 1u);  // found late
+  EXPECT_EQ(find(s, 801)->closeWaitKinds.total(), find(s, 801)->states[TcpState::CloseWait]);
+  ASSERT_EQ(s.closeWait.size(), 6u);
+  std::map<std::uint32_t, CloseWaitKind> byInode;
+  for (const CloseWaitSocket& c : s.closeWait)
+    byInode[c.inode] = c.kind();
+  EXPECT_EQ(byInode[2], CloseWaitKind::Abandoned);
+  EXPECT_EQ(byInode[3], CloseWaitKind::EofNotClosed);
+  EXPECT_EQ(byInode[4], CloseWaitKind::UnreadData);
+}
+
 TEST(Aggregator, PendingSocketsSettleAfterTheSearch) {
   TableOwners owners;
   const auto late = owners.addProcess(600, "late");

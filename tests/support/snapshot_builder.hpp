@@ -98,7 +98,8 @@ class SnapshotBuilder {
   SnapshotBuilder& closeWait(std::uint64_t cookie, const std::vector<std::uint32_t>& owners,
                              std::uint16_t localPort, const std::string& remote,
                              std::uint32_t netns = 0, const std::string& localAddress = "10.0.0.1",
-                             std::uint32_t uid = 33) {
+                             std::uint32_t uid = 33,
+                             CloseWaitKind kind = CloseWaitKind::Abandoned) {
     CloseWaitSocket c;
     c.cookie = cookie;
     c.inode = static_cast<std::uint32_t>(cookie);
@@ -110,7 +111,8 @@ class SnapshotBuilder {
     c.localPort = localPort;
     c.remotePort = peer.port;
     c.ownerBegin = static_cast<std::uint32_t>(s_.ownerLinks.size());
-    c.ownerCount = static_cast<std::uint32_t>(owners.size());
+    c.setOwnerCount(static_cast<std::uint32_t>(owners.size()));
+    c.setKind(kind);
     for (std::uint32_t o : owners)
       s_.ownerLinks.push_back(o);
     s_.closeWait.push_back(c);
@@ -186,7 +188,10 @@ class SnapshotBuilder {
     for (const CloseWaitSocket& c : out.closeWait) {
       for (std::uint32_t k = 0; k < c.ownerCount; ++k) {
         const std::uint32_t p = out.ownerLinks[c.ownerBegin + k];
-        if (p < out.processes.size()) out.processes[p].states[TcpState::CloseWait]++;
+        if (p < out.processes.size()) {
+          out.processes[p].states[TcpState::CloseWait]++;
+          out.processes[p].closeWaitKinds[c.kind()]++;
+        }
       }
     }
     return out;
