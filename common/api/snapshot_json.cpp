@@ -33,6 +33,13 @@ json portsJson(const Snapshot& s, std::uint32_t netns, const std::vector<std::ui
   return a;
 }
 
+json closeWaitKindsJson(const CloseWaitKinds& kinds) {
+  json j = json::object();
+  for (CloseWaitKind k : kCloseWaitKinds)
+    j[std::string(closeWaitKindName(k))] = kinds[k];
+  return j;
+}
+
 json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o) {
   const ProcessEntry& p = s.processes[i];
   json item{{"pid", p.info.key.pid},
@@ -47,6 +54,7 @@ json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o)
             {"pod", p.info.container.pod},
             {"netns", netnsLabel(s, p.netns)},
             {"states", stateCountsJson(p.states)},
+            {"close_wait_kinds", closeWaitKindsJson(p.closeWaitKinds)},
             {"listen_ports", p.listenPorts},
             {"listen", portsJson(s, p.netns, p.listenPorts)}};
   if (o.commandLines) {
@@ -184,6 +192,22 @@ Result<StateCounts> readStates(const Node& n) {
     c[s] = *v;
   }
   return c;
+}
+
+// Each kind's count; together they are the process's CLOSE_WAIT count.
+Result<CloseWaitKinds> readCloseWaitKinds(const Node& n, std::uint64_t closeWait) {
+  if (!n.value().is_object()) return n.fail("expected an object of counts by kind");
+  CloseWaitKinds kinds;
+  for (CloseWaitKind k : kCloseWaitKinds) {
+    auto v = intKey<std::uint32_t>(n, closeWaitKindName(k));
+    if (!v) return v.error();
+    kinds[k] = *v;
+  }
+  if (kinds.total() != closeWait) {
+    return n.fail("the kinds add up to " + std::to_string(kinds.total()) + ", not to the " +
+                  std::to_string(closeWait) + " CLOSE_WAIT sockets of \"states\"");
+  }
+  return kinds;
 }
 
 Result<IpAddress> readAddress(const Node& n, std::string_view text) {
@@ -330,6 +354,9 @@ Result<void> readProcess(const Node& n, SnapshotDocument& doc) {
   WW_TRY(statesNode, n.key("states"));
   WW_TRY(states, readStates(statesNode));
   p.states = states;
+  WW_TRY(kindsNode, n.key("close_wait_kinds"));
+  WW_TRY(kinds, readCloseWaitKinds(kindsNode, states[TcpState::CloseWait]));
+  p.closeWaitKinds = kinds;
   if (n.has("listen_ports")) {
     WW_TRY(ports, n.key("listen_ports"));
     WW_TRY(items, ports.items());

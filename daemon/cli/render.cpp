@@ -219,6 +219,18 @@ std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local) {
   return address + ":" + portWithClass(e.port, local);
 }
 
+// "2a 1e": the CLOSE_WAIT sockets by kind, in the legend's letters; "-" for none.
+std::string kindsCell(const CloseWaitKinds& kinds) {
+  static constexpr std::array<char, kCloseWaitKindCount> kLetters = {'a', 'e', 'u'};
+  std::string out;
+  for (CloseWaitKind k : kCloseWaitKinds) {
+    if (kinds[k] == 0) continue;
+    if (!out.empty()) out += ' ';
+    out += std::to_string(kinds[k]) + kLetters[static_cast<std::size_t>(k)];
+  }
+  return out.empty() ? "-" : out;
+}
+
 std::string shortAge(Duration d) {
   return humanDuration(d);
 }
@@ -245,6 +257,9 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
     }
     return "no process holds TCP sockets in this view\n";
   }
+  const bool kinds = std::any_of(order.begin(), order.end(), [&](std::size_t i) {
+    return s.processes[i].closeWaitKinds.total() > 0;
+  });
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const StateCounts& x = s.processes[a].states;
     const StateCounts& y = s.processes[b].states;
@@ -268,6 +283,7 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
   for (const CountColumn& c : counts) {
     columns.push_back({c.header, true, 0});
     if (ages && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"OLDEST", true, 0});
+    if (kinds && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"KIND", false, 0});
   }
   if (other) columns.push_back({"OTHER", true, 0});
   if (listen) columns.push_back({"PORTS", false, 0});
@@ -292,12 +308,24 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
         }
         r.push_back(age);
       }
+      if (kinds && c.states == stateBit(TcpState::CloseWait)) {
+        r.push_back(kindsCell(p.closeWaitKinds));
+      }
     }
     if (other) r.push_back(std::to_string(sum(p.states, otherMask)));
     if (listen) r.push_back(listenPorts(p.listenPorts, rangeOf(s, p.netns)));
     rows.push_back(std::move(r));
   }
   return table(columns, rows);
+}
+
+std::string closeWaitKindLegend(const Snapshot& s, TcpStateMask states) {
+  if (states != 0 && (states & stateBit(TcpState::CloseWait)) == 0) return "";
+  const bool any = std::any_of(s.processes.begin(), s.processes.end(),
+                               [](const ProcessEntry& p) { return p.closeWaitKinds.total() > 0; });
+  if (!any) return "";
+  return "(CLOSE-WAIT kinds: a abandoned, not read since the peer closed; e end-of-stream read, "
+         "never closed; u data left unread)\n";
 }
 
 std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {

@@ -38,9 +38,12 @@ std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local = n
 // "3h12m", "45s", "0s".
 std::string shortAge(Duration d);
 
-// The process table: PID, USER, UNIT/CONTAINER, COMMAND, the count columns, LISTEN and its
-// ports. Processes whose shown counts are all zero are left out.
+// The process table: PID, USER, UNIT/CONTAINER, COMMAND, the count columns (CLOSE-WAIT with
+// its OLDEST age when known and its KIND: "2a 1e"), LISTEN and its ports. Processes whose shown
+// counts are all zero are left out.
 std::string renderProcessTable(const Snapshot& snapshot, const RenderOptions& options = {});
+// The KIND column's letters, when the table shows one (CLOSE-WAIT among `states`, 0 = all).
+std::string closeWaitKindLegend(const Snapshot& snapshot, TcpStateMask states);
 // TIME_WAIT groups: client side by (source, destination) with the share of the usable
 // ephemeral range; server side by listening endpoint with the listening process.
 std::string renderTimeWait(const Snapshot& snapshot, const RenderOptions& options = {});

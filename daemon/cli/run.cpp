@@ -94,6 +94,7 @@ std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const S
   }
   section(renderTotals(s));
   text += portLegend(s);
+  if (!o.sockets) text += closeWaitKindLegend(s, o.filter.states);
   return text;
 }
 

@@ -77,6 +77,9 @@ TEST(SnapshotJson, ProcessItems) {
   EXPECT_EQ(nginx["listen"], nlohmann::json::parse(R"([{"port":80,"class":"well-known"},
                                                       {"port":8080,"class":"registered"}])"));
   EXPECT_FALSE(nginx.contains("close_wait_oldest_age_seconds"));
+  // Its three CLOSE_WAIT sockets have only the FIN unread: abandoned.
+  EXPECT_EQ(nginx["close_wait_kinds"],
+            nlohmann::json::parse(R"({"abandoned":3,"eof_not_closed":0,"unread_data":0})"));
 
   const auto& java = j["processes"][2];
   EXPECT_EQ(java["container"], "docker:0123456789ab");
@@ -145,6 +148,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.namespaces[0].timeWaitWindow = Duration(4250);
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
+  s.processes[0].closeWaitKinds.counts = {1, 1, 1};
   const std::vector<SocketAge> ages = {{Duration(1500), true}, {Duration(2500), false}, {}};
   const auto text =
       snapshotToJson(s, SnapshotJsonOptions{.commandLines = true, .closeWaitOldest = ages}).dump();
@@ -168,6 +172,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
     expected.cgroup.clear();  // not part of the document
     EXPECT_EQ(r.processes[i].info, expected) << i;
     EXPECT_EQ(r.processes[i].states, s.processes[i].states) << i;
+    EXPECT_EQ(r.processes[i].closeWaitKinds, s.processes[i].closeWaitKinds) << i;
     EXPECT_EQ(r.processes[i].listenPorts, s.processes[i].listenPorts) << i;
     EXPECT_EQ(r.processes[i].netns, s.processes[i].netns) << i;
   }
@@ -226,6 +231,11 @@ TEST(SnapshotJson, BadDocumentsNameThePath) {
        "namespaces[0].ephemeral_ports.low: expected an integer between 0 and 65535"},
       {[](nlohmann::json& j) { j["states"]["TIME_WAIT"] = 7; },
        "states: the totals differ from the namespaces' sum"},
+      {[](nlohmann::json& j) { j["processes"][0]["close_wait_kinds"]["abandoned"] = 2; },
+       "processes[0].close_wait_kinds: the kinds add up to 2, not to the 3 CLOSE_WAIT sockets of "
+       "\"states\""},
+      {[](nlohmann::json& j) { j["processes"][1].erase("close_wait_kinds"); },
+       "processes[1].close_wait_kinds: missing"},
       {[](nlohmann::json& j) { j["processes"][0]["close_wait_oldest_age_seconds"] = -1; },
        "processes[0].close_wait_oldest_age_seconds: a negative age"},
   };

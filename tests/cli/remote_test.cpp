@@ -152,16 +152,14 @@ TEST(CliRemote, TheDaemonsViewWithAgesAndAlerts) {
             "    nginx[100] (nginx.service) holds 3 CLOSE_WAIT sockets on :8080, the oldest stuck "
             "for 3h12m");
   EXPECT_EQ(t[6],
-            "PID  USER      UNIT/CONTAINER       COMMAND  ESTAB  CLOSE-WAIT   OLDEST  FIN-WAIT  "
-            "LISTEN  OTHER  PORTS");
-  EXPECT_EQ(
-      t[7],
-      "100  www-data  nginx.service        nginx        2           3  >=3h12m         0       "
-      "2      0  80w 8080r");
-  EXPECT_EQ(
-      t[8],
-      "101  www-data  nginx.service        nginx        0           1    1m35s         0       "
-      "1      0  80w");
+            "PID  USER      UNIT/CONTAINER       COMMAND  ESTAB  CLOSE-WAIT   OLDEST  KIND  "
+            "FIN-WAIT  LISTEN  OTHER  PORTS");
+  EXPECT_EQ(t[7],
+            "100  www-data  nginx.service        nginx        2           3  >=3h12m  3a    "
+            "       0       2      0  80w 8080r");
+  EXPECT_EQ(t[8],
+            "101  www-data  nginx.service        nginx        0           1    1m35s  1a    "
+            "       0       1      0  80w");
   EXPECT_NE(r.out.find("10.0.0.1  10.0.0.9:5432r          4     2  0.02% of 28232"),
             std::string::npos)
       << r.out;

@@ -42,13 +42,13 @@ TEST(CliRender, ProcessTableRowsSortedByCloseWait) {
   EXPECT_EQ(lines(renderProcessTable(shop.snapshot)),
             (std::vector<std::string>{
                 "PID  USER      UNIT/CONTAINER       COMMAND                                 "
-                "ESTAB  CLOSE-WAIT  FIN-WAIT  LISTEN  OTHER  PORTS",
+                "ESTAB  CLOSE-WAIT  KIND  FIN-WAIT  LISTEN  OTHER  PORTS",
                 "100  www-data  nginx.service        nginx -g daemon on; master_process on;      "
-                "2           3         0       2      0  80w 8080r",
+                "2           3  3a           0       2      0  80w 8080r",
                 "101  www-data  nginx.service        nginx: worker process                       "
-                "0           1         0       1      0  80w",
+                "0           1  1a           0       1      0  80w",
                 "200  app       docker:0123456789ab  java -jar /srv/app.jar                      "
-                "2           0         0       0      1",
+                "2           0  -            0       0      1",
             }));
 }
 
@@ -58,20 +58,26 @@ TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
       "/opt/very/long/path/server --config /etc/server/a-rather-long-configuration-file.conf";
   const std::vector<SocketAge> ages = {
       {Duration(3 * 3600'000 + 12 * 60'000), true}, {Duration(45'000), false}, {}};
+  shop.snapshot.processes[0].closeWaitKinds.counts = {1, 1, 1};
   const auto t = lines(renderProcessTable(shop.snapshot, RenderOptions{.closeWaitOldest = ages}));
   ASSERT_EQ(t.size(), 4u);
   EXPECT_EQ(t[0],
             "PID  USER      UNIT/CONTAINER       COMMAND                                   ESTAB  "
-            "CLOSE-WAIT   OLDEST  FIN-WAIT  LISTEN  OTHER  PORTS");
+            "CLOSE-WAIT   OLDEST  KIND      FIN-WAIT  LISTEN  OTHER  PORTS");
   EXPECT_EQ(t[1],
             "100  www-data  nginx.service        server --config /etc/server/a-rather-...      2  "
-            "         3  >=3h12m         0       2      0  80w 8080r");
+            "         3  >=3h12m  1a 1e 1u         0       2      0  80w 8080r");
   EXPECT_EQ(t[2],
             "101  www-data  nginx.service        nginx: worker process                         0  "
-            "         1      45s         0       1      0  80w");
+            "         1      45s  1a               0       1      0  80w");
   EXPECT_EQ(t[3],
             "200  app       docker:0123456789ab  java -jar /srv/app.jar                        2  "
-            "         0        -         0       0      1");
+            "         0        -  -                0       0      1");
+  // The letters are explained under the table, when there is a KIND column.
+  EXPECT_EQ(closeWaitKindLegend(shop.snapshot, 0),
+            "(CLOSE-WAIT kinds: a abandoned, not read since the peer closed; e end-of-stream "
+            "read, never closed; u data left unread)\n");
+  EXPECT_EQ(closeWaitKindLegend(shop.snapshot, stateBit(TcpState::Established)), "");
 }
 
 TEST(CliRender, StateFilterShowsItsColumns) {
@@ -81,13 +87,13 @@ TEST(CliRender, StateFilterShowsItsColumns) {
   EXPECT_EQ(lines(renderProcessTable(v.snapshot, RenderOptions{.states = f.states})),
             (std::vector<std::string>{
                 "PID  USER      UNIT/CONTAINER       COMMAND                                 "
-                "SYN-SENT  CLOSE-WAIT",
+                "SYN-SENT  CLOSE-WAIT  KIND",
                 "100  www-data  nginx.service        nginx -g daemon on; master_process on;  "
-                "       0           3",
+                "       0           3  3a",
                 "101  www-data  nginx.service        nginx: worker process                   "
-                "       0           1",
+                "       0           1  1a",
                 "200  app       docker:0123456789ab  java -jar /srv/app.jar                  "
-                "       1           0",
+                "       1           0  -",
             }));
   const auto none = filterWithSockets(shop.snapshot, shop.lines, Filter{.pids = {9}});
   EXPECT_EQ(renderProcessTable(none.snapshot), "no process holds TCP sockets in this view\n");

@@ -21,6 +21,9 @@ inline ProcessEntry process(std::int32_t pid, std::string comm, std::string unit
   p.info.uid = 33;
   p.netns = 0;
   p.states[TcpState::CloseWait] = closeWait;
+  p.closeWaitKinds[CloseWaitKind::Abandoned] =
+      static_cast<std::uint32_t>(closeWait - closeWait / 2);
+  p.closeWaitKinds[CloseWaitKind::EofNotClosed] = static_cast<std::uint32_t>(closeWait / 2);
   p.states[TcpState::Established] = established;
   p.states[TcpState::Listen] = listen.size();
   p.listenPorts = std::move(listen);
