@@ -58,7 +58,11 @@ json alertToJson(const Alert& a, const PollClock& clock) {
     j["close_wait"] = {{"total", a.closeWait.total},
                        {"growth", a.closeWait.growth},
                        {"peak", a.closeWait.peak},
-                       {"client_side", a.closeWait.clientSide}};
+                       {"client_side", a.closeWait.clientSide},
+                       {"kinds", json::object()}};
+    for (CloseWaitKind k : kCloseWaitKinds) {
+      j["close_wait"]["kinds"][std::string(closeWaitKindName(k))] = a.closeWait.kinds[k];
+    }
   } else {
     json tw{{"rate_per_second", a.timeWait.ratePerSecond},
             {"max_time_wait_buckets", a.timeWait.maxTimeWaitBuckets},

@@ -21,17 +21,27 @@ std::optional<CloseWaitKind> parseCloseWaitKind(std::string_view name) {
   return kNames.parse(name);
 }
 
-std::string_view closeWaitKindAdvice(CloseWaitKind kind) {
+std::string_view closeWaitKindSummary(CloseWaitKind kind) {
   switch (kind) {
     case CloseWaitKind::Abandoned:
-      return "not read since the peer closed: look for connections kept and never used again "
-             "(a pool that does not check idle connections, a handle dropped without close, a "
-             "stuck thread)";
+      return "not read since the peer closed";
     case CloseWaitKind::EofNotClosed:
-      return "end-of-stream read and the socket never closed: look for the EOF or error path "
-             "that returns without close()";
+      return "read to end-of-stream and never closed";
     case CloseWaitKind::UnreadData:
-      return "data left unread: the code stopped reading (a blocked consumer, a deadlock)";
+      return "left with data unread";
+  }
+  return "";
+}
+
+std::string_view closeWaitKindHint(CloseWaitKind kind) {
+  switch (kind) {
+    case CloseWaitKind::Abandoned:
+      return "look for connections kept and never used again (a pool that does not check idle "
+             "connections, a handle dropped without close(), a stuck thread)";
+    case CloseWaitKind::EofNotClosed:
+      return "look for the end-of-stream or error path that returns without close()";
+    case CloseWaitKind::UnreadData:
+      return "look for a reader that stopped (a blocked consumer, a deadlock)";
   }
   return "";
 }

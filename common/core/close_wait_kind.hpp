@@ -26,8 +26,10 @@ constexpr CloseWaitKind closeWaitKind(std::uint32_t recvQ) {
 // "abandoned", "eof_not_closed", "unread_data": JSON keys, metric labels, journal fields.
 std::string_view closeWaitKindName(CloseWaitKind kind);
 std::optional<CloseWaitKind> parseCloseWaitKind(std::string_view name);
-// One plain sentence: what the code holding such sockets does wrong, and where to look.
-std::string_view closeWaitKindAdvice(CloseWaitKind kind);
+// What happened to such a socket: "not read since the peer closed".
+std::string_view closeWaitKindSummary(CloseWaitKind kind);
+// Where to look in the code: "look for connections kept and never used again (...)".
+std::string_view closeWaitKindHint(CloseWaitKind kind);
 
 // CLOSE_WAIT sockets counted by kind.
 struct CloseWaitKinds {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/address.hpp"
+#include "core/close_wait_kind.hpp"
 #include "core/duration.hpp"
 
 namespace waitwatch {
@@ -94,6 +95,7 @@ struct CloseWaitDetails {
   std::uint64_t growth = 0;      // growth of settled sockets within growth_window (0 if unset)
   std::uint64_t peak = 0;        // highest `total` while the alert fired
   std::uint64_t clientSide = 0;  // of total, sockets whose local port is an outgoing one
+  CloseWaitKinds kinds;          // of total, by what their Recv-Q says
   bool operator==(const CloseWaitDetails&) const = default;
 };
 

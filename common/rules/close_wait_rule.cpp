@@ -102,6 +102,7 @@ struct GroupAcc {
   std::uint64_t counted = 0;  // older than min_age
   std::uint64_t settled = 0;  // seen in an earlier poll (or present at the first)
   std::uint64_t clientSide = 0;
+  CloseWaitKinds kinds;
   std::int64_t oldestMs = std::numeric_limits<std::int64_t>::max();
   bool oldestLowerBound = false;
   std::size_t lastSocket = std::numeric_limits<std::size_t>::max();  // once per group
@@ -162,6 +163,7 @@ class CloseWaitEvaluator final : public RuleEvaluator {
         if (acc.lastSocket == i) return false;  // a second owner in the same group
         acc.lastSocket = i;
         ++acc.total;
+        ++acc.kinds[s.kind()];
         if (old) ++acc.counted;
         if (settled) ++acc.settled;
         if (clientSide) {
@@ -262,6 +264,7 @@ class CloseWaitEvaluator final : public RuleEvaluator {
       a.closeWait.total = acc.total;
       a.closeWait.growth = growth;
       a.closeWait.clientSide = acc.clientSide;
+      a.closeWait.kinds = acc.kinds;
     }
 
     machine.finishRule(
@@ -271,6 +274,7 @@ class CloseWaitEvaluator final : public RuleEvaluator {
           a.closeWait.total = 0;
           a.closeWait.growth = 0;
           a.closeWait.clientSide = 0;
+          a.closeWait.kinds = {};
           a.oldestAge = Duration::zero();
           a.oldestAgeIsLowerBound = false;
           a.localPorts.clear();

@@ -92,6 +92,27 @@ std::string oldest(const Alert& a) {
          humanDuration(a.oldestAge);
 }
 
+// "All 3 were not read since the peer closed: look for ...": what the sockets' kinds say to
+// look for in the code, by the kind most of them are.
+std::string kindsSentence(const CloseWaitKinds& kinds) {
+  const std::uint64_t total = kinds.total();
+  if (total == 0) return "";
+  CloseWaitKind most = CloseWaitKind::Abandoned;
+  for (CloseWaitKind k : kCloseWaitKinds) {
+    if (kinds[k] > kinds[most]) most = k;
+  }
+  std::string who;
+  if (total == 1) {
+    who = "It was ";
+  } else if (kinds[most] == total) {
+    who = total == 2 ? std::string("Both were ") : "All " + std::to_string(total) + " were ";
+  } else {
+    who = std::to_string(kinds[most]) + " of " + std::to_string(total) + " were ";
+  }
+  return ". " + who + std::string(closeWaitKindSummary(most)) + ": " +
+         std::string(closeWaitKindHint(most));
+}
+
 std::string closeWaitMessage(const Alert& a, const Rule& rule) {
   const CloseWaitRule& cw = rule.closeWait;
   const std::uint64_t total = a.closeWait.total;
@@ -137,7 +158,7 @@ std::string closeWaitMessage(const Alert& a, const Rule& rule) {
     out += " (still firing after " +
            humanDuration(std::chrono::duration_cast<Duration>(a.at - a.firedAt)) + ")";
   }
-  return out;
+  return out + kindsSentence(a.closeWait.kinds);
 }
 
 std::string pairText(const Alert& a) {

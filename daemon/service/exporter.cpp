@@ -139,6 +139,7 @@ struct GroupKey {
 
 struct GroupValue {
   StateCounts states;
+  CloseWaitKinds kinds;
   Duration oldest{0};
 };
 
@@ -159,6 +160,8 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
                  options.includePid ? std::to_string(p.info.key.pid) : std::string()};
     auto& g = groups[key];
     g.states += p.states;
+    for (CloseWaitKind k : kCloseWaitKinds)
+      g.kinds[k] += p.closeWaitKinds[k];
     if (i < view.processOldestCloseWait.size()) {
       g.oldest = std::max(g.oldest, view.processOldestCloseWait[i].age);
     }
@@ -187,6 +190,8 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
       kept.emplace_back(&order[i]->first, order[i]->second);
     } else {
       folded.states += order[i]->second.states;
+      for (CloseWaitKind k : kCloseWaitKinds)
+        folded.kinds[k] += order[i]->second.kinds[k];
       folded.oldest = std::max(folded.oldest, order[i]->second.oldest);
       ++foldedCount;
     }
@@ -197,6 +202,11 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
                     "TCP sockets held by processes, by state and process group (a socket shared "
                     "by several processes counts for each).",
                     MetricType::Gauge);
+  SeriesSet kinds("waitwatch_process_close_wait_sockets",
+                  "CLOSE_WAIT sockets of a process group by kind, from their Recv-Q: abandoned "
+                  "(not read since the peer closed), eof_not_closed (end-of-stream read, never "
+                  "closed), unread_data (data left unread).",
+                  MetricType::Gauge);
   SeriesSet ages("waitwatch_close_wait_oldest_age_seconds",
                  "Age of the oldest CLOSE_WAIT socket of a process group, since the daemon first "
                  "saw it.",
@@ -211,9 +221,19 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
       l.push_back(label("state", std::string(stateName(st))));
       sockets.add(std::move(l), static_cast<double>(value.states[st]));
     }
-    if (value.states[TcpState::CloseWait] > 0) ages.set(base, seconds(value.oldest));
+    if (value.states[TcpState::CloseWait] > 0) {
+      ages.set(base, seconds(value.oldest));
+      // Every kind of a group that has CLOSE_WAIT sockets, 0 included, so that a panel's
+      // stacked kinds add up to its CLOSE_WAIT count.
+      for (CloseWaitKind k : kCloseWaitKinds) {
+        Labels l = base;
+        l.push_back(label("kind", std::string(closeWaitKindName(k))));
+        kinds.add(std::move(l), static_cast<double>(value.kinds[k]));
+      }
+    }
   }
   out.push_back(std::move(sockets).finish());
+  out.push_back(std::move(kinds).finish());
   out.push_back(std::move(ages).finish());
   return foldedCount;
 }

@@ -96,6 +96,13 @@ JournalEntry alertEntry(const Alert& a) {
   if (a.type == RuleType::CloseWait) {
     f.push_back(field("WAITWATCH_OLDEST_AGE_SECONDS", formatSeconds(a.oldestAge)));
     if (a.oldestAgeIsLowerBound) f.push_back(field("WAITWATCH_OLDEST_AGE_IS_LOWER_BOUND", "1"));
+    // "abandoned=2 eof_not_closed=1 unread_data=0": the catalog refers to it.
+    std::string kinds;
+    for (CloseWaitKind k : kCloseWaitKinds) {
+      if (!kinds.empty()) kinds += ' ';
+      kinds += std::string(closeWaitKindName(k)) + "=" + std::to_string(a.closeWait.kinds[k]);
+    }
+    f.push_back(field("WAITWATCH_KINDS", kinds));
   }
   if (!a.localPorts.empty()) {
     std::string ports;

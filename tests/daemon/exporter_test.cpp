@@ -58,6 +58,13 @@ TEST(Exporter, ProcessGroupsSumWorkersWithoutPid) {
       R"(waitwatch_process_sockets{comm="redis-server",container="",netns="net:[4026531840]",unit="redis.service",state="ESTABLISHED"} 1)",
   };
   EXPECT_EQ(lines, expected);
+  // The kinds of both workers' CLOSE_WAIT sockets (2 + 1), every kind; none for redis.
+  EXPECT_EQ(
+      samples(render(*view, MetricsOptions{}), "waitwatch_process_close_wait_sockets"),
+      (std::vector<std::string>{
+          R"(waitwatch_process_close_wait_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",kind="abandoned"} 2)",
+          R"(waitwatch_process_close_wait_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",kind="eof_not_closed"} 1)",
+          R"(waitwatch_process_close_wait_sockets{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service",kind="unread_data"} 0)"}));
   // The group's oldest socket is the older of its two workers'; redis has no CLOSE_WAIT.
   EXPECT_EQ(
       samples(render(*view, MetricsOptions{}), "waitwatch_close_wait_oldest_age_seconds"),

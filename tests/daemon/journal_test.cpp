@@ -31,6 +31,7 @@ TEST(JournalFields, FiringCloseWaitAlert) {
   EXPECT_EQ(e.get("WAITWATCH_COUNT"), "2");
   EXPECT_EQ(e.get("WAITWATCH_OLDEST_AGE_SECONDS"), "120.000");
   EXPECT_EQ(e.get("WAITWATCH_LOCAL_PORTS"), "8080");
+  EXPECT_EQ(e.get("WAITWATCH_KINDS"), "abandoned=1 eof_not_closed=1 unread_data=0");
   EXPECT_EQ(e.get("WAITWATCH_PEERS"), "10.0.0.7");
   EXPECT_EQ(e.get("WAITWATCH_REASONS"), "old_sockets");
   // Fields that do not apply are absent, not empty.
@@ -78,6 +79,7 @@ TEST(JournalFields, TimeWaitDestinationAlert) {
   EXPECT_EQ(e.get("WAITWATCH_PORT_USAGE_RATIO"), "0.7084");
   EXPECT_EQ(e.get("WAITWATCH_PID"), "");
   EXPECT_EQ(e.get("WAITWATCH_OLDEST_AGE_SECONDS"), "");
+  EXPECT_EQ(e.get("WAITWATCH_KINDS"), "");
 }
 
 TEST(JournalFields, StderrLine) {

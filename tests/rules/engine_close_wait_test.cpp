@@ -25,6 +25,27 @@ Snapshot nginxHolding(std::size_t sockets, std::uint64_t cookie0 = 100) {
 
 const std::string kNginxKey = "process:1234@1000:4026531840";
 
+// The alert counts its sockets by kind and says what to look for by the kind most are.
+TEST(CloseWaitRule, TheAlertSaysWhatKindOfBugItIs) {
+  SnapshotBuilder b(10s);
+  auto p = b.process(nginx());
+  for (std::uint64_t c = 1; c <= 4; ++c) {
+    b.closeWait(c, {p}, 8080, "10.0.0.7:" + std::to_string(40000 + c), 0, "10.0.0.1", 33,
+                c == 4 ? CloseWaitKind::UnreadData : CloseWaitKind::EofNotClosed);
+  }
+  Engine e(configFrom(R"({"rules": [{"name": "k", "type": "close_wait", "min_sockets": 1,
+                         "min_age": "0s"}]})"));
+  const auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].closeWait.kinds, (CloseWaitKinds{{0, 3, 1}}));
+  const std::string& m = out[0].message;
+  const std::string end =
+      ". 3 of 4 were read to end-of-stream and never closed: look for the end-of-stream or "
+      "error path that returns without close()";
+  ASSERT_GE(m.size(), end.size());
+  EXPECT_EQ(m.substr(m.size() - end.size()), end) << m;
+}
+
 TEST(CloseWaitRule, FiresAfterMinAgeAndForThenResolvesAfterClearFor) {
   Engine e(configFrom(kRule));
   const Snapshot leaking = nginxHolding(3);
@@ -56,7 +77,9 @@ TEST(CloseWaitRule, FiresAfterMinAgeAndForThenResolvesAfterClearFor) {
   EXPECT_EQ(a.peers[0].endpoint.port, 0);  // server side: remote ports do not matter
   EXPECT_EQ(a.message,
             "nginx[1234] (nginx.service) holds 3 CLOSE_WAIT sockets on :8080, the oldest stuck "
-            "for at least 1m30s: it does not close() connections its peers have closed");
+            "for at least 1m30s: it does not close() connections its peers have closed. All 3 "
+            "were not read since the peer closed" +
+                kAbandonedHint);
   EXPECT_EQ(e.firing().size(), 1u);
 
   EXPECT_TRUE(e.evaluate(leaking, at(100)).empty());
@@ -178,7 +201,8 @@ TEST(CloseWaitRule, GrowthCatchesALeakBeforeItIsOld) {
       EXPECT_EQ(out[0].message,
                 "nginx[1234] (nginx.service) holds 10 CLOSE_WAIT sockets on :8080 (up by 6 in "
                 "the last 1m), the oldest stuck for at least 40s: it does not close() "
-                "connections its peers have closed");
+                "connections its peers have closed. All 10 were not read since the peer closed" +
+                    kAbandonedHint);
     }
   }
   EXPECT_EQ(firedAt, 40);
@@ -238,11 +262,15 @@ TEST(CloseWaitRule, GroupByUnitCountsASharedSocketOnce) {
   EXPECT_EQ(unit.peers[0], (PeerCount{endpoint("10.0.0.8:0"), 3}));
   EXPECT_EQ(unit.message,
             "nginx.service (nginx, 2 processes) holds 4 CLOSE_WAIT sockets on :80, the oldest "
-            "just seen: it does not close() connections its peers have closed");
+            "just seen: it does not close() connections its peers have closed. All 4 were not "
+            "read since the peer closed" +
+                kAbandonedHint);
   EXPECT_EQ(out[0].group.kind, GroupKind::Process);
   EXPECT_EQ(out[0].message,
             "cron[12] holds 3 CLOSE_WAIT sockets on :80, the oldest just seen: it "
-            "does not close() connections its peers have closed");
+            "does not close() connections its peers have closed. All 3 were not read since the "
+            "peer closed" +
+                kAbandonedHint);
 
   // By process, a shared socket counts for each owner.
   Engine byProcess(configFrom(R"({"rules": [{"name": "p", "type": "close_wait",
@@ -275,7 +303,8 @@ TEST(CloseWaitRule, GroupByContainer) {
   EXPECT_EQ(out[0].message,
             "container docker:0123456789ab (java, 2 processes) holds 2 CLOSE_WAIT sockets to "
             "10.1.2.3:5432, the oldest just seen: it does not close() connections "
-            "its peers have closed");
+            "its peers have closed. Both were not read since the peer closed" +
+                kAbandonedHint);
 }
 
 TEST(CloseWaitRule, SocketsWithoutAVisibleOwnerGroupPerNamespace) {
@@ -292,7 +321,9 @@ TEST(CloseWaitRule, SocketsWithoutAVisibleOwnerGroupPerNamespace) {
   EXPECT_EQ(out[0].message,
             "2 CLOSE_WAIT sockets on :8443 in net:[4026531840] have no visible owner, the oldest "
             "just seen: a process waitwatch cannot see (no permission, or another "
-            "pid namespace) does not close() connections its peers have closed");
+            "pid namespace) does not close() connections its peers have closed. Both were not "
+            "read since the peer closed" +
+                kAbandonedHint);
 }
 
 TEST(CloseWaitRule, BadIndicesInASnapshotAreIgnoredNotFollowed) {
@@ -343,7 +374,8 @@ TEST(CloseWaitRule, RemindersAtTheConfiguredIntervalOnly) {
   EXPECT_EQ(still[0].message,
             "nginx[1234] (nginx.service) holds 1 CLOSE_WAIT socket on :8080, the oldest stuck for "
             "at least 4m0s: it does not close() connections its peers have closed (still firing "
-            "after 4m0s)");
+            "after 4m0s). It was not read since the peer closed" +
+                kAbandonedHint);
 
   Engine quiet(configFrom(R"({"alerts": {"reminder_interval": "0s"},
       "rules": [{"name": "r", "type": "close_wait", "min_sockets": 1, "min_age": "0s"}]})"));

@@ -14,6 +14,12 @@
 
 namespace waitwatch::testing {
 
+// What a close_wait alert says to look for when its sockets were not read since the peer
+// closed (the builder's default kind).
+inline const std::string kAbandonedHint =
+    ": look for connections kept and never used again (a pool that does not check idle "
+    "connections, a handle dropped without close(), a stuck thread)";
+
 inline Config configFrom(std::string_view json) {
   auto r = compileConfig(json, "test");
   if (!r) {

@@ -122,7 +122,8 @@ TEST(Replay, AnHourOfLeakStormAndHealthyTrafficWithTheDefaults) {
   EXPECT_EQ(alerts[0].second.message,
             "billing-api[4242] (billing-api.service) holds 22 CLOSE_WAIT sockets on :8080 (12 "
             "older than 5m), the oldest stuck for 10m30s: it does not close() connections its "
-            "peers have closed");
+            "peers have closed. All 22 were not read since the peer closed" +
+                kAbandonedHint);
   EXPECT_FALSE(alerts[0].second.oldestAgeIsLowerBound);  // the leak began after the first poll
   EXPECT_EQ(alerts[0].second.severity, Severity::Warning);
   EXPECT_EQ(alerts[1].second.message,

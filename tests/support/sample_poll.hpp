@@ -83,6 +83,9 @@ inline Alert sampleAlert() {
   a.group.netnsInode = 4026531840;
   a.reasons = {AlertReason::OldSockets};
   a.count = 2;
+  a.closeWait.total = 2;
+  a.closeWait.kinds[CloseWaitKind::Abandoned] = 1;
+  a.closeWait.kinds[CloseWaitKind::EofNotClosed] = 1;
   a.oldestAge = Duration{120'000};
   a.localPorts = {PortCount{8080, 2}};
   a.peers = {PeerCount{Endpoint{*IpAddress::parse("10.0.0.7"), 0}, 2}};
