@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -131,6 +133,93 @@ TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
   const std::string err = run->process().stderrText();
   EXPECT_NE(err.find("waitwatchd: FIRING warning cw-test: "), std::string::npos) << err;
   EXPECT_NE(err.find("waitwatchd: RESOLVED warning cw-test: "), std::string::npos) << err;
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+}
+
+// Three holders, each leaking CLOSE_WAIT sockets of one kind (never read, read to end-of-stream,
+// data left unread): the kinds are exact per process in waitwatch --json, /metrics and the
+// journal, and the alert names the bug.
+TEST_F(DaemonTest, CloseWaitKindsAreExactPerProcessEverywhere) {
+  struct Holder {
+    std::vector<std::string> args;
+    std::map<std::string, int> kinds;
+    std::string sentence;
+    int pid = 0;
+  };
+  std::vector<Holder> holders = {
+      {{"--listen-port", "8101", "--source-ports", "40000-40999", "--close-wait", "4"},
+       {{"abandoned", 4}, {"eof_not_closed", 0}, {"unread_data", 0}},
+       "All 4 were not read since the peer closed: look for connections kept"},
+      {{"--listen-port", "8102", "--source-ports", "41000-41999", "--close-wait-eof", "5"},
+       {{"abandoned", 0}, {"eof_not_closed", 5}, {"unread_data", 0}},
+       "All 5 were read to end-of-stream and never closed: look for the end-of-stream or error "
+       "path"},
+      {{"--listen-port", "8103", "--source-ports", "42000-42999", "--close-wait-unread", "6:100"},
+       {{"abandoned", 0}, {"eof_not_closed", 0}, {"unread_data", 6}},
+       "All 6 were left with data unread: look for a reader that stopped"},
+  };
+  std::vector<SockFarm> farms;
+  for (Holder& h : holders) {
+    auto farm = SockFarm::start(netns(), h.args);
+    ASSERT_TRUE(farm.ok()) << farm.error().message;
+    h.pid = holderPid(*farm);
+    farms.push_back(std::move(*farm));
+  }
+
+  // The CLI, one shot.
+  std::vector<std::string> cli = {WAITWATCH_CLI_PATH, "--json", "--netns", netns().name()};
+  const CommandResult r = runCommand(cli);
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  const auto out = nlohmann::json::parse(r.out);
+  for (const Holder& h : holders) {
+    bool found = false;
+    for (const auto& p : out.at("processes")) {
+      if (p.at("pid").get<int>() != h.pid) continue;
+      found = true;
+      for (const auto& [kind, n] : h.kinds)
+        EXPECT_EQ(p.at("close_wait_kinds").at(kind), n) << h.pid << " " << kind;
+    }
+    EXPECT_TRUE(found) << h.pid << " in " << r.out;
+  }
+
+  // The daemon: a metric per kind and process, and an alert per process that names its kind.
+  auto run =
+      DaemonRun::start(netns(), R"({"poll_interval": "200ms", "metrics": {"include_pid": true},
+                   "rules": [{"name": "kinds", "type": "close_wait", "min_sockets": 3,
+                              "min_age": "0s", "for": "0s", "clear_for": "0s"}]})");
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  std::vector<nlohmann::json> firing;
+  ASSERT_TRUE(eventually(
+      [&] {
+        firing = run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring));
+        return firing.size() >= holders.size();
+      },
+      10s))
+      << run->process().stderrText();
+  const CommandResult metrics = run->http("/metrics");
+  ASSERT_EQ(metrics.exitCode, 0) << metrics.describe();
+  for (const Holder& h : holders) {
+    for (const auto& [kind, n] : h.kinds) {
+      EXPECT_EQ(
+          sample(metrics.out,
+                 R"(waitwatch_process_close_wait_sockets{comm="sockfarm",container="",netns=")" +
+                     netns().name() + R"(",unit="",pid=")" + std::to_string(h.pid) + R"(",kind=")" +
+                     kind + R"("})"),
+          n)
+          << h.pid << " " << kind;
+    }
+    const auto entry = std::find_if(firing.begin(), firing.end(), [&](const nlohmann::json& e) {
+      return field(e, "WAITWATCH_PID") == std::to_string(h.pid);
+    });
+    ASSERT_NE(entry, firing.end()) << h.pid;
+    std::string kinds;
+    for (const char* k : {"abandoned", "eof_not_closed", "unread_data"})
+      kinds += (kinds.empty() ? "" : " ") + std::string(k) + "=" + std::to_string(h.kinds.at(k));
+    EXPECT_EQ(field(*entry, "WAITWATCH_KINDS"), kinds);
+    EXPECT_NE(field(*entry, "MESSAGE").find(h.sentence), std::string::npos)
+        << field(*entry, "MESSAGE");
+  }
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
 }
 

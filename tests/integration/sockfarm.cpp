@@ -93,6 +93,7 @@ struct Options {
   std::uint64_t established = 0;  // sockets, built as connected pairs
   std::uint64_t closeWait = 0;
   std::uint64_t closeWaitUnread = 0;
+  std::uint64_t closeWaitEof = 0;
   std::uint32_t unreadBytes = 0;
   std::uint64_t finWait2 = 0;
   std::uint64_t timeWait = 0;        // client side, toward twDest
@@ -122,6 +123,7 @@ and holds them until stdin reaches EOF or SIGTERM/SIGINT. Counts are sockets in 
                              last one has no peer)
   --close-wait N             N CLOSE_WAIT sockets (server side, Recv-Q 1: the unread FIN)
   --close-wait-unread N:B    N more CLOSE_WAIT sockets with B unread bytes (Recv-Q B+1), B<=65536
+  --close-wait-eof N         N more CLOSE_WAIT sockets read to end-of-stream (Recv-Q 0)
   --fin-wait2 N              N FIN_WAIT2 sockets (client side)
   --time-wait N              N client-side TIME_WAIT sockets toward --tw-dest
   --tw-dest ADDR:PORT        TIME_WAIT destination (default the main listener; another address
@@ -224,6 +226,8 @@ Options parseOptions(int argc, char** argv) {
       o.established = count();
     } else if (flag == "--close-wait") {
       o.closeWait = count();
+    } else if (flag == "--close-wait-eof") {
+      o.closeWaitEof = count();
     } else if (flag == "--close-wait-unread") {
       const auto text = value();
       const auto colon = text.find(':');
@@ -619,6 +623,7 @@ enum class Kind : std::uint32_t {
   Established,
   CloseWait,
   CloseWaitUnread,
+  CloseWaitEof,  // end-of-stream read before it was handed over
   FinWait2,
   Shared,  // CLOSE_WAIT, also held by the holder's forked sharer
   Count
@@ -959,7 +964,7 @@ void Farm::forkHolders() {
   const std::uint64_t families = (o_.v4 ? 1u : 0u) + (o_.v6 ? 1u : 0u);
   for (std::uint32_t i = 0; i < o_.holders; ++i) {
     std::uint64_t need = 0;
-    for (std::uint64_t n : {o_.closeWait, o_.closeWaitUnread, o_.finWait2}) {
+    for (std::uint64_t n : {o_.closeWait, o_.closeWaitUnread, o_.closeWaitEof, o_.finWait2}) {
       need += shareOf(n, o_.holders, i);
     }
     need += 2 * shareOf((o_.established + 1) / 2, o_.holders, i);
@@ -1091,13 +1096,26 @@ void Farm::buildHalfClosed(FamilyPlan& plan, Kind kind, std::uint64_t count, std
         }
       }
     }
+    if (kind == Kind::CloseWaitEof) {
+      // The FIN is queued (the client is in FIN_WAIT2): a read returns end-of-stream at once,
+      // and moves copied_seq past the FIN.
+      char byte = 0;
+      for (auto& srv : servers) {
+        ssize_t r = -1;
+        while (!deadline.expired() && (r = ::recv(srv.get(), &byte, 1, MSG_DONTWAIT)) < 0 &&
+               errno == EAGAIN) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        if (r != 0) fail("a CLOSE_WAIT socket did not read end-of-stream");
+      }
+    }
     auto& kept = keepServer ? servers : clients;
     auto& dropped = keepServer ? clients : servers;
     for (auto& d : dropped)
       closeSilently(std::move(d));
     const TcpState state = keepServer ? TcpState::CloseWait : TcpState::FinWait2;
     // Recv-Q as inet_diag reports it: the FIN counts as one byte.
-    const std::uint32_t recvQ = keepServer ? unread + 1 : 0;
+    const std::uint32_t recvQ = keepServer && kind != Kind::CloseWaitEof ? unread + 1 : 0;
     for (auto& k : kept) {
       const std::uint64_t index = kindCounter_[static_cast<std::size_t>(kind)]++;
       give(holderFor(kind, index), kind, std::move(k), state, plan.family, recvQ);
@@ -1209,6 +1227,7 @@ void Farm::buildFamily(FamilyPlan& plan) {
   timed("close_wait", [&] {
     buildHalfClosed(plan, Kind::CloseWait, o_.closeWait, 0);
     buildHalfClosed(plan, Kind::CloseWaitUnread, o_.closeWaitUnread, o_.unreadBytes);
+    buildHalfClosed(plan, Kind::CloseWaitEof, o_.closeWaitEof, 0);
     buildHalfClosed(plan, Kind::Shared, o_.shared, 0);
   });
   timed("established", [&] { buildEstablished(plan); });
@@ -1362,6 +1381,7 @@ json Farm::report() const {
            {"states", statesJson(total)},
            {"states_ipv4", statesJson(byFamily[0])},
            {"states_ipv6", statesJson(byFamily[1])},
+           {"close_wait_eof", {{"sockets", o_.closeWaitEof}, {"recv_q", 0}}},
            {"close_wait_unread",
             {{"sockets", o_.closeWaitUnread},
              {"bytes", o_.unreadBytes},
