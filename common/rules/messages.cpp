@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <string_view>
 
+#include "core/snapshot.hpp"
+
 namespace waitwatch {
 namespace {
 
@@ -26,9 +28,10 @@ std::string plural(std::uint64_t n, std::string_view one, std::string_view many)
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
 
-// Unnamed namespaces read "net:[4026531840]"; only a named one is worth a prefix.
+// Unnamed namespaces read "net:[4026531840]" and waitwatch's own "host": only another named
+// one is worth saying.
 bool namedNetns(const AlertGroup& g) {
-  return !g.netns.empty() && g.netns.rfind("net:[", 0) != 0;
+  return !g.netns.empty() && g.netns.rfind("net:[", 0) != 0 && g.netns != kOwnNetnsAlias;
 }
 
 std::string who(const Alert& a) {

@@ -46,6 +46,23 @@ TEST(CloseWaitRule, TheAlertSaysWhatKindOfBugItIs) {
   EXPECT_EQ(m.substr(m.size() - end.size()), end) << m;
 }
 
+// A named namespace is said; waitwatch's own ("host") is not, it goes without saying.
+TEST(CloseWaitRule, OnlyAnotherNamedNamespaceIsSaid) {
+  for (const auto& [alias, said] : {std::pair{"host", false}, std::pair{"blue", true}}) {
+    SnapshotBuilder b(10s);
+    b.netns().ref.alias = alias;
+    auto p = b.process(nginx());
+    b.closeWaitMany(1, 3, {p}, 8080);
+    Engine e(configFrom(R"({"rules": [{"name": "k", "type": "close_wait", "min_sockets": 1,
+                           "min_age": "0s"}]})"));
+    const auto out = e.evaluate(b.build(), at(0));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].message.find("(nginx.service) in " + std::string(alias)) != std::string::npos,
+              said)
+        << out[0].message;
+  }
+}
+
 TEST(CloseWaitRule, FiresAfterMinAgeAndForThenResolvesAfterClearFor) {
   Engine e(configFrom(kRule));
   const Snapshot leaking = nginxHolding(3);
