@@ -354,9 +354,12 @@ Result<void> readProcess(const Node& n, SnapshotDocument& doc) {
   WW_TRY(statesNode, n.key("states"));
   WW_TRY(states, readStates(statesNode));
   p.states = states;
-  WW_TRY(kindsNode, n.key("close_wait_kinds"));
-  WW_TRY(kinds, readCloseWaitKinds(kindsNode, states[TcpState::CloseWait]));
-  p.closeWaitKinds = kinds;
+  // A daemon from before the kinds does not write them: left unknown (zero), not an error.
+  if (n.has("close_wait_kinds")) {
+    WW_TRY(kindsNode, n.key("close_wait_kinds"));
+    WW_TRY(kinds, readCloseWaitKinds(kindsNode, states[TcpState::CloseWait]));
+    p.closeWaitKinds = kinds;
+  }
   if (n.has("listen_ports")) {
     WW_TRY(ports, n.key("listen_ports"));
     WW_TRY(items, ports.items());

@@ -108,7 +108,21 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     if (!times.last) return std::nullopt;
     return std::chrono::duration_cast<Duration>(dumpStart - *times.last);
   };
-  auto visit = [this](const SocketRecord& s) { aggregator_.add(s); };
+  // A TIME_WAIT socket is new when it is younger than the time between the two dumps' starts,
+  // which holds when each dump reaches its hash bucket equally far in. A dump that takes
+  // longer than the previous one (a burst of new sockets) reaches later buckets later: a socket
+  // read there further in than the whole previous dump lasted is judged by a window widened by
+  // the difference, or the ones that entered meanwhile would be counted by neither dump.
+  const std::optional<Duration> previousLength =
+      times.last ? std::optional<Duration>(times.lastLength) : std::nullopt;
+  auto visit = [&](const SocketRecord& s) {
+    std::uint32_t lateMs = 0;
+    if (s.state == TcpState::TimeWait && previousLength) {
+      const auto in = std::chrono::duration_cast<Duration>(Clock::now() - dumpStart);
+      if (in > *previousLength) lateMs = static_cast<std::uint32_t>((in - *previousLength).count());
+    }
+    aggregator_.add(s, lateMs);
+  };
   auto restart = [&] {
     dumpStart = Clock::now();
     aggregator_.restartDump(sinceLastDump());
@@ -124,6 +138,7 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     return dumped.error();
   }
   times.pending = dumpStart;
+  times.pendingLength = std::chrono::duration_cast<Duration>(Clock::now() - dumpStart);
   stats_.sockets += dumped->sockets;
   stats_.dumpRetries += dumped->retries;
   aggregator_.endNamespace();
@@ -189,7 +204,10 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   // Only a poll that is delivered moves the window on: a failed one counts nothing, so the
   // sockets it saw are counted by the next.
   for (auto& [inode, times] : dumpTimes_) {
-    if (times.pending) times.last = std::exchange(times.pending, std::nullopt);
+    if (times.pending) {
+      times.last = std::exchange(times.pending, std::nullopt);
+      times.lastLength = times.pendingLength;
+    }
   }
 
   const PendingHints* hints = &aggregator_.pendingHints();

@@ -102,6 +102,8 @@ class Collector {
   struct DumpTimes {
     std::optional<TimePoint> last;     // start of the last dump of a delivered poll
     std::optional<TimePoint> pending;  // this poll's, which becomes `last` if it is delivered
+    Duration lastLength{};             // how long the `last` dump took
+    Duration pendingLength{};
     std::uint64_t seenPoll = 0;
   };
   Result<std::vector<NetnsHandle>> selectNamespaces();

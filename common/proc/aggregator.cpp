@@ -260,9 +260,9 @@ std::uint32_t SnapshotAggregator::addressIndex(const IpAddress& a, std::uint32_t
   return last = interner_.intern(a, addresses_);
 }
 
-void SnapshotAggregator::addTimeWait(const SocketRecord& s) {
+void SnapshotAggregator::addTimeWait(const SocketRecord& s, std::uint32_t lateMs) {
   NetnsEntry& ns = namespaces_[current_];
-  const bool created = static_cast<std::int64_t>(s.timerRemainingMs) > createdThresholdMs_;
+  const bool created = static_cast<std::int64_t>(s.timerRemainingMs) + lateMs > createdThresholdMs_;
   if (created) ++ns.timeWaitCreated;
   const IpAddress local = s.local.address.unmapped();
   GroupAcc* g = nullptr;
@@ -290,28 +290,30 @@ void SnapshotAggregator::addLive(const SocketRecord& s) {
         .group.live;
 }
 
-void SnapshotAggregator::add(const SocketRecord& s) {
+void SnapshotAggregator::add(const SocketRecord& s, std::uint32_t lateMs) {
   if (current_ == kNoIndex) return;
   if (s.inode != 0) owners_->prefetch(s.inode);
   if (ringCount_ < kLookahead) {
     ring_[(ringHead_ + ringCount_) % kLookahead] = s;
+    ringLate_[(ringHead_ + ringCount_) % kLookahead] = lateMs;
     ++ringCount_;
     return;
   }
-  process(ring_[ringHead_]);
+  process(ring_[ringHead_], ringLate_[ringHead_]);
   ring_[ringHead_] = s;
+  ringLate_[ringHead_] = lateMs;
   ringHead_ = (ringHead_ + 1) % kLookahead;
 }
 
 void SnapshotAggregator::flush() {
   for (; ringCount_ > 0; --ringCount_) {
-    process(ring_[ringHead_]);
+    process(ring_[ringHead_], ringLate_[ringHead_]);
     ringHead_ = (ringHead_ + 1) % kLookahead;
   }
   ringHead_ = 0;
 }
 
-void SnapshotAggregator::process(const SocketRecord& s) {
+void SnapshotAggregator::process(const SocketRecord& s, std::uint32_t lateMs) {
   const auto stateIndex = static_cast<std::uint8_t>(s.state);
   if (current_ == kNoIndex || !isValidTcpState(stateIndex)) return;
   NetnsEntry& ns = namespaces_[current_];
@@ -323,7 +325,7 @@ void SnapshotAggregator::process(const SocketRecord& s) {
     lines_.push_back(SocketLine{s, current_, 0, 0, Attribution::NoOwner});
   }
   if (s.state == TcpState::TimeWait) {
-    addTimeWait(s);
+    addTimeWait(s, lateMs);
     return;
   }
   if (s.state == TcpState::Listen) {

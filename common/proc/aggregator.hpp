@@ -93,7 +93,9 @@ class SnapshotAggregator {
   // Sockets are processed a few records behind add(), after OwnerIndex::prefetch() has had
   // time to bring their owner entries into cache: the dump streams sockets in hash order, so
   // every lookup would otherwise wait on memory once the table outgrows the caches.
-  void add(const SocketRecord& socket);
+  // `lateMs`: for a TIME_WAIT socket, how much later into this dump it was read than the
+  // previous dump lasted (see the collector); it widens the window it is judged new by.
+  void add(const SocketRecord& socket, std::uint32_t lateMs = 0);
   void endNamespace();
   // Drops the current namespace entirely (it vanished or could not be dumped).
   void abortNamespace();
@@ -166,14 +168,14 @@ class SnapshotAggregator {
   void setCreatedWindow(Duration window);
   void setMark(Mark& m);
   void rollback(const Mark& m);
-  void process(const SocketRecord& s);
+  void process(const SocketRecord& s, std::uint32_t lateMs);
   void flush();
   std::uint32_t entryFor(std::uint32_t slot, std::uint32_t netns);
   void attribute(std::span<const std::uint32_t> owners, std::uint32_t netns, TcpState state,
                  CloseWaitKind kind, std::uint16_t localPort, std::uint32_t record,
                  std::uint32_t line);
   void unattributed(InodeTable::State state, std::uint32_t line);
-  void addTimeWait(const SocketRecord& s);
+  void addTimeWait(const SocketRecord& s, std::uint32_t lateMs);
   void addLive(const SocketRecord& s);
   GroupAcc& clientGroup(const IpAddress& source, const Endpoint& destination);
   std::uint32_t addressIndex(const IpAddress& a, std::uint32_t& last);
@@ -217,6 +219,7 @@ class SnapshotAggregator {
   Mark dumpMark_;
   static constexpr std::size_t kLookahead = 16;
   std::array<SocketRecord, kLookahead> ring_{};
+  std::array<std::uint32_t, kLookahead> ringLate_{};
   std::size_t ringHead_ = 0;
   std::size_t ringCount_ = 0;
 };

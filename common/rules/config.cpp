@@ -64,7 +64,8 @@ class Validator : public ConfigReader {
 
   bool users(const json& v, const std::string& path, std::vector<std::string>& out) {
     return list(v, path, [&](const json& item, const std::string& p) {
-      if (const auto uid = wholeNumber(item); uid && *uid <= 0xFFFFFFFFu) {
+      // (uid_t)-1 is no user: the kernel's "unchanged" in setresuid().
+      if (const auto uid = wholeNumber(item); uid && *uid < 0xFFFFFFFFu) {
         out.push_back(std::to_string(*uid));
         return true;
       }

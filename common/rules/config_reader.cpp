@@ -91,9 +91,14 @@ bool ConfigReader::duration(const json& v, const std::string& path, Duration& ou
 
 std::optional<std::uint64_t> ConfigReader::wholeNumber(const json& v) {
   if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer()) {  // "-0" is read as a signed 0
+    const auto i = v.get<std::int64_t>();
+    return i >= 0 ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(i)) : std::nullopt;
+  }
   if (!v.is_number_float()) return std::nullopt;
   const double d = v.get<double>();
-  if (d < 0 || d != std::floor(d) || d > kMaxExact) return std::nullopt;
+  // 2^53 itself may be a rounded 2^53 + 1.
+  if (d < 0 || d != std::floor(d) || d >= kMaxExact) return std::nullopt;
   return static_cast<std::uint64_t>(d);
 }
 
@@ -107,7 +112,7 @@ bool ConfigReader::count(const json& v, const std::string& path, std::uint64_t m
                           std::to_string(minimum));
   } else if (v.is_number_float() && std::isfinite(v.get<double>()) &&
              v.get<double>() == std::floor(v.get<double>())) {
-    return fail(path, v.dump() + " is too large, expected a whole number of at most 2^53");
+    return fail(path, v.dump() + " is too large to be exact, expected a whole number below 2^53");
   } else {
     return fail(path, "expected a whole number, got " + describe(v));
   }

@@ -375,6 +375,9 @@ e ephemeral (49152-65535, and any local port in the namespace's ip_local_port_ra
 ports the kernel picks for connect(): a client port 48206 is 'e' where the range is
 32768-60999).
 
+KIND tells a CLOSE-WAIT leak's bug from the sockets' Recv-Q: a abandoned (not read since the
+peer closed), e end-of-stream read and never closed, u data left unread (the reader stopped).
+
 Run as root (or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see the owners of other
 users' sockets; without, they are counted but not attributed, and waitwatch says so.
 

@@ -171,7 +171,8 @@ Frame remoteFrame(const CliOptions& o) {
   }
   const api::SnapshotDocument& doc = view->snapshot;
   FilteredSnapshot filtered = filterCounts(doc.snapshot, o.filter);
-  SelectionCheck selection = checkRemoteSelection(o.filter, filtered.snapshot, o.from);
+  // Against the whole snapshot: a process the state filter leaves out is still there.
+  SelectionCheck selection = checkRemoteSelection(o.filter, doc.snapshot, o.from);
   for (std::string& n : selection.notes)
     f.notes.push_back(std::move(n));
   if (selection.nothingReadable) {

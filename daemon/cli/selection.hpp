@@ -23,7 +23,8 @@ struct SelectionCheck {
 SelectionCheck checkSelection(const Filter& filter, const Snapshot& shown,
                               const std::string& procRoot);
 
-// The same for a daemon's snapshot (--from): a pid or unit the snapshot has no process of may
+// The same for a daemon's snapshot (--from, `shown` unfiltered): a pid or unit the snapshot has
+// no process of may
 // not exist on that host or may hold no TCP socket there, which this host cannot tell apart;
 // each is said, and when none of them is in the snapshot the run fails.
 SelectionCheck checkRemoteSelection(const Filter& filter, const Snapshot& shown,

@@ -234,8 +234,8 @@ TEST(SnapshotJson, BadDocumentsNameThePath) {
       {[](nlohmann::json& j) { j["processes"][0]["close_wait_kinds"]["abandoned"] = 2; },
        "processes[0].close_wait_kinds: the kinds add up to 2, not to the 3 CLOSE_WAIT sockets of "
        "\"states\""},
-      {[](nlohmann::json& j) { j["processes"][1].erase("close_wait_kinds"); },
-       "processes[1].close_wait_kinds: missing"},
+      {[](nlohmann::json& j) { j["processes"][1]["close_wait_kinds"].erase("unread_data"); },
+       "processes[1].close_wait_kinds.unread_data: missing"},
       {[](nlohmann::json& j) { j["processes"][0]["close_wait_oldest_age_seconds"] = -1; },
        "processes[0].close_wait_oldest_age_seconds: a negative age"},
   };

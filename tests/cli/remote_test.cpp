@@ -209,6 +209,10 @@ TEST(CliRemote, PidsAndUnitsNotInTheSnapshotAreSaid) {
   EXPECT_NE(unit.err.find("unit or container 'nosuch.service' is not in the snapshot"),
             std::string::npos)
       << unit.err;
+  // A process that is there but has no socket in the states asked for is not "missing".
+  const Output filtered = runCli({"--from", url, "--pid", "101", "--state", "time-wait"});
+  EXPECT_EQ(filtered.status, 0) << filtered.err;
+  EXPECT_EQ(filtered.err.find("is not in the snapshot"), std::string::npos) << filtered.err;
   // One of two found: shown, the other said, success.
   const Output some = runCli({"--from", url, "--pid", "101", "--pid", "999999"});
   EXPECT_EQ(some.status, 0) << some.err;

@@ -306,6 +306,19 @@ TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
   agg.finish(s);
   EXPECT_EQ(s.namespaces[0].timeWaitCreated, 2u);
   EXPECT_EQ(s.namespaces[0].timeWaitWindow, 60s);
+
+  // A socket read 700 ms further into this dump than the previous dump lasted: its bucket was
+  // read that much later than last time, so the window it is judged by is that much wider. One
+  // 5.5 s old (54.5 s left) is new by a 5 s window read 700 ms late, not by one read on time.
+  agg.begin(TimePoint{}, 5s, owners);
+  agg.beginNamespace(netns(1));
+  agg.beginDump(5s);
+  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 54500), 700);
+  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 54500), 0);
+  agg.add(timeWait("10.0.0.1:40002", "10.0.0.7:80", 54000), 700);  // 6 s old: before that
+  agg.endNamespace();
+  agg.finish(s);
+  EXPECT_EQ(s.namespaces[0].timeWaitCreated, 1u);
 }
 
 SocketRecord closeWait(std::uint32_t inode, std::uint32_t recvQ, std::uint16_t peerPort) {

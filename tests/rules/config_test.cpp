@@ -174,7 +174,7 @@ const BadConfig kBadConfigs[] = {
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": -1e3}]})",
      R"(rules[0].min_sockets: -1000.0 is negative, expected a whole number of at least 1)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 1e300}]})",
-     R"(rules[0].min_sockets: 1e+300 is too large, expected a whole number of at most 2^53)"},
+     R"(rules[0].min_sockets: 1e+300 is too large to be exact, expected a whole number below 2^53)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"local_port": 80.5}}}]})",
      R"(rules[0].match.include.local_port: 80.5 is not a port, expected a port 0-65535, a range such as "8000-8099", or "well-known", "registered", "ephemeral")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"user": 1e10}}}]})",
@@ -259,6 +259,11 @@ TEST(Config, WholeNumbersWrittenAsFloatsAreCounts) {
     ASSERT_TRUE(c) << n << ": " << c.error().message;
     EXPECT_EQ(c->rules[0].closeWait.minSockets, 1000u) << n;
   }
+  // "-0" is a signed zero to the JSON parser, and still zero.
+  auto zero =
+      compileConfig(R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": -0}]})", "");
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().message, "rules[0].min_sockets: 0 is too small, expected at least 1");
   // Ports and uids are whole numbers too.
   auto c = compileConfig(R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include":
       {"local_port": 8e1, "destination_port": 5.432e3, "user": 1e3}}}]})",
