@@ -31,6 +31,15 @@ struct Frame {
   bool failed = false;             // nothing could be read
 };
 
+// The selection's notes into the frame; false (the frame failed) when nothing asked for was
+// there to show.
+bool takeSelection(SelectionCheck selection, Frame& f) {
+  for (std::string& n : selection.notes)
+    f.notes.push_back(std::move(n));
+  f.failed = f.failed || selection.nothingReadable;
+  return !selection.nothingReadable;
+}
+
 // `privilegeSaid`: the privilege warning, which counts the sockets it hides, was given.
 std::string unattributedNote(const Snapshot& s, const char* what, bool privilegeSaid) {
   const std::uint64_t n = (privilegeSaid ? 0 : s.unattributedNoPermission) + s.unattributedVanished;
@@ -126,13 +135,7 @@ Frame localFrame(const CliOptions& o, LocalCollector& collector, const Environme
   }
   // --pid and --unit name things that may not exist or may not be readable: an empty table
   // would then read as "holds no sockets".
-  SelectionCheck selection = checkSelection(o.filter, tcp.snapshot, env.procRoot);
-  for (std::string& n : selection.notes)
-    f.notes.push_back(std::move(n));
-  if (selection.nothingReadable) {
-    f.failed = true;
-    return f;
-  }
+  if (!takeSelection(checkSelection(o.filter, tcp.snapshot, env.procRoot), f)) return f;
   const bool said = c->privilegeWarning.has_value();
   if (auto note = unattributedNote(tcp.snapshot, "TCP", said); !note.empty()) {
     f.notes.push_back(note);
@@ -172,13 +175,7 @@ Frame remoteFrame(const CliOptions& o) {
   const api::SnapshotDocument& doc = view->snapshot;
   FilteredSnapshot filtered = filterCounts(doc.snapshot, o.filter);
   // Against the whole snapshot: a process the state filter leaves out is still there.
-  SelectionCheck selection = checkRemoteSelection(o.filter, doc.snapshot, o.from);
-  for (std::string& n : selection.notes)
-    f.notes.push_back(std::move(n));
-  if (selection.nothingReadable) {
-    f.failed = true;
-    return f;
-  }
+  if (!takeSelection(checkRemoteSelection(o.filter, doc.snapshot, o.from), f)) return f;
   std::vector<SocketAge> ages;
   if (doc.hasAges) {
     for (std::uint32_t i : filtered.origin)

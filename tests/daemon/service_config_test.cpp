@@ -3,25 +3,18 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <string>
+
+#include "support/source_files.hpp"
 
 namespace waitwatch {
 namespace {
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in) << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-const std::string kConfigDir = std::string(WAITWATCH_SOURCE_DIR) + "/config";
+using testing::kConfigDir;
+using testing::readFile;
 
 // The schema must list exactly the keys the validators accept (the core's and the web
 // section's), object by object.

@@ -3,28 +3,20 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "config/default_config.hpp"
+#include "support/source_files.hpp"
 
 namespace waitwatch {
 namespace {
 using namespace std::chrono_literals;
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in) << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-const std::string kConfigDir = std::string(WAITWATCH_SOURCE_DIR) + "/config";
+using testing::kConfigDir;
+using testing::readFile;
 
 TEST(Config, EmbeddedDefaultsAreTheShippedFileAndEqualDefaultConfig) {
   EXPECT_EQ(embeddedDefaultConfig(), readFile(kConfigDir + "/waitwatch.json"));
