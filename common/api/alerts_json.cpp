@@ -3,6 +3,7 @@
 
 #include <cerrno>
 
+#include "api/snapshot_json.hpp"
 #include "proc/proc_text.hpp"
 
 namespace waitwatch::api {
@@ -59,10 +60,7 @@ json alertToJson(const Alert& a, const PollClock& clock) {
                        {"growth", a.closeWait.growth},
                        {"peak", a.closeWait.peak},
                        {"client_side", a.closeWait.clientSide},
-                       {"kinds", json::object()}};
-    for (CloseWaitKind k : kCloseWaitKinds) {
-      j["close_wait"]["kinds"][std::string(closeWaitKindName(k))] = a.closeWait.kinds[k];
-    }
+                       {"kinds", closeWaitKindsJson(a.closeWait.kinds)}};
   } else {
     json tw{{"rate_per_second", a.timeWait.ratePerSecond},
             {"max_time_wait_buckets", a.timeWait.maxTimeWaitBuckets},

@@ -33,13 +33,6 @@ json portsJson(const Snapshot& s, std::uint32_t netns, const std::vector<std::ui
   return a;
 }
 
-json closeWaitKindsJson(const CloseWaitKinds& kinds) {
-  json j = json::object();
-  for (CloseWaitKind k : kCloseWaitKinds)
-    j[std::string(closeWaitKindName(k))] = kinds[k];
-  return j;
-}
-
 json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o) {
   const ProcessEntry& p = s.processes[i];
   json item{{"pid", p.info.key.pid},
@@ -489,6 +482,13 @@ Result<SnapshotDocument> readDocument(const Node& root) {
 #undef WW_TRY
 
 }  // namespace
+
+json closeWaitKindsJson(const CloseWaitKinds& kinds) {
+  json j = json::object();
+  for (CloseWaitKind k : kCloseWaitKinds)
+    j[std::string(closeWaitKindName(k))] = kinds[k];
+  return j;
+}
 
 json stateCountsJson(const StateCounts& counts) {
   json j = json::object();

@@ -44,6 +44,8 @@ struct SnapshotJsonOptions {
 
 // {"ESTABLISHED": n, "SYN_SENT": n, ... all eleven states, in the kernel's order}
 nlohmann::ordered_json stateCountsJson(const StateCounts& counts);
+// {"abandoned": n, "eof_not_closed": n, "unread_data": n}
+nlohmann::ordered_json closeWaitKindsJson(const CloseWaitKinds& kinds);
 
 nlohmann::ordered_json snapshotToJson(const Snapshot& snapshot,
                                       const SnapshotJsonOptions& options = {});

@@ -17,10 +17,6 @@ std::string_view closeWaitKindName(CloseWaitKind kind) {
   return kNames.name(kind);
 }
 
-std::optional<CloseWaitKind> parseCloseWaitKind(std::string_view name) {
-  return kNames.parse(name);
-}
-
 std::string_view closeWaitKindSummary(CloseWaitKind kind) {
   switch (kind) {
     case CloseWaitKind::Abandoned:

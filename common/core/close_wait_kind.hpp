@@ -10,7 +10,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string_view>
 
 namespace waitwatch {
@@ -25,7 +24,6 @@ constexpr CloseWaitKind closeWaitKind(std::uint32_t recvQ) {
 
 // "abandoned", "eof_not_closed", "unread_data": JSON keys, metric labels, journal fields.
 std::string_view closeWaitKindName(CloseWaitKind kind);
-std::optional<CloseWaitKind> parseCloseWaitKind(std::string_view name);
 // What happened to such a socket: "not read since the peer closed".
 std::string_view closeWaitKindSummary(CloseWaitKind kind);
 // Where to look in the code: "look for connections kept and never used again (...)".
@@ -39,6 +37,11 @@ struct CloseWaitKinds {
   std::uint32_t operator[](CloseWaitKind k) const { return counts[static_cast<std::size_t>(k)]; }
   [[nodiscard]] std::uint64_t total() const {
     return std::uint64_t{counts[0]} + counts[1] + counts[2];
+  }
+  CloseWaitKinds& operator+=(const CloseWaitKinds& other) {
+    for (std::size_t i = 0; i < counts.size(); ++i)
+      counts[i] += other.counts[i];
+    return *this;
   }
   bool operator==(const CloseWaitKinds&) const = default;
 };

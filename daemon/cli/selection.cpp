@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "cli/view.hpp"
+#include "core/function_ref.hpp"
 #include "proc/cgroup.hpp"
 #include "proc/proc_text.hpp"
 #include "sys/dir.hpp"
@@ -112,67 +113,66 @@ Outcome checkUnit(const std::string& unit, int procFd, std::vector<std::string>&
   return Outcome::Unreadable;
 }
 
-bool shownPid(const Snapshot& shown, std::int32_t pid) {
-  return std::any_of(shown.processes.begin(), shown.processes.end(),
-                     [&](const ProcessEntry& p) { return p.info.key.pid == pid; });
-}
-
-bool shownUnit(const Snapshot& shown, const std::string& unit) {
-  const std::vector<std::string> one{unit};
-  return std::any_of(shown.processes.begin(), shown.processes.end(),
-                     [&](const ProcessEntry& p) { return matchesUnit(p.info, one); });
+// The selectors the snapshot has no process of go to `pidElsewhere` and `unitElsewhere`, which
+// say what became of them and whether the process (or a process of the unit) could be read.
+SelectionCheck checkAgainst(
+    const Filter& filter, const Snapshot& shown,
+    FunctionRef<bool(std::int32_t, std::vector<std::string>&)> pidElsewhere,
+    FunctionRef<bool(const std::string&, std::vector<std::string>&)> unitElsewhere) {
+  SelectionCheck out;
+  bool anyPid = false;
+  for (std::int32_t pid : filter.pids) {
+    const bool there = std::any_of(shown.processes.begin(), shown.processes.end(),
+                                   [&](const ProcessEntry& p) { return p.info.key.pid == pid; });
+    if (there || pidElsewhere(pid, out.notes)) anyPid = true;
+  }
+  bool anyUnit = false;
+  for (const std::string& unit : filter.units) {
+    const std::vector<std::string> one{unit};
+    const bool there = std::any_of(shown.processes.begin(), shown.processes.end(),
+                                   [&](const ProcessEntry& p) { return matchesUnit(p.info, one); });
+    if (there || unitElsewhere(unit, out.notes)) anyUnit = true;
+  }
+  out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
+  return out;
 }
 
 }  // namespace
 
 SelectionCheck checkRemoteSelection(const Filter& filter, const Snapshot& shown,
                                     const std::string& source) {
-  SelectionCheck out;
   const std::string where = " is not in the snapshot of " + source +
                             " (no such process there, or it holds no TCP socket)";
-  bool anyPid = false;
-  for (std::int32_t pid : filter.pids) {
-    if (shownPid(shown, pid)) {
-      anyPid = true;
-    } else {
-      out.notes.push_back("process " + std::to_string(pid) + where);
-    }
-  }
-  bool anyUnit = false;
-  for (const std::string& unit : filter.units) {
-    if (shownUnit(shown, unit)) {
-      anyUnit = true;
-    } else {
-      out.notes.push_back("unit or container '" + unit + "'" + where);
-    }
-  }
-  out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
-  return out;
+  return checkAgainst(
+      filter, shown,
+      [&](std::int32_t pid, std::vector<std::string>& notes) {
+        notes.push_back("process " + std::to_string(pid) + where);
+        return false;
+      },
+      [&](const std::string& unit, std::vector<std::string>& notes) {
+        notes.push_back("unit or container '" + unit + "'" + where);
+        return false;
+      });
 }
 
 SelectionCheck checkSelection(const Filter& filter, const Snapshot& shown,
                               const std::string& procRoot) {
-  SelectionCheck out;
-  if (!filter.selectsOwners()) return out;
+  if (!filter.selectsOwners()) return {};
   auto procDir = openAt(AT_FDCWD, procRoot, O_DIRECTORY);
   if (!procDir) {
+    SelectionCheck out;
     out.notes.push_back("cannot check the processes asked for: " + procDir.error().message);
     return out;
   }
-  bool anyPid = false;
-  for (std::int32_t pid : filter.pids) {
-    if (shownPid(shown, pid) || checkPid(pid, procDir->get(), out.notes) == Outcome::Readable) {
-      anyPid = true;
-    }
-  }
-  bool anyUnit = false;
-  for (const std::string& unit : filter.units) {
-    if (shownUnit(shown, unit) || checkUnit(unit, procDir->get(), out.notes) == Outcome::Readable) {
-      anyUnit = true;
-    }
-  }
-  out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
-  return out;
+  const int dir = procDir->get();
+  return checkAgainst(
+      filter, shown,
+      [&](std::int32_t pid, std::vector<std::string>& notes) {
+        return checkPid(pid, dir, notes) == Outcome::Readable;
+      },
+      [&](const std::string& unit, std::vector<std::string>& notes) {
+        return checkUnit(unit, dir, notes) == Outcome::Readable;
+      });
 }
 
 }  // namespace waitwatch::cli

@@ -160,8 +160,7 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
                  options.includePid ? std::to_string(p.info.key.pid) : std::string()};
     auto& g = groups[key];
     g.states += p.states;
-    for (CloseWaitKind k : kCloseWaitKinds)
-      g.kinds[k] += p.closeWaitKinds[k];
+    g.kinds += p.closeWaitKinds;
     if (i < view.processOldestCloseWait.size()) {
       g.oldest = std::max(g.oldest, view.processOldestCloseWait[i].age);
     }
@@ -190,8 +189,7 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
       kept.emplace_back(&order[i]->first, order[i]->second);
     } else {
       folded.states += order[i]->second.states;
-      for (CloseWaitKind k : kCloseWaitKinds)
-        folded.kinds[k] += order[i]->second.kinds[k];
+      folded.kinds += order[i]->second.kinds;
       folded.oldest = std::max(folded.oldest, order[i]->second.oldest);
       ++foldedCount;
     }
