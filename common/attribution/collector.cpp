@@ -119,22 +119,17 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   // thousand sockets a millisecond, so the lateness is off by well under one.
   constexpr std::uint32_t kClockEvery = 64;
   std::uint32_t timeWaitSeen = 0;
-  std::uint32_t lateMs = 0;
   auto visit = [&](const SocketRecord& s) {
-    if (s.state != TcpState::TimeWait || !previousLength) {
-      aggregator_.add(s);
-      return;
-    }
-    if (timeWaitSeen++ % kClockEvery == 0) {
+    if (s.state == TcpState::TimeWait && previousLength && timeWaitSeen++ % kClockEvery == 0) {
       const auto in = std::chrono::duration_cast<Duration>(Clock::now() - dumpStart);
-      lateMs =
-          in > *previousLength ? static_cast<std::uint32_t>((in - *previousLength).count()) : 0;
+      if (in > *previousLength) {
+        aggregator_.widenCreatedWindow(static_cast<std::uint32_t>((in - *previousLength).count()));
+      }
     }
-    aggregator_.add(s, lateMs);
+    aggregator_.add(s);
   };
   auto restart = [&] {
     timeWaitSeen = 0;
-    lateMs = 0;
     dumpStart = Clock::now();
     aggregator_.restartDump(sinceLastDump());
   };

@@ -147,8 +147,13 @@ void SnapshotAggregator::setCreatedWindow(Duration window) {
   // offset into the last one and the dump's own length cancels out. No socket stays longer
   // than 60 s: a longer window (failed or stalled polls) counts every one, over 60 s.
   window = std::min(window, Duration(kTimeWaitLengthMs));
-  createdThresholdMs_ = kTimeWaitLengthMs - static_cast<std::int64_t>(window.count());
+  createdBaseMs_ = kTimeWaitLengthMs - static_cast<std::int64_t>(window.count());
+  createdThresholdMs_ = createdBaseMs_;
   if (current_ != kNoIndex) namespaces_[current_].timeWaitWindow = window;
+}
+
+void SnapshotAggregator::widenCreatedWindow(std::uint32_t lateMs) {
+  createdThresholdMs_ = createdBaseMs_ - static_cast<std::int64_t>(lateMs);
 }
 
 void SnapshotAggregator::beginDump(std::optional<Duration> sinceLastDump) {
@@ -260,9 +265,9 @@ std::uint32_t SnapshotAggregator::addressIndex(const IpAddress& a, std::uint32_t
   return last = interner_.intern(a, addresses_);
 }
 
-void SnapshotAggregator::addTimeWait(const SocketRecord& s, std::uint32_t lateMs) {
+void SnapshotAggregator::addTimeWait(const SocketRecord& s) {
   NetnsEntry& ns = namespaces_[current_];
-  const bool created = static_cast<std::int64_t>(s.timerRemainingMs) + lateMs > createdThresholdMs_;
+  const bool created = static_cast<std::int64_t>(s.timerRemainingMs) > createdThresholdMs_;
   if (created) ++ns.timeWaitCreated;
   const IpAddress local = s.local.address.unmapped();
   GroupAcc* g = nullptr;
@@ -290,30 +295,28 @@ void SnapshotAggregator::addLive(const SocketRecord& s) {
         .group.live;
 }
 
-void SnapshotAggregator::add(const SocketRecord& s, std::uint32_t lateMs) {
+void SnapshotAggregator::add(const SocketRecord& s) {
   if (current_ == kNoIndex) return;
   if (s.inode != 0) owners_->prefetch(s.inode);
   if (ringCount_ < kLookahead) {
     ring_[(ringHead_ + ringCount_) % kLookahead] = s;
-    ringLate_[(ringHead_ + ringCount_) % kLookahead] = lateMs;
     ++ringCount_;
     return;
   }
-  process(ring_[ringHead_], ringLate_[ringHead_]);
+  process(ring_[ringHead_]);
   ring_[ringHead_] = s;
-  ringLate_[ringHead_] = lateMs;
   ringHead_ = (ringHead_ + 1) % kLookahead;
 }
 
 void SnapshotAggregator::flush() {
   for (; ringCount_ > 0; --ringCount_) {
-    process(ring_[ringHead_], ringLate_[ringHead_]);
+    process(ring_[ringHead_]);
     ringHead_ = (ringHead_ + 1) % kLookahead;
   }
   ringHead_ = 0;
 }
 
-void SnapshotAggregator::process(const SocketRecord& s, std::uint32_t lateMs) {
+void SnapshotAggregator::process(const SocketRecord& s) {
   const auto stateIndex = static_cast<std::uint8_t>(s.state);
   if (current_ == kNoIndex || !isValidTcpState(stateIndex)) return;
   NetnsEntry& ns = namespaces_[current_];
@@ -325,7 +328,7 @@ void SnapshotAggregator::process(const SocketRecord& s, std::uint32_t lateMs) {
     lines_.push_back(SocketLine{s, current_, 0, 0, Attribution::NoOwner});
   }
   if (s.state == TcpState::TimeWait) {
-    addTimeWait(s, lateMs);
+    addTimeWait(s);
     return;
   }
   if (s.state == TcpState::Listen) {

@@ -93,9 +93,11 @@ class SnapshotAggregator {
   // Sockets are processed a few records behind add(), after OwnerIndex::prefetch() has had
   // time to bring their owner entries into cache: the dump streams sockets in hash order, so
   // every lookup would otherwise wait on memory once the table outgrows the caches.
-  // `lateMs`: for a TIME_WAIT socket, how much later into this dump it was read than the
-  // previous dump lasted (see the collector); it widens the window it is judged new by.
-  void add(const SocketRecord& socket, std::uint32_t lateMs = 0);
+  void add(const SocketRecord& socket);
+  // From here on in this dump, TIME_WAIT sockets are judged new by a window `lateMs` wider:
+  // the collector's measure of how much further into this dump they are read than the whole
+  // previous dump lasted. The few records still in the lookahead take it too (microseconds).
+  void widenCreatedWindow(std::uint32_t lateMs);
   void endNamespace();
   // Drops the current namespace entirely (it vanished or could not be dumped).
   void abortNamespace();
@@ -168,14 +170,14 @@ class SnapshotAggregator {
   void setCreatedWindow(Duration window);
   void setMark(Mark& m);
   void rollback(const Mark& m);
-  void process(const SocketRecord& s, std::uint32_t lateMs);
+  void process(const SocketRecord& s);
   void flush();
   std::uint32_t entryFor(std::uint32_t slot, std::uint32_t netns);
   void attribute(std::span<const std::uint32_t> owners, std::uint32_t netns, TcpState state,
                  CloseWaitKind kind, std::uint16_t localPort, std::uint32_t record,
                  std::uint32_t line);
   void unattributed(InodeTable::State state, std::uint32_t line);
-  void addTimeWait(const SocketRecord& s, std::uint32_t lateMs);
+  void addTimeWait(const SocketRecord& s);
   void addLive(const SocketRecord& s);
   GroupAcc& clientGroup(const IpAddress& source, const Endpoint& destination);
   std::uint32_t addressIndex(const IpAddress& a, std::uint32_t& last);
@@ -186,7 +188,8 @@ class SnapshotAggregator {
   OwnerIndex* owners_ = nullptr;
   TimePoint now_{};
   Duration pollInterval_{};
-  std::int64_t createdThresholdMs_ = 0;
+  std::int64_t createdBaseMs_ = 0;       // 60 s - the window
+  std::int64_t createdThresholdMs_ = 0;  // the base, less widenCreatedWindow's lateness
 
   std::vector<NetnsEntry> namespaces_;
   std::uint32_t current_ = kNoIndex;
@@ -219,7 +222,6 @@ class SnapshotAggregator {
   Mark dumpMark_;
   static constexpr std::size_t kLookahead = 16;
   std::array<SocketRecord, kLookahead> ring_{};
-  std::array<std::uint32_t, kLookahead> ringLate_{};
   std::size_t ringHead_ = 0;
   std::size_t ringCount_ = 0;
 };

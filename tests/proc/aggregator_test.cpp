@@ -310,15 +310,31 @@ TEST(Aggregator, CreatedIsCountedOverTheTimeSinceTheNamespacesLastDump) {
   // A socket read 700 ms further into this dump than the previous dump lasted: its bucket was
   // read that much later than last time, so the window it is judged by is that much wider. One
   // 5.5 s old (54.5 s left) is new by a 5 s window read 700 ms late, not by one read on time.
+  auto poll = [&](std::uint32_t lateMs, const std::vector<SocketRecord>& sockets) {
+    agg.begin(TimePoint{}, 5s, owners);
+    agg.beginNamespace(netns(1));
+    agg.beginDump(5s);
+    if (lateMs > 0) agg.widenCreatedWindow(lateMs);
+    for (const SocketRecord& r : sockets)
+      agg.add(r);
+    agg.endNamespace();
+    agg.finish(s);
+    return s.namespaces[0].timeWaitCreated;
+  };
+  EXPECT_EQ(poll(700, {timeWait("10.0.0.1:40000", "10.0.0.7:80", 54500)}), 1u);
+  EXPECT_EQ(poll(0, {timeWait("10.0.0.1:40001", "10.0.0.7:80", 54500)}), 0u);
+  EXPECT_EQ(poll(700, {timeWait("10.0.0.1:40002", "10.0.0.7:80", 54000)}), 0u);  // 6 s old
+  // The widening lasts to the end of the dump only: the next dump starts on its own window.
   agg.begin(TimePoint{}, 5s, owners);
   agg.beginNamespace(netns(1));
   agg.beginDump(5s);
-  agg.add(timeWait("10.0.0.1:40000", "10.0.0.7:80", 54500), 700);
-  agg.add(timeWait("10.0.0.1:40001", "10.0.0.7:80", 54500), 0);
-  agg.add(timeWait("10.0.0.1:40002", "10.0.0.7:80", 54000), 700);  // 6 s old: before that
+  agg.widenCreatedWindow(700);
+  agg.beginDump(5s);
+  agg.add(timeWait("10.0.0.1:40003", "10.0.0.7:80", 54500));
   agg.endNamespace();
   agg.finish(s);
-  EXPECT_EQ(s.namespaces[0].timeWaitCreated, 1u);
+  EXPECT_EQ(s.namespaces[0].timeWaitCreated, 0u);
+  EXPECT_EQ(s.namespaces[0].timeWaitWindow, 5s);
 }
 
 SocketRecord closeWait(std::uint32_t inode, std::uint32_t recvQ, std::uint16_t peerPort) {
