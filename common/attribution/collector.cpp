@@ -13,7 +13,8 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
       owners_(std::move(owners)),
       aggregator_(AggregatorOptions{.perSocketStates = options_.perSocketStates,
                                     .keepAllSockets = options_.keepAllSockets}),
-      udpAggregator_(AggregatorOptions{.perSocketStates = 0, .keepAllSockets = true}) {
+      udpAggregator_(AggregatorOptions{.perSocketStates = 0, .keepAllSockets = true}),
+      fdUsage_(options_.procRoot) {
   if (!owners_) {
     owners_ = std::make_unique<ProcessResolver>(
         ProcessResolverOptions{.procRoot = options_.procRoot,
@@ -227,6 +228,7 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
   owners_->resolve(*hints, now);
   aggregator_.finish(out);
+  if (options_.fdUsage) fdUsage_.read(out);
   if (options_.udp) udpAggregator_.finish(udp_);
   owners_->endPoll();
   stats_.resolver = owners_->stats();

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "attribution/fd_usage.hpp"
 #include "attribution/owner_finder.hpp"
 #include "attribution/process_resolver.hpp"
 #include "core/duration.hpp"
@@ -44,6 +45,8 @@ struct CollectorOptions {
   // TCP: an unconnected UDP socket counts as CLOSE, a connected one as ESTABLISHED. Every UDP
   // socket is kept with its owners.
   bool udp = false;
+  // Open fds and RLIMIT_NOFILE of every process holding CLOSE_WAIT sockets (fd_usage.hpp).
+  bool fdUsage = true;
 };
 
 struct CollectStats {
@@ -114,6 +117,7 @@ class Collector {
   SnapshotAggregator aggregator_;
   SnapshotAggregator udpAggregator_;
   Snapshot udp_;
+  FdUsageReader fdUsage_;
   PendingHints hints_;                                      // of both aggregators
   std::unordered_map<std::uint64_t, Namespace> samplers_;   // by namespace inode
   std::unordered_map<std::uint64_t, DumpTimes> dumpTimes_;  // by namespace inode

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/duration.hpp"
+
 namespace waitwatch {
 
 // A pid alone is ambiguous once pids are reused; pid plus start time (clock ticks since boot,
@@ -36,6 +38,14 @@ struct ProcessInfo {
   std::string cgroup;  // the unified-hierarchy cgroup path
   ContainerInfo container;
   bool operator==(const ProcessInfo&) const = default;
+};
+
+// How fast a process's open file descriptors grow and when they reach its limit, from a robust
+// slope over the forecast window (rules/fd_forecast.hpp).
+struct FdForecast {
+  double perMinute = 0.0;  // growth of open fds; 0 only at the limit, where it cannot grow
+  Duration exhaustion{0};  // until openFds reaches maxFds at that rate; 0 when already there
+  bool operator==(const FdForecast&) const = default;
 };
 
 }  // namespace waitwatch

@@ -7,6 +7,7 @@
 // one (the engine ages them by cookie); every other state is aggregated while the dump streams.
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,12 @@ struct ProcessEntry {
   StateCounts states;                      // its sockets; a shared socket counts for each owner
   CloseWaitKinds closeWaitKinds;           // its CLOSE_WAIT sockets (states) by kind
   std::vector<std::uint16_t> listenPorts;  // sorted, unique
+  // Read only for processes holding CLOSE_WAIT sockets (0: not read, or unreadable): its open
+  // file descriptors, and the RLIMIT_NOFILE soft limit at which accept() and connect() start
+  // failing with EMFILE.
+  std::uint64_t openFds = 0;
+  std::uint64_t maxFds = 0;
+  std::optional<FdForecast> fdForecast;  // set by FdForecaster; absent while not growing
 };
 
 // 40 bytes: at a million sockets half may be CLOSE_WAIT, and these records are most of the

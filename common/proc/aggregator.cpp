@@ -469,7 +469,10 @@ void SnapshotAggregator::finish(Snapshot& out) {
                                          .netns = e.netns,
                                          .states = e.states,
                                          .closeWaitKinds = e.closeWaitKinds,
-                                         .listenPorts = std::move(e.listenPorts)});
+                                         .listenPorts = std::move(e.listenPorts),
+                                         .openFds = 0,
+                                         .maxFds = 0,
+                                         .fdForecast = std::nullopt});
   }
   for (std::uint32_t& link : ownerLinks_)
     link = newIndex[link];

@@ -139,6 +139,32 @@ Result<ProcStatus> parseProcStatus(std::string_view text) {
   return Error{0, "status: no Uid line"};
 }
 
+Result<std::optional<std::uint64_t>> parseMaxOpenFiles(std::string_view text) {
+  // fs/proc/base.c, proc_pid_limits(): a line per limit, "%-25s %-20lu " (or "unlimited") for
+  // the name and the soft limit, then the hard limit and the unit.
+  constexpr std::string_view kName = "Max open files";
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? std::string_view{} : rest.substr(nl + 1);
+    if (line.substr(0, kName.size()) != kName) continue;
+    line.remove_prefix(kName.size());
+    if (line.empty() || line.front() != ' ') continue;  // another name that starts the same
+    while (!line.empty() && line.front() == ' ')
+      line.remove_prefix(1);
+    const std::string_view token = line.substr(0, line.find(' '));
+    if (token == "unlimited") return std::optional<std::uint64_t>{};
+    auto v = parseNumber<std::uint64_t>(token);
+    if (!v) {
+      return Error{0, "limits: \"Max open files\": the soft limit is not a number: '" +
+                          printable(token, 32) + "'"};
+    }
+    return std::optional<std::uint64_t>{*v};
+  }
+  return Error{0, "limits: no \"Max open files\" line"};
+}
+
 std::string formatCmdline(std::string_view raw, std::size_t maxBytes) {
   while (!raw.empty() && raw.back() == '\0')
     raw.remove_suffix(1);

@@ -41,6 +41,10 @@ struct ProcStatus {
 };
 Result<ProcStatus> parseProcStatus(std::string_view text);
 
+// /proc/<pid>/limits, the "Max open files" soft limit (RLIMIT_NOFILE): the fd count at which
+// the process's next open, accept() or socket() fails with EMFILE. nullopt for "unlimited".
+Result<std::optional<std::uint64_t>> parseMaxOpenFiles(std::string_view text);
+
 // /proc/<pid>/cmdline: NUL-separated arguments joined by single spaces, trailing NULs dropped,
 // made printable and cut to at most `maxBytes` bytes ("..." marks a cut). Empty for kernel
 // threads and zombies.

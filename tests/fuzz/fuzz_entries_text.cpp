@@ -85,6 +85,23 @@ const char* status(std::string_view text) {
   return nullptr;
 }
 
+const char* limits(std::string_view text) {
+  auto l = parseMaxOpenFiles(text);
+  if (!l) {
+    if (!startsWith(l.error().message, "limits: ")) return "limits error does not say 'limits: '";
+    if (!isOneLine(l.error().message)) return "limits error is not one printable line";
+    return nullptr;
+  }
+  if (text.find("Max open files ") == std::string_view::npos) {
+    return "limits parsed without a \"Max open files\" line";
+  }
+  // A number read is one written in the text.
+  if (*l && text.find(std::to_string(**l)) == std::string_view::npos) {
+    return "limits: a soft limit that is not in the text";
+  }
+  return nullptr;
+}
+
 const char* cmdline(std::string_view raw) {
   for (std::size_t max : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{5},
                           std::size_t{6}, std::size_t{7}, std::size_t{16}, kMaxCmdlineBytes}) {
@@ -130,6 +147,7 @@ const char* procTexts(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   if (const char* e = stat(text)) return e;
   if (const char* e = status(text)) return e;
+  if (const char* e = limits(text)) return e;
   if (const char* e = cmdline(text)) return e;
   if (const char* e = cgroup(text)) return e;
   if (const char* e = socketLink(text)) return e;

@@ -91,6 +91,36 @@ TEST(ProcStatus, RejectsMissingOrBadUidLine) {
   EXPECT_FALSE(parseProcStatus("Uid:\t99999999999\t0\t0\t0\n"));
 }
 
+// As fs/proc/base.c, proc_pid_limits() writes it.
+TEST(ProcLimits, ReadsTheOpenFilesSoftLimit) {
+  const std::string text =
+      "Limit                     Soft Limit           Hard Limit           Units     \n"
+      "Max processes             96362                96362                processes \n"
+      "Max open files            1024                 524288               files     \n"
+      "Max locked memory         8388608              8388608              bytes     \n";
+  auto l = parseMaxOpenFiles(text);
+  ASSERT_TRUE(l) << l.error().message;
+  EXPECT_EQ(*l, std::optional<std::uint64_t>(1024));
+  auto unlimited = parseMaxOpenFiles(
+      "Max open files            unlimited            unlimited   "
+      "         files     \n");
+  ASSERT_TRUE(unlimited);
+  EXPECT_EQ(*unlimited, std::nullopt);
+}
+
+TEST(ProcLimits, RejectsMissingOrBadLinesWithTheField) {
+  auto none = parseMaxOpenFiles("Max open filesystems      12\nMax processes 5\n");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message, "limits: no \"Max open files\" line");
+  auto bad = parseMaxOpenFiles("Max open files            -5                   4096 files\n");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "limits: \"Max open files\": the soft limit is not a number: '-5'");
+  EXPECT_FALSE(parseMaxOpenFiles("Max open files            18446744073709551616 4096 files\n"));
+  EXPECT_FALSE(parseMaxOpenFiles("Max open files\n"));
+  EXPECT_FALSE(parseMaxOpenFiles(""));
+}
+
 TEST(Cmdline, JoinsArgumentsAndDropsTrailingNuls) {
   EXPECT_EQ(formatCmdline("nginx: worker process\0\0\0"s), "nginx: worker process");
   EXPECT_EQ(formatCmdline("/usr/bin/python3\0-m\0http.server\0"s),
