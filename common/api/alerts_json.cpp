@@ -61,6 +61,15 @@ json alertToJson(const Alert& a, const PollClock& clock) {
                        {"peak", a.closeWait.peak},
                        {"client_side", a.closeWait.clientSide},
                        {"kinds", closeWaitKindsJson(a.closeWait.kinds)}};
+    const FdDetails& fds = a.closeWait.fds;
+    if (fds.open != 0) {
+      json f{{"pid", fds.pid}, {"comm", fds.comm}, {"open", fds.open}, {"max", fds.max}};
+      if (fds.forecast && fds.max != 0) {
+        f["exhaustion_seconds"] = seconds(fds.forecast->exhaustion);
+        f["growth_per_minute"] = fds.forecast->perMinute;
+      }
+      j["close_wait"]["fds"] = std::move(f);
+    }
   } else {
     json tw{{"rate_per_second", a.timeWait.ratePerSecond},
             {"max_time_wait_buckets", a.timeWait.maxTimeWaitBuckets},

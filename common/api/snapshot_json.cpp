@@ -58,6 +58,13 @@ json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o)
     item["close_wait_oldest_age_seconds"] = seconds(o.closeWaitOldest[i].age);
     item["close_wait_oldest_age_is_lower_bound"] = o.closeWaitOldest[i].lowerBound;
   }
+  // Read for processes holding CLOSE_WAIT sockets only.
+  if (p.openFds != 0) item["open_fds"] = p.openFds;
+  if (p.maxFds != 0) item["max_fds"] = p.maxFds;
+  if (p.fdForecast) {
+    item["fd_growth_per_minute"] = p.fdForecast->perMinute;
+    item["fd_exhaustion_seconds"] = seconds(p.fdForecast->exhaustion);
+  }
   return item;
 }
 
@@ -373,6 +380,23 @@ Result<void> readProcess(const Node& n, SnapshotDocument& doc) {
       age.lowerBound = lower;
     }
     doc.hasAges = true;
+  }
+  if (n.has("open_fds")) {
+    WW_TRY(open, intKey<std::uint64_t>(n, "open_fds"));
+    p.openFds = open;
+  }
+  if (n.has("max_fds")) {
+    WW_TRY(max, intKey<std::uint64_t>(n, "max_fds"));
+    p.maxFds = max;
+  }
+  if (n.has("fd_exhaustion_seconds")) {
+    WW_TRY(exhaustionNode, n.key("fd_exhaustion_seconds"));
+    WW_TRY(secs, exhaustionNode.number());
+    if (!(secs >= 0 && secs < 1e12)) return exhaustionNode.fail("not a number of seconds >= 0");
+    WW_TRY(growthNode, n.key("fd_growth_per_minute"));
+    WW_TRY(growth, growthNode.number());
+    if (!(growth >= 0 && growth < 1e15)) return growthNode.fail("not a growth >= 0");
+    p.fdForecast = FdForecast{growth, Duration(std::llround(secs * 1000))};
   }
   s.processes.push_back(std::move(p));
   doc.closeWaitOldest.push_back(age);

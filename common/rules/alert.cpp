@@ -13,13 +13,14 @@ constexpr EnumNames<Severity, 2> kSeverities({{Severity::Warning, "warning"},
 constexpr EnumNames<AlertState, 3> kAlertStates({{AlertState::Firing, "firing"},
                                                  {AlertState::StillFiring, "still_firing"},
                                                  {AlertState::Resolved, "resolved"}});
-constexpr EnumNames<AlertReason, 6> kAlertReasons({{AlertReason::OldSockets, "old_sockets"},
+constexpr EnumNames<AlertReason, 7> kAlertReasons({{AlertReason::OldSockets, "old_sockets"},
                                                    {AlertReason::Growth, "growth"},
                                                    {AlertReason::PortUsage, "port_usage"},
                                                    {AlertReason::TimeWaitCount, "time_wait_count"},
                                                    {AlertReason::TimeWaitRate, "time_wait_rate"},
                                                    {AlertReason::TimeWaitOverflow,
-                                                    "time_wait_overflow"}});
+                                                    "time_wait_overflow"},
+                                                   {AlertReason::FdExhaustion, "fd_exhaustion"}});
 constexpr EnumNames<GroupKind, 6> kGroupKinds({{GroupKind::Process, "process"},
                                                {GroupKind::Unit, "unit"},
                                                {GroupKind::Container, "container"},

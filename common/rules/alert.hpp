@@ -11,6 +11,7 @@
 #include "core/address.hpp"
 #include "core/close_wait_kind.hpp"
 #include "core/duration.hpp"
+#include "core/process.hpp"
 
 namespace waitwatch {
 
@@ -42,6 +43,7 @@ enum class AlertReason : std::uint8_t {
   TimeWaitCount,     // time_wait: >= min_sockets TIME_WAIT sockets in the namespace
   TimeWaitRate,      // time_wait: >= rate_per_second new TIME_WAIT sockets per second
   TimeWaitOverflow,  // time_wait: the kernel's TCPTimeWaitOverflow counter rose
+  FdExhaustion,      // close_wait: a process runs out of fds within fd_exhaustion_within
 };
 std::string_view alertReasonName(AlertReason r);  // "old_sockets", "growth", "port_usage", ...
 
@@ -90,12 +92,24 @@ struct PeerCount {
   bool operator==(const PeerCount&) const = default;
 };
 
+// File descriptors of the group's process nearest to running out (a process group's own
+// process when none is forecast to); pid 0 when there is none to speak of.
+struct FdDetails {
+  std::int32_t pid = 0;
+  std::string comm;
+  std::uint64_t open = 0;  // 0: not read
+  std::uint64_t max = 0;   // RLIMIT_NOFILE soft limit; 0: unknown or unlimited
+  std::optional<FdForecast> forecast;
+  bool operator==(const FdDetails&) const = default;
+};
+
 struct CloseWaitDetails {
   std::uint64_t total = 0;       // all CLOSE_WAIT sockets of the group (count = older than min_age)
   std::uint64_t growth = 0;      // growth of settled sockets within growth_window (0 if unset)
   std::uint64_t peak = 0;        // highest `total` while the alert fired
   std::uint64_t clientSide = 0;  // of total, sockets whose local port is an outgoing one
   CloseWaitKinds kinds;          // of total, by what their Recv-Q says
+  FdDetails fds;
   bool operator==(const CloseWaitDetails&) const = default;
 };
 

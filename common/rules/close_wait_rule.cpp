@@ -108,6 +108,7 @@ struct GroupAcc {
   std::size_t lastSocket = std::numeric_limits<std::size_t>::max();  // once per group
   std::uint32_t bestProcess = kNoIndex;
   std::uint64_t bestCount = 0;
+  std::uint32_t fdProcess = kNoIndex;  // the member nearest to running out of fds
   std::uint32_t processes = 0;
   TopK<std::uint16_t, std::uint16_t> ports;
   TopK<std::uint64_t, Endpoint> peers;
@@ -206,7 +207,8 @@ class CloseWaitEvaluator final : public RuleEvaluator {
     const std::vector<std::uint32_t>& procTotal = pass.procTotal;
     std::vector<GroupAcc>& accs = pass.accs;
 
-    // Members of unit and container groups: how many, and the biggest for the labels.
+    // Members of unit and container groups: how many, the biggest for the labels, and the one
+    // to run out of file descriptors first (any group).
     for (std::uint32_t p = 0; p < nproc; ++p) {
       if (procTotal[p] == 0 || procGroup[p] >= kExcluded) continue;
       GroupAcc& acc = accs[procGroup[p]];
@@ -214,6 +216,11 @@ class CloseWaitEvaluator final : public RuleEvaluator {
       if (procTotal[p] > acc.bestCount) {
         acc.bestCount = procTotal[p];
         acc.bestProcess = p;
+      }
+      const auto& f = snap.processes[p].fdForecast;
+      if (f && (acc.fdProcess == kNoIndex ||
+                f->exhaustion < snap.processes[acc.fdProcess].fdForecast->exhaustion)) {
+        acc.fdProcess = p;
       }
     }
 
@@ -244,9 +251,18 @@ class CloseWaitEvaluator final : public RuleEvaluator {
         }
       }
 
+      // The process the forecast is of: the soonest to run out, else the group's own process.
+      const std::uint32_t fdOf = acc.fdProcess != kNoIndex        ? acc.fdProcess
+                                 : acc.kind == GroupKind::Process ? acc.process
+                                                                  : kNoIndex;
+      const ProcessEntry* fdEntry = fdOf == kNoIndex ? nullptr : &snap.processes[fdOf];
+      const bool fdExhausting = cw.fdExhaustionWithin && fdEntry && fdEntry->fdForecast &&
+                                fdEntry->fdForecast->exhaustion <= *cw.fdExhaustionWithin;
+
       std::vector<AlertReason> reasons;
       if (acc.counted >= cw.minSockets) reasons.push_back(AlertReason::OldSockets);
       if (cw.growth && growth >= *cw.growth) reasons.push_back(AlertReason::Growth);
+      if (fdExhausting) reasons.push_back(AlertReason::FdExhaustion);
       g.condition = !reasons.empty();
       if (!g.condition && !g.firing && !g.pendingSince) continue;  // nothing to describe
 
@@ -265,6 +281,14 @@ class CloseWaitEvaluator final : public RuleEvaluator {
       a.closeWait.growth = growth;
       a.closeWait.clientSide = acc.clientSide;
       a.closeWait.kinds = acc.kinds;
+      a.closeWait.fds = FdDetails{};
+      if (fdEntry) {
+        a.closeWait.fds.pid = fdEntry->info.key.pid;
+        a.closeWait.fds.comm = fdEntry->info.comm;
+        a.closeWait.fds.open = fdEntry->openFds;
+        a.closeWait.fds.max = fdEntry->maxFds;
+        a.closeWait.fds.forecast = fdEntry->fdForecast;
+      }
     }
 
     machine.finishRule(
@@ -275,6 +299,7 @@ class CloseWaitEvaluator final : public RuleEvaluator {
           a.closeWait.growth = 0;
           a.closeWait.clientSide = 0;
           a.closeWait.kinds = {};
+          a.closeWait.fds = FdDetails{};
           a.oldestAge = Duration::zero();
           a.oldestAgeIsLowerBound = false;
           a.localPorts.clear();
@@ -386,8 +411,8 @@ constexpr EnumNames<GroupBy, 3> kGroupBy({{GroupBy::Process, "process"},
                                           {GroupBy::Unit, "unit"},
                                           {GroupBy::Container, "container"}});
 
-constexpr std::array<std::string_view, 5> kKeys = {"group_by", "min_sockets", "min_age", "growth",
-                                                   "growth_window"};
+constexpr std::array<std::string_view, 6> kKeys = {
+    "group_by", "min_sockets", "min_age", "growth", "growth_window", "fd_exhaustion_within"};
 
 bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& path,
                  Duration pollInterval, Rule& out) {
@@ -424,6 +449,15 @@ bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& p
                             " is too short, expected at least two poll intervals (" +
                             formatDuration(pollInterval * 2) + ")");
     }
+  }
+  if (v.contains("fd_exhaustion_within")) {
+    const std::string p = in.child(path, "fd_exhaustion_within");
+    Duration within{0};
+    if (!in.duration(v["fd_exhaustion_within"], p, within)) return false;
+    if (within <= Duration::zero()) {
+      return in.fail(p, "\"0s\" never fires, expected a duration such as \"1h\"");
+    }
+    r.fdExhaustionWithin = within;
   }
   return true;
 }

@@ -29,10 +29,11 @@ constexpr Duration kMaxPollInterval{60'000};
 constexpr std::size_t kMaxRuleNameLength = 64;
 
 // The keys each object accepts: the validator and the JSON Schema test share these.
-constexpr std::array<std::string_view, 7> kTopLevelKeys = {
-    "$schema", "poll_interval", "listen", "namespaces", "metrics", "alerts", "rules"};
+constexpr std::array<std::string_view, 8> kTopLevelKeys = {
+    "$schema", "poll_interval", "listen", "namespaces", "metrics", "alerts", "forecast", "rules"};
 constexpr std::array<std::string_view, 2> kMetricsKeys = {"include_pid", "max_groups"};
 constexpr std::array<std::string_view, 1> kAlertsKeys = {"reminder_interval"};
+constexpr std::array<std::string_view, 1> kForecastKeys = {"window"};
 
 constexpr std::array<std::string_view, 2> kMatchKeys = {"include", "exclude"};
 constexpr std::array<std::string_view, 7> kSelectorKeys = {
@@ -313,6 +314,24 @@ class Validator : public ConfigReader {
         return false;
       }
     }
+    if (root.contains("forecast")) {
+      const json& f = root["forecast"];
+      if (!object(f, "forecast") || !knownKeys(f, "forecast", kForecastKeys)) return false;
+      if (f.contains("window")) {
+        Duration& w = out.forecast.window;
+        if (!duration(f["window"], "forecast.window", w)) return false;
+        if (w < 4 * out.pollInterval) {
+          return fail("forecast.window",
+                      jsonQuote(formatDuration(w)) + " is too short, expected at least 4 " +
+                          "poll intervals (" + jsonQuote(formatDuration(4 * out.pollInterval)) +
+                          "): a forecast needs growth seen over a quarter of it");
+        }
+        if (w > Duration(86'400'000)) {
+          return fail("forecast.window",
+                      jsonQuote(formatDuration(w)) + " is too long, expected at most \"1d\"");
+        }
+      }
+    }
     if (root.contains("rules")) {
       const json& rules = root["rules"];
       if (!rules.is_array()) {
@@ -349,6 +368,7 @@ std::vector<ConfigKeySet> configKeySets() {
   return {set("", kTopLevelKeys),
           set("metrics", kMetricsKeys),
           set("alerts", kAlertsKeys),
+          set("forecast", kForecastKeys),
           set("match", kMatchKeys),
           set("selector", kSelectorKeys),
           set("rule(close_wait)", ruleKeys(closeWaitRuleType())),
@@ -410,7 +430,8 @@ Config defaultConfig() {
                                  .minSockets = 10,
                                  .minAge = 5min,
                                  .growth = 50,
-                                 .growthWindow = 10min},
+                                 .growthWindow = 10min,
+                                 .fdExhaustionWithin = 1h},
       .timeWait = {},
   });
   c.rules.push_back(Rule{

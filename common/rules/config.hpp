@@ -88,6 +88,9 @@ struct CloseWaitRule {
   // so that short-lived churn never counts) grew by >= growth within growthWindow.
   std::optional<std::uint64_t> growth;
   Duration growthWindow{600'000};
+  // Also fire when a process of the group runs out of file descriptors within this long, by
+  // the forecast (rules/fd_forecast.hpp).
+  std::optional<Duration> fdExhaustionWithin;
   bool operator==(const CloseWaitRule&) const = default;
 };
 
@@ -125,12 +128,20 @@ struct AlertOptions {
   bool operator==(const AlertOptions&) const = default;
 };
 
+struct ForecastOptions {
+  // The span a forecast's slope is measured over (rules/fd_forecast.hpp): a leak is forecast
+  // once it has grown for a quarter of it, and no longer after a quarter of it without growth.
+  Duration window{600'000};
+  bool operator==(const ForecastOptions&) const = default;
+};
+
 struct Config {
   Duration pollInterval{5'000};
   std::string listen{kDefaultListen};                        // "ADDR:PORT", "[V6ADDR]:PORT"
   NamespaceSelection namespaces = NamespaceSelection::Host;  // Host or All
   MetricsOptions metrics;
   AlertOptions alerts;
+  ForecastOptions forecast;
   std::vector<Rule> rules;
   bool operator==(const Config&) const = default;
 

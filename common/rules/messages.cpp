@@ -116,6 +116,39 @@ std::string kindsSentence(const CloseWaitKinds& kinds) {
          std::string(closeWaitKindHint(most));
 }
 
+// A forecast's time, as precise as a forecast is: "40 seconds", "9 minutes", "5 hours", "3 days".
+std::string roughDuration(Duration d) {
+  const double secs = std::chrono::duration<double>(d).count();
+  auto say = [](double n, std::string_view unit) {
+    const auto whole = static_cast<std::uint64_t>(std::llround(n));
+    return plural(whole, unit, std::string(unit) + "s");
+  };
+  if (secs < 90) return say(secs, "second");
+  if (secs < 90 * 60) return say(secs / 60, "minute");
+  if (secs < 48 * 3600) return say(secs / 3600, "hour");
+  return say(secs / 86400, "day");
+}
+
+// ". Its open files grow by 50/min: it runs out of file descriptors (9800 open, limit 10240) in
+// about 9m". `it` names the process: "It" for a process group, "nginx[1234]" in a unit.
+std::string fdSentence(const Alert& a) {
+  const FdDetails& f = a.closeWait.fds;
+  if (!f.forecast || f.max == 0) return "";
+  const bool self = a.group.kind == GroupKind::Process;
+  const std::string name =
+      self ? "It" : (f.comm.empty() ? "pid" : f.comm) + "[" + std::to_string(f.pid) + "]";
+  const std::string counts =
+      " (" + std::to_string(f.open) + " open, limit " + std::to_string(f.max) + ")";
+  const std::string growth = rateText(f.forecast->perMinute) + "/min";
+  if (f.forecast->exhaustion <= Duration::zero()) {
+    return ". " + name + " has run out of file descriptors" + counts +
+           ": its accept() and connect() fail with EMFILE";
+  }
+  return ". " + name + (self ? "s" : "'s") + " open files grow by " + growth +
+         ": it runs out of file descriptors" + counts + " in about " +
+         roughDuration(f.forecast->exhaustion);
+}
+
 std::string closeWaitMessage(const Alert& a, const Rule& rule) {
   const CloseWaitRule& cw = rule.closeWait;
   const std::uint64_t total = a.closeWait.total;
@@ -161,7 +194,7 @@ std::string closeWaitMessage(const Alert& a, const Rule& rule) {
     out += " (still firing after " +
            humanDuration(std::chrono::duration_cast<Duration>(a.at - a.firedAt)) + ")";
   }
-  return out + kindsSentence(a.closeWait.kinds);
+  return out + fdSentence(a) + kindsSentence(a.closeWait.kinds);
 }
 
 std::string pairText(const Alert& a) {

@@ -272,6 +272,12 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
   const bool other = std::any_of(order.begin(), order.end(), [&](std::size_t i) {
     return sum(s.processes[i].states, otherMask) > 0;
   });
+  // File descriptors of the processes holding CLOSE_WAIT sockets (each leaked socket is one),
+  // and, from a daemon's snapshot, when they run out.
+  const bool fds = std::any_of(order.begin(), order.end(),
+                               [&](std::size_t i) { return s.processes[i].openFds > 0; });
+  const bool runsOut = std::any_of(order.begin(), order.end(),
+                                   [&](std::size_t i) { return s.processes[i].fdForecast; });
   const bool listen = (shownMask & stateBit(TcpState::Listen)) != 0;
 
   std::vector<Column> columns;
@@ -284,6 +290,10 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
     columns.push_back({c.header, true, 0});
     if (ages && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"OLDEST", true, 0});
     if (kinds && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"KIND", false, 0});
+    if (fds && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"FDS", true, 0});
+    if (runsOut && c.states == stateBit(TcpState::CloseWait)) {
+      columns.push_back({"RUNS-OUT", true, 0});
+    }
   }
   if (other) columns.push_back({"OTHER", true, 0});
   if (listen) columns.push_back({"PORTS", false, 0});
@@ -310,6 +320,17 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
       }
       if (kinds && c.states == stateBit(TcpState::CloseWait)) {
         r.push_back(kindsCell(p.closeWaitKinds));
+      }
+      if (fds && c.states == stateBit(TcpState::CloseWait)) {
+        std::string cell = p.openFds == 0 ? "-" : std::to_string(p.openFds);
+        if (p.openFds != 0 && p.maxFds != 0) cell += "/" + std::to_string(p.maxFds);
+        r.push_back(std::move(cell));
+      }
+      if (runsOut && c.states == stateBit(TcpState::CloseWait)) {
+        const auto& f = p.fdForecast;
+        r.push_back(!f                                  ? "-"
+                    : f->exhaustion <= Duration::zero() ? "now"
+                                                        : "in " + shortAge(f->exhaustion));
       }
     }
     if (other) r.push_back(std::to_string(sum(p.states, otherMask)));

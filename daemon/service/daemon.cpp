@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "rules/fd_forecast.hpp"
 #include "service/api.hpp"
 #include "service/basic_auth.hpp"
 #include "service/decisions.hpp"
@@ -95,6 +96,7 @@ class Daemon {
   ConfigSource configSource_;
   ServiceConfig config_;
   std::unique_ptr<Engine> engine_;
+  FdForecaster fdForecaster_{Duration(0)};
   std::unique_ptr<SnapshotSource> source_;
   std::shared_ptr<HealthMetrics> health_ = std::make_shared<HealthMetrics>(kVersion);
   std::shared_ptr<PollMetrics> pollMetrics_ = std::make_shared<PollMetrics>();
@@ -236,6 +238,7 @@ Result<void> Daemon::loadInitialConfig() {
   if (!config) return config.error();
   config_ = std::move(*config);
   engine_ = std::make_unique<Engine>(config_);
+  fdForecaster_.setWindow(config_.forecast.window);
   health_->configReloaded(true, static_cast<double>(realtimeMs()) / 1000.0);
   health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);
   return {};
@@ -403,6 +406,7 @@ void Daemon::pollOnce() {
   current.time = start;
   current.pollInterval = config_.pollInterval;
 
+  fdForecaster_.update(current, start);
   for (const Alert& a : engine_->evaluate(current, start))
     emit(a);
 
@@ -490,6 +494,7 @@ void Daemon::reload() {
   auth_->setUsers(plan.config.web.basicAuthUsers);
   if (newSource) source_ = std::move(newSource);
   engine_->reconfigure(plan.config);
+  fdForecaster_.setWindow(plan.config.forecast.window);
   for (const Alert& a : engine_->takeDroppedOnReconfigure())
     emit(a);
   config_ = std::move(plan.config);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -141,6 +142,23 @@ struct GroupValue {
   StateCounts states;
   CloseWaitKinds kinds;
   Duration oldest{0};
+  // File descriptors of the member nearest to its limit (EMFILE is per process: a sum over a
+  // group's processes would say nothing), and the soonest forecast exhaustion of any member.
+  std::uint64_t openFds = 0;
+  std::uint64_t maxFds = 0;
+  std::optional<Duration> fdExhaustion;
+
+  void addFds(std::uint64_t open, std::uint64_t max, std::optional<Duration> exhaustion) {
+    if (open == 0) return;
+    const auto share = [](std::uint64_t o, std::uint64_t m) {
+      return m == 0 ? 0.0 : static_cast<double>(o) / static_cast<double>(m);
+    };
+    if (openFds == 0 || share(open, max) > share(openFds, maxFds)) {
+      openFds = open;
+      maxFds = max;
+    }
+    if (exhaustion && (!fdExhaustion || *exhaustion < *fdExhaustion)) fdExhaustion = exhaustion;
+  }
 };
 
 Labels groupLabels(const GroupKey& k, bool includePid) {
@@ -164,6 +182,9 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
     if (i < view.processOldestCloseWait.size()) {
       g.oldest = std::max(g.oldest, view.processOldestCloseWait[i].age);
     }
+    g.addFds(
+        p.openFds, p.maxFds,
+        p.fdForecast && p.maxFds != 0 ? std::optional(p.fdForecast->exhaustion) : std::nullopt);
   }
 
   using Entry = std::pair<const GroupKey, GroupValue>;
@@ -191,6 +212,8 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
       folded.states += order[i]->second.states;
       folded.kinds += order[i]->second.kinds;
       folded.oldest = std::max(folded.oldest, order[i]->second.oldest);
+      const GroupValue& v = order[i]->second;
+      folded.addFds(v.openFds, v.maxFds, v.fdExhaustion);
       ++foldedCount;
     }
   }
@@ -209,8 +232,26 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
                  "Age of the oldest CLOSE_WAIT socket of a process group, since the daemon first "
                  "saw it.",
                  MetricType::Gauge);
+  SeriesSet openFds("waitwatch_process_open_fds",
+                    "Open file descriptors of a process group holding CLOSE_WAIT sockets (of its "
+                    "process nearest to its limit).",
+                    MetricType::Gauge);
+  SeriesSet maxFds("waitwatch_process_max_fds",
+                   "RLIMIT_NOFILE soft limit of that process: at it, accept() and connect() fail "
+                   "with EMFILE.",
+                   MetricType::Gauge);
+  SeriesSet exhaustion("waitwatch_process_fd_exhaustion_seconds",
+                       "Forecast time until a process of the group runs out of file descriptors, "
+                       "from the growth of its open fds over forecast.window; absent while not "
+                       "growing.",
+                       MetricType::Gauge);
   for (const auto& [key, value] : kept) {
     const Labels base = groupLabels(*key, options.includePid);
+    if (value.openFds != 0) {
+      openFds.set(base, static_cast<double>(value.openFds));
+      if (value.maxFds != 0) maxFds.set(base, static_cast<double>(value.maxFds));
+    }
+    if (value.fdExhaustion) exhaustion.set(base, seconds(*value.fdExhaustion));
     for (TcpState st : kAllTcpStates) {
       // CLOSE_WAIT always (the series alerts and dashboards follow, 0 included); other states
       // only when present, to keep the series count down.
@@ -233,6 +274,9 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
   out.push_back(std::move(sockets).finish());
   out.push_back(std::move(kinds).finish());
   out.push_back(std::move(ages).finish());
+  out.push_back(std::move(openFds).finish());
+  out.push_back(std::move(maxFds).finish());
+  out.push_back(std::move(exhaustion).finish());
   return foldedCount;
 }
 

@@ -41,6 +41,12 @@ std::string formatRatio(double r) {
   return buf;
 }
 
+std::string formatRate(double perMinute) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", perMinute);
+  return buf;
+}
+
 }  // namespace
 
 std::string_view JournalEntry::get(std::string_view key) const {
@@ -103,6 +109,17 @@ JournalEntry alertEntry(const Alert& a) {
       kinds += std::string(closeWaitKindName(k)) + "=" + std::to_string(a.closeWait.kinds[k]);
     }
     f.push_back(field("WAITWATCH_KINDS", kinds));
+    const FdDetails& fds = a.closeWait.fds;
+    if (fds.open != 0) {
+      f.push_back(field("WAITWATCH_FD_PID", std::to_string(fds.pid)));
+      f.push_back(field("WAITWATCH_OPEN_FDS", std::to_string(fds.open)));
+      if (fds.max != 0) f.push_back(field("WAITWATCH_MAX_FDS", std::to_string(fds.max)));
+    }
+    if (fds.forecast && fds.max != 0) {
+      f.push_back(
+          field("WAITWATCH_FD_EXHAUSTION_SECONDS", formatSeconds(fds.forecast->exhaustion)));
+      f.push_back(field("WAITWATCH_FD_GROWTH_PER_MINUTE", formatRate(fds.forecast->perMinute)));
+    }
   }
   if (!a.localPorts.empty()) {
     std::string ports;

@@ -149,6 +149,10 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
   s.processes[0].closeWaitKinds.counts = {1, 1, 1};
+  s.processes[0].openFds = 900;
+  s.processes[0].maxFds = 1024;
+  s.processes[0].fdForecast = FdForecast{62.5, Duration(119'250)};
+  s.processes[1].openFds = 12;  // a limit that is not known, no forecast
   const std::vector<SocketAge> ages = {{Duration(1500), true}, {Duration(2500), false}, {}};
   const auto text =
       snapshotToJson(s, SnapshotJsonOptions{.commandLines = true, .closeWaitOldest = ages}).dump();
@@ -175,6 +179,9 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
     EXPECT_EQ(r.processes[i].closeWaitKinds, s.processes[i].closeWaitKinds) << i;
     EXPECT_EQ(r.processes[i].listenPorts, s.processes[i].listenPorts) << i;
     EXPECT_EQ(r.processes[i].netns, s.processes[i].netns) << i;
+    EXPECT_EQ(r.processes[i].openFds, s.processes[i].openFds) << i;
+    EXPECT_EQ(r.processes[i].maxFds, s.processes[i].maxFds) << i;
+    EXPECT_EQ(r.processes[i].fdForecast, s.processes[i].fdForecast) << i;
   }
   EXPECT_TRUE(doc->hasAges);
   EXPECT_EQ(doc->closeWaitOldest[0], ages[0]);

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -238,13 +239,20 @@ TEST_F(CliNetnsTest, AllNamespacesIncludeTheNamedOneAndTotalsAddUp) {
   std::vector<std::string> c;
   for (std::string cell; cells >> cell;)
     c.push_back(cell);
-  ASSERT_GE(c.size(), 6u) << table.out;
+  ASSERT_GE(c.size(), 7u) << table.out;
   EXPECT_EQ(c[0], std::to_string(::getpid())) << table.out;
-  // ESTAB, CLOSE-WAIT, KIND (none of them read since the peer closed), FIN-WAIT, LISTEN, PORTS.
-  const std::vector<std::string> tail(c.end() - 6, c.end());
-  EXPECT_EQ(tail, (std::vector<std::string>{
-                      std::to_string(2 * kEstablishedPairs), std::to_string(kCloseWait),
-                      std::to_string(kCloseWait) + "a", std::to_string(kCloseWait), "1", "8080r"}))
+  // ESTAB, CLOSE-WAIT, KIND (none of them read since the peer closed), FDS (this process's
+  // open fds of its limit), FIN-WAIT, LISTEN, PORTS.
+  const std::vector<std::string> tail(c.end() - 7, c.end());
+  rlimit nofile{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &nofile), 0);
+  EXPECT_EQ(tail[3].substr(tail[3].find('/')), "/" + std::to_string(nofile.rlim_cur)) << table.out;
+  const auto open = std::stoul(tail[3].substr(0, tail[3].find('/')));
+  EXPECT_GE(open, static_cast<unsigned long>(2 * kEstablishedPairs + kCloseWait)) << table.out;
+  EXPECT_EQ(tail,
+            (std::vector<std::string>{std::to_string(2 * kEstablishedPairs),
+                                      std::to_string(kCloseWait), std::to_string(kCloseWait) + "a",
+                                      tail[3], std::to_string(kCloseWait), "1", "8080r"}))
       << table.out;
   EXPECT_NE(table.out.find("TOTAL  "), std::string::npos) << table.out;
 }

@@ -80,6 +80,34 @@ TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
   EXPECT_EQ(closeWaitKindLegend(shop.snapshot, stateBit(TcpState::Established)), "");
 }
 
+// Open fds of the processes holding CLOSE_WAIT sockets, of their limit; from a daemon, when they
+// run out.
+TEST(CliRender, ProcessTableShowsFdsAndWhenTheyRunOut) {
+  auto shop = buildShop();
+  auto& p = shop.snapshot.processes;
+  p[0].openFds = 900;
+  p[0].maxFds = 1024;
+  p[0].fdForecast = FdForecast{62.0, Duration(120'000)};
+  p[1].openFds = 40;  // no limit known, no forecast
+  const auto t = lines(renderProcessTable(shop.snapshot));
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0],
+            "PID  USER      UNIT/CONTAINER       COMMAND                                 ESTAB  "
+            "CLOSE-WAIT  KIND       FDS  RUNS-OUT  FIN-WAIT  LISTEN  OTHER  PORTS");
+  EXPECT_EQ(t[1],
+            "100  www-data  nginx.service        nginx -g daemon on; master_process on;      2  "
+            "         3  3a    900/1024   in 2m0s         0       2      0  80w 8080r");
+  EXPECT_EQ(t[2],
+            "101  www-data  nginx.service        nginx: worker process                       0  "
+            "         1  1a          40         -         0       1      0  80w");
+  EXPECT_EQ(t[3],
+            "200  app       docker:0123456789ab  java -jar /srv/app.jar                      2  "
+            "         0  -            -         -         0       0      1");
+  p[0].fdForecast->exhaustion = Duration::zero();
+  EXPECT_NE(renderProcessTable(shop.snapshot).find("900/1024       now"), std::string::npos)
+      << renderProcessTable(shop.snapshot);
+}
+
 TEST(CliRender, StateFilterShowsItsColumns) {
   const auto shop = buildShop();
   const Filter f{.states = stateBit(TcpState::CloseWait) | stateBit(TcpState::SynSent)};

@@ -223,6 +223,88 @@ TEST_F(DaemonTest, CloseWaitKindsAreExactPerProcessEverywhere) {
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
 }
 
+// A real leak toward a real EMFILE: a server with RLIMIT_NOFILE 400 keeps every connection it
+// accepts (20 a second, each closed by its client at once, so CLOSE_WAIT). The daemon's forecast
+// of when it runs out is within 25% of when it really does, and the rule fires before.
+TEST_F(DaemonTest, FdExhaustionIsForecastAndAlertedBeforeEmfile) {
+  auto run = DaemonRun::start(netns(), R"({"poll_interval": "500ms", "forecast": {"window": "8s"},
+                   "metrics": {"include_pid": true},
+                   "rules": [{"name": "fds", "type": "close_wait", "min_sockets": 100000,
+                              "min_age": "0s", "fd_exhaustion_within": "1m", "for": "0s"}]})");
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  auto leak = SockFarm::startProgram(netns(), WAITWATCH_FDLEAK_PATH,
+                                     {"--port", "8200", "--rate", "20", "--nofile", "400"});
+  ASSERT_TRUE(leak.ok()) << leak.error().message;
+  const int pid = leak->report().at("pid").get<int>();
+
+  // The first forecast the API shows, and when it was read.
+  std::optional<double> forecast;
+  std::chrono::steady_clock::time_point readAt;
+  nlohmann::json process;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const auto snap = nlohmann::json::parse(run->http("/api/v1/snapshot").out);
+        for (const auto& p : snap.at("processes")) {
+          if (p.at("pid").get<int>() != pid || !p.contains("fd_exhaustion_seconds")) continue;
+          readAt = std::chrono::steady_clock::now();
+          forecast = p.at("fd_exhaustion_seconds").get<double>();
+          process = p;
+        }
+        return forecast.has_value();
+      },
+      15s))
+      << run->process().stderrText();
+  EXPECT_EQ(process.at("max_fds"), 400) << process.dump();
+  EXPECT_NEAR(process.at("fd_growth_per_minute").get<double>(), 1200.0, 1200.0 * 0.15)
+      << process.dump();
+
+  // The alert, read before the process runs out: it says when.
+  std::vector<nlohmann::json> firing;
+  ASSERT_TRUE(eventually(
+      [&] {
+        firing = run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring));
+        return !firing.empty();
+      },
+      10s))
+      << run->process().stderrText();
+  auto status = leak->command("status");
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_TRUE(status->at("emfile_ms").is_null()) << "the alert came after EMFILE";
+  const nlohmann::json& alert = firing.front();
+  EXPECT_EQ(field(alert, "WAITWATCH_REASONS"), "fd_exhaustion");
+  EXPECT_EQ(field(alert, "WAITWATCH_FD_PID"), std::to_string(pid));
+  EXPECT_EQ(field(alert, "WAITWATCH_MAX_FDS"), "400");
+  EXPECT_FALSE(field(alert, "WAITWATCH_FD_EXHAUSTION_SECONDS").empty());
+  EXPECT_NE(field(alert, "MESSAGE").find("it runs out of file descriptors"), std::string::npos)
+      << field(alert, "MESSAGE");
+  const CommandResult metrics = run->http("/metrics");
+  const std::string labels = R"({comm="fdleak",container="",netns=")" + netns().name() +
+                             R"(",unit="",pid=")" + std::to_string(pid) + R"("})";
+  EXPECT_EQ(sample(metrics.out, "waitwatch_process_max_fds" + labels), 400) << metrics.out;
+  EXPECT_GT(sample(metrics.out, "waitwatch_process_open_fds" + labels), 10) << metrics.out;
+  EXPECT_GT(sample(metrics.out, "waitwatch_process_fd_exhaustion_seconds" + labels), 0)
+      << metrics.out;
+
+  // The process really runs out, near the forecast.
+  std::int64_t emfileMs = -1;
+  ASSERT_TRUE(eventually(
+      [&] {
+        status = leak->command("status");
+        if (!status.ok() || status->at("emfile_ms").is_null()) return false;
+        emfileMs = status->at("emfile_ms").get<std::int64_t>();
+        return true;
+      },
+      40s));
+  const double readAtMs =
+      std::chrono::duration<double, std::milli>(readAt.time_since_epoch()).count();
+  const double truth = (static_cast<double>(emfileMs) - readAtMs) / 1000.0;
+  std::printf("fd exhaustion forecast %.2fs, ran out after %.2fs\n", *forecast, truth);
+  EXPECT_NEAR(*forecast, truth, truth * 0.25)
+      << "forecast " << *forecast << "s, ran out after " << truth << "s";
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+}
+
 // Ages on real sockets: CLOSE_WAIT sockets made after the daemon started, held for a known
 // time, are reported that old (give or take a poll), in /metrics and the API, and not as lower
 // bounds (the daemon saw them appear).

@@ -70,6 +70,21 @@ TEST(Exporter, ProcessGroupsSumWorkersWithoutPid) {
       samples(render(*view, MetricsOptions{}), "waitwatch_close_wait_oldest_age_seconds"),
       std::vector<std::string>{
           R"(waitwatch_close_wait_oldest_age_seconds{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service"} 120)"});
+  // File descriptors: of the worker nearest to its limit (900 of 1024, not the sum of both);
+  // its forecast. Nothing for redis, which holds no CLOSE_WAIT socket.
+  const std::string text = render(*view, MetricsOptions{});
+  EXPECT_EQ(
+      samples(text, "waitwatch_process_open_fds"),
+      std::vector<std::string>{
+          R"(waitwatch_process_open_fds{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service"} 900)"});
+  EXPECT_EQ(
+      samples(text, "waitwatch_process_max_fds"),
+      std::vector<std::string>{
+          R"(waitwatch_process_max_fds{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service"} 1024)"});
+  EXPECT_EQ(
+      samples(text, "waitwatch_process_fd_exhaustion_seconds"),
+      std::vector<std::string>{
+          R"(waitwatch_process_fd_exhaustion_seconds{comm="nginx",container="",netns="net:[4026531840]",unit="nginx.service"} 120)"});
 }
 
 TEST(Exporter, PidLabelOnlyWhenEnabled) {

@@ -32,6 +32,11 @@ TEST(JournalFields, FiringCloseWaitAlert) {
   EXPECT_EQ(e.get("WAITWATCH_OLDEST_AGE_SECONDS"), "120.000");
   EXPECT_EQ(e.get("WAITWATCH_LOCAL_PORTS"), "8080");
   EXPECT_EQ(e.get("WAITWATCH_KINDS"), "abandoned=1 eof_not_closed=1 unread_data=0");
+  EXPECT_EQ(e.get("WAITWATCH_FD_PID"), "100");
+  EXPECT_EQ(e.get("WAITWATCH_OPEN_FDS"), "900");
+  EXPECT_EQ(e.get("WAITWATCH_MAX_FDS"), "1024");
+  EXPECT_EQ(e.get("WAITWATCH_FD_EXHAUSTION_SECONDS"), "120.000");
+  EXPECT_EQ(e.get("WAITWATCH_FD_GROWTH_PER_MINUTE"), "62.0");
   EXPECT_EQ(e.get("WAITWATCH_PEERS"), "10.0.0.7");
   EXPECT_EQ(e.get("WAITWATCH_REASONS"), "old_sockets");
   // Fields that do not apply are absent, not empty.

@@ -26,6 +26,7 @@ TEST(ServiceConfig, SchemaListsExactlyTheValidatorsKeys) {
       {"", &schema},
       {"metrics", &schema.at("properties").at("metrics")},
       {"alerts", &schema.at("properties").at("alerts")},
+      {"forecast", &schema.at("properties").at("forecast")},
       {"rule(close_wait)", &defs.at("closeWaitRule")},
       {"rule(time_wait)", &defs.at("timeWaitRule")},
       {"match", &defs.at("match")},
@@ -57,7 +58,7 @@ struct BadConfig {
 
 const BadConfig kBadConfigs[] = {
     {R"({"colour": "red"})",
-     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, rules, web))"},
+     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, rules, web))"},
     // web: names are exporter-toolkit's; values are checked for form (files are the daemon's).
     {R"({"web": []})", R"(web: expected an object, got an array)"},
     {R"({"web": {"tls_sever_config": {}}})",

@@ -366,6 +366,11 @@ std::string sockfarmPath() {
 
 Result<SockFarm> SockFarm::start(const NetworkNamespace& ns, const std::vector<std::string>& args,
                                  Millis readyTimeout) {
+  return startProgram(ns, sockfarmPath(), args, readyTimeout);
+}
+
+Result<SockFarm> SockFarm::startProgram(const NetworkNamespace& ns, const std::string& program,
+                                        const std::vector<std::string>& args, Millis readyTimeout) {
   auto in = makePipe();
   auto out = makePipe();
   if (!in || !out) return Error{0, "cannot create pipes"};
@@ -374,7 +379,7 @@ Result<SockFarm> SockFarm::start(const NetworkNamespace& ns, const std::vector<s
   SockFarm farm;
   farm.stderr_.reset(memfd);
   auto argv = ns.execPrefix();
-  argv.push_back(sockfarmPath());
+  argv.push_back(program);
   argv.insert(argv.end(), args.begin(), args.end());
   auto pid = spawn(argv, in->read.get(), out->write.get(), memfd);
   if (!pid) return pid.error();

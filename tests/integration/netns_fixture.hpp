@@ -99,6 +99,11 @@ class SockFarm {
  public:
   static Result<SockFarm> start(const NetworkNamespace& ns, const std::vector<std::string>& args,
                                 Millis readyTimeout = Millis(60000));
+  // Another tool that speaks the same protocol (a JSON line, READY, a JSON line per command):
+  // fdleak.
+  static Result<SockFarm> startProgram(const NetworkNamespace& ns, const std::string& program,
+                                       const std::vector<std::string>& args,
+                                       Millis readyTimeout = Millis(60000));
 
   SockFarm(SockFarm&& other) noexcept;
   SockFarm& operator=(SockFarm&& other) noexcept;

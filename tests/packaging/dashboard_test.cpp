@@ -217,15 +217,27 @@ TEST_F(DashboardTest, EveryQueryRunsAgainstARealDaemon) {
   auto farm = SockFarm::start(
       netns(), {"--close-wait", std::to_string(kLeak), "--time-wait", "40", "--established", "2"});
   ASSERT_TRUE(farm.ok()) << farm.error().message;
+  // A process whose open files grow (the fd forecast panel), far from its limit.
+  auto leak = SockFarm::startProgram(netns(), WAITWATCH_FDLEAK_PATH,
+                                     {"--port", "8300", "--rate", "20", "--nofile", "5000"});
+  ASSERT_TRUE(leak.ok()) << leak.error().message;
   auto run = DaemonRun::start(netns(), R"({
-    "poll_interval": "200ms",
+    "poll_interval": "200ms", "forecast": {"window": "2s"},
     "rules": [{"name": "dashboard-leak", "type": "close_wait", "min_sockets": 5,
-               "min_age": "0s", "for": "0s", "clear_for": "0s"}]
+               "min_age": "0s", "for": "0s", "clear_for": "0s",
+               "match": {"exclude": {"comm": "fdleak"}}}]
   })");
   ASSERT_TRUE(run.ok()) << run.error().message;
   ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
   ASSERT_TRUE(run->waitNotification("1 alert firing", 10s)) << run->process().stderrText();
-  const CommandResult metrics = run->http("/metrics");
+  CommandResult metrics;
+  ASSERT_TRUE(eventually(
+      [&] {
+        metrics = run->http("/metrics");
+        return metrics.out.find("\nwaitwatch_process_fd_exhaustion_seconds{") != std::string::npos;
+      },
+      10s))
+      << metrics.describe();
   ASSERT_EQ(metrics.exitCode, 0) << metrics.describe();
   const std::set<std::string> exported = sampleNames(metrics.out);
 

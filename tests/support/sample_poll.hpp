@@ -52,7 +52,12 @@ inline Snapshot sampleSnapshot() {
                                 .valid = true};
   s.namespaces.push_back(ns);
   s.processes.push_back(process(100, "nginx", "nginx.service", 2, 3, {8080}));
+  s.processes.back().openFds = 900;
+  s.processes.back().maxFds = 1024;
+  s.processes.back().fdForecast = FdForecast{62.0, Duration(120'000)};
   s.processes.push_back(process(101, "nginx", "nginx.service", 1, 1, {8080}));
+  s.processes.back().openFds = 40;
+  s.processes.back().maxFds = 1024;
   s.processes.push_back(process(200, "redis-server", "redis.service", 0, 1, {}));
   TimeWaitGroup tw;
   tw.netns = 0;
@@ -86,6 +91,7 @@ inline Alert sampleAlert() {
   a.closeWait.total = 2;
   a.closeWait.kinds[CloseWaitKind::Abandoned] = 1;
   a.closeWait.kinds[CloseWaitKind::EofNotClosed] = 1;
+  a.closeWait.fds = FdDetails{100, "nginx", 900, 1024, FdForecast{62.0, Duration(120'000)}};
   a.oldestAge = Duration{120'000};
   a.localPorts = {PortCount{8080, 2}};
   a.peers = {PeerCount{Endpoint{*IpAddress::parse("10.0.0.7"), 0}, 2}};

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rules/fd_forecast.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace waitwatch {
+
+std::optional<double> medianSlope(std::span<const FdSample> points, std::vector<double>& scratch) {
+  scratch.clear();
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    for (std::size_t j = i + 1; j < points.size(); ++j) {
+      const std::int64_t dt = points[j].ms - points[i].ms;
+      if (dt == 0) continue;
+      const double df = static_cast<double>(points[j].fds) - static_cast<double>(points[i].fds);
+      scratch.push_back(df / static_cast<double>(dt));
+    }
+  }
+  if (scratch.empty()) return std::nullopt;
+  const auto mid = scratch.begin() + static_cast<std::ptrdiff_t>(scratch.size() / 2);
+  std::nth_element(scratch.begin(), mid, scratch.end());
+  if (scratch.size() % 2 == 1) return *mid;
+  const double upper = *mid;
+  const double lower = *std::max_element(scratch.begin(), mid);
+  return (lower + upper) / 2.0;
+}
+
+std::optional<FdForecast> FdForecaster::forecast(const History& h, std::int64_t nowMs,
+                                                 std::uint64_t fds, std::uint64_t limit) {
+  const std::int64_t windowMs = window_.count();
+  points_.clear();
+  for (const FdSample& s : h.samples) {
+    if (s.ms >= nowMs - windowMs && s.ms < nowMs) points_.push_back(s);
+  }
+  points_.push_back(FdSample{nowMs, fds});
+  if (points_.size() < kMinForecastPoints || nowMs - points_.front().ms < windowMs / 4) {
+    return std::nullopt;
+  }
+  // Still growing: more open now than a quarter of the window ago.
+  const FdSample* quarterAgo = nullptr;
+  for (const FdSample& s : points_) {
+    if (s.ms <= nowMs - windowMs / 4) quarterAgo = &s;
+  }
+  if (quarterAgo == nullptr || fds <= quarterAgo->fds) return std::nullopt;
+  const auto slope = medianSlope(points_, slopes_);
+  if (!slope || *slope <= 0.0) return std::nullopt;
+  FdForecast f;
+  f.perMinute = *slope * 60'000.0;
+  if (fds < limit) {
+    const double ms = static_cast<double>(limit - fds) / *slope;
+    f.exhaustion = Duration(static_cast<std::int64_t>(std::min(ms, 1e15)));
+  }
+  return f;
+}
+
+void FdForecaster::update(Snapshot& snap, TimePoint now) {
+  if (!epoch_) epoch_ = now;
+  const std::int64_t nowMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - *epoch_).count();
+  const std::int64_t windowMs = window_.count();
+  const std::int64_t spacing =
+      std::max<std::int64_t>(1, windowMs / static_cast<std::int64_t>(kMaxForecastSamples));
+  ++poll_;
+  for (ProcessEntry& p : snap.processes) {
+    p.fdForecast.reset();
+    if (p.openFds == 0) continue;
+    History& h = histories_[p.info.key];
+    if (h.poll != poll_) {  // once per process, which has an entry per namespace it uses
+      h.poll = poll_;
+      // Forgotten samples first: the window is what the forecast speaks for.
+      const auto stale = std::find_if(h.samples.begin(), h.samples.end(),
+                                      [&](const FdSample& s) { return s.ms >= nowMs - windowMs; });
+      h.samples.erase(h.samples.begin(), stale);
+      h.forecast = p.maxFds > 0 ? forecast(h, nowMs, p.openFds, p.maxFds) : std::nullopt;
+      // At the limit it has run out, growing or not (it cannot grow any more).
+      if (!h.forecast && p.maxFds > 0 && p.openFds >= p.maxFds) h.forecast = FdForecast{};
+      if (h.samples.empty() || nowMs - h.samples.back().ms >= spacing) {
+        if (h.samples.size() == kMaxForecastSamples) h.samples.erase(h.samples.begin());
+        h.samples.push_back(FdSample{nowMs, p.openFds});
+      }
+    }
+    p.fdForecast = h.forecast;
+  }
+  std::erase_if(histories_, [&](const auto& kv) { return kv.second.poll != poll_; });
+}
+
+}  // namespace waitwatch

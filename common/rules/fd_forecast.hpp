@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// When a process holding CLOSE_WAIT sockets runs out of file descriptors: the growth of its
+// open fds over the forecast window, as a robust slope, extrapolated to its RLIMIT_NOFILE.
+//
+// The slope is Theil-Sen's: the median of the slopes between every two samples of the window.
+// Unlike a two-point difference or a least-squares fit, a burst of fds opened and closed again
+// (a backup, a reload) moves it only if it lasts for most of the window. A forecast needs
+// kMinForecastPoints samples spanning a quarter of the window, and it disappears once the
+// process has not grown over the last quarter of the window: a leak that stopped is not one
+// that will break the service. A process at its limit has run out: its forecast is zero, with
+// or without growth. Pure: values and times in.
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "core/duration.hpp"
+#include "core/snapshot.hpp"
+
+namespace waitwatch {
+
+inline constexpr std::size_t kMinForecastPoints = 5;
+inline constexpr std::size_t kMaxForecastSamples = 64;  // per process, spaced over the window
+
+struct FdSample {
+  std::int64_t ms = 0;
+  std::uint64_t fds = 0;
+};
+
+// Theil-Sen: the median slope (fds per ms) over every two points with distinct times; nullopt
+// with fewer than two such points. `scratch` is reused between calls.
+std::optional<double> medianSlope(std::span<const FdSample> points, std::vector<double>& scratch);
+
+class FdForecaster {
+ public:
+  explicit FdForecaster(Duration window) : window_(window) {}
+  // A new window keeps the samples (those older than it drop out at the next update).
+  void setWindow(Duration window) { window_ = window; }
+  [[nodiscard]] Duration window() const { return window_; }
+
+  // This poll's open fds of every process of `snap` that has them into its history, and the
+  // process's fdForecast set where it grows toward a known limit. `now` must not go backwards.
+  // Processes not in `snap` are forgotten.
+  void update(Snapshot& snap, TimePoint now);
+
+  [[nodiscard]] std::size_t tracked() const { return histories_.size(); }
+
+ private:
+  struct KeyHash {
+    std::size_t operator()(const ProcessKey& k) const {
+      return std::hash<std::uint64_t>()(k.startTime * 0x9e3779b97f4a7c15ULL ^
+                                        static_cast<std::uint32_t>(k.pid));
+    }
+  };
+  struct History {
+    std::vector<FdSample> samples;  // oldest first, at least window / kMaxForecastSamples apart
+    std::uint64_t poll = 0;         // the update that last saw it
+    std::optional<FdForecast> forecast;
+  };
+  std::optional<FdForecast> forecast(const History& h, std::int64_t nowMs, std::uint64_t fds,
+                                     std::uint64_t limit);
+
+  Duration window_;
+  std::unordered_map<ProcessKey, History, KeyHash> histories_;
+  std::optional<TimePoint> epoch_;
+  std::uint64_t poll_ = 0;
+  std::vector<FdSample> points_;
+  std::vector<double> slopes_;
+};
+
+}  // namespace waitwatch
