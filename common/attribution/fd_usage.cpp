@@ -59,9 +59,13 @@ void FdUsageReader::read(Snapshot& snap) {
         continue;
       }
     }
-    if (!readFileAt(dir->get(), "limits", text_, kMaxProcFileBytes)) continue;
-    const auto limit = parseMaxOpenFiles(text_);
-    out = {open, limit && *limit ? **limit : 0};
+    // An unreadable or malformed limits file leaves the limit unknown, not the count.
+    std::uint64_t max = 0;
+    if (readFileAt(dir->get(), "limits", text_, kMaxProcFileBytes)) {
+      const auto limit = parseMaxOpenFiles(text_);
+      if (limit && *limit) max = **limit;
+    }
+    out = {open, max};
     p.openFds = out.first;
     p.maxFds = out.second;
   }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Open file descriptors and their limit for the processes that hold CLOSE_WAIT sockets: each
-// leaked socket is an fd, and a process out of fds fails every accept() and connect() (EMFILE).
+// leaked socket is an fd, and a process out of fds fails every accept() and socket() (EMFILE).
 // Read per poll from /proc/<pid>: a stat of fd/ and a read of limits, a few microseconds each.
 #include <cstdint>
 #include <string>

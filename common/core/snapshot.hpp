@@ -76,7 +76,7 @@ struct ProcessEntry {
   CloseWaitKinds closeWaitKinds;           // its CLOSE_WAIT sockets (states) by kind
   std::vector<std::uint16_t> listenPorts;  // sorted, unique
   // Read only for processes holding CLOSE_WAIT sockets (0: not read, or unreadable): its open
-  // file descriptors, and the RLIMIT_NOFILE soft limit at which accept() and connect() start
+  // file descriptors, and the RLIMIT_NOFILE soft limit at which accept() and socket() start
   // failing with EMFILE.
   std::uint64_t openFds = 0;
   std::uint64_t maxFds = 0;

@@ -256,7 +256,10 @@ class CloseWaitEvaluator final : public RuleEvaluator {
                                  : acc.kind == GroupKind::Process ? acc.process
                                                                   : kNoIndex;
       const ProcessEntry* fdEntry = fdOf == kNoIndex ? nullptr : &snap.processes[fdOf];
-      const bool fdExhausting = cw.fdExhaustionWithin && fdEntry && fdEntry->fdForecast &&
+      // A process whose open files grow (a service starting, a traffic peak) is no leak by
+      // itself: the group must also hold a CLOSE_WAIT socket older than min_age.
+      const bool fdExhausting = cw.fdExhaustionWithin && acc.counted > 0 && fdEntry &&
+                                fdEntry->fdForecast &&
                                 fdEntry->fdForecast->exhaustion <= *cw.fdExhaustionWithin;
 
       std::vector<AlertReason> reasons;

@@ -320,11 +320,12 @@ class Validator : public ConfigReader {
       if (f.contains("window")) {
         Duration& w = out.forecast.window;
         if (!duration(f["window"], "forecast.window", w)) return false;
-        if (w < 4 * out.pollInterval) {
+        // 5 samples over a quarter of it, with room for late polls.
+        if (w < 6 * out.pollInterval) {
           return fail("forecast.window",
-                      jsonQuote(formatDuration(w)) + " is too short, expected at least 4 " +
-                          "poll intervals (" + jsonQuote(formatDuration(4 * out.pollInterval)) +
-                          "): a forecast needs growth seen over a quarter of it");
+                      jsonQuote(formatDuration(w)) + " is too short, expected at least 6 " +
+                          "poll intervals (" + jsonQuote(formatDuration(6 * out.pollInterval)) +
+                          "): a forecast needs 5 samples");
         }
         if (w > Duration(86'400'000)) {
           return fail("forecast.window",

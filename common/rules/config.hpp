@@ -89,7 +89,7 @@ struct CloseWaitRule {
   std::optional<std::uint64_t> growth;
   Duration growthWindow{600'000};
   // Also fire when a process of the group runs out of file descriptors within this long, by
-  // the forecast (rules/fd_forecast.hpp).
+  // the forecast (rules/fd_forecast.hpp), and the group holds a socket older than minAge.
   std::optional<Duration> fdExhaustionWithin;
   bool operator==(const CloseWaitRule&) const = default;
 };

@@ -48,7 +48,10 @@ std::optional<FdForecast> FdForecaster::forecast(const History& h, std::int64_t 
   f.perMinute = *slope * 60'000.0;
   if (fds < limit) {
     const double ms = static_cast<double>(limit - fds) / *slope;
-    f.exhaustion = Duration(static_cast<std::int64_t>(std::min(ms, 1e15)));
+    // Beyond a year a forecast says nothing (and a slow leak toward a limit of 2^30 would be
+    // thousands of years): no forecast.
+    if (!(ms <= static_cast<double>(kForecastHorizon.count()))) return std::nullopt;
+    f.exhaustion = Duration(static_cast<std::int64_t>(ms));
   }
   return f;
 }
@@ -67,6 +70,7 @@ void FdForecaster::update(Snapshot& snap, TimePoint now) {
     History& h = histories_[p.info.key];
     if (h.poll != poll_) {  // once per process, which has an entry per namespace it uses
       h.poll = poll_;
+      h.lastMs = nowMs;
       // Forgotten samples first: the window is what the forecast speaks for.
       const auto stale = std::find_if(h.samples.begin(), h.samples.end(),
                                       [&](const FdSample& s) { return s.ms >= nowMs - windowMs; });
@@ -81,7 +85,9 @@ void FdForecaster::update(Snapshot& snap, TimePoint now) {
     }
     p.fdForecast = h.forecast;
   }
-  std::erase_if(histories_, [&](const auto& kv) { return kv.second.poll != poll_; });
+  // A process missing from a poll or two (an unreadable /proc read, its CLOSE_WAIT sockets
+  // briefly gone) keeps its history for a window; its samples age out meanwhile.
+  std::erase_if(histories_, [&](const auto& kv) { return nowMs - kv.second.lastMs > windowMs; });
 }
 
 }  // namespace waitwatch

@@ -21,6 +21,7 @@
 namespace waitwatch {
 
 inline constexpr std::size_t kMinForecastPoints = 5;
+inline constexpr Duration kForecastHorizon{365LL * 86'400'000};  // later is no forecast
 inline constexpr std::size_t kMaxForecastSamples = 64;  // per process, spaced over the window
 
 struct FdSample {
@@ -41,7 +42,7 @@ class FdForecaster {
 
   // This poll's open fds of every process of `snap` that has them into its history, and the
   // process's fdForecast set where it grows toward a known limit. `now` must not go backwards.
-  // Processes not in `snap` are forgotten.
+  // Processes absent for a whole window are forgotten.
   void update(Snapshot& snap, TimePoint now);
 
   [[nodiscard]] std::size_t tracked() const { return histories_.size(); }
@@ -56,6 +57,7 @@ class FdForecaster {
   struct History {
     std::vector<FdSample> samples;  // oldest first, at least window / kMaxForecastSamples apart
     std::uint64_t poll = 0;         // the update that last saw it
+    std::int64_t lastMs = 0;        // and when
     std::optional<FdForecast> forecast;
   };
   std::optional<FdForecast> forecast(const History& h, std::int64_t nowMs, std::uint64_t fds,

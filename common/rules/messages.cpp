@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "rules/messages.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string_view>
@@ -123,14 +124,21 @@ std::string roughDuration(Duration d) {
     const auto whole = static_cast<std::uint64_t>(std::llround(n));
     return plural(whole, unit, std::string(unit) + "s");
   };
-  if (secs < 90) return say(secs, "second");
+  if (secs < 90) return say(std::max(secs, 1.0), "second");
   if (secs < 90 * 60) return say(secs / 60, "minute");
   if (secs < 48 * 3600) return say(secs / 3600, "hour");
   return say(secs / 86400, "day");
 }
 
+// A growth of open files: "50/min", "2.5/hour", "4.0/day" (a slow leak is not "0.0/min").
+std::string growthText(double perMinute) {
+  if (perMinute >= 1.0) return rateText(perMinute) + "/min";
+  if (perMinute * 60 >= 1.0) return rateText(perMinute * 60) + "/hour";
+  return rateText(perMinute * 60 * 24) + "/day";
+}
+
 // ". Its open files grow by 50/min: it runs out of file descriptors (9800 open, limit 10240) in
-// about 9m". `it` names the process: "It" for a process group, "nginx[1234]" in a unit.
+// about 9 minutes", named "It" in a process group's alert and "nginx[1234]'s" in a unit's.
 std::string fdSentence(const Alert& a) {
   const FdDetails& f = a.closeWait.fds;
   if (!f.forecast || f.max == 0) return "";
@@ -139,10 +147,10 @@ std::string fdSentence(const Alert& a) {
       self ? "It" : (f.comm.empty() ? "pid" : f.comm) + "[" + std::to_string(f.pid) + "]";
   const std::string counts =
       " (" + std::to_string(f.open) + " open, limit " + std::to_string(f.max) + ")";
-  const std::string growth = rateText(f.forecast->perMinute) + "/min";
+  const std::string growth = growthText(f.forecast->perMinute);
   if (f.forecast->exhaustion <= Duration::zero()) {
     return ". " + name + " has run out of file descriptors" + counts +
-           ": its accept() and connect() fail with EMFILE";
+           ": its accept() and socket() fail with EMFILE";
   }
   return ". " + name + (self ? "s" : "'s") + " open files grow by " + growth +
          ": it runs out of file descriptors" + counts + " in about " +

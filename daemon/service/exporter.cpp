@@ -142,8 +142,8 @@ struct GroupValue {
   StateCounts states;
   CloseWaitKinds kinds;
   Duration oldest{0};
-  // File descriptors of the member nearest to its limit (EMFILE is per process: a sum over a
-  // group's processes would say nothing), and the soonest forecast exhaustion of any member.
+  // File descriptors of one member (EMFILE is per process: a sum over a group's processes
+  // would say nothing): the one forecast to run out first, else the one nearest its limit.
   std::uint64_t openFds = 0;
   std::uint64_t maxFds = 0;
   std::optional<Duration> fdExhaustion;
@@ -153,11 +153,13 @@ struct GroupValue {
     const auto share = [](std::uint64_t o, std::uint64_t m) {
       return m == 0 ? 0.0 : static_cast<double>(o) / static_cast<double>(m);
     };
-    if (openFds == 0 || share(open, max) > share(openFds, maxFds)) {
-      openFds = open;
-      maxFds = max;
-    }
-    if (exhaustion && (!fdExhaustion || *exhaustion < *fdExhaustion)) fdExhaustion = exhaustion;
+    const bool sooner =
+        exhaustion ? !fdExhaustion || *exhaustion < *fdExhaustion
+                   : !fdExhaustion && (openFds == 0 || share(open, max) > share(openFds, maxFds));
+    if (!sooner) return;
+    openFds = open;
+    maxFds = max;
+    fdExhaustion = exhaustion;
   }
 };
 
@@ -234,14 +236,14 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
                  MetricType::Gauge);
   SeriesSet openFds("waitwatch_process_open_fds",
                     "Open file descriptors of a process group holding CLOSE_WAIT sockets (of its "
-                    "process nearest to its limit).",
+                    "process forecast to run out first, else the one nearest its limit).",
                     MetricType::Gauge);
   SeriesSet maxFds("waitwatch_process_max_fds",
-                   "RLIMIT_NOFILE soft limit of that process: at it, accept() and connect() fail "
+                   "RLIMIT_NOFILE soft limit of that process: at it, accept() and socket() fail "
                    "with EMFILE.",
                    MetricType::Gauge);
   SeriesSet exhaustion("waitwatch_process_fd_exhaustion_seconds",
-                       "Forecast time until a process of the group runs out of file descriptors, "
+                       "Forecast time until that process runs out of file descriptors, "
                        "from the growth of its open fds over forecast.window; absent while not "
                        "growing.",
                        MetricType::Gauge);

@@ -41,9 +41,10 @@ std::string formatRatio(double r) {
   return buf;
 }
 
+// Three significant digits, without an exponent: "1200", "62.5", "0.0521".
 std::string formatRate(double perMinute) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", perMinute);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, perMinute >= 100 ? "%.0f" : "%.3g", perMinute);
   return buf;
 }
 

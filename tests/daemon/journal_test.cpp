@@ -36,7 +36,7 @@ TEST(JournalFields, FiringCloseWaitAlert) {
   EXPECT_EQ(e.get("WAITWATCH_OPEN_FDS"), "900");
   EXPECT_EQ(e.get("WAITWATCH_MAX_FDS"), "1024");
   EXPECT_EQ(e.get("WAITWATCH_FD_EXHAUSTION_SECONDS"), "120.000");
-  EXPECT_EQ(e.get("WAITWATCH_FD_GROWTH_PER_MINUTE"), "62.0");
+  EXPECT_EQ(e.get("WAITWATCH_FD_GROWTH_PER_MINUTE"), "62");
   EXPECT_EQ(e.get("WAITWATCH_PEERS"), "10.0.0.7");
   EXPECT_EQ(e.get("WAITWATCH_REASONS"), "old_sockets");
   // Fields that do not apply are absent, not empty.

@@ -189,7 +189,7 @@ const BadConfig kBadConfigs[] = {
     {R"({"rules": [{"name": "x", "type": "close_wait", "severity": "high"}]})",
      R"(rules[0].severity: "high" is not a severity, expected "warning" or "critical")"},
     {R"({"forecast": {"window": "10s"}})",
-     R"(forecast.window: "10s" is too short, expected at least 4 poll intervals ("20s"): a forecast needs growth seen over a quarter of it)"},
+     R"(forecast.window: "10s" is too short, expected at least 6 poll intervals ("30s"): a forecast needs 5 samples)"},
     {R"({"poll_interval": "1s", "forecast": {"window": "2d"}})",
      R"(forecast.window: "2d" is too long, expected at most "1d")"},
     {R"({"forecast": {"span": "10m"}})", R"(forecast.span: unknown key (expected one of: window))"},

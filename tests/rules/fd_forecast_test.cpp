@@ -21,8 +21,8 @@ TEST(MedianSlope, IsTheMedianOfThePairwiseSlopes) {
   std::vector<FdSample> burst = line;
   burst[2].fds = 5000;  // a backup that opened 5000 files for one sample
   EXPECT_DOUBLE_EQ(*medianSlope(burst, scratch), 0.001);
-  // Even number of slopes: the mean of the two middle ones. Slopes 1, 3: (0,1)=1, (0,2)=2,
-  // (1,2)=3 -> 3 slopes; with four points, six slopes.
+  // Three slopes in fds/s, (0,1) 1, (0,2) 2, (1,2) 3: the middle one. Four points have six:
+  // the mean of the two middle ones.
   const std::vector<FdSample> bent = {{0, 0}, {1000, 1}, {2000, 4}};
   EXPECT_DOUBLE_EQ(*medianSlope(bent, scratch), 0.002);
   const std::vector<FdSample> four = {{0, 0}, {1000, 1}, {2000, 2}, {3000, 6}};
@@ -157,10 +157,49 @@ TEST(FdForecaster, AReusedPidStartsAfresh) {
     f.update(s, at(t));
   }
   EXPECT_EQ(f.tracked(), 1u);
-  Snapshot s = withFds(200, 1000, 1234, 5555);
-  f.update(s, at(11));
-  EXPECT_FALSE(s.processes[0].fdForecast);
-  EXPECT_EQ(f.tracked(), 1u);  // the old one is forgotten
+  for (int t = 11; t <= 40; ++t) {
+    Snapshot s = withFds(200, 1000, 1234, 5555);
+    f.update(s, at(t));
+    EXPECT_FALSE(s.processes[0].fdForecast) << t;
+    // The old one is kept for a window (it may only have been unreadable), then forgotten.
+    EXPECT_EQ(f.tracked(), t <= 30 ? 2u : 1u) << t;
+  }
+}
+
+// Missing from one poll (an unreadable /proc read, no CLOSE_WAIT socket for a moment) keeps
+// the history: the forecast is back at the next poll, not a quarter window later.
+TEST(FdForecaster, AGapOfAPollKeepsTheHistory) {
+  FdForecaster f(20s);
+  for (int t = 0; t <= 10; ++t) {
+    Snapshot s = withFds(10 + 10 * static_cast<std::uint64_t>(t), 1000);
+    if (t == 9) s.processes[0].openFds = 0;  // not read this time
+    f.update(s, at(t));
+    if (t >= 6 && t != 9) {
+      EXPECT_TRUE(s.processes[0].fdForecast) << t;
+    }
+  }
+}
+
+// A forecast past a year is none: a slow leak toward a limit of 2^30 says nothing useful, and
+// the API's readers need not take absurd times.
+TEST(FdForecaster, NothingBeyondAYear) {
+  FdForecaster f(1h);
+  std::optional<FdForecast> last;
+  for (int t = 0; t <= 3600; t += 60) {
+    // +1 fd a minute toward 2^30 - 8: two thousand years.
+    Snapshot s = withFds(100 + static_cast<std::uint64_t>(t / 60), 1073741816);
+    f.update(s, at(t));
+    last = s.processes[0].fdForecast;
+  }
+  EXPECT_FALSE(last);
+  FdForecaster g(1h);
+  for (int t = 0; t <= 3600; t += 60) {
+    Snapshot s = withFds(100 + static_cast<std::uint64_t>(t / 60), 100'000);  // ~69 days
+    g.update(s, at(t));
+    last = s.processes[0].fdForecast;
+  }
+  ASSERT_TRUE(last);
+  EXPECT_NEAR(std::chrono::duration<double>(last->exhaustion).count() / 86400, 69.4, 0.5);
 }
 
 // The alert: fd_exhaustion_within fires on the forecast alone and says when, and any alert of
@@ -192,6 +231,24 @@ TEST(CloseWaitRule, FdExhaustionWithinFiresOnTheForecast) {
   const auto resolved = e.evaluate(s, at(2));
   ASSERT_EQ(resolved.size(), 1u);
   EXPECT_EQ(resolved[0].state, AlertState::Resolved);
+}
+
+// Open files that grow with no CLOSE_WAIT socket older than min_age (a service starting, a
+// traffic peak) are no leak: the forecast alone does not fire. A slow leak reads per hour.
+TEST(CloseWaitRule, FdExhaustionNeedsASocketOlderThanMinAge) {
+  Engine e(configFrom(R"({"rules": [{"name": "fds", "type": "close_wait", "min_sockets": 1000,
+                         "min_age": "5m", "fd_exhaustion_within": "1d"}]})"));
+  Snapshot s = withFds(900, 1024);
+  s.processes[0].fdForecast = FdForecast{0.05, 2h};
+  EXPECT_TRUE(e.evaluate(s, at(0)).empty());
+  EXPECT_TRUE(e.evaluate(s, at(200)).empty());
+  const auto out = e.evaluate(s, at(301));  // the sockets, first seen at 0, are 5m old
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].reasons, std::vector<AlertReason>{AlertReason::FdExhaustion});
+  EXPECT_NE(out[0].message.find("Its open files grow by 3.0/hour: it runs out of file "
+                                "descriptors (900 open, limit 1024) in about 2 hours"),
+            std::string::npos)
+      << out[0].message;
 }
 
 // In a unit, the member nearest to running out is the one named.
