@@ -57,6 +57,19 @@ double sample(const std::string& text, const std::string& seriesPrefix) {
 class DaemonTest : public NetnsTest {
  protected:
   int holderPid(const SockFarm& farm) { return farm.holders().at(0).at("pid").get<int>(); }
+
+  // The journal entries of `messageId`, once there are at least `count` (fewer on timeout).
+  static std::vector<nlohmann::json> awaitJournal(DaemonRun& run, std::string_view messageId,
+                                                  std::size_t count = 1) {
+    std::vector<nlohmann::json> entries;
+    eventually(
+        [&] {
+          entries = run.journal("MESSAGE_ID=" + std::string(messageId));
+          return entries.size() >= count;
+        },
+        10s);
+    return entries;
+  }
 };
 
 TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
@@ -75,14 +88,8 @@ TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
   }
   EXPECT_TRUE(readyWithStatus);
 
-  std::vector<nlohmann::json> firing;
-  ASSERT_TRUE(eventually(
-      [&] {
-        firing = run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring));
-        return !firing.empty();
-      },
-      10s))
-      << run->process().stderrText();
+  const std::vector<nlohmann::json> firing = awaitJournal(*run, kCloseWaitFiring);
+  ASSERT_GE(firing.size(), 1u) << run->process().stderrText();
   const auto& e = firing.at(0);
   EXPECT_EQ(field(e, "SYSLOG_IDENTIFIER"), "waitwatchd");
   EXPECT_EQ(field(e, "PRIORITY"), "4");
@@ -118,13 +125,8 @@ TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
 
   // The holder exits: its sockets go, the alert resolves.
   ASSERT_TRUE(farm->command("exit 0").ok());
-  std::vector<nlohmann::json> resolved;
-  ASSERT_TRUE(eventually(
-      [&] {
-        resolved = run->journal("MESSAGE_ID=" + std::string(kCloseWaitResolved));
-        return !resolved.empty();
-      },
-      10s));
+  const std::vector<nlohmann::json> resolved = awaitJournal(*run, kCloseWaitResolved);
+  ASSERT_GE(resolved.size(), 1u);
   EXPECT_EQ(field(resolved.at(0), "WAITWATCH_STATE"), "resolved");
   EXPECT_EQ(field(resolved.at(0), "PRIORITY"), "5");
   EXPECT_EQ(field(resolved.at(0), "WAITWATCH_PID"), std::to_string(holderPid(*farm)));
@@ -189,14 +191,8 @@ TEST_F(DaemonTest, CloseWaitKindsAreExactPerProcessEverywhere) {
                               "min_age": "0s", "for": "0s", "clear_for": "0s"}]})");
   ASSERT_TRUE(run.ok()) << run.error().message;
   ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
-  std::vector<nlohmann::json> firing;
-  ASSERT_TRUE(eventually(
-      [&] {
-        firing = run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring));
-        return firing.size() >= holders.size();
-      },
-      10s))
-      << run->process().stderrText();
+  const std::vector<nlohmann::json> firing = awaitJournal(*run, kCloseWaitFiring, holders.size());
+  ASSERT_GE(firing.size(), holders.size()) << run->process().stderrText();
   const CommandResult metrics = run->http("/metrics");
   ASSERT_EQ(metrics.exitCode, 0) << metrics.describe();
   for (const Holder& h : holders) {
@@ -260,14 +256,8 @@ TEST_F(DaemonTest, FdExhaustionIsForecastAndAlertedBeforeEmfile) {
       << process.dump();
 
   // The alert, read before the process runs out: it says when.
-  std::vector<nlohmann::json> firing;
-  ASSERT_TRUE(eventually(
-      [&] {
-        firing = run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring));
-        return !firing.empty();
-      },
-      10s))
-      << run->process().stderrText();
+  const std::vector<nlohmann::json> firing = awaitJournal(*run, kCloseWaitFiring);
+  ASSERT_GE(firing.size(), 1u) << run->process().stderrText();
   auto status = leak->command("status");
   ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_TRUE(status->at("emfile_ms").is_null()) << "the alert came after EMFILE";
@@ -524,13 +514,8 @@ TEST_F(DaemonTest, ReloadGoodThenBrokenConfig) {
   // keeps polling on the previous configuration.
   std::ofstream(run->configPath()) << R"({"poll_interval": "soon", "rules": []})";
   run->process().signal(SIGHUP);
-  std::vector<nlohmann::json> rejected;
-  ASSERT_TRUE(eventually(
-      [&] {
-        rejected = run->journal("MESSAGE_ID=" + std::string(kConfigRejected));
-        return !rejected.empty();
-      },
-      10s));
+  const std::vector<nlohmann::json> rejected = awaitJournal(*run, kConfigRejected);
+  ASSERT_GE(rejected.size(), 1u);
   EXPECT_EQ(field(rejected[0], "PRIORITY"), "3");
   EXPECT_NE(field(rejected[0], "WAITWATCH_ERROR").find("poll_interval"), std::string::npos)
       << field(rejected[0], "WAITWATCH_ERROR");
