@@ -54,6 +54,9 @@ std::optional<TcpState> parseTcpState(std::string_view text) {
   for (TcpState s : kAllTcpStates) {
     if (fold(stateName(s)) == want || fold(ssStateName(s)) == want) return s;
   }
+  // The names ss(8) takes in a state filter besides those it prints (`ss state listening`).
+  if (want == fold("closed")) return TcpState::Close;
+  if (want == fold("listening")) return TcpState::Listen;
   return std::nullopt;
 }
 

@@ -294,7 +294,7 @@ Result<CliOptions> parseArguments(std::span<const std::string_view> args) {
       o.help = true;
       continue;
     }
-    if (a == "--version") {
+    if (a == "--version" || a == "-V") {
       o.version = true;
       continue;
     }
@@ -340,7 +340,8 @@ range each destination uses; then totals per state. Read from the kernel's own s
 
 Filters (a list may be comma-separated, and an option may be repeated):
   --state STATE      sockets in STATE: close-wait, time-wait, established, listen, fin-wait1,
-                     fin-wait2, syn-sent, syn-recv, close, last-ack, closing (ss names too)
+                     fin-wait2, syn-sent, syn-recv, close, last-ack, closing (ss's names too:
+                     estab, listening, closed, ...)
   --port N           sockets whose local or remote port is N: who is on this port
   --pid PID          sockets held by process PID
   --unit NAME        sockets held by processes of systemd unit NAME (nginx.service), or of a
@@ -368,7 +369,7 @@ Where:
   --password-file FILE  the file holding that password
 
   -h, --help         this text
-  --version          the version
+  -V, --version      the version
 
 Ports are marked with their class: w well-known (0-1023), r registered (1024-49151),
 e ephemeral (49152-65535, and any local port in the namespace's ip_local_port_range, the
@@ -377,6 +378,9 @@ ports the kernel picks for connect(): a client port 48206 is 'e' where the range
 
 KIND tells a CLOSE-WAIT leak's bug from the sockets' Recv-Q: a abandoned (not read since the
 peer closed), e end-of-stream read and never closed, u data left unread (the reader stopped).
+FDS: the open file descriptors of a process holding CLOSE-WAIT sockets, of its RLIMIT_NOFILE
+soft limit (at it, accept() and socket() fail with EMFILE); with --from, RUNS-OUT: when the
+daemon forecasts it gets there, at the rate its open files grow.
 
 Run as root (or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see the owners of other
 users' sockets; without, they are counted but not attributed, and waitwatch says so.

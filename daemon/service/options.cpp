@@ -25,18 +25,18 @@ std::string daemonUsage() {
          "exports Prometheus metrics on /metrics (and JSON on /api/v1/snapshot, /api/v1/alerts)\n"
          "and writes alerts about CLOSE_WAIT leaks and TIME_WAIT storms to the journal.\n"
          "\n"
-         "  --config FILE        configuration (default " +
+         "  -c, --config FILE    configuration (default " +
          std::string(kDefaultConfigPath) +
          "; embedded defaults\n"
          "                       when that file does not exist)\n"
-         "  --listen ADDR:PORT   metrics and API address, overrides the config's `listen`\n"
+         "  -l, --listen ADDR:PORT  metrics and API address, overrides the config's `listen`\n"
          "                       (default " +
          std::string(kDefaultListen) +
          ")\n"
          "  --check-config [FILE]  compile the configuration, print a summary or the error,\n"
          "                       exit 0 or 1\n"
-         "  --version            print the version\n"
-         "  --help               print this help\n"
+         "  -V, --version        print the version\n"
+         "  -h, --help           print this help\n"
          "\n"
          "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop the daemon.\n";
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "support/source_files.hpp"
+
 namespace waitwatch::cli {
 namespace {
 
@@ -171,6 +173,14 @@ TEST(CliOptions, BadArgumentsNameTheArgument) {
     EXPECT_EQ(o.error().message, c.error);
     EXPECT_EQ(o.error().message.find('\n'), std::string::npos);
   }
+}
+
+// --help and waitwatch(1) name the same options; -V is --version, as for waitwatchd.
+TEST(CliOptions, HelpAndManPageNameTheSameOptions) {
+  const auto help = testing::optionsIn(usage());
+  const auto man = testing::manPageOptions(testing::readFile(testing::kManDir + "/waitwatch.1"));
+  EXPECT_EQ(help, man);
+  EXPECT_TRUE(parse({"-V"})->version);
 }
 
 }  // namespace

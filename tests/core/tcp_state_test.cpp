@@ -20,6 +20,9 @@ TEST(TcpState, ParsesEverySpelling) {
   EXPECT_EQ(parseTcpState("estab"), TcpState::Established);
   EXPECT_EQ(parseTcpState("time-wait"), TcpState::TimeWait);
   EXPECT_EQ(parseTcpState("fin-wait-1"), TcpState::FinWait1);
+  // ss(8)'s filter names.
+  EXPECT_EQ(parseTcpState("closed"), TcpState::Close);
+  EXPECT_EQ(parseTcpState("listening"), TcpState::Listen);
   EXPECT_FALSE(parseTcpState("half-open"));
   EXPECT_FALSE(parseTcpState(""));
   for (TcpState s : kAllTcpStates) {

@@ -6,6 +6,8 @@
 
 #include <fstream>
 
+#include "support/source_files.hpp"
+
 namespace waitwatch {
 namespace {
 
@@ -115,6 +117,14 @@ TEST(ConfigSource, LoadAppliesListenOverrideAndNamesBadFiles) {
   auto b = loadConfig(ConfigSource{bad}, args);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.error().message.rfind(bad + ": poll_interval", 0), 0u) << b.error().message;
+}
+
+// --help and waitwatchd(8) name the same options, short spellings included.
+TEST(DaemonArgs, HelpAndManPageNameTheSameOptions) {
+  const auto help = testing::optionsIn(daemonUsage());
+  const auto man = testing::manPageOptions(testing::readFile(testing::kManDir + "/waitwatchd.8"));
+  EXPECT_EQ(help, man);
+  EXPECT_TRUE(help.count("-c") && help.count("-l") && help.count("-V") && help.count("-h"));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -19,5 +21,32 @@ inline std::string readFile(const std::string& path) {
 }
 
 inline const std::string kConfigDir = std::string(WAITWATCH_SOURCE_DIR) + "/config";
+inline const std::string kManDir = std::string(WAITWATCH_SOURCE_DIR) + "/packaging/man";
+
+// The options a text names: "-V" (one letter) and "--state", after a space, a bracket, a comma
+// or a bar ("ss -tanp" is not one).
+inline std::set<std::string> optionsIn(const std::string& text) {
+  static const std::regex option(R"((?:^|[\s\[,|(])(--[a-z][a-z0-9-]*|-[A-Za-z])(?![A-Za-z0-9-]))");
+  std::set<std::string> out;
+  for (std::sregex_iterator it(text.begin(), text.end(), option), end; it != end; ++it)
+    out.insert((*it)[1].str());
+  return out;
+}
+
+// The options a man page lists: the tags of its .TP paragraphs, roff's "\-" read as "-".
+inline std::set<std::string> manPageOptions(const std::string& roff) {
+  std::set<std::string> out;
+  std::istringstream in(roff);
+  bool tag = false;
+  for (std::string line; std::getline(in, line);) {
+    if (tag && line.rfind(".B", 0) == 0) {
+      line = std::regex_replace(line, std::regex(R"(\\-)"), "-");
+      const auto found = optionsIn(line);
+      out.insert(found.begin(), found.end());
+    }
+    tag = line == ".TP" || line == ".TQ";
+  }
+  return out;
+}
 
 }  // namespace waitwatch::testing
