@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <charconv>
 #include <unordered_map>
 #include <utility>
 
@@ -34,11 +33,9 @@ void FdUsageReader::read(Snapshot& snap) {
       continue;
     }
     auto& out = done[pid];
-    char name[16];
-    *std::to_chars(name, name + sizeof(name) - 1, pid).ptr = '\0';
     // Everything through one /proc/<pid> directory fd, which stays with that process: once it
     // exits, reads through the fd fail even when its pid is reused.
-    auto dir = openAt(procFd_.get(), name, O_DIRECTORY);
+    auto dir = openAt(procFd_.get(), PidName(pid).text, O_DIRECTORY);
     if (!dir) continue;
     if (!readFileAt(dir->get(), "stat", text_, kMaxProcFileBytes)) continue;
     const auto st = parseProcStat(text_);

@@ -25,14 +25,6 @@ namespace {
 
 constexpr std::size_t kMaxCgroupDirs = 100'000;  // bound on a cgroup tree scan
 
-struct PidName {
-  char text[16];
-  explicit PidName(std::int32_t pid) {
-    auto [end, ec] = std::to_chars(text, text + sizeof(text) - 1, pid);
-    *end = '\0';
-  }
-};
-
 // A /proc entry that is a process: a positive pid.
 std::optional<std::int32_t> parsePid(const char* name) {
   const auto pid = parseProcNumber(name);

@@ -52,6 +52,16 @@ inline std::optional<std::int32_t> parseProcNumber(const char* name) {
   return n;
 }
 
+// The name of /proc entry `n` (a pid or an fd number), the inverse of parseProcNumber, without
+// an allocation.
+struct PidName {
+  char text[16];
+  explicit PidName(std::int32_t n) {
+    auto [end, ec] = std::to_chars(text, text + sizeof(text) - 1, n);
+    *end = '\0';
+  }
+};
+
 // A directory's modification time in nanoseconds: /proc/<pid>/fd's changes when fds come and go.
 inline std::int64_t mtimeNs(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
