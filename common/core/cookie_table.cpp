@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "rules/cookie_ages.hpp"
+#include "core/cookie_table.hpp"
 
 #include <algorithm>
 #include <bit>
 
 namespace waitwatch {
 
-std::size_t CookieAges::home(std::uint64_t cookie) const {
+std::size_t CookieTable::home(std::uint64_t cookie) const {
   // The kernel hands out cookies from a counter (in per-CPU batches), lazily on the first dump
   // that sees a socket, so a dump mostly lists sockets in cookie order. Runs of 16 consecutive
   // cookies share a 16-slot block (four cache lines), so most lookups follow the memory of the
@@ -16,7 +16,7 @@ std::size_t CookieAges::home(std::uint64_t cookie) const {
   return static_cast<std::size_t>((block << 4) | (cookie & 15));
 }
 
-void CookieAges::beginPoll(std::size_t expected) {
+void CookieTable::beginPoll(std::size_t expected) {
   mark_ ^= 1u;
   // Usually the same sockets as last poll: size for the larger of the two at load <= 0.7;
   // touch() grows the table if more turn up.
@@ -26,45 +26,55 @@ void CookieAges::beginPoll(std::size_t expected) {
   }
 }
 
-CookieAges::Entry CookieAges::touch(std::uint64_t cookie, std::int64_t nowMs, bool lowerBound) {
+CookieTable::Slot& CookieTable::slotFor(std::uint64_t cookie, std::uint64_t valueIfNew) {
+  const std::uint64_t fresh = ((valueIfNew & kMaxValue) << 1) | mark_;
   if (cookie == 0) {
-    if (!zero_) zero_ = Slot{0, pack(nowMs, lowerBound, mark_)};
+    if (!zero_) zero_ = Slot{0, fresh};
     zero_->packed = (zero_->packed & ~std::uint64_t{1}) | mark_;
-    return unpack(zero_->packed);
+    return *zero_;
   }
+  if (slots_.empty()) rehash(kMinCapacity);
   if ((size_ + 1) * 10 > slots_.size() * 7) rehash(slots_.size() * 2);
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t i = home(cookie);; i = (i + 1) & mask) {
     Slot& s = slots_[i];
     if (s.cookie == cookie) {
       s.packed = (s.packed & ~std::uint64_t{1}) | mark_;
-      return unpack(s.packed);
+      return s;
     }
     if (s.cookie == 0) {
       s.cookie = cookie;
-      s.packed = pack(nowMs, lowerBound, mark_);
+      s.packed = fresh;
       ++size_;
-      return unpack(s.packed);
+      return s;
     }
   }
 }
 
-std::optional<CookieAges::Entry> CookieAges::find(std::uint64_t cookie) const {
+std::uint64_t CookieTable::touch(std::uint64_t cookie, std::uint64_t valueIfNew) {
+  return slotFor(cookie, valueIfNew).packed >> 1;
+}
+
+void CookieTable::set(std::uint64_t cookie, std::uint64_t value) {
+  slotFor(cookie, value).packed = ((value & kMaxValue) << 1) | mark_;
+}
+
+std::optional<std::uint64_t> CookieTable::find(std::uint64_t cookie) const {
   if (cookie == 0) {
     if (!zero_) return std::nullopt;
-    return unpack(zero_->packed);
+    return zero_->packed >> 1;
   }
   if (slots_.empty()) return std::nullopt;
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t i = home(cookie);; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
-    if (s.cookie == cookie) return unpack(s.packed);
+    if (s.cookie == cookie) return s.packed >> 1;
     if (s.cookie == 0) return std::nullopt;
   }
 }
 
 // Backward-shift deletion: keeps every probe chain intact without tombstones.
-void CookieAges::eraseAt(std::size_t i) {
+void CookieTable::eraseAt(std::size_t i) {
   const std::size_t mask = slots_.size() - 1;
   std::size_t j = i;
   for (;;) {
@@ -81,8 +91,9 @@ void CookieAges::eraseAt(std::size_t i) {
   --size_;
 }
 
-void CookieAges::endPoll() {
-  if (zero_ && (zero_->packed & 1u) != mark_) zero_.reset();
+void CookieTable::sweep(const FunctionRef<bool(std::uint64_t)>* keep) {
+  if (zero_ && sweeps(*zero_, keep)) zero_.reset();
+  if (zero_) zero_->packed = (zero_->packed & ~std::uint64_t{1}) | mark_;
   if (slots_.empty()) return;
   const std::size_t cap = slots_.size();
   const std::size_t mask = cap - 1;
@@ -93,20 +104,22 @@ void CookieAges::endPoll() {
     ++start;  // load <= 0.7: an empty slot exists
   for (std::size_t n = 1; n < cap;) {
     const std::size_t i = (start + n) & mask;
-    const Slot& s = slots_[i];
-    if (s.cookie != 0 && (s.packed & 1u) != mark_) {
+    Slot& s = slots_[i];
+    if (s.cookie != 0 && sweeps(s, keep)) {
       eraseAt(i);  // something else may now sit at i: look again
     } else {
+      // Kept without a touch: marked as of this poll, or two polls on it would look touched.
+      if (s.cookie != 0) s.packed = (s.packed & ~std::uint64_t{1}) | mark_;
       ++n;
     }
   }
-  // Bounded memory after a leak is fixed: give back most of a mostly empty table.
+  // Bounded memory once the sockets are gone: give back most of a mostly empty table.
   if (cap > kMinCapacity && size_ * 8 < cap) {
     rehash(std::max(kMinCapacity, std::bit_ceil(size_ * 10 / 7 + 1) * 2));
   }
 }
 
-void CookieAges::rehash(std::size_t capacity) {
+void CookieTable::rehash(std::size_t capacity) {
   std::vector<Slot> old = std::move(slots_);
   slots_.assign(capacity, Slot{});
   size_ = 0;
