@@ -75,6 +75,12 @@ json alertToJson(const Alert& a, const PollClock& clock) {
             {"max_time_wait_buckets", a.timeWait.maxTimeWaitBuckets},
             {"overflow_delta", a.timeWait.overflowDelta},
             {"overflow_total", a.timeWait.overflowTotal}};
+    if (a.timeWait.closersTracked) {
+      // The closer itself is the alert's group (pid, comm, unit, ...).
+      tw["closer_time_wait"] = a.timeWait.closerTimeWait;
+      tw["closer_rate_per_second"] = a.timeWait.closerRatePerSecond;
+      tw["closer_unknown"] = a.timeWait.closerUnknown;
+    }
     if (g.kind == GroupKind::Destination) {
       tw["source"] = a.timeWait.source.toString();
       tw["destination"] = a.timeWait.destination.toString();

@@ -68,6 +68,33 @@ json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o)
   return item;
 }
 
+// The closers of one TIME_WAIT group: Snapshot::timeWaitByCloser[*at...] while its group is
+// `group` (the list is sorted by group).
+void closersJson(const Snapshot& s, std::uint32_t group, std::size_t& at, json& item) {
+  json closers = json::array();
+  std::uint32_t unknown = 0;
+  for (; at < s.timeWaitByCloser.size() && s.timeWaitByCloser[at].group <= group; ++at) {
+    const TimeWaitByCloser& t = s.timeWaitByCloser[at];
+    if (t.group != group) continue;
+    if (t.closer >= s.closers.size()) {
+      unknown += t.timeWait;
+      continue;
+    }
+    const ProcessInfo& p = s.closers[t.closer];
+    closers.push_back({{"pid", p.key.pid},
+                       {"start_time", p.key.startTime},
+                       {"comm", p.comm},
+                       {"user", p.user},
+                       {"uid", p.uid},
+                       {"unit", p.unit},
+                       {"container", p.container.shortName()},
+                       {"time_wait", t.timeWait},
+                       {"created", t.created}});
+  }
+  item["closers"] = std::move(closers);
+  item["closer_unknown"] = unknown;
+}
+
 json timeWaitJson(const Snapshot& s, const TimeWaitGroup& g) {
   json item{{"netns", netnsLabel(s, g.netns)},
             {"side", g.serverSide ? "server" : "client"},
@@ -449,7 +476,44 @@ Result<void> readTimeWait(const Node& n, Snapshot& s) {
     WW_TRY(ratio, ratioNode.number());
     g.portUsageRatio = ratio;
   }
+  const auto group = static_cast<std::uint32_t>(s.timeWait.size());
   s.timeWait.push_back(g);
+  if (n.has("closers")) {
+    WW_TRY(closers, n.key("closers"));
+    WW_TRY(items, closers.items());
+    for (const Node& item : items) {
+      ProcessInfo p;
+      WW_TRY(pid, intKey<std::int32_t>(item, "pid"));
+      WW_TRY(start, intKey<std::uint64_t>(item, "start_time"));
+      p.key = ProcessKey{pid, start};
+      WW_TRY(comm, stringKey(item, "comm"));
+      p.comm = comm;
+      WW_TRY(user, optionalString(item, "user"));
+      p.user = user;
+      if (item.has("uid")) {
+        WW_TRY(uid, intKey<std::uint32_t>(item, "uid"));
+        p.uid = uid;
+      }
+      WW_TRY(unit, optionalString(item, "unit"));
+      p.unit = unit;
+      WW_TRY(container, optionalString(item, "container"));
+      if (!container.empty()) {
+        const auto colon = container.find(':');
+        p.container.runtime = container.substr(0, colon);
+        if (colon != std::string::npos) p.container.id = container.substr(colon + 1);
+      }
+      WW_TRY(count, intKey<std::uint32_t>(item, "time_wait"));
+      WW_TRY(created, intKey<std::uint32_t>(item, "created"));
+      if (created > count) return item.fail("more created than in TIME_WAIT");
+      const auto closer = static_cast<std::uint32_t>(s.closers.size());
+      s.closers.push_back(std::move(p));
+      s.timeWaitByCloser.push_back(TimeWaitByCloser{group, closer, count, created});
+    }
+  }
+  if (n.has("closer_unknown")) {
+    WW_TRY(unknown, intKey<std::uint32_t>(n, "closer_unknown"));
+    if (unknown > 0) s.timeWaitByCloser.push_back(TimeWaitByCloser{group, kNoIndex, unknown, 0});
+  }
   return {};
 }
 
@@ -487,6 +551,17 @@ Result<SnapshotDocument> readDocument(const Node& root) {
     for (const Node& item : groupItems) {
       if (auto r = readTimeWait(item, s); !r) return r.error();
     }
+  }
+  if (root.has("closer_source")) {
+    WW_TRY(sourceNode, root.key("closer_source"));
+    WW_TRY(sourceText, sourceNode.string());
+    const auto source = parseCloserSource(sourceText);
+    if (!source) return sourceNode.fail("\"" + sourceText + "\" is not a closer source");
+    s.closerSource = *source;
+  }
+  if (root.has("closes_lost")) {
+    WW_TRY(lost, intKey<std::uint64_t>(root, "closes_lost"));
+    s.closesLost = lost;
   }
   if (root.has("unattributed")) {
     WW_TRY(u, root.key("unattributed"));
@@ -565,8 +640,15 @@ json snapshotToJson(const Snapshot& s, const SnapshotJsonOptions& o) {
   j["processes"] = std::move(processes);
 
   json timeWait = json::array();
-  for (const TimeWaitGroup& g : s.timeWait)
-    timeWait.push_back(timeWaitJson(s, g));
+  std::size_t closerAt = 0;
+  for (std::uint32_t i = 0; i < s.timeWait.size(); ++i) {
+    json item = timeWaitJson(s, s.timeWait[i]);
+    if (s.closerSource != CloserSource::None) closersJson(s, i, closerAt, item);
+    timeWait.push_back(std::move(item));
+  }
+  // Where each group's "closers" come from; "none" (a one-shot run): no closers are known.
+  j["closer_source"] = closerSourceName(s.closerSource);
+  if (s.closerSource == CloserSource::KernelProbe) j["closes_lost"] = s.closesLost;
   j["time_wait"] = std::move(timeWait);
   j["unattributed"] = {{"no_permission", s.unattributedNoPermission},
                        {"vanished", s.unattributedVanished}};

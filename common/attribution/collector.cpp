@@ -5,8 +5,18 @@
 #include <utility>
 
 #include "netlink/netns_info.hpp"
+#include "proc/proc_text.hpp"
 
 namespace waitwatch {
+
+Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(const std::string& procRoot) {
+  // As many closes may wait for a poll as the host can hold TIME_WAIT sockets: a storm beyond
+  // that overflows tcp_max_tw_buckets anyway.
+  const std::uint32_t buckets = readCurrentNetnsKernelInfo(procRoot).maxTimeWaitBuckets;
+  auto recorder = bpf::CloseRecorder::load(buckets > 0 ? buckets : 262'144);
+  if (!recorder) return recorder.error();
+  return std::make_shared<bpf::CloseRecorder>(std::move(*recorder));
+}
 
 Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owners)
     : options_(std::move(options)),
@@ -22,6 +32,27 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
                                .fullWalkInterval = options_.fullWalkInterval,
                                .processDetails = options_.processDetails});
   }
+  if (options_.closers == CloserTracking::Off) return;
+  closerSource_ = CloserSource::Ownership;
+  if (options_.closers == CloserTracking::Auto) {
+    if (options_.closeRecorder) {
+      recorder_ = options_.closeRecorder;
+    } else if (!options_.closeRecorderError.empty()) {
+      closerFallback_ = options_.closeRecorderError;
+    } else {
+      auto loaded = loadCloseRecorder(options_.procRoot);
+      if (loaded) {
+        recorder_ = std::move(*loaded);
+      } else {
+        closerFallback_ = loaded.error().message;
+      }
+    }
+    if (recorder_) closerSource_ = CloserSource::KernelProbe;
+  }
+  aggregator_.setOptions(AggregatorOptions{.perSocketStates = options_.perSocketStates,
+                                           .keepAllSockets = options_.keepAllSockets,
+                                           .keepClosing = true,
+                                           .keepOwned = closerSource_ == CloserSource::Ownership});
 }
 
 Collector::~Collector() = default;
@@ -185,6 +216,7 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
 
   aggregator_.begin(now, pollInterval, *owners_);
+  if (closerSource_ != CloserSource::None) ledger_.beginPoll(ledger_.sockets());
   if (options_.udp) udpAggregator_.begin(now, pollInterval, *owners_);
   std::optional<Error> last;
   for (NetnsHandle& handle : *handles) {
@@ -228,6 +260,7 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
   owners_->resolve(*hints, now);
   aggregator_.finish(out);
+  chargeClosers(out);
   if (options_.fdUsage) fdUsage_.read(out);
   if (options_.udp) udpAggregator_.finish(udp_);
   owners_->endPoll();
@@ -236,6 +269,79 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   lastNoPermission_ = out.unattributedNoPermission;
   if (options_.udp) lastNoPermission_ += udp_.unattributedNoPermission;
   return {};
+}
+
+std::uint32_t Collector::closerOfEvent(const bpf::CloseEvent& e) {
+  const std::string comm = printable(std::string_view(e.comm.data()), e.comm.size());
+  const auto [id, fresh] = ledger_.intern(ProcessKey{e.pid, e.startTicks}, comm);
+  if (fresh) {
+    ProcessInfo& info = ledger_.closer(id);
+    info.uid = e.uid;
+    owners_->describe(info.key, e.cgroupId, info);
+    info.comm = comm;  // the kernel's, which the ledger is keyed by
+  }
+  return id;
+}
+
+void Collector::chargeClosers(Snapshot& out) {
+  out.timeWaitByCloser.clear();
+  out.closers.clear();
+  out.closerSource = closerSource_;
+  if (closerSource_ == CloserSource::None) return;
+  // Closes first: a TIME_WAIT socket of this dump may have been closed since the last poll.
+  closeEvents_.clear();
+  if (recorder_) {
+    recorder_->take(closeEvents_);
+    stats_.closersLost = recorder_->lost();
+    out.closesLost = stats_.closersLost;
+  }
+  for (const bpf::CloseEvent& e : closeEvents_)
+    ledger_.recordClose(e.cookie, closerOfEvent(e));
+  if (closerSource_ == CloserSource::Ownership) {
+    processCloser_.assign(out.processes.size(), kUnknownCloser);
+    for (const OwnedSocket& o : aggregator_.owned()) {
+      std::uint32_t& id = processCloser_[o.process];
+      if (id == kUnknownCloser) {
+        const ProcessInfo& info = out.processes[o.process].info;
+        const auto interned = ledger_.intern(info.key, info.comm);
+        id = interned.first;
+        if (interned.second) ledger_.closer(id) = info;
+      }
+      ledger_.rememberOwner(o.cookie, id);
+    }
+  }
+  // Per (group, closer): the TIME_WAIT sockets of this dump.
+  closerGroups_.clear();
+  closerIndex_.assign(ledger_.closerSlots(), kNoIndex);
+  for (const ClosingSocket& c : aggregator_.closing()) {
+    const std::uint32_t id = ledger_.closerOf(c.cookie);
+    if (c.group == kNoIndex) continue;
+    std::uint32_t closer = kNoIndex;
+    if (id != kUnknownCloser) {
+      if (closerIndex_[id] == kNoIndex) {
+        closerIndex_[id] = static_cast<std::uint32_t>(out.closers.size());
+        out.closers.push_back(ledger_.closer(id));
+      }
+      closer = closerIndex_[id];
+    }
+    const std::uint64_t key = (std::uint64_t{c.group} << 32) | closer;
+    const auto next = static_cast<std::uint32_t>(out.timeWaitByCloser.size());
+    const auto [index, inserted] = closerGroups_.findOrInsert(key, next);
+    if (inserted) out.timeWaitByCloser.push_back(TimeWaitByCloser{c.group, closer, 0, 0});
+    TimeWaitByCloser& t = out.timeWaitByCloser[index];
+    ++t.timeWait;
+    if (c.created) ++t.created;
+  }
+  ledger_.endPoll();
+  stats_.closerLedgerSockets = ledger_.sockets();
+  // By group, the most sockets first, the unknown last.
+  std::sort(out.timeWaitByCloser.begin(), out.timeWaitByCloser.end(),
+            [](const TimeWaitByCloser& a, const TimeWaitByCloser& b) {
+              if (a.group != b.group) return a.group < b.group;
+              if ((a.closer == kNoIndex) != (b.closer == kNoIndex)) return b.closer == kNoIndex;
+              if (a.timeWait != b.timeWait) return a.timeWait > b.timeWait;
+              return a.closer < b.closer;
+            });
 }
 
 Result<Snapshot> Collector::collect(TimePoint now, Duration pollInterval) {

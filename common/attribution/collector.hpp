@@ -19,14 +19,24 @@
 #include "attribution/fd_usage.hpp"
 #include "attribution/owner_finder.hpp"
 #include "attribution/process_resolver.hpp"
+#include "bpf/close_recorder.hpp"
 #include "core/duration.hpp"
 #include "core/netns_selection.hpp"
 #include "core/result.hpp"
 #include "core/snapshot.hpp"
 #include "netlink/sampler.hpp"
 #include "proc/aggregator.hpp"
+#include "proc/closer_ledger.hpp"
+#include "proc/flat_index.hpp"
 
 namespace waitwatch {
+
+// How TIME_WAIT sockets are charged to the processes that closed their connections.
+enum class CloserTracking : std::uint8_t {
+  Off,        // not at all: Snapshot::timeWaitByCloser stays empty
+  Ownership,  // each connection's sole owner at the last poll that saw it alive
+  Auto,       // every active close recorded in the kernel (BPF), else Ownership
+};
 
 struct CollectorOptions {
   NamespaceSelection namespaces = NamespaceSelection::Host;
@@ -47,6 +57,14 @@ struct CollectorOptions {
   bool udp = false;
   // Open fds and RLIMIT_NOFILE of every process holding CLOSE_WAIT sockets (fd_usage.hpp).
   bool fdUsage = true;
+  // The BPF program, where wanted, is loaded by the constructor: build the Collector before
+  // dropping the privileges it needs.
+  CloserTracking closers = CloserTracking::Off;
+  // A recorder loaded earlier (with the privileges it needs), shared with this collector; with
+  // Auto and none given, the constructor loads one.
+  std::shared_ptr<bpf::CloseRecorder> closeRecorder{};
+  // Why a recorder could not be loaded, when one was tried earlier and failed.
+  std::string closeRecorderError{};
 };
 
 struct CollectStats {
@@ -63,7 +81,13 @@ struct CollectStats {
   // NamespaceSelection::All: processes whose namespace could not be opened.
   NetnsListingGaps netnsGaps;
   ResolverStats resolver;
+  std::uint64_t closersLost = 0;  // active closes the kernel program could not record, in all
+  std::size_t closerLedgerSockets = 0;
 };
+
+// Loads the BPF close recorder sized for this host (needs CAP_BPF and CAP_PERFMON).
+Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(
+    const std::string& procRoot = "/proc");
 
 class Collector {
  public:
@@ -93,6 +117,10 @@ class Collector {
   // Once: which sockets could not be attributed for lack of privilege, and what would help.
   std::optional<std::string> takeWarning();
   [[nodiscard]] const CollectStats& stats() const { return stats_; }
+  // Where TIME_WAIT closers come from, and why not from the kernel program when it could not be
+  // loaded (empty otherwise).
+  [[nodiscard]] CloserSource closerSource() const { return closerSource_; }
+  [[nodiscard]] const std::string& closerFallbackReason() const { return closerFallback_; }
 
  private:
   struct Namespace {
@@ -111,6 +139,8 @@ class Collector {
   };
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
+  void chargeClosers(Snapshot& out);
+  std::uint32_t closerOfEvent(const bpf::CloseEvent& e);
 
   CollectorOptions options_;
   std::unique_ptr<OwnerFinder> owners_;
@@ -118,6 +148,14 @@ class Collector {
   SnapshotAggregator udpAggregator_;
   Snapshot udp_;
   FdUsageReader fdUsage_;
+  CloserSource closerSource_ = CloserSource::None;
+  std::string closerFallback_;
+  std::shared_ptr<bpf::CloseRecorder> recorder_;
+  CloserLedger ledger_;
+  std::vector<bpf::CloseEvent> closeEvents_;
+  std::vector<std::uint32_t> processCloser_;  // per snapshot process: its closer id
+  std::vector<std::uint32_t> closerIndex_;    // per closer id: its index in Snapshot::closers
+  FlatIndex<std::uint64_t, std::hash<std::uint64_t>> closerGroups_;
   PendingHints hints_;                                      // of both aggregators
   std::unordered_map<std::uint64_t, Namespace> samplers_;   // by namespace inode
   std::unordered_map<std::uint64_t, DumpTimes> dumpTimes_;  // by namespace inode

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/duration.hpp"
+#include "core/process.hpp"
 #include "core/result.hpp"
 #include "proc/aggregator.hpp"
 
@@ -46,6 +47,16 @@ class OwnerFinder : public OwnerIndex {
   virtual void resolve(const PendingHints& hints, TimePoint now) = 0;
   // After every aggregator finished.
   virtual void endPoll() {}
+  // Fills what is known of a process that may have exited, from its key and cgroup v2 id (0 if
+  // none), into `info`, whose key, comm and uid are set: everything when the finder knows the
+  // process, else its user name and, where the cgroup still exists, unit and container. False
+  // when neither was found.
+  virtual bool describe(const ProcessKey& key, std::uint64_t cgroupId, ProcessInfo& info) {
+    (void)key;
+    (void)cgroupId;
+    (void)info;
+    return false;
+  }
   // Non-empty once, after the first poll that met processes whose fds may not be read: what
   // could not be read, and what would help.
   virtual std::optional<std::string> takePermissionWarning() = 0;

@@ -377,25 +377,52 @@ void ProcessResolver::scanCgroups() {
   }
 }
 
+const std::string* ProcessResolver::findCgroup(std::uint64_t id) {
+  if (cgroupRoot_.empty()) return nullptr;
+  auto it = cgroupPaths_.find(id);
+  // A new cgroup: rescan the tree, at most once per poll. One that was already missing from
+  // the last scan (removed since the socket was made) is not worth another.
+  if (it == cgroupPaths_.end() && !missingCgroups_.count(id) && cgroupScanPoll_ != poll_) {
+    cgroupScanPoll_ = poll_;
+    scanCgroups();
+    it = cgroupPaths_.find(id);
+  }
+  if (it == cgroupPaths_.end()) {
+    if (missingCgroups_.size() < kMaxCgroupDirs) missingCgroups_.insert(id);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+bool ProcessResolver::describe(const ProcessKey& key, std::uint64_t cgroupId, ProcessInfo& info) {
+  if (auto it = slotOfPid_.find(key.pid); it != slotOfPid_.end()) {
+    const Proc& p = procs_[it->second];
+    // Facts are read for processes that held sockets at a walk (user set then).
+    if (p.inUse && p.startTime == key.startTime && !p.info.user.empty()) {
+      info = p.info;
+      return true;
+    }
+  }
+  info.user = userName_(info.uid);
+  const std::string* path = cgroupId != 0 ? findCgroup(cgroupId) : nullptr;
+  if (path == nullptr) return false;
+  // The unified hierarchy's paths are what /proc/<pid>/cgroup's "0::" line shows, from "/".
+  const std::string full = "/" + *path;
+  info.unit = unitFromCgroupPath(full);
+  info.container = containerFromCgroupPath(full);
+  if (options_.processDetails) info.cgroup = full;
+  return true;
+}
+
 void ProcessResolver::collectCgroupPids(const std::vector<std::uint64_t>& cgroupIds) {
   cgroupPids_.clear();
   if (cgroupRoot_.empty() || cgroupIds.empty()) return;
   auto root = openAt(AT_FDCWD, cgroupRoot_, O_DIRECTORY);
   if (!root) return;
   for (std::uint64_t id : cgroupIds) {
-    auto it = cgroupPaths_.find(id);
-    // A new cgroup: rescan the tree, at most once per poll. One that was already missing from
-    // the last scan (removed since the socket was made) is not worth another.
-    if (it == cgroupPaths_.end() && !missingCgroups_.count(id) && cgroupScanPoll_ != poll_) {
-      cgroupScanPoll_ = poll_;
-      scanCgroups();
-      it = cgroupPaths_.find(id);
-    }
-    if (it == cgroupPaths_.end()) {
-      if (missingCgroups_.size() < kMaxCgroupDirs) missingCgroups_.insert(id);
-      continue;
-    }
-    const std::string procs = it->second.empty() ? "cgroup.procs" : it->second + "/cgroup.procs";
+    const std::string* path = findCgroup(id);
+    if (path == nullptr) continue;
+    const std::string procs = path->empty() ? "cgroup.procs" : *path + "/cgroup.procs";
     if (!readFileAt(root->get(), procs, text_, 16 << 20)) continue;
     std::string_view rest = text_;
     while (!rest.empty()) {

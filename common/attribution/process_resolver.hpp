@@ -108,6 +108,7 @@ class ProcessResolver final : public OwnerFinder {
   const ProcessInfo& process(std::uint32_t slot) override;
   // After the snapshot is built: forgets inodes no dump showed this poll.
   void endPoll() override;
+  bool describe(const ProcessKey& key, std::uint64_t cgroupId, ProcessInfo& info) override;
 
   // Non-empty once, after the first poll that met processes whose fds it may not read.
   std::optional<std::string> takePermissionWarning() override;
@@ -146,6 +147,8 @@ class ProcessResolver final : public OwnerFinder {
   void markUnreadable(std::uint32_t slot, int pidFd, const std::string& comm, int err);
   void loadInfo(Proc& p, int pidFd);
   void collectCgroupPids(const std::vector<std::uint64_t>& cgroupIds);
+  // The path below cgroupRoot_ of a cgroup v2 id; nullptr when unknown.
+  const std::string* findCgroup(std::uint64_t id);
   void scanCgroups();
   InodeTable::State classify(std::uint32_t uid) const;
 

@@ -7,19 +7,18 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 
-#include "socket_fds_object.hpp"
+#include "libbpf_log.hpp"
+#include "objects.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch::bpf {
 namespace {
 
-constexpr const char* kBtfPath = "/sys/kernel/btf/vmlinux";
 constexpr const char* kProgramName = "socket_fds";
+constexpr std::string_view kRequirement = "needs Linux >= 5.8 with BTF and task_file iterators";
 // One read() returns at most the kernel's seq_file buffer (a few pages); a large user buffer
 // lets it hand over everything it has without a second copy.
 constexpr std::size_t kReadBufferSize = 1 << 20;
@@ -33,63 +32,12 @@ struct RawRecord {
 };
 static_assert(sizeof(RawRecord) == 24);
 
-// libbpf prints its diagnostics to stderr by default, which would change the command's output
-// on every host where BPF cannot load. Keep the last line to name the cause in our Error.
-thread_local std::string lastLibbpfMessage;
-
-int keepLibbpfMessage(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char line[512];
-  const int n = std::vsnprintf(line, sizeof(line), format, args);
-  if (n <= 0) return 0;
-  std::string_view text(line, std::min(static_cast<std::size_t>(n), sizeof(line) - 1));
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
-    text.remove_suffix(1);
-  if (!text.empty()) lastLibbpfMessage.assign(text);
-  return 0;
-}
-
-void silenceLibbpf() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(keepLibbpfMessage); });
-}
-
-std::string withLibbpfDetail(std::string message) {
-  if (!lastLibbpfMessage.empty()) message += " (libbpf: " + lastLibbpfMessage + ")";
-  lastLibbpfMessage.clear();
-  return message;
-}
-
-Error loadError(int err, std::string_view what) {
-  std::string message = std::string(what) + ": " + std::strerror(err);
-  if (err == EPERM || err == EACCES) {
-    message += " (needs CAP_BPF and CAP_PERFMON, or root)";
-    lastLibbpfMessage.clear();
-    return Error{err, message};
-  }
-  return Error{err, withLibbpfDetail(std::move(message) +
-                                     " (needs Linux >= 5.8 with BTF and task_file iterators)")};
-}
-
-// The boot-time offset of the caller's time namespace: /proc/<pid>/stat adds it to start times.
-std::int64_t boottimeOffsetNs() {
-  std::string text;
-  if (!readFileAt(AT_FDCWD, "/proc/self/timens_offsets", text, 4096)) return 0;
-  const auto at = text.find("boottime");
-  if (at == std::string::npos) return 0;
-  long long sec = 0;
-  long long nsec = 0;
-  if (std::sscanf(text.c_str() + at, "boottime %lld %lld", &sec, &nsec) != 2) return 0;
-  return static_cast<std::int64_t>(sec) * 1'000'000'000 + nsec;
-}
-
 }  // namespace
 
 struct SocketFdScanner::Loaded {
   bpf_object* object = nullptr;
   bpf_link* link = nullptr;
-  std::int64_t offsetNs = 0;
-  std::uint64_t nsPerTick = 10'000'000;
+  detail::StartTicks startTicks;
   std::vector<char> buffer;
 
   Loaded() = default;
@@ -114,15 +62,10 @@ SocketFdScanner& SocketFdScanner::operator=(SocketFdScanner&&) noexcept = defaul
 SocketFdScanner::~SocketFdScanner() = default;
 
 Result<SocketFdScanner> SocketFdScanner::load() {
-  silenceLibbpf();
-  lastLibbpfMessage.clear();
+  detail::silenceLibbpf();
   // Without the kernel's BTF the CO-RE relocations cannot be done; say so rather than relay
   // libbpf's generic failure.
-  if (::access(kBtfPath, R_OK) != 0) {
-    const int err = errno;
-    return Error{err, std::string("the kernel has no BTF (") + kBtfPath + ": " +
-                          std::strerror(err) + "; needs CONFIG_DEBUG_INFO_BTF)"};
-  }
+  if (auto btf = detail::requireKernelBtf(); !btf) return btf.error();
   auto loaded = std::make_unique<Loaded>();
   bpf_object_open_opts opts{};
   opts.sz = sizeof(opts);
@@ -131,21 +74,17 @@ Result<SocketFdScanner> SocketFdScanner::load() {
       bpf_object__open_mem(detail::kSocketFdsObject, detail::kSocketFdsObjectSize, &opts);
   if (loaded->object == nullptr) {
     const int err = errno;
-    return Error{err, withLibbpfDetail(std::string("opening the embedded BPF object: ") +
-                                       std::strerror(err))};
+    return Error{err, detail::withLibbpfDetail(std::string("opening the embedded BPF object: ") +
+                                               std::strerror(err))};
   }
   if (const int r = bpf_object__load(loaded->object); r != 0) {
-    return loadError(-r, "loading the BPF socket-fd iterator");
+    return detail::loadError(-r, "loading the BPF socket-fd iterator", kRequirement);
   }
   bpf_program* program = bpf_object__find_program_by_name(loaded->object, kProgramName);
   if (program == nullptr) return Error{ENOENT, "the BPF object has no program socket_fds"};
   loaded->link = bpf_program__attach_iter(program, nullptr);
   if (loaded->link == nullptr) {
-    return loadError(errno, "attaching the BPF socket-fd iterator");
-  }
-  loaded->offsetNs = boottimeOffsetNs();
-  if (const long hz = ::sysconf(_SC_CLK_TCK); hz > 0 && 1'000'000'000 % hz == 0) {
-    loaded->nsPerTick = 1'000'000'000 / static_cast<std::uint64_t>(hz);
+    return detail::loadError(errno, "attaching the BPF socket-fd iterator", kRequirement);
   }
   loaded->buffer.resize(kReadBufferSize);
   return SocketFdScanner(std::move(loaded));
@@ -181,12 +120,10 @@ Result<void> SocketFdScanner::scan(std::vector<SocketFd>& out) {
           r.fd > INT32_MAX) {
         continue;
       }
-      const auto ns = static_cast<std::int64_t>(r.startBoottimeNs) + loaded_->offsetNs;
-      out.push_back(
-          SocketFd{.pid = static_cast<std::int32_t>(r.pid),
-                   .fd = static_cast<std::int32_t>(r.fd),
-                   .inode = static_cast<std::uint32_t>(r.inode),
-                   .startTicks = ns > 0 ? static_cast<std::uint64_t>(ns) / loaded_->nsPerTick : 0});
+      out.push_back(SocketFd{.pid = static_cast<std::int32_t>(r.pid),
+                             .fd = static_cast<std::int32_t>(r.fd),
+                             .inode = static_cast<std::uint32_t>(r.inode),
+                             .startTicks = loaded_->startTicks(r.startBoottimeNs)});
     }
     carried = have - off;
     if (carried > 0) std::memmove(buffer.data(), buffer.data() + off, carried);

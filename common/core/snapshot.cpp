@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "core/enum_names.hpp"
+
 namespace waitwatch {
 namespace {
 constexpr std::size_t kMinInternCapacity = 64;
@@ -64,6 +66,20 @@ void AddressInterner::rehash(std::size_t capacity, const std::vector<IpAddress>&
     slots_[i] = static_cast<std::uint32_t>(index);
   }
   size_ = table.size();
+}
+
+namespace {
+constexpr EnumNames<CloserSource, 3> kCloserSources({{CloserSource::None, "none"},
+                                                     {CloserSource::Ownership, "ownership"},
+                                                     {CloserSource::KernelProbe, "bpf"}});
+}  // namespace
+
+std::string_view closerSourceName(CloserSource source) {
+  return kCloserSources.name(source);
+}
+
+std::optional<CloserSource> parseCloserSource(std::string_view name) {
+  return kCloserSources.parse(name);
 }
 
 }  // namespace waitwatch

@@ -125,6 +125,25 @@ struct TimeWaitGroup {
   double portUsageRatio = 0.0;
 };
 
+// The TIME_WAIT sockets of one group charged to the process that closed their connections
+// first (the side that closes first is the one left in TIME_WAIT).
+struct TimeWaitByCloser {
+  std::uint32_t group = kNoIndex;   // index into Snapshot::timeWait
+  std::uint32_t closer = kNoIndex;  // index into Snapshot::closers; kNoIndex: not known
+  std::uint32_t timeWait = 0;
+  std::uint32_t created = 0;  // of timeWait, entered TIME_WAIT since the namespace's last dump
+  bool operator==(const TimeWaitByCloser&) const = default;
+};
+
+// Where the closers of TIME_WAIT sockets come from.
+enum class CloserSource : std::uint8_t {
+  None,         // not tracked (a one-shot run): every closer unknown
+  Ownership,    // the sole owner of each connection at the last poll it was seen alive
+  KernelProbe,  // every active close, recorded by a BPF program as it happens
+};
+std::string_view closerSourceName(CloserSource source);
+std::optional<CloserSource> parseCloserSource(std::string_view name);
+
 struct Snapshot {
   TimePoint time{};         // when the poll started (caller's clock)
   Duration pollInterval{};  // the interval the daemon polls at (for TIME_WAIT creation rate)
@@ -134,6 +153,14 @@ struct Snapshot {
   std::vector<CloseWaitSocket> closeWait;
   std::vector<IpAddress> addresses;  // distinct addresses, indexed by CloseWaitSocket
   std::vector<TimeWaitGroup> timeWait;
+  // By group, then by closer; groups without a single TIME_WAIT socket charged are absent.
+  std::vector<TimeWaitByCloser> timeWaitByCloser;
+  // The processes that closed connections now in TIME_WAIT; many have exited since.
+  std::vector<ProcessInfo> closers;
+  CloserSource closerSource = CloserSource::None;
+  // KernelProbe: active closes the program could not record since it was loaded (its ring or
+  // the reader's queue was full); their TIME_WAIT sockets have no known closer.
+  std::uint64_t closesLost = 0;
   // Sockets with an inode that no readable process holds (lack of privilege, or the owner
   // exited between the dump and the /proc walk), by reason.
   std::uint64_t unattributedNoPermission = 0;

@@ -49,6 +49,8 @@ void SnapshotAggregator::begin(TimePoint now, Duration pollInterval, OwnerIndex&
   lastLocal_ = kNoIndex;
   lastRemote_ = kNoIndex;
   lines_.clear();
+  closing_.clear();
+  owned_.clear();
   pending_.clear();
   listeners_.clear();
   groups_.clear();
@@ -67,6 +69,8 @@ void SnapshotAggregator::setMark(Mark& m) {
   m.lines = lines_.size();
   m.listeners = listeners_.size();
   m.groups = groups_.size();
+  m.closing = closing_.size();
+  m.owned = owned_.size();
   m.nsStates = namespaces_[current_].states;
   m.timeWaitCreated = namespaces_[current_].timeWaitCreated;
   m.noPermission = noPermission_;
@@ -106,6 +110,8 @@ void SnapshotAggregator::rollback(const Mark& m) {
   lines_.resize(m.lines);
   listeners_.resize(m.listeners);
   groups_.resize(m.groups);
+  closing_.resize(m.closing);
+  owned_.resize(m.owned);
   namespaces_[current_].states = m.nsStates;
   namespaces_[current_].timeWaitCreated = m.timeWaitCreated;
   noPermission_ = m.noPermission;
@@ -133,6 +139,7 @@ void SnapshotAggregator::beginNamespace(NetnsEntry entry) {
   nsFirstEntry_ = processes_.size();
   nsFirstListener_ = listeners_.size();
   nsFirstGroup_ = groups_.size();
+  nsFirstClosing_ = closing_.size();
   listenPorts_.reset();
   serverGroups_.clear();
   clientGroups_.clear();
@@ -185,14 +192,21 @@ void SnapshotAggregator::endNamespace() {
   flush();
   // Client groups that only counted live connections are not TIME_WAIT groups.
   std::size_t write = nsFirstGroup_;
+  groupRemap_.assign(groups_.size() - nsFirstGroup_, kNoIndex);
   for (std::size_t read = nsFirstGroup_; read < groups_.size(); ++read) {
     if (groups_[read].group.timeWait == 0) continue;
+    groupRemap_[read - nsFirstGroup_] = static_cast<std::uint32_t>(write);
     groups_[write] = groups_[read];
     groups_[write].listenerBegin = static_cast<std::uint32_t>(nsFirstListener_);
     groups_[write].listenerEnd = static_cast<std::uint32_t>(listeners_.size());
     ++write;
   }
   groups_.resize(write);
+  for (std::size_t i = nsFirstClosing_; i < closing_.size(); ++i) {
+    if (closing_[i].group != kNoIndex) {
+      closing_[i].group = groupRemap_[closing_[i].group - nsFirstGroup_];
+    }
+  }
   std::sort(listeners_.begin() + static_cast<std::ptrdiff_t>(nsFirstListener_), listeners_.end(),
             [](const Listener& a, const Listener& b) { return a.local.port < b.local.port; });
   current_ = kNoIndex;
@@ -212,18 +226,28 @@ std::uint32_t SnapshotAggregator::entryFor(std::uint32_t slot, std::uint32_t net
   return e;
 }
 
-void SnapshotAggregator::attribute(std::span<const std::uint32_t> owners, std::uint32_t netns,
-                                   TcpState state, CloseWaitKind kind, std::uint16_t localPort,
-                                   std::uint32_t record, std::uint32_t line) {
+SnapshotAggregator::Pending SnapshotAggregator::pendingOf(const SocketRecord& s, CloseWaitKind kind,
+                                                          std::uint32_t record,
+                                                          std::uint32_t line) const {
+  return Pending{s.cookie, s.inode, s.uid, current_, record, line, s.local.port, s.state, kind};
+}
+
+void SnapshotAggregator::attribute(std::span<const std::uint32_t> owners, const Pending& p) {
+  const std::uint32_t record = p.record;
+  const std::uint32_t line = p.line;
   const auto begin = static_cast<std::uint32_t>(ownerLinks_.size());
   const bool links = record != kNoIndex || line != kNoIndex;
   for (std::uint32_t slot : owners) {
-    const std::uint32_t e = entryFor(slot, netns);
+    const std::uint32_t e = entryFor(slot, p.netns);
     Entry& entry = processes_[e];
-    ++entry.states[state];
-    if (state == TcpState::CloseWait) ++entry.closeWaitKinds[kind];
-    if (state == TcpState::Listen) entry.listenPorts.push_back(localPort);
+    ++entry.states[p.state];
+    if (p.state == TcpState::CloseWait) ++entry.closeWaitKinds[p.kind];
+    if (p.state == TcpState::Listen) entry.listenPorts.push_back(p.localPort);
     if (links) ownerLinks_.push_back(e);
+    // Of a socket several processes hold, which one will close it is unknown.
+    if (options_.keepOwned && owners.size() == 1 && p.state == TcpState::Established) {
+      owned_.push_back(OwnedSocket{p.cookie, e});
+    }
   }
   const auto count = static_cast<std::uint32_t>(owners.size());
   if (record != kNoIndex) {
@@ -288,6 +312,10 @@ void SnapshotAggregator::addTimeWait(const SocketRecord& s) {
   }
   ++g->group.timeWait;
   if (created) ++g->group.created;
+  if (options_.keepClosing) {
+    closing_.push_back(
+        ClosingSocket{s.cookie, static_cast<std::uint32_t>(g - groups_.data()), created});
+  }
 }
 
 void SnapshotAggregator::addLive(const SocketRecord& s) {
@@ -331,6 +359,10 @@ void SnapshotAggregator::process(const SocketRecord& s) {
     addTimeWait(s);
     return;
   }
+  if (options_.keepClosing && (s.state == TcpState::FinWait1 || s.state == TcpState::FinWait2 ||
+                               s.state == TcpState::Closing)) {
+    closing_.push_back(ClosingSocket{s.cookie, kNoIndex, false});
+  }
   if (s.state == TcpState::Listen) {
     listenPorts_.set(s.local.port);
     listeners_.push_back(
@@ -360,19 +392,17 @@ void SnapshotAggregator::process(const SocketRecord& s) {
   const InodeTable::View v = owners_->lookup(s.inode);
   switch (v.state) {
     case InodeTable::State::Owned:
-      attribute(v.owners(), current_, s.state, kind, s.local.port, record, line);
+      attribute(v.owners(), pendingOf(s, kind, record, line));
       break;
     case InodeTable::State::Pending:
-      pending_.push_back(
-          Pending{s.inode, s.uid, current_, record, line, s.local.port, s.state, kind});
+      pending_.push_back(pendingOf(s, kind, record, line));
       pushHint(hints_.uids, s.uid);
       if (s.hasCgroupId) pushHint(hints_.cgroupIds, s.cgroupId);
       break;
     case InodeTable::State::Vanished:
       // A live socket nobody was found holding: a later full walk may still find its holder,
       // so it is settled at the end like a pending one (without widening the search).
-      pending_.push_back(
-          Pending{s.inode, s.uid, current_, record, line, s.local.port, s.state, kind});
+      pending_.push_back(pendingOf(s, kind, record, line));
       break;
     case InodeTable::State::NoPermission:
       unattributed(v.state, line);
@@ -428,7 +458,7 @@ void SnapshotAggregator::finish(Snapshot& out) {
   for (const Pending& p : pending_) {
     const InodeTable::View v = owners_->settle(p.inode, p.uid);
     if (v.state == InodeTable::State::Owned) {
-      attribute(v.owners(), p.netns, p.state, p.kind, p.localPort, p.record, p.line);
+      attribute(v.owners(), p);
     } else {
       unattributed(v.state, p.line);
     }
@@ -476,18 +506,30 @@ void SnapshotAggregator::finish(Snapshot& out) {
   }
   for (std::uint32_t& link : ownerLinks_)
     link = newIndex[link];
+  for (OwnedSocket& o : owned_)
+    o.process = newIndex[o.process];
   for (GroupAcc& g : groups_) {
     if (g.group.listener != kNoIndex) g.group.listener = newIndex[g.group.listener];
-    out.timeWait.push_back(g.group);
   }
-  std::sort(out.timeWait.begin(), out.timeWait.end(),
-            [](const TimeWaitGroup& a, const TimeWaitGroup& b) {
-              if (a.netns != b.netns) return a.netns < b.netns;
-              if (a.timeWait != b.timeWait) return a.timeWait > b.timeWait;
-              if (a.serverSide != b.serverSide) return a.serverSide;
-              if (a.destination != b.destination) return a.destination < b.destination;
-              return a.source < b.source;
-            });
+  std::vector<std::uint32_t> groupOrder(groups_.size());
+  std::iota(groupOrder.begin(), groupOrder.end(), 0u);
+  std::sort(groupOrder.begin(), groupOrder.end(), [&](std::uint32_t x, std::uint32_t y) {
+    const TimeWaitGroup& a = groups_[x].group;
+    const TimeWaitGroup& b = groups_[y].group;
+    if (a.netns != b.netns) return a.netns < b.netns;
+    if (a.timeWait != b.timeWait) return a.timeWait > b.timeWait;
+    if (a.serverSide != b.serverSide) return a.serverSide;
+    if (a.destination != b.destination) return a.destination < b.destination;
+    return a.source < b.source;
+  });
+  std::vector<std::uint32_t> newGroup(groups_.size());
+  for (std::uint32_t i = 0; i < groupOrder.size(); ++i) {
+    newGroup[groupOrder[i]] = i;
+    out.timeWait.push_back(groups_[groupOrder[i]].group);
+  }
+  for (ClosingSocket& c : closing_) {
+    if (c.group != kNoIndex) c.group = newGroup[c.group];
+  }
 
   out.time = now_;
   out.pollInterval = pollInterval_;

@@ -46,6 +46,12 @@ struct AggregatorOptions {
   TcpStateMask perSocketStates = stateBit(TcpState::CloseWait);
   // Also keep every socket with its owners (the CLI's --sockets view); memory per socket.
   bool keepAllSockets = false;
+  // Keep the cookie of every socket on the active closer's path (FIN_WAIT1, FIN_WAIT2, CLOSING,
+  // TIME_WAIT) for closing(): 16 bytes per such socket.
+  bool keepClosing = false;
+  // Keep the cookie and owner of every ESTABLISHED socket with exactly one owner for owned():
+  // 16 bytes per such socket (TIME_WAIT closers without the kernel program).
+  bool keepOwned = false;
 };
 
 enum class Attribution : std::uint8_t {
@@ -64,6 +70,19 @@ struct SocketLine {
   Attribution attribution = Attribution::NoOwner;
 };
 
+// A socket on the active closer's path, for charging TIME_WAIT to its closer.
+struct ClosingSocket {
+  std::uint64_t cookie = 0;
+  std::uint32_t group = kNoIndex;  // TIME_WAIT: its index in Snapshot::timeWait; else kNoIndex
+  bool created = false;            // TIME_WAIT: entered it since the namespace's last dump
+};
+
+// An ESTABLISHED socket held by one process alone.
+struct OwnedSocket {
+  std::uint64_t cookie = 0;
+  std::uint32_t process = 0;  // index into Snapshot::processes
+};
+
 // What the resolver should search for after the dump: the sockets still unknown.
 struct PendingHints {
   std::size_t sockets = 0;
@@ -74,6 +93,8 @@ struct PendingHints {
 class SnapshotAggregator {
  public:
   explicit SnapshotAggregator(AggregatorOptions options = {});
+  // Between polls only.
+  void setOptions(AggregatorOptions options) { options_ = options; }
 
   // Starts a poll. `owners` must outlive finish().
   void begin(TimePoint now, Duration pollInterval, OwnerIndex& owners);
@@ -112,6 +133,9 @@ class SnapshotAggregator {
 
   // Every socket of the last finished poll (keepAllSockets), indices into that snapshot.
   [[nodiscard]] const std::vector<SocketLine>& sockets() const { return lines_; }
+  // Of the last finished poll (keepClosing, keepOwned), indices into that snapshot.
+  [[nodiscard]] const std::vector<ClosingSocket>& closing() const { return closing_; }
+  [[nodiscard]] const std::vector<OwnedSocket>& owned() const { return owned_; }
 
  private:
   // A ProcessEntry without its ProcessInfo, which is copied from the owner index once, when
@@ -124,6 +148,7 @@ class SnapshotAggregator {
     std::vector<std::uint16_t> listenPorts;
   };
   struct Pending {
+    std::uint64_t cookie;
     std::uint32_t inode;
     std::uint32_t uid;
     std::uint32_t netns;
@@ -156,7 +181,7 @@ class SnapshotAggregator {
   // Sizes and counters at a point of the poll, to undo a restarted dump or a failed namespace.
   struct Mark {
     std::size_t processes = 0, closeWait = 0, ownerLinks = 0, pending = 0, lines = 0;
-    std::size_t listeners = 0, groups = 0;
+    std::size_t listeners = 0, groups = 0, closing = 0, owned = 0;
     StateCounts nsStates;
     std::uint64_t timeWaitCreated = 0;
     std::uint64_t noPermission = 0, vanished = 0;
@@ -173,11 +198,11 @@ class SnapshotAggregator {
   void process(const SocketRecord& s);
   void flush();
   std::uint32_t entryFor(std::uint32_t slot, std::uint32_t netns);
-  void attribute(std::span<const std::uint32_t> owners, std::uint32_t netns, TcpState state,
-                 CloseWaitKind kind, std::uint16_t localPort, std::uint32_t record,
-                 std::uint32_t line);
+  void attribute(std::span<const std::uint32_t> owners, const Pending& socket);
   void unattributed(InodeTable::State state, std::uint32_t line);
   void addTimeWait(const SocketRecord& s);
+  Pending pendingOf(const SocketRecord& s, CloseWaitKind kind, std::uint32_t record,
+                    std::uint32_t line) const;
   void addLive(const SocketRecord& s);
   GroupAcc& clientGroup(const IpAddress& source, const Endpoint& destination);
   std::uint32_t addressIndex(const IpAddress& a, std::uint32_t& last);
@@ -207,11 +232,15 @@ class SnapshotAggregator {
   std::uint32_t lastLocal_ = kNoIndex;  // the last records' addresses: most repeat
   std::uint32_t lastRemote_ = kNoIndex;
   std::vector<SocketLine> lines_;
+  std::vector<ClosingSocket> closing_;
+  std::vector<OwnedSocket> owned_;
   std::vector<Pending> pending_;
   std::vector<Listener> listeners_;
   std::size_t nsFirstListener_ = 0;
   std::vector<GroupAcc> groups_;
   std::size_t nsFirstGroup_ = 0;
+  std::size_t nsFirstClosing_ = 0;
+  std::vector<std::uint32_t> groupRemap_;  // endNamespace(): old group index -> new
   FlatIndex<Endpoint, EndpointHash> serverGroups_;
   FlatIndex<ClientKey, ClientKeyHash> clientGroups_;
   std::uint64_t noPermission_ = 0;

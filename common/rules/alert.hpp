@@ -131,6 +131,14 @@ struct TimeWaitDetails {
   bool newestServerSide = false;  // a server port (newestAt.port) or a destination (newestAt)
   Endpoint newestAt;
   std::uint64_t newest = 0;
+  // Who closed the connections (the side that closes first holds the TIME_WAIT): the process
+  // that closed most of the group's, named in AlertGroup (pid, comm, user, unit, container),
+  // with its TIME_WAIT sockets and how many of them are new since the last poll, per second.
+  // closersTracked false: the snapshot knows no closers (none is named).
+  bool closersTracked = false;
+  std::uint64_t closerTimeWait = 0;  // 0: no closer known
+  double closerRatePerSecond = 0.0;
+  std::uint64_t closerUnknown = 0;  // TIME_WAIT sockets of the group whose closer is not known
   bool operator==(const TimeWaitDetails&) const = default;
 };
 

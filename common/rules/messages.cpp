@@ -216,6 +216,24 @@ std::string portUsageText(const Alert& a) {
          std::to_string(t.live) + " live)";
 }
 
+// "; closed by php-fpm[1234] (php-fpm.service): 812 of them, 40 new per second", or nothing
+// when no closer is known.
+std::string closerText(const Alert& a, bool ofThem) {
+  const TimeWaitDetails& t = a.timeWait;
+  if (!t.closersTracked || t.closerTimeWait == 0) return "";
+  std::string name = (a.group.comm.empty() ? std::string("pid") : a.group.comm);
+  if (a.group.pid != 0) name += "[" + std::to_string(a.group.pid) + "]";
+  if (!a.group.container.empty()) {
+    name += " (" + a.group.container + ")";
+  } else if (!a.group.unit.empty()) {
+    name += " (" + a.group.unit + ")";
+  }
+  std::string out = "; closed by " + name + ": " + std::to_string(t.closerTimeWait);
+  out += ofThem ? " of them" : " in TIME_WAIT";
+  if (t.closerRatePerSecond > 0) out += ", " + rateText(t.closerRatePerSecond) + " new per second";
+  return out;
+}
+
 std::string timeWaitMessage(const Alert& a) {
   const TimeWaitDetails& t = a.timeWait;
   const std::string prefix = a.state == AlertState::Resolved ? "resolved: " : "";
@@ -228,7 +246,7 @@ std::string timeWaitMessage(const Alert& a) {
     const std::string ns = namedNetns(a.group) ? a.group.netns + ": " : "";
     if (a.state == AlertState::Resolved)
       return prefix + ns + pairText(a) + " " + portUsageText(a) + " now";
-    return ns + pairText(a) + " " + portUsageText(a) +
+    return ns + pairText(a) + " " + portUsageText(a) + closerText(a, true) +
            ": new connections will fail with EADDRNOTAVAIL; reuse connections (keep-alive, "
            "pooling)" +
            suffix;
@@ -253,6 +271,7 @@ std::string timeWaitMessage(const Alert& a) {
     out += ", most on :" + std::to_string(a.localPorts.front().port) + " (" +
            std::to_string(a.localPorts.front().count) + ")";
   }
+  out += closerText(a, false);
   if (has(a, AlertReason::TimeWaitOverflow)) {
     out += "; TCPTimeWaitOverflow rose by " + std::to_string(t.overflowDelta) +
            ": TIME_WAIT buckets ran out and the kernel tore connections down without TIME_WAIT, "

@@ -20,6 +20,13 @@ class TimeWaitEvaluator final : public RuleEvaluator {
     rules_.assign(rules.begin(), rules.end());
     configuredInterval_ = config.pollInterval;
     trackKernelCounters(snap);
+    // Each TIME_WAIT group's closers: timeWaitByCloser is sorted by group.
+    closersOf_.assign(snap.timeWait.size() + 1, 0);
+    for (const TimeWaitByCloser& t : snap.timeWaitByCloser) {
+      if (t.group < snap.timeWait.size()) ++closersOf_[t.group + 1];
+    }
+    for (std::size_t i = 1; i < closersOf_.size(); ++i)
+      closersOf_[i] += closersOf_[i - 1];
   }
 
   void finish(std::size_t index, const Snapshot& snap, TimePoint now, std::int64_t nowMs,
@@ -156,6 +163,58 @@ class TimeWaitEvaluator final : public RuleEvaluator {
     t.usablePorts = ns.ephemeral.usableCount();
     t.ratePerSecond = seconds > 0 ? tg.created / seconds : 0.0;
     t.maxTimeWaitBuckets = ns.maxTimeWaitBuckets;
+    std::unordered_map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> closers;
+    addClosers(snap, static_cast<std::size_t>(&tg - snap.timeWait.data()), closers);
+    nameTopCloser(snap, tg.netns, closers, a);
+  }
+
+  // Adds the closers of TIME_WAIT group `t` to `closers` (closer index -> (sockets, new)).
+  void addClosers(
+      const Snapshot& snap, std::size_t t,
+      std::unordered_map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>>& closers) const {
+    if (t + 1 >= closersOf_.size()) return;
+    for (std::size_t i = closersOf_[t]; i < closersOf_[t + 1]; ++i) {
+      const TimeWaitByCloser& c = snap.timeWaitByCloser[i];
+      auto& [count, created] = closers[c.closer];
+      count += c.timeWait;
+      created += c.created;
+    }
+  }
+
+  // Names the process that closed most of the counted TIME_WAIT sockets in the alert's group.
+  void nameTopCloser(
+      const Snapshot& snap, std::uint32_t netns,
+      const std::unordered_map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>>& closers,
+      Alert& a) const {
+    TimeWaitDetails& t = a.timeWait;
+    t.closersTracked = snap.closerSource != CloserSource::None;
+    t.closerTimeWait = 0;
+    t.closerRatePerSecond = 0;
+    t.closerUnknown = 0;
+    const ProcessInfo* top = nullptr;
+    std::uint64_t topCreated = 0;
+    for (const auto& [closer, counts] : closers) {
+      if (closer >= snap.closers.size()) {
+        t.closerUnknown += counts.first;
+        continue;
+      }
+      const ProcessInfo& p = snap.closers[closer];
+      if (top == nullptr || counts.first > t.closerTimeWait ||
+          (counts.first == t.closerTimeWait && p.key < top->key)) {
+        top = &p;
+        t.closerTimeWait = counts.first;
+        topCreated = counts.second;
+      }
+    }
+    if (top == nullptr) return;
+    const double seconds = createdSeconds(snap, netns);
+    t.closerRatePerSecond = seconds > 0 ? static_cast<double>(topCreated) / seconds : 0.0;
+    a.group.pid = top->key.pid;
+    a.group.startTime = top->key.startTime;
+    a.group.comm = top->comm;
+    a.group.user = top->user;
+    a.group.unit = top->unit;
+    a.group.container = top->container.shortName();
   }
 
   bool passesTimeWait(const Match& m, const Snapshot& snap, const TimeWaitGroup& tg,
@@ -188,6 +247,11 @@ class TimeWaitEvaluator final : public RuleEvaluator {
     a.timeWait.newest = newest != nullptr ? newest->created : 0;
     a.timeWait.newestServerSide = newest != nullptr && newest->serverSide;
     a.timeWait.newestAt = newest != nullptr ? newest->destination : Endpoint{};
+    std::unordered_map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> closers;
+    for (std::size_t t = 0; t < snap.timeWait.size(); ++t) {
+      if (snap.timeWait[t].netns == ns && twPass_[t] != 0) addClosers(snap, t, closers);
+    }
+    nameTopCloser(snap, ns, closers, a);
     auto top = [](std::vector<std::pair<std::uint64_t, std::size_t>>& v) {
       const std::size_t k = std::min(v.size(), kTopReported);
       std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end(),
@@ -229,6 +293,8 @@ class TimeWaitEvaluator final : public RuleEvaluator {
   std::vector<std::uint64_t> overflowDelta_;                       // per namespace index
   std::unordered_map<std::uint64_t, std::uint64_t> lastOverflow_;  // netns inode -> counter
   std::vector<std::uint8_t> twPass_;  // the snapshot's TIME_WAIT groups the rule matched
+  // Per TIME_WAIT group t: its closers are snap.timeWaitByCloser[closersOf_[t], closersOf_[t+1]).
+  std::vector<std::size_t> closersOf_;
 };
 
 constexpr std::array<std::string_view, 4> kKeys = {"port_usage_ratio", "min_sockets",

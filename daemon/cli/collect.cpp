@@ -12,16 +12,10 @@
 
 #include "attribution/collector.hpp"
 #include "attribution/one_shot_owners.hpp"
+#include "bpf/disabled.hpp"
 
 namespace waitwatch::cli {
 namespace {
-
-// WAITWATCH_NO_BPF=1 (any value but empty and "0"): find owners by walking /proc even where the
-// BPF scan would load, e.g. to compare both or to rule the scan out.
-bool bpfDisabledByEnvironment() {
-  const char* v = std::getenv("WAITWATCH_NO_BPF");
-  return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
-}
 
 // The scan numbers processes as the caller's pid namespace does: usable only when procRoot is
 // that namespace's /proc (not a test tree, not another namespace's mount).
@@ -57,7 +51,8 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
     // UDP sockets come and go by the thousand (DNS): in the cache every one that closed would
     // send its holder to a re-walk, so a look at UDP is always a fresh one.
     if (!request_.reuseCache || request_.udp) {
-      const bool tryBpf = env_.bpf && !bpfDisabledByEnvironment() && procRootIsOurs(env_.procRoot);
+      const bool tryBpf =
+          env_.bpf && !bpf::disabledByEnvironment() && procRootIsOurs(env_.procRoot);
       oneShot = std::make_unique<OneShotOwners>(OneShotOwnersOptions{
           .procRoot = env_.procRoot, .bpf = tryBpf, .threads = walkerThreads(env_)});
       oneShot_ = oneShot.get();

@@ -349,6 +349,82 @@ std::string closeWaitKindLegend(const Snapshot& s, TcpStateMask states) {
          "never closed; u data left unread)\n";
 }
 
+// Who closed the connections now in TIME_WAIT (the side that closes first holds the TIME_WAIT),
+// per closer and group, the most first; or where to see it when this run does not know.
+std::string renderTimeWaitClosers(const Snapshot& s, const RenderOptions& o) {
+  if (s.closerSource == CloserSource::None) {
+    return "\nWho closed them: waitwatchd records every close; ask it with waitwatch --from "
+           "http://HOST:9929\n";
+  }
+  const bool multiNs = s.namespaces.size() > 1;
+  std::vector<const TimeWaitByCloser*> order;
+  std::uint64_t unknown = 0;
+  for (const TimeWaitByCloser& t : s.timeWaitByCloser) {
+    if (t.group >= s.timeWait.size()) continue;
+    if (t.closer < s.closers.size()) {
+      order.push_back(&t);
+    } else {
+      unknown += t.timeWait;
+    }
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto* a, const auto* b) { return a->timeWait > b->timeWait; });
+  std::vector<Column> columns;
+  if (multiNs) columns.push_back({"NETNS", false, 20});
+  columns.push_back({"CLOSED BY", false, 0});
+  columns.push_back({"USER", false, 12});
+  columns.push_back({"UNIT/CONTAINER", false, 32});
+  columns.push_back({"TO", false, 0});
+  columns.push_back({"TIME-WAIT", true, 0});
+  columns.push_back({"NEW/S", true, 0});
+  std::vector<std::vector<std::string>> rows;
+  std::uint64_t restSockets = 0;
+  for (const TimeWaitByCloser* t : order) {
+    if (rows.size() >= o.maxTimeWaitGroups) {
+      restSockets += t->timeWait;
+      continue;
+    }
+    const TimeWaitGroup& g = s.timeWait[t->group];
+    const ProcessInfo& p = s.closers[t->closer];
+    std::vector<std::string> r;
+    if (multiNs) {
+      r.push_back(g.netns < s.namespaces.size() ? s.namespaces[g.netns].ref.label() : "?");
+    }
+    r.push_back(processName(p));
+    r.push_back(p.user);
+    r.push_back(ownerOrDash(p));
+    // Server side: its clients, on the listening endpoint it serves.
+    r.push_back(g.serverSide ? "clients of " + g.destination.toString() : g.destination.toString());
+    r.push_back(std::to_string(t->timeWait));
+    const Duration window =
+        g.netns < s.namespaces.size() ? s.namespaces[g.netns].timeWaitWindow : Duration(0);
+    char rate[32] = "-";
+    if (window.count() > 0) {
+      std::snprintf(rate, sizeof rate, "%.1f",
+                    t->created * 1000.0 / static_cast<double>(window.count()));
+    }
+    r.push_back(rate);
+    rows.push_back(std::move(r));
+  }
+  std::string out = "\nTIME-WAIT by closer (";
+  out += s.closerSource == CloserSource::KernelProbe
+             ? "every close recorded in the kernel"
+             : "owners at the last poll; connections shorter than a poll are not known";
+  out += ")\n";
+  out += rows.empty() ? std::string("(no closer known)\n") : table(columns, rows);
+  if (restSockets > 0) {
+    out += "... " + std::to_string(order.size() - rows.size()) + " more with " +
+           std::to_string(restSockets) + " TIME-WAIT sockets (all of them in --json)\n";
+  }
+  if (unknown > 0) {
+    out += std::to_string(unknown) + " TIME-WAIT socket" + (unknown == 1 ? "" : "s") +
+           " closed by a process not known (before the daemon watched";
+    out += s.closerSource == CloserSource::KernelProbe ? ", or lost" : ", or shorter than a poll";
+    out += ")\n";
+  }
+  return out;
+}
+
 std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
   const bool multiNs = s.namespaces.size() > 1;
   std::string out;
@@ -413,6 +489,7 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
              " TIME-WAIT sockets (all of them in --json)\n";
     }
   }
+  if (!out.empty()) out += renderTimeWaitClosers(s, o);
   return out;
 }
 

@@ -79,11 +79,31 @@ void copyProcesses(const Snapshot& in, const std::vector<bool>& keep,
 
 void copyGroups(const Snapshot& in, const Filter& f, const std::vector<bool>& selected,
                 const std::vector<std::uint32_t>& newIndex, Snapshot& out) {
-  for (const TimeWaitGroup& g : in.timeWait) {
+  std::vector<std::uint32_t> newGroup(in.timeWait.size(), kNoIndex);
+  for (std::uint32_t i = 0; i < in.timeWait.size(); ++i) {
+    const TimeWaitGroup& g = in.timeWait[i];
     if (!groupMatches(g, f, selected)) continue;
     TimeWaitGroup copy = g;
     copy.listener = g.listener < newIndex.size() ? newIndex[g.listener] : kNoIndex;
+    newGroup[i] = static_cast<std::uint32_t>(out.timeWait.size());
     out.timeWait.push_back(copy);
+  }
+  // The closers of the groups kept.
+  out.closerSource = in.closerSource;
+  out.closesLost = in.closesLost;
+  std::vector<std::uint32_t> newCloser(in.closers.size(), kNoIndex);
+  for (const TimeWaitByCloser& t : in.timeWaitByCloser) {
+    if (t.group >= newGroup.size() || newGroup[t.group] == kNoIndex) continue;
+    TimeWaitByCloser copy = t;
+    copy.group = newGroup[t.group];
+    if (t.closer < in.closers.size()) {
+      if (newCloser[t.closer] == kNoIndex) {
+        newCloser[t.closer] = static_cast<std::uint32_t>(out.closers.size());
+        out.closers.push_back(in.closers[t.closer]);
+      }
+      copy.closer = newCloser[t.closer];
+    }
+    out.timeWaitByCloser.push_back(copy);
   }
 }
 

@@ -1,14 +1,38 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "service/collector_source.hpp"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 #include "attribution/collector.hpp"
+#include "bpf/disabled.hpp"
 
 namespace waitwatch {
 namespace {
 
 class CollectorSource final : public SnapshotSource {
  public:
-  explicit CollectorSource(const CollectorOptions& options) : collector_(options) {}
+  explicit CollectorSource(const CollectorOptions& options) : collector_(options) {
+    // Said once per source: the daemon logs each distinct line once.
+    switch (collector_.closerSource()) {
+      case CloserSource::KernelProbe:
+        closerNote_ =
+            "TIME_WAIT closers: every active close is recorded in the kernel (BPF program on "
+            "sock:inet_sock_set_state)";
+        break;
+      case CloserSource::Ownership:
+        closerNote_ =
+            "TIME_WAIT closers: from socket ownership at each poll, so connections shorter than "
+            "a poll count as closer unknown (" +
+            (collector_.closerFallbackReason().empty() ? std::string("WAITWATCH_NO_BPF is set")
+                                                       : collector_.closerFallbackReason()) +
+            ")";
+        break;
+      case CloserSource::None:
+        break;
+    }
+  }
 
   Result<Snapshot> collect(TimePoint now, Duration pollInterval) override {
     return collector_.collect(now, pollInterval);
@@ -21,22 +45,48 @@ class CollectorSource final : public SnapshotSource {
     for (const auto& k : collector_.stats().kernelInfoProblems)
       p.warnings.push_back(k);
     if (auto w = collector_.takeWarning()) p.warnings.push_back(std::move(*w));
+    if (!closerNote_.empty()) p.notes.push_back(closerNote_);
     return p;
   }
 
  private:
   Collector collector_;
+  std::string closerNote_;
+};
+
+struct SharedRecorder {
+  bool tried = false;
+  std::shared_ptr<bpf::CloseRecorder> recorder;
+  std::string error;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<SnapshotSource>> makeCollectorSource(const Config& config) {
-  CollectorOptions options;
-  options.namespaces = config.namespaces;
-  // The daemon shows no command line, executable or cgroup path (metrics, API and alerts name
-  // comm, user, unit and container): not reading them saves memory per process.
-  options.processDetails = false;
-  return std::unique_ptr<SnapshotSource>(std::make_unique<CollectorSource>(options));
+SnapshotSourceFactory collectorSourceFactory() {
+  auto shared = std::make_shared<SharedRecorder>();
+  return [shared](const Config& config) -> Result<std::unique_ptr<SnapshotSource>> {
+    CollectorOptions options;
+    options.namespaces = config.namespaces;
+    // The daemon shows no command line, executable or cgroup path (metrics, API and alerts name
+    // comm, user, unit and container): not reading them saves memory per process.
+    options.processDetails = false;
+    if (bpf::disabledByEnvironment()) {
+      options.closers = CloserTracking::Ownership;
+    } else {
+      if (!shared->tried) {
+        shared->tried = true;
+        if (auto loaded = loadCloseRecorder()) {
+          shared->recorder = std::move(*loaded);
+        } else {
+          shared->error = loaded.error().message;
+        }
+      }
+      options.closers = CloserTracking::Auto;
+      options.closeRecorder = shared->recorder;
+      options.closeRecorderError = shared->error;
+    }
+    return std::unique_ptr<SnapshotSource>(std::make_unique<CollectorSource>(options));
+  };
 }
 
 }  // namespace waitwatch

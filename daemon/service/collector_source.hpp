@@ -2,12 +2,14 @@
 #pragma once
 // The real SnapshotSource: the netlink sampler and /proc attribution (waitwatch::attribution's
 // Collector), over the namespaces the configuration names.
-#include <memory>
-
 #include "service/daemon.hpp"
 
 namespace waitwatch {
 
-Result<std::unique_ptr<SnapshotSource>> makeCollectorSource(const Config& config);
+// A factory of collector sources. The first source it makes loads the BPF close recorder (the
+// daemon opens its source before it drops privileges), and every later one, after a reload that
+// changed the namespaces, shares it. WAITWATCH_NO_BPF=1 loads none: TIME_WAIT closers then come
+// from socket ownership.
+SnapshotSourceFactory collectorSourceFactory();
 
 }  // namespace waitwatch

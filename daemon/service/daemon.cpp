@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -34,6 +35,11 @@
 
 namespace waitwatch {
 namespace {
+
+// waitwatch_time_wait_closed_total: a closer group quiet this long is forgotten (a TIME_WAIT
+// storm's closer is never that quiet), and no more groups are kept than this.
+constexpr Duration kForgetClosersAfter = std::chrono::minutes(15);
+constexpr std::size_t kMaxCloserGroups = 4096;
 
 std::uint64_t monotonicUsec() {
   timespec ts{};
@@ -127,6 +133,7 @@ class Daemon {
   std::string lastPollError_;
   std::set<std::string> warned_;  // warnings already logged (each is logged once)
   std::unordered_map<std::uint64_t, std::uint64_t> timeWaitCreated_;  // by netns inode
+  std::map<CloserGroup, ClosedTotal> closedTotals_;
   std::uint64_t watchdogUsec_ = 0;
   WatchdogGate watchdog_;
   std::uint64_t lastPollEndUsec_ = 0;  // monotonic; the loop's start before the first poll
@@ -421,6 +428,10 @@ void Daemon::pollOnce() {
   auto snapshot = std::make_shared<const Snapshot>(std::move(current));
   view->snapshot = snapshot;
   view->firing = engine_->firing();
+  addTimeWaitClosed(closedTotals_, *snapshot, config_.metrics.includePid, start,
+                    kForgetClosersAfter, kMaxCloserGroups);
+  for (const auto& [group, closed] : closedTotals_)
+    view->timeWaitClosedTotal.emplace(group, closed.total);
   TimeWaitCreatedTotals created = addTimeWaitCreated(timeWaitCreated_, snapshot->namespaces);
   view->timeWaitCreatedTotal = std::move(created.totals);
   timeWaitCreated_ = std::move(created.byInode);
@@ -517,6 +528,9 @@ void Daemon::reportProblems(const SnapshotSource::Problems& problems) {
   }
   for (const auto& w : problems.warnings) {
     if (warned_.size() < 1000 && warned_.insert(w).second) logger_.log(4, w);
+  }
+  for (const auto& n : problems.notes) {
+    if (warned_.size() < 1000 && warned_.insert(n).second) logger_.log(6, n);
   }
 }
 

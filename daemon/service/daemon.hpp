@@ -31,6 +31,7 @@ class SnapshotSource {
   struct Problems {
     std::vector<std::string> namespaceErrors;  // namespaces left out of the poll
     std::vector<std::string> warnings;         // e.g. sockets that could not be attributed
+    std::vector<std::string> notes;            // facts worth one info line, e.g. a mode
   };
   virtual ~SnapshotSource() = default;
   virtual Result<Snapshot> collect(TimePoint now, Duration pollInterval) = 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "service/decisions.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -52,6 +53,43 @@ TimeWaitCreatedTotals addTimeWaitCreated(
     out.totals.push_back(total);
   }
   return out;
+}
+
+CloserGroup closerGroup(const Snapshot& s, const TimeWaitByCloser& t, bool includePid) {
+  CloserGroup g;
+  if (t.group < s.timeWait.size()) {
+    const std::uint32_t ns = s.timeWait[t.group].netns;
+    if (ns < s.namespaces.size()) g.netns = s.namespaces[ns].ref.label();
+  }
+  if (t.closer < s.closers.size()) {
+    const ProcessInfo& p = s.closers[t.closer];
+    g.comm = p.comm;
+    g.unit = p.unit;
+    g.container = p.container.shortName();
+    if (includePid) g.pid = p.key.pid;
+  }
+  return g;
+}
+
+void addTimeWaitClosed(std::map<CloserGroup, ClosedTotal>& totals, const Snapshot& snapshot,
+                       bool includePid, TimePoint now, Duration forgetAfter,
+                       std::size_t maxGroups) {
+  for (const TimeWaitByCloser& t : snapshot.timeWaitByCloser) {
+    if (t.closer == kNoIndex || t.created == 0) continue;
+    ClosedTotal& c = totals[closerGroup(snapshot, t, includePid)];
+    c.total += t.created;
+    c.lastIncrease = now;
+  }
+  std::erase_if(totals, [&](const auto& kv) { return now - kv.second.lastIncrease > forgetAfter; });
+  if (totals.size() <= maxGroups) return;
+  std::vector<std::pair<TimePoint, CloserGroup>> byAge;
+  byAge.reserve(totals.size());
+  for (const auto& [group, c] : totals)
+    byAge.emplace_back(c.lastIncrease, group);
+  std::nth_element(byAge.begin(), byAge.begin() + static_cast<std::ptrdiff_t>(maxGroups),
+                   byAge.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t i = maxGroups; i < byAge.size(); ++i)
+    totals.erase(byAge[i].second);
 }
 
 ReloadPlan planReload(const ServiceConfig& current, Result<ServiceConfig> loaded,

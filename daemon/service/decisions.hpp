@@ -4,6 +4,7 @@
 // outcome, the watchdog's verdict or a counter's next value is tested without root, threads,
 // sockets or a service manager. daemon.cpp performs what they decide.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -12,6 +13,7 @@
 #include "core/duration.hpp"
 #include "core/result.hpp"
 #include "core/snapshot.hpp"
+#include "service/poll_view.hpp"
 #include "service/privileges.hpp"
 #include "service/service_config.hpp"
 #include "service/tls.hpp"
@@ -51,6 +53,21 @@ struct TimeWaitCreatedTotals {
 TimeWaitCreatedTotals addTimeWaitCreated(
     const std::unordered_map<std::uint64_t, std::uint64_t>& before,
     const std::vector<NetnsEntry>& namespaces);
+
+// The closer group of TIME_WAIT sockets charged to a closer (labels empty for an unknown one).
+CloserGroup closerGroup(const Snapshot& s, const TimeWaitByCloser& t, bool includePid);
+
+// waitwatch_time_wait_closed_total per closer group: each poll adds the TIME_WAIT sockets its
+// dump saw enter since the last (created) to their closer's group. A group that closed nothing
+// for `forgetAfter` is forgotten (a counter may start again from zero), and at most
+// `maxGroups` are kept, the most recently active, so that short-lived closers (a script
+// running curl in a loop, each with its own pid) cannot grow the map without bound.
+struct ClosedTotal {
+  std::uint64_t total = 0;
+  TimePoint lastIncrease{};
+};
+void addTimeWaitClosed(std::map<CloserGroup, ClosedTotal>& totals, const Snapshot& snapshot,
+                       bool includePid, TimePoint now, Duration forgetAfter, std::size_t maxGroups);
 
 // What a reload does with a configuration that loaded (loadConfig checked the file, the
 // certificate and the key). The parts a running daemon cannot change are kept as they are,

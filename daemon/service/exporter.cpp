@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "core/utf8.hpp"
+#include "service/decisions.hpp"
 
 namespace waitwatch {
 namespace {
@@ -282,6 +283,102 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
   return foldedCount;
 }
 
+// ----- TIME_WAIT closers
+
+std::size_t addCloserFamilies(const PollView& view, const NamespaceChoice& choice,
+                              const MetricsOptions& options, std::vector<MetricFamily>& out) {
+  const Snapshot& s = *view.snapshot;
+  if (s.closerSource == CloserSource::None) return 0;
+  const auto keyOf = [&](const CloserGroup& g) {
+    return GroupKey{g.comm, g.unit, g.container, g.netns,
+                    options.includePid ? std::to_string(g.pid) : std::string()};
+  };
+  std::map<GroupKey, double> sockets;
+  std::vector<double> unknown(s.namespaces.size(), 0.0);
+  for (const TimeWaitByCloser& t : s.timeWaitByCloser) {
+    if (t.closer == kNoIndex) {
+      if (t.group < s.timeWait.size() && s.timeWait[t.group].netns < unknown.size()) {
+        unknown[s.timeWait[t.group].netns] += t.timeWait;
+      }
+      continue;
+    }
+    sockets[keyOf(closerGroup(s, t, options.includePid))] += t.timeWait;
+  }
+  using Entry = std::pair<const GroupKey, double>;
+  std::vector<const Entry*> order;
+  for (const auto& e : sockets)
+    order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Entry* a, const Entry* b) { return a->second > b->second; });
+  SeriesSet timeWait("waitwatch_time_wait_sockets",
+                     "TIME_WAIT sockets by the process group that closed their connections first "
+                     "(the side that closes first holds the TIME_WAIT); sockets whose closer is "
+                     "not known are in waitwatch_time_wait_closer_unknown.",
+                     MetricType::Gauge);
+  const std::string other(kFoldedLabel);
+  std::size_t folded = 0;
+  double foldedSockets = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (i < options.maxGroups) {
+      timeWait.add(groupLabels(order[i]->first, options.includePid), order[i]->second);
+    } else {
+      ++folded;
+      foldedSockets += order[i]->second;
+    }
+  }
+  if (folded > 0) {
+    timeWait.add(groupLabels(GroupKey{other, other, other, other, options.includePid ? other : ""},
+                             options.includePid),
+                 foldedSockets);
+  }
+  out.push_back(std::move(timeWait).finish());
+
+  // A counter cannot be folded (the set of folded groups changes, the sum would go back):
+  // the groups that closed the most keep their series.
+  std::vector<std::pair<const CloserGroup*, std::uint64_t>> closed;
+  for (const auto& [group, total] : view.timeWaitClosedTotal)
+    closed.emplace_back(&group, total);
+  std::stable_sort(closed.begin(), closed.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  SeriesSet closedSet("waitwatch_time_wait_closed_total",
+                      "Connections a process group closed first that entered TIME_WAIT, since "
+                      "the daemon started (the groups that closed most, up to "
+                      "metrics.max_groups).",
+                      MetricType::Counter);
+  for (std::size_t i = 0; i < closed.size() && i < options.maxGroups; ++i) {
+    closedSet.add(groupLabels(keyOf(*closed[i].first), options.includePid),
+                  static_cast<double>(closed[i].second));
+  }
+  out.push_back(std::move(closedSet).finish());
+
+  SeriesSet unknownSet("waitwatch_time_wait_closer_unknown",
+                       "TIME_WAIT sockets whose closer is not known: closed before the daemon "
+                       "watched, lost by the BPF program, or (without it) connections that did "
+                       "not live through a poll or had several holders.",
+                       MetricType::Gauge);
+  for (std::uint32_t i : choice.kept) {
+    unknownSet.add({label("netns", s.namespaces[i].ref.label())}, unknown[i]);
+  }
+  out.push_back(std::move(unknownSet).finish());
+
+  SeriesSet source("waitwatch_time_wait_closer_source",
+                   "Where TIME_WAIT closers come from, 1 for the one in use: bpf (every active "
+                   "close, recorded in the kernel) or ownership (the sole owner of a connection "
+                   "seen alive at a poll).",
+                   MetricType::Gauge);
+  source.add({label("source", std::string(closerSourceName(s.closerSource)))}, 1.0);
+  out.push_back(std::move(source).finish());
+  if (s.closerSource == CloserSource::KernelProbe) {
+    SeriesSet lost("waitwatch_time_wait_closes_lost_total",
+                   "Active closes the BPF program could not record (its ring or the daemon's "
+                   "queue was full); their TIME_WAIT sockets count as closer unknown.",
+                   MetricType::Counter);
+    lost.add({}, static_cast<double>(s.closesLost));
+    out.push_back(std::move(lost).finish());
+  }
+  return folded;
+}
+
 // ----- TIME_WAIT destinations
 
 std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& options,
@@ -455,6 +552,7 @@ std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsO
   addSocketsByNamespace(s, namespaces, out);
   const std::size_t foldedProcesses = addProcessFamilies(view, options, out);
   const std::size_t foldedDestinations = addDestinationFamilies(s, options, out);
+  const std::size_t foldedClosers = addCloserFamilies(view, namespaces, options, out);
   addNamespaceCounters(view, namespaces, out);
   const std::size_t foldedAlerts = addAlerts(view, options, out);
 
@@ -477,6 +575,7 @@ std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsO
              static_cast<double>(foldedDestinations));
   folded.add({label("family", "waitwatch_process_sockets")}, static_cast<double>(foldedProcesses));
   folded.add({label("family", "waitwatch_sockets")}, static_cast<double>(namespaces.folded));
+  folded.add({label("family", "waitwatch_time_wait_sockets")}, static_cast<double>(foldedClosers));
   out.push_back(std::move(folded).finish());
 
   // Families with no series (no alert firing, no TIME_WAIT destination) are dropped: the

@@ -3,9 +3,12 @@
 // What one poll publishes for readers on other threads (scrapes, the JSON API): an immutable
 // value, swapped in whole after each poll, so a reader always sees one poll and never waits for
 // one.
+#include <compare>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "core/duration.hpp"
@@ -14,6 +17,13 @@
 #include "rules/engine.hpp"
 
 namespace waitwatch {
+
+// The labels of a TIME_WAIT closer's series: who closed the connections, and where.
+struct CloserGroup {
+  std::string comm, unit, container, netns;
+  std::int32_t pid = 0;  // 0 unless metrics.include_pid
+  auto operator<=>(const CloserGroup&) const = default;
+};
 
 struct PollView {
   // Never null in a published view. Its per-socket vectors (closeWait, ownerLinks, addresses)
@@ -26,6 +36,9 @@ struct PollView {
   // Index-aligned with snapshot->namespaces: TIME_WAIT sockets created since the daemon
   // started (a counter the daemon accumulates poll by poll).
   std::vector<std::uint64_t> timeWaitCreatedTotal;
+  // Connections each closer group closed into TIME_WAIT since the daemon started (known
+  // closers only, the groups the daemon still tracks).
+  std::map<CloserGroup, std::uint64_t> timeWaitClosedTotal;
   std::vector<Alert> firing;    // every alert firing after this poll
   std::uint64_t pollCount = 0;  // 1 for the first poll
   std::int64_t unixTimeMs = 0;  // wall-clock time of the poll, for API readers

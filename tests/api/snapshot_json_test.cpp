@@ -10,6 +10,7 @@ namespace waitwatch::api {
 namespace {
 
 using testing::buildShop;
+using testing::processInfo;
 
 const std::vector<std::string> kStateNames = {"ESTABLISHED", "SYN_SENT",  "SYN_RECV", "FIN_WAIT1",
                                               "FIN_WAIT2",   "TIME_WAIT", "CLOSE",    "CLOSE_WAIT",
@@ -29,8 +30,8 @@ TEST(SnapshotJson, TopLevelKeysAndTotals) {
   for (const auto& [k, v] : j.items())
     keys.push_back(k);
   std::sort(keys.begin(), keys.end());
-  EXPECT_EQ(keys, (std::vector<std::string>{"namespaces", "processes", "states", "time_wait",
-                                            "unattributed"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"closer_source", "namespaces", "processes", "states",
+                                            "time_wait", "unattributed"}));
   ASSERT_NO_FATAL_FAILURE(expectElevenStates(j["states"]));
   EXPECT_EQ(j["states"]["CLOSE_WAIT"], 4);
   EXPECT_EQ(j["states"]["TIME_WAIT"], 6);
@@ -205,6 +206,62 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
                                                   .closeWaitOldest = doc->closeWaitOldest})
                 .dump(),
             text);
+}
+
+TEST(SnapshotJson, TimeWaitClosersAreWrittenPerGroupAndReadBack) {
+  auto shop = buildShop();
+  Snapshot& s = shop.snapshot;
+  ASSERT_EQ(s.timeWait.size(), 2u);
+  // Without closers tracked, a reader is told so, and no group has a "closers" list.
+  {
+    const auto j = nlohmann::json::parse(snapshotToJson(s).dump());
+    EXPECT_EQ(j["closer_source"], "none");
+    EXPECT_FALSE(j["time_wait"][0].contains("closers"));
+    EXPECT_FALSE(j.contains("closes_lost"));
+  }
+  s.closerSource = CloserSource::KernelProbe;
+  s.closesLost = 3;
+  ProcessInfo client = processInfo(300, "psql", "app", 1000, "");
+  client.unit = "reports.service";
+  ProcessInfo server = processInfo(100, "nginx", "www-data", 33, "");
+  server.container = ContainerInfo{"docker", "0123456789abcdef0123456789abcdef", ""};
+  s.closers = {client, server};
+  s.timeWaitByCloser = {TimeWaitByCloser{0, 0, 3, 1}, TimeWaitByCloser{0, kNoIndex, 1, 0},
+                        TimeWaitByCloser{1, 1, 2, 2}};
+  const auto text = snapshotToJson(s).dump();
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["closer_source"], "bpf");
+  EXPECT_EQ(j["closes_lost"], 3);
+  const auto& db = j["time_wait"][0];
+  ASSERT_EQ(db["closers"].size(), 1u);
+  EXPECT_EQ(db["closers"][0]["pid"], 300);
+  EXPECT_EQ(db["closers"][0]["comm"], "psql");
+  EXPECT_EQ(db["closers"][0]["unit"], "reports.service");
+  EXPECT_EQ(db["closers"][0]["time_wait"], 3);
+  EXPECT_EQ(db["closers"][0]["created"], 1);
+  EXPECT_EQ(db["closer_unknown"], 1);
+  const auto& web = j["time_wait"][1];
+  EXPECT_EQ(web["closers"][0]["container"], "docker:0123456789ab");
+  EXPECT_EQ(web["closer_unknown"], 0);
+
+  auto doc = snapshotFromJson(j);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  const Snapshot& r = doc->snapshot;
+  EXPECT_EQ(r.closerSource, CloserSource::KernelProbe);
+  EXPECT_EQ(r.closesLost, 3u);
+  ASSERT_EQ(r.closers.size(), 2u);
+  EXPECT_EQ(r.closers[0].key, client.key);
+  EXPECT_EQ(r.closers[1].container.shortName(), "docker:0123456789ab");
+  EXPECT_EQ(r.timeWaitByCloser, s.timeWaitByCloser);
+  EXPECT_EQ(snapshotToJson(r).dump(), text);
+
+  // A closer with more new sockets than sockets is refused, with its path.
+  auto bad = j;
+  bad["time_wait"][0]["closers"][0]["created"] = 9;
+  auto refused = snapshotFromJson(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("time_wait[0].closers[0]"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(SnapshotJson, BadDocumentsNameThePath) {

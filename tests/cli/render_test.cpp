@@ -138,7 +138,39 @@ TEST(CliRender, TimeWaitGroupsBothSides) {
                 "TIME-WAIT on listening ports (server side)",
                 "LOCAL         TIME-WAIT  LISTENER",
                 "10.0.0.1:80w          2  nginx[100]",
+                "",
+                "Who closed them: waitwatchd records every close; ask it with waitwatch --from "
+                "http://HOST:9929",
             }));
+}
+
+TEST(CliRender, TimeWaitByCloserFromADaemon) {
+  auto shop = buildShop();
+  Snapshot& s = shop.snapshot;
+  s.closerSource = CloserSource::KernelProbe;
+  s.namespaces[0].timeWaitWindow = Duration(5000);
+  ProcessInfo psql = testing::processInfo(300, "psql", "app", 1000, "");
+  psql.unit = "reports.service";
+  ProcessInfo nginx = testing::processInfo(100, "nginx", "www-data", 33, "");
+  nginx.unit = "nginx.service";
+  s.closers = {psql, nginx};
+  s.timeWaitByCloser = {TimeWaitByCloser{0, 0, 3, 3}, TimeWaitByCloser{0, kNoIndex, 1, 0},
+                        TimeWaitByCloser{1, 1, 2, 0}};
+  const auto all = lines(renderTimeWait(s));
+  const std::vector<std::string> tail(all.end() - 6, all.end());
+  EXPECT_EQ(tail,
+            (std::vector<std::string>{
+                "",
+                "TIME-WAIT by closer (every close recorded in the kernel)",
+                "CLOSED BY   USER      UNIT/CONTAINER   TO                      TIME-WAIT  NEW/S",
+                "psql[300]   app       reports.service  10.0.0.9:5432                   3    0.6",
+                "nginx[100]  www-data  nginx.service    clients of 10.0.0.1:80          2    0.0",
+                "1 TIME-WAIT socket closed by a process not known (before the daemon watched, "
+                "or lost)",
+            }));
+  // A filtered view keeps the closers of the groups it keeps.
+  const auto onlyNginx = filterWithSockets(s, shop.lines, Filter{.pids = {100}});
+  EXPECT_EQ(onlyNginx.snapshot.closerSource, CloserSource::KernelProbe);
 }
 
 TEST(CliRender, TimeWaitGroupsBeyondTheLimitAreSummed) {
@@ -162,6 +194,9 @@ TEST(CliRender, TimeWaitGroupsBeyondTheLimitAreSummed) {
                 "10.0.0.1  10.0.1.1:443w      14116     0  50.0% of 28232",
                 "10.0.0.1  10.0.1.2:443w      13116     0  46.5% of 28232",
                 "... 3 more with 33348 TIME-WAIT sockets (all of them in --json)",
+                "",
+                "Who closed them: waitwatchd records every close; ask it with waitwatch --from "
+                "http://HOST:9929",
             }));
   EXPECT_EQ(renderTimeWait(Snapshot{}), "");
 }

@@ -295,6 +295,168 @@ TEST_F(DaemonTest, FdExhaustionIsForecastAndAlertedBeforeEmfile) {
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
 }
 
+// TIME_WAIT closers, from the snapshot API: comm -> TIME_WAIT sockets charged to it, and the
+// sockets charged to nobody. Groups on `exceptPort` (the daemon's listener, where the test's
+// own HTTP requests leave TIME_WAIT sockets) are left out.
+struct ClosersSeen {
+  std::map<std::string, std::uint64_t> byComm;
+  std::uint64_t unknown = 0;
+  std::string source;
+};
+ClosersSeen closersOf(const nlohmann::json& snap, std::uint16_t exceptPort) {
+  ClosersSeen seen;
+  seen.source = snap.value("closer_source", "");
+  for (const auto& g : snap.at("time_wait")) {
+    const std::string at =
+        g.value("side", "") == "server" ? g.value("local", "") : g.value("destination", "");
+    if (at.ends_with(":" + std::to_string(exceptPort))) continue;
+    seen.unknown += g.value("closer_unknown", 0u);
+    for (const auto& c : g.value("closers", nlohmann::json::array()))
+      seen.byComm[c.at("comm").get<std::string>()] += c.at("time_wait").get<std::uint64_t>();
+  }
+  return seen;
+}
+
+// Who closed first is who holds the TIME_WAIT: three clients with their own comms churn
+// connections far shorter than a poll, one server closes first for its clients. With the BPF
+// program every socket is charged to exactly its closer within a poll, in the API, /metrics
+// and the CLI; the server that waits for its clients is charged nothing.
+TEST_F(DaemonTest, TimeWaitSocketsAreChargedToTheProcessThatClosedFirst) {
+  auto run = DaemonRun::start(netns(), R"({"poll_interval": "1s",
+                   "rules": [{"name": "tw", "type": "time_wait", "port_usage_ratio": 0.9}]})");
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  const auto daemonPort = static_cast<std::uint16_t>(run->port());
+  auto waiting = SockFarm::startProgram(netns(), WAITWATCH_CHURN_PATH,
+                                        {"--serve", "8301", "--name", "srv-waits"});
+  auto first = SockFarm::startProgram(netns(), WAITWATCH_CHURN_PATH,
+                                      {"--serve", "8302", "--close-first", "--name", "srv-first"});
+  ASSERT_TRUE(waiting.ok() && first.ok());
+  struct Client {
+    std::vector<std::string> args;
+    int connections;
+  };
+  const std::vector<Client> clients = {
+      {{"--connect", "8301", "--name", "cli-alpha"}, 20},
+      {{"--connect", "8301", "--name", "cli-beta"}, 35},
+      {{"--connect", "8302", "--wait-eof", "--name", "cli-gamma"}, 50}};
+  std::vector<SockFarm> running;
+  for (const Client& c : clients) {
+    auto p = SockFarm::startProgram(netns(), WAITWATCH_CHURN_PATH, c.args);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    running.push_back(std::move(*p));
+  }
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    auto done = running[i].command("churn " + std::to_string(clients[i].connections));
+    ASSERT_TRUE(done.ok()) << done.error().message;
+    ASSERT_EQ(done->at("done"), clients[i].connections);
+  }
+  const std::map<std::string, std::uint64_t> expected = {
+      {"cli-alpha", 20}, {"cli-beta", 35}, {"srv-first", 50}};
+  ClosersSeen seen;
+  nlohmann::json snap;
+  EXPECT_TRUE(eventually(
+      [&] {
+        snap = nlohmann::json::parse(run->http("/api/v1/snapshot").out);
+        seen = closersOf(snap, daemonPort);
+        return seen.byComm == expected;
+      },
+      5s))
+      << snap.at("time_wait").dump();
+  EXPECT_EQ(seen.source, "bpf");
+  EXPECT_EQ(seen.unknown, 0u);
+  // The pids are the processes' own.
+  for (const auto& g : snap.at("time_wait")) {
+    for (const auto& c : g.value("closers", nlohmann::json::array())) {
+      if (c.at("comm") == "srv-first") EXPECT_EQ(c.at("pid"), first->report().at("pid"));
+      if (c.at("comm") == "cli-alpha") EXPECT_EQ(c.at("pid"), running[0].report().at("pid"));
+    }
+  }
+  // The test's HTTP client (a curl process per request) closes first: each request's
+  // TIME_WAIT socket is charged to its own short-lived curl, and none is unknown.
+  const ClosersSeen all = closersOf(snap, 0);
+  EXPECT_GT(all.byComm.at("curl"), 0u) << snap.at("time_wait").dump();
+  EXPECT_EQ(all.unknown, 0u);
+
+  const std::string metrics = run->http("/metrics").out;
+  const std::string ns = netns().name();
+  for (const auto& [comm, n] : expected) {
+    const std::string labels =
+        R"({comm=")" + comm + R"(",container="",netns=")" + ns + R"(",unit=""})";
+    EXPECT_EQ(sample(metrics, "waitwatch_time_wait_sockets" + labels), static_cast<double>(n))
+        << metrics;
+    EXPECT_EQ(sample(metrics, "waitwatch_time_wait_closed_total" + labels), static_cast<double>(n))
+        << metrics;
+  }
+  EXPECT_EQ(sample(metrics, R"(waitwatch_time_wait_closer_source{source="bpf"})"), 1) << metrics;
+  EXPECT_EQ(sample(metrics, "waitwatch_time_wait_closes_lost_total"), 0) << metrics;
+  EXPECT_EQ(sample(metrics, "waitwatch_time_wait_sockets{comm=\"srv-waits\""), -1);
+  EXPECT_EQ(sample(metrics, "waitwatch_time_wait_sockets{comm=\"cli-gamma\""), -1);
+
+  // The CLI, from the daemon, names them.
+  std::vector<std::string> argv = netns().execPrefix();
+  argv.insert(argv.end(),
+              {WAITWATCH_CLI_PATH, "--from", "http://127.0.0.1:" + std::to_string(daemonPort)});
+  const CommandResult cli = runCommand(argv);
+  EXPECT_NE(cli.out.find("TIME-WAIT by closer (every close recorded in the kernel)"),
+            std::string::npos)
+      << cli.out;
+  EXPECT_NE(cli.out.find("srv-first[" + std::to_string(first->report().at("pid").get<int>()) + "]"),
+            std::string::npos)
+      << cli.out;
+  EXPECT_NE(cli.out.find("clients of 127.0.0.1:8302"), std::string::npos) << cli.out;
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  std::string log = run->process().stderrText();
+  EXPECT_NE(log.find("TIME_WAIT closers: every active close is recorded in the kernel"),
+            std::string::npos)
+      << log;
+}
+
+// Without the BPF program (WAITWATCH_NO_BPF=1) closers come from ownership: a connection that
+// lived through a poll is charged to its owner, the short ones are counted as unknown, never
+// guessed.
+TEST_F(DaemonTest, WithoutBpfOnlyConnectionsSeenAliveAreChargedAndTheRestIsUnknown) {
+  auto run = DaemonRun::start(netns(), R"({"poll_interval": "300ms"})", {}, {"WAITWATCH_NO_BPF=1"});
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  const auto daemonPort = static_cast<std::uint16_t>(run->port());
+  auto server = SockFarm::startProgram(netns(), WAITWATCH_CHURN_PATH,
+                                       {"--serve", "8311", "--name", "srv-waits"});
+  auto shortLived = SockFarm::startProgram(netns(), WAITWATCH_CHURN_PATH,
+                                           {"--connect", "8311", "--name", "cli-short"});
+  auto held = SockFarm::startProgram(netns(), WAITWATCH_CHURN_PATH,
+                                     {"--connect", "8311", "--name", "cli-held"});
+  ASSERT_TRUE(server.ok() && shortLived.ok() && held.ok());
+  ASSERT_TRUE(held->command("open 12").ok());
+  // Held through a few polls: the daemon has seen them alive, owned by cli-held alone.
+  std::this_thread::sleep_for(1200ms);
+  ASSERT_TRUE(held->command("close").ok());
+  ASSERT_TRUE(shortLived->command("churn 30").ok());
+  ClosersSeen seen;
+  nlohmann::json snap;
+  EXPECT_TRUE(eventually(
+      [&] {
+        snap = nlohmann::json::parse(run->http("/api/v1/snapshot").out);
+        seen = closersOf(snap, daemonPort);
+        return seen.unknown == 30 && seen.byComm["cli-held"] == 12;
+      },
+      5s))
+      << snap.at("time_wait").dump();
+  EXPECT_EQ(seen.source, "ownership");
+  EXPECT_EQ(seen.byComm, (std::map<std::string, std::uint64_t>{{"cli-held", 12}}));
+  const std::string metrics = run->http("/metrics").out;
+  EXPECT_EQ(sample(metrics, R"(waitwatch_time_wait_closer_source{source="ownership"})"), 1);
+  // The daemon's own short HTTP connections (these reads) are unknown too.
+  EXPECT_GE(
+      sample(metrics, R"(waitwatch_time_wait_closer_unknown{netns=")" + netns().name() + R"("})"),
+      30)
+      << metrics;
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  EXPECT_NE(run->process().stderrText().find("TIME_WAIT closers: from socket ownership"),
+            std::string::npos)
+      << run->process().stderrText();
+}
+
 // Ages on real sockets: CLOSE_WAIT sockets made after the daemon started, held for a known
 // time, are reported that old (give or take a poll), in /metrics and the API, and not as lower
 // bounds (the daemon saw them appear).

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "support/sample_poll.hpp"
+#include "support/snapshot_builder.hpp"
 
 namespace waitwatch {
 namespace {
@@ -85,6 +86,45 @@ TEST(TimeWaitCreatedTotals, AddUpPerNamespaceAndForgetTheGone) {
   // Should 2 come back (a recycled inode), it starts over.
   auto third = addTimeWaitCreated(second.byInode, {ns(2, 1)});
   EXPECT_EQ(third.totals, (std::vector<std::uint64_t>{1}));
+}
+
+TEST(TimeWaitClosedTotals, AddTheNewSocketsOfEachCloserGroupAndForgetTheQuiet) {
+  testing::SnapshotBuilder b;
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 100, 0, 40);
+  b.timeWaitPair("10.0.0.5", "10.0.0.7:3306", 10, 0, 10);
+  const auto php1 = b.closer(testing::proc(11, "php-fpm").inUnit("php.service"));
+  const auto php2 = b.closer(testing::proc(12, "php-fpm").inUnit("php.service"));
+  const auto cron = b.closer(testing::proc(50, "report"));
+  b.closedBy(0, php1, 60, 20).closedBy(0, php2, 30, 15).closedBy(0, kNoIndex, 10, 5);
+  b.closedBy(1, cron, 10, 10);
+  const Snapshot s = b.build();
+  std::map<CloserGroup, ClosedTotal> totals;
+  const TimePoint t0{};
+  addTimeWaitClosed(totals, s, false, t0, 15min, 100);
+  const CloserGroup php{"php-fpm", "php.service", "", "net:[4026531840]", 0};
+  const CloserGroup report{"report", "", "", "net:[4026531840]", 0};
+  ASSERT_EQ(totals.size(), 2u);  // the two php-fpm workers are one group; unknown is none
+  EXPECT_EQ(totals.at(php).total, 35u);
+  EXPECT_EQ(totals.at(report).total, 10u);
+  addTimeWaitClosed(totals, s, false, t0 + 5s, 15min, 100);
+  EXPECT_EQ(totals.at(php).total, 70u);
+  // With pids, each worker is a group of its own.
+  std::map<CloserGroup, ClosedTotal> byPid;
+  addTimeWaitClosed(byPid, s, true, t0, 15min, 100);
+  EXPECT_EQ(byPid.size(), 3u);
+  EXPECT_EQ(byPid.at(CloserGroup{"php-fpm", "php.service", "", "net:[4026531840]", 12}).total, 15u);
+
+  // A group that closed nothing for 15 minutes is forgotten; past the cap, the least recently
+  // active go first.
+  testing::SnapshotBuilder only;
+  only.timeWaitPair("10.0.0.5", "10.0.0.7:3306", 10, 0, 10);
+  only.closedBy(0, only.closer(testing::proc(50, "report")), 10, 10);
+  addTimeWaitClosed(totals, only.build(), false, t0 + 16min, 15min, 100);
+  EXPECT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals.at(report).total, 30u);
+  addTimeWaitClosed(byPid, only.build(), false, t0 + 1min, 15min, 2);
+  EXPECT_EQ(byPid.size(), 2u);
+  EXPECT_EQ(byPid.count(report), 1u);
 }
 
 ServiceConfig config(std::string_view json) {

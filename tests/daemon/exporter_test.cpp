@@ -217,6 +217,59 @@ TEST(Exporter, PublishedFamiliesComeFromOnePoll) {
 }
 
 // The whole /metrics output, as the daemon serves it, passes promtool's linter.
+TEST(Exporter, TimeWaitByCloserUnknownSourceAndLost) {
+  auto view = testing::sampleView();
+  // Without closers tracked, none of their families is there.
+  EXPECT_TRUE(samples(render(*view, MetricsOptions{}), "waitwatch_time_wait_sockets").empty());
+  EXPECT_TRUE(
+      samples(render(*view, MetricsOptions{}), "waitwatch_time_wait_closer_source").empty());
+
+  Snapshot s = *view->snapshot;
+  s.closerSource = CloserSource::KernelProbe;
+  s.closesLost = 2;
+  ProcessInfo php;
+  php.key = ProcessKey{300, 1};
+  php.comm = "php-fpm";
+  php.unit = "php.service";
+  ProcessInfo php2 = php;
+  php2.key.pid = 301;
+  s.closers = {php, php2};
+  s.timeWaitByCloser = {TimeWaitByCloser{0, 0, 3, 1}, TimeWaitByCloser{0, 1, 2, 0},
+                        TimeWaitByCloser{0, kNoIndex, 2, 0}};
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  view->timeWaitClosedTotal = {
+      {CloserGroup{"php-fpm", "php.service", "", "net:[4026531840]", 0}, 41}};
+  const std::string text = render(*view, MetricsOptions{});
+  const std::string labels =
+      R"({comm="php-fpm",container="",netns="net:[4026531840]",unit="php.service"})";
+  EXPECT_EQ(samples(text, "waitwatch_time_wait_sockets"),
+            std::vector<std::string>{"waitwatch_time_wait_sockets" + labels + " 5"});
+  EXPECT_EQ(samples(text, "waitwatch_time_wait_closed_total"),
+            std::vector<std::string>{"waitwatch_time_wait_closed_total" + labels + " 41"});
+  EXPECT_EQ(samples(text, "waitwatch_time_wait_closer_unknown"),
+            std::vector<std::string>{
+                R"(waitwatch_time_wait_closer_unknown{netns="net:[4026531840]"} 2)"});
+  EXPECT_EQ(samples(text, "waitwatch_time_wait_closer_source"),
+            std::vector<std::string>{R"(waitwatch_time_wait_closer_source{source="bpf"} 1)"});
+  EXPECT_EQ(samples(text, "waitwatch_time_wait_closes_lost_total"),
+            std::vector<std::string>{"waitwatch_time_wait_closes_lost_total 2"});
+  // With pids, one series per process.
+  MetricsOptions withPid;
+  withPid.includePid = true;
+  EXPECT_EQ(samples(render(*view, withPid), "waitwatch_time_wait_sockets").size(), 2u);
+  // Beyond max_groups the rest fold into "other".
+  MetricsOptions capped;
+  capped.maxGroups = 1;
+  capped.includePid = true;
+  const auto folded = samples(render(*view, capped), "waitwatch_time_wait_sockets");
+  ASSERT_EQ(folded.size(), 2u);
+  const auto other = std::find_if(folded.begin(), folded.end(), [](const std::string& l) {
+    return l.find(R"(comm="other")") != std::string::npos;
+  });
+  ASSERT_NE(other, folded.end());
+  EXPECT_EQ(other->substr(other->rfind(' ') + 1), "2");
+}
+
 TEST(Exporter, PromtoolAcceptsTheFullOutput) {
   auto poll = std::make_shared<PollMetrics>();
   poll->publish(testing::sampleView(), MetricsOptions{.includePid = true, .maxGroups = 1});

@@ -648,3 +648,75 @@ TEST(Aggregator, CloseWaitRecordsShareOneTableOfDistinctAddresses) {
 
 }  // namespace
 }  // namespace waitwatch
+
+namespace waitwatch {
+namespace {
+
+TEST(Aggregator, KeepsClosingSocketsWithTheirGroupAndSoleOwnersOfLiveOnes) {
+  TableOwners owners;
+  const auto web = owners.addProcess(400, "web");
+  const auto app = owners.addProcess(500, "app");
+  const auto late = owners.addProcess(600, "late");
+  owners.own(1, web);
+  owners.own(2, app);
+  owners.own(3, app);
+  owners.own(3, web);  // shared: which holder will close it is unknown
+  owners.late[4] = {late};
+  const auto tw = [](const std::string& local, const std::string& remote, std::uint32_t ms,
+                     std::uint64_t cookie) {
+    SocketRecord r = timeWait(local, remote, ms);
+    r.cookie = cookie;
+    return r;
+  };
+  SnapshotAggregator agg(AggregatorOptions{.keepClosing = true, .keepOwned = true});
+  agg.begin(TimePoint{}, 5s, owners);
+  // Namespace 1: a live-only client group (dropped at its end) sits between TIME_WAIT groups,
+  // so group indices move when the namespace ends.
+  feed(agg, netns(1),
+       {sock(TcpState::Listen, "0.0.0.0:8080", "0.0.0.0:0", 1),
+        sock(TcpState::Established, "10.0.0.1:40000", "10.0.0.9:80", 2, 9002),
+        tw("10.0.0.1:41000", "10.0.0.7:5432", 59000, 1),
+        sock(TcpState::Established, "10.0.0.1:40001", "10.0.0.9:81", 3, 9003),
+        tw("10.0.0.1:8080", "10.0.0.5:42000", 30000, 2),
+        tw("10.0.0.1:8080", "10.0.0.5:42001", 30000, 3),
+        sock(TcpState::FinWait2, "10.0.0.1:41001", "10.0.0.7:5432", 0, 9005)});
+  feed(agg, netns(2),
+       {tw("10.1.0.1:41000", "10.1.0.7:5432", 30000, 4),
+        sock(TcpState::Established, "10.1.0.1:40000", "10.1.0.9:80", 4, 9004)});
+  Snapshot s;
+  agg.finish(s);
+  ASSERT_EQ(s.timeWait.size(), 3u);
+  std::map<std::uint64_t, ClosingSocket> closing;
+  for (const ClosingSocket& c : agg.closing())
+    closing[c.cookie] = c;
+  ASSERT_EQ(closing.size(), 5u);
+  for (const auto& [cookie, c] : closing) {
+    if (cookie == 9005) {
+      EXPECT_EQ(c.group, kNoIndex);  // FIN_WAIT2: on its way to TIME_WAIT
+      continue;
+    }
+    ASSERT_LT(c.group, s.timeWait.size());
+  }
+  // Each TIME_WAIT socket points at its own group in the finished snapshot.
+  const auto groupOf = [&](std::uint64_t cookie) { return s.timeWait[closing.at(cookie).group]; };
+  const TimeWaitGroup server = groupOf(2);
+  EXPECT_TRUE(server.serverSide);
+  EXPECT_EQ(server.timeWait, 2u);
+  EXPECT_EQ(closing.at(3).group, closing.at(2).group);
+  const TimeWaitGroup client = groupOf(1);
+  EXPECT_EQ(client.destination, ep("10.0.0.7:5432"));
+  EXPECT_EQ(client.netns, 0u);
+  EXPECT_TRUE(closing.at(1).created);
+  EXPECT_FALSE(closing.at(2).created);
+  const TimeWaitGroup other = groupOf(4);
+  EXPECT_EQ(other.netns, 1u);
+
+  // Sole owners of live connections, a settled pending one included; the shared one is not.
+  std::map<std::uint64_t, std::int32_t> owned;
+  for (const OwnedSocket& o : agg.owned())
+    owned[o.cookie] = s.processes.at(o.process).info.key.pid;
+  EXPECT_EQ(owned, (std::map<std::uint64_t, std::int32_t>{{9002, 500}, {9004, 600}}));
+}
+
+}  // namespace
+}  // namespace waitwatch

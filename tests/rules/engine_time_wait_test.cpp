@@ -231,3 +231,67 @@ TEST(TimeWaitRule, NamespacesAreSeparateGroups) {
 
 }  // namespace
 }  // namespace waitwatch::testing
+
+namespace waitwatch::testing {
+namespace {
+
+// The alert names who closed the connections: the process with the most of the group's
+// TIME_WAIT sockets, with its count and rate, in the message and the alert's group (the journal
+// and the alert metric take pid, comm, unit and container from it).
+TEST(TimeWaitRule, AlertsNameTheProcessThatClosedTheConnections) {
+  SnapshotBuilder b;
+  b.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 24000, 12, 2000);
+  const auto php = b.closer(proc(1234, "php-fpm").inUnit("php8.2-fpm.service").ownedBy("www", 33));
+  const auto cron = b.closer(proc(99, "report"));
+  b.closedBy(0, php, 20000, 1900).closedBy(0, cron, 3000, 100).closedBy(0, kNoIndex, 1000);
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.8}]})"));
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(out.size(), 1u);
+  const Alert& a = out[0];
+  EXPECT_EQ(a.group.comm, "php-fpm");
+  EXPECT_EQ(a.group.pid, 1234);
+  EXPECT_EQ(a.group.unit, "php8.2-fpm.service");
+  EXPECT_EQ(a.group.user, "www");
+  EXPECT_TRUE(a.timeWait.closersTracked);
+  EXPECT_EQ(a.timeWait.closerTimeWait, 20000u);
+  EXPECT_DOUBLE_EQ(a.timeWait.closerRatePerSecond, 380.0);
+  EXPECT_EQ(a.timeWait.closerUnknown, 1000u);
+  EXPECT_EQ(a.message,
+            "10.0.0.5 -> 10.0.0.9:5432 uses 85% of the 28232 usable ephemeral ports (24000 in "
+            "TIME_WAIT, 12 live); closed by php-fpm[1234] (php8.2-fpm.service): 20000 of them, "
+            "380 new per second: new connections will fail with EADDRNOTAVAIL; reuse "
+            "connections (keep-alive, pooling)");
+
+  // A namespace alert names the top closer over every group it counts.
+  SnapshotBuilder n;
+  auto srv = n.process(proc(7, "churnsrv").listening({9502}));
+  n.timeWaitPair("127.0.0.1", "127.0.0.1:9500", 300, 0, 300);
+  n.timeWaitServer("127.0.0.1:9502", srv, 1500, 1500);
+  const auto client = n.closer(proc(40, "loadgen"));
+  const auto server = n.closer(proc(7, "churnsrv"));
+  n.closedBy(0, client, 300, 300).closedBy(1, server, 1500, 1500);
+  Engine e2(configFrom(R"({"rules": [{"name": "rate", "type": "time_wait",
+      "rate_per_second": 100}]})"));
+  auto out2 = e2.evaluate(n.build(), at(0));
+  ASSERT_EQ(out2.size(), 1u);
+  EXPECT_EQ(out2[0].group.comm, "churnsrv");
+  EXPECT_NE(out2[0].message.find("; closed by churnsrv[7]: 1500 in TIME_WAIT, 300 new per second"),
+            std::string::npos)
+      << out2[0].message;
+
+  // Closers tracked but none known: nothing is named.
+  SnapshotBuilder u;
+  u.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 24000, 12, 2000);
+  u.closedBy(0, kNoIndex, 24000, 2000);
+  Engine e3(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.8}]})"));
+  auto out3 = e3.evaluate(u.build(), at(0));
+  ASSERT_EQ(out3.size(), 1u);
+  EXPECT_EQ(out3[0].group.comm, "");
+  EXPECT_EQ(out3[0].message.find("closed by"), std::string::npos) << out3[0].message;
+  EXPECT_EQ(out3[0].timeWait.closerUnknown, 24000u);
+}
+
+}  // namespace
+}  // namespace waitwatch::testing

@@ -80,14 +80,20 @@ class SnapshotBuilder {
   }
   NetnsEntry& netns(std::uint32_t index = 0) { return s_.namespaces.at(index); }
 
+  static ProcessInfo info(const ProcessSpec& spec) {
+    ProcessInfo i;
+    i.key = ProcessKey{spec.pid, spec.startTime};
+    i.comm = spec.comm;
+    i.unit = spec.unit;
+    i.container = ContainerInfo{spec.containerRuntime, spec.containerId, {}};
+    i.user = spec.user;
+    i.uid = spec.uid;
+    return i;
+  }
+
   std::uint32_t process(const ProcessSpec& spec) {
     ProcessEntry p;
-    p.info.key = ProcessKey{spec.pid, spec.startTime};
-    p.info.comm = spec.comm;
-    p.info.unit = spec.unit;
-    p.info.container = ContainerInfo{spec.containerRuntime, spec.containerId, {}};
-    p.info.user = spec.user;
-    p.info.uid = spec.uid;
+    p.info = info(spec);
     p.netns = spec.netns;
     p.listenPorts = spec.listen;
     s_.processes.push_back(std::move(p));
@@ -161,6 +167,23 @@ class SnapshotBuilder {
     g.timeWait = timeWait;
     g.created = created;
     s_.timeWait.push_back(g);
+    return *this;
+  }
+
+  // A process that closed connections now in TIME_WAIT (it may have exited): an index into
+  // Snapshot::closers. Sets the snapshot's closer source to `source`.
+  std::uint32_t closer(const ProcessSpec& spec, CloserSource source = CloserSource::KernelProbe) {
+    s_.closerSource = source;
+    s_.closers.push_back(info(spec));
+    return static_cast<std::uint32_t>(s_.closers.size() - 1);
+  }
+
+  // Charges `timeWait` sockets (`created` of them new) of TIME_WAIT group `group` to `closer`
+  // (kNoIndex: not known). Call in group order.
+  SnapshotBuilder& closedBy(std::uint32_t group, std::uint32_t closer, std::uint32_t timeWait,
+                            std::uint32_t created = 0) {
+    if (s_.closerSource == CloserSource::None) s_.closerSource = CloserSource::KernelProbe;
+    s_.timeWaitByCloser.push_back(TimeWaitByCloser{group, closer, timeWait, created});
     return *this;
   }
 

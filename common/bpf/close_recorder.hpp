@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Who closed each TCP connection first, recorded in the kernel as it happens (closes.bpf.c): a
+// BPF program on the sock:inet_sock_set_state tracepoint, a ring buffer, and a reader thread
+// that empties it whenever it is half full, so that no storm between two polls overflows it.
+//
+// Needs CAP_BPF and CAP_PERFMON (or root) to load, a kernel with BTF and Linux >= 5.8 (ring
+// buffers, tp_btf programs). Once loaded it needs no privilege: the ring is read through its
+// mmap, the lost count through the program's mapped globals.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace waitwatch::bpf {
+
+// One active close.
+struct CloseEvent {
+  std::uint64_t cookie = 0;  // the socket's, which its TIME_WAIT successor keeps
+  std::int32_t pid = 0;      // thread group id in the caller's pid namespace; 0 outside it
+  // Start time in clock ticks after boot (/proc/<pid>/stat field 22): a reused pid is another
+  // process.
+  std::uint64_t startTicks = 0;
+  std::uint32_t uid = 0;        // the closing thread's uid, in the initial user namespace
+  std::uint64_t cgroupId = 0;   // its cgroup v2 id: the inode of its cgroup directory
+  std::array<char, 16> comm{};  // the process's comm, NUL-terminated
+  friend bool operator==(const CloseEvent&, const CloseEvent&) = default;
+};
+
+class CloseRecorder {
+ public:
+  // Loads and attaches the program; the reader thread starts with the first take(), so that it
+  // does not inherit the capabilities the load needed. At most `maxWaiting` closes
+  // wait between two take() calls; more are counted as lost. Errors name the reason: no
+  // privilege (EPERM), no BTF (ENOENT), an old kernel, or a build without BPF (ENOTSUP).
+  static Result<CloseRecorder> load(std::size_t maxWaiting);
+
+  CloseRecorder(CloseRecorder&&) noexcept;
+  CloseRecorder& operator=(CloseRecorder&&) noexcept;
+  ~CloseRecorder();
+
+  // Appends every close recorded since the last call to `out`. Not thread-safe against itself.
+  void take(std::vector<CloseEvent>& out);
+  // Closes that could not be recorded since load: the ring was full, or `maxWaiting` closes
+  // were already waiting.
+  [[nodiscard]] std::uint64_t lost() const;
+  // The ring's size in bytes.
+  [[nodiscard]] std::size_t ringBytes() const;
+
+  struct Loaded;
+
+ private:
+  explicit CloseRecorder(std::unique_ptr<Loaded> loaded);
+  std::unique_ptr<Loaded> loaded_;
+};
+
+}  // namespace waitwatch::bpf
