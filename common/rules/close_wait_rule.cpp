@@ -475,6 +475,10 @@ std::string_view groupByName(GroupBy g) {
   return kGroupBy.name(g);
 }
 
+std::optional<GroupBy> parseGroupBy(std::string_view name) {
+  return kGroupBy.parse(name);
+}
+
 const RuleTypeDefinition& closeWaitRuleType() {
   static const RuleTypeDefinition type{RuleType::CloseWait, kKeys, readSection, makeEvaluator};
   return type;

@@ -31,6 +31,7 @@ inline constexpr std::string_view kDefaultConfigPath = "/etc/waitwatch/waitwatch
 
 enum class GroupBy : std::uint8_t { Process, Unit, Container };
 std::string_view groupByName(GroupBy g);  // "process", "unit", "container"
+std::optional<GroupBy> parseGroupBy(std::string_view name);
 
 // An inclusive port range; a single port is {p, p}.
 struct PortRange {
@@ -99,6 +100,11 @@ struct TimeWaitRule {
   std::optional<std::uint64_t> minSockets;  // TIME_WAIT sockets in a namespace
   std::optional<double> ratePerSecond;      // new TIME_WAIT sockets per second in a namespace
   bool timeWaitOverflow = false;            // fire when TCPTimeWaitOverflow rises
+  // Set: the rule is per closer group (the process, unit or container that closed the
+  // connections first): min_sockets and rate_per_second count the group's TIME_WAIT sockets,
+  // port_usage_ratio fires for a group that closes toward a pair that far used. Unset
+  // ("destination"): per pair and per namespace, as above.
+  std::optional<GroupBy> groupBy;
   bool operator==(const TimeWaitRule&) const = default;
 };
 

@@ -234,6 +234,34 @@ std::string closerText(const Alert& a, bool ofThem) {
   return out;
 }
 
+// A time_wait rule grouped by closer: "php-fpm[1234] (php.service) closed 27000 connections
+// now in TIME_WAIT, 450 new per second, most toward 10.0.0.5:3306 (26000); ..."
+std::string closerMessage(const Alert& a, const std::string& suffix) {
+  const TimeWaitDetails& t = a.timeWait;
+  const std::string ns = namedNetns(a.group) ? " in " + a.group.netns : "";
+  if (a.state == AlertState::Resolved) {
+    return "resolved: " + who(a) + ns + " holds " +
+           plural(a.count, "TIME_WAIT socket", "TIME_WAIT sockets") + " now, " +
+           rateText(t.ratePerSecond) + " new per second";
+  }
+  std::string out = who(a) + ns + " closed " +
+                    plural(a.count, "connection now in TIME_WAIT", "connections now in TIME_WAIT") +
+                    ", " + rateText(t.ratePerSecond) + " new per second";
+  if (!a.peers.empty()) {
+    out += ", most toward " + a.peers.front().endpoint.toString() + " (" +
+           std::to_string(a.peers.front().count) + ")";
+  } else if (!a.localPorts.empty()) {
+    out += ", most from clients of :" + std::to_string(a.localPorts.front().port) + " (" +
+           std::to_string(a.localPorts.front().count) + ")";
+  }
+  if (has(a, AlertReason::PortUsage)) {
+    out += "; " + pairText(a) + " uses " + percent(t.portUsageRatio) + " of the " +
+           std::to_string(t.usablePorts) +
+           " usable ephemeral ports: new connections will fail with EADDRNOTAVAIL";
+  }
+  return out + ": reuse connections (keep-alive, a pool)" + suffix;
+}
+
 std::string timeWaitMessage(const Alert& a) {
   const TimeWaitDetails& t = a.timeWait;
   const std::string prefix = a.state == AlertState::Resolved ? "resolved: " : "";
@@ -252,6 +280,10 @@ std::string timeWaitMessage(const Alert& a) {
            suffix;
   }
 
+  if (a.group.kind == GroupKind::Process || a.group.kind == GroupKind::Unit ||
+      a.group.kind == GroupKind::Container) {
+    return closerMessage(a, suffix);
+  }
   std::string out =
       prefix + a.group.netns + ": " + plural(a.count, "TIME_WAIT socket", "TIME_WAIT sockets");
   if (t.maxTimeWaitBuckets > 0) {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "rules/config_json.hpp"
 #include "rules/match.hpp"
 #include "rules/rule_evaluator.hpp"
 
@@ -58,7 +59,7 @@ class TimeWaitEvaluator final : public RuleEvaluator {
       twPass_[t] = 1;
       agg[tg.netns].timeWait += tg.timeWait;
       agg[tg.netns].created += tg.created;
-      if (!tw.portUsageRatio || tg.serverSide) continue;
+      if (!tw.portUsageRatio || tg.serverSide || tw.groupBy) continue;
       const bool over = tg.portUsageRatio >= *tw.portUsageRatio;
       if (!over && !trackDestinations) continue;
       std::string key = destinationKey(snap, tg);
@@ -77,7 +78,11 @@ class TimeWaitEvaluator final : public RuleEvaluator {
       if (over) g->alert->reasons.push_back(AlertReason::PortUsage);
     }
 
-    const bool namespaceRule = tw.minSockets || tw.ratePerSecond || tw.timeWaitOverflow;
+    if (tw.groupBy) {
+      evaluateClosers(rs, snap, machine);
+    }
+    const bool namespaceRule =
+        !tw.groupBy && (tw.minSockets || tw.ratePerSecond || tw.timeWaitOverflow);
     for (std::size_t n = 0; namespaceRule && n < nns; ++n) {
       const NetnsEntry& ns = snap.namespaces[n];
       const std::uint64_t count = filtered ? agg[n].timeWait : ns.states[TcpState::TimeWait];
@@ -232,6 +237,142 @@ class TimeWaitEvaluator final : public RuleEvaluator {
     return !endpointDims || passesEndpoint(m, std::nullopt, &tg.destination, eph);
   }
 
+  // group_by a closer: the TIME_WAIT sockets each closer group holds, over the groups the
+  // rule's endpoint match passes; process matches apply to the closer.
+  void evaluateClosers(RuleState& rs, const Snapshot& snap, AlertMachine& machine) {
+    const Rule& rule = rs.rule;
+    const TimeWaitRule& tw = rule.timeWait;
+    const bool processDims = usesProcessDimensions(rule.match);
+    const bool endpointDims = usesEndpointDimensions(rule.match);
+    struct Acc {
+      const ProcessInfo* closer = nullptr;  // the member that closed the most
+      std::uint64_t closerSockets = 0;
+      std::uint32_t netns = 0;
+      GroupKind kind = GroupKind::Process;
+      std::uint64_t timeWait = 0;
+      std::uint64_t created = 0;
+      std::unordered_map<std::uint32_t, std::uint64_t> byCloser;  // closer -> sockets
+      std::unordered_map<std::size_t, std::uint64_t> byGroup;     // TIME_WAIT group -> sockets
+    };
+    std::unordered_map<std::string, Acc> accs;
+    for (const TimeWaitByCloser& t : snap.timeWaitByCloser) {
+      if (t.group >= snap.timeWait.size() || t.closer >= snap.closers.size()) continue;
+      const TimeWaitGroup& tg = snap.timeWait[t.group];
+      if (tg.netns >= snap.namespaces.size()) continue;
+      const ProcessInfo& c = snap.closers[t.closer];
+      if (processDims && !passesProcess(rule.match, &c, std::nullopt)) continue;
+      if (endpointDims) {
+        const EphemeralRange& eph = snap.namespaces[tg.netns].ephemeral;
+        const bool passes = tg.serverSide
+                                ? passesEndpoint(rule.match, tg.destination.port, nullptr, eph)
+                                : passesEndpoint(rule.match, std::nullopt, &tg.destination, eph);
+        if (!passes) continue;
+      }
+      const std::string inode = std::to_string(snap.namespaces[tg.netns].ref.inode);
+      GroupKind kind = GroupKind::Process;
+      std::string key;
+      if (*tw.groupBy == GroupBy::Unit && !c.unit.empty()) {
+        kind = GroupKind::Unit;
+        key = "closer:unit:" + c.unit + ":" + inode;
+      } else if (*tw.groupBy == GroupBy::Container && !c.container.empty()) {
+        kind = GroupKind::Container;
+        key = "closer:container:" + c.container.runtime + ":" + c.container.id + ":" + inode;
+      } else {
+        key = "closer:process:" + std::to_string(c.key.pid) + "@" +
+              std::to_string(c.key.startTime) + ":" + c.comm + ":" + inode;
+      }
+      Acc& a = accs[key];
+      const std::uint64_t mine = a.byCloser[t.closer] += t.timeWait;
+      if (a.closer == nullptr || mine > a.closerSockets) {
+        a.closer = &c;
+        a.closerSockets = mine;
+      }
+      a.netns = tg.netns;
+      a.kind = kind;
+      a.timeWait += t.timeWait;
+      a.created += t.created;
+      a.byGroup[t.group] += t.timeWait;
+    }
+    for (auto& [key, a] : accs) {
+      const double seconds = createdSeconds(snap, a.netns);
+      const double rate = seconds > 0 ? static_cast<double>(a.created) / seconds : 0.0;
+      // The most used pair it closes toward.
+      const TimeWaitGroup* worst = nullptr;
+      for (const auto& [group, n] : a.byGroup) {
+        const TimeWaitGroup& tg = snap.timeWait[group];
+        if (!tg.serverSide && (worst == nullptr || tg.portUsageRatio > worst->portUsageRatio)) {
+          worst = &tg;
+        }
+      }
+      std::vector<AlertReason> reasons;
+      if (tw.portUsageRatio && worst != nullptr && worst->portUsageRatio >= *tw.portUsageRatio) {
+        reasons.push_back(AlertReason::PortUsage);
+      }
+      if (tw.minSockets && a.timeWait >= *tw.minSockets) {
+        reasons.push_back(AlertReason::TimeWaitCount);
+      }
+      if (tw.ratePerSecond && rate >= *tw.ratePerSecond) {
+        reasons.push_back(AlertReason::TimeWaitRate);
+      }
+      auto it = rs.groups.find(key);
+      if (reasons.empty() && it == rs.groups.end()) continue;
+      if (it == rs.groups.end()) it = rs.groups.try_emplace(key).first;
+      GroupState& g = it->second;
+      g.seenGeneration = machine.generation;
+      g.condition = !reasons.empty();
+      if (!g.alert) g.alert = std::make_unique<Alert>(machine.newAlert(rs, key));
+      Alert& alert = *g.alert;
+      const NetnsEntry& ns = snap.namespaces[a.netns];
+      alert.group = AlertGroup{};
+      alert.group.kind = a.kind;
+      alert.group.netns = ns.ref.label();
+      alert.group.netnsInode = ns.ref.inode;
+      alert.group.processes = static_cast<std::uint32_t>(a.byCloser.size());
+      alert.reasons = std::move(reasons);
+      alert.count = a.timeWait;
+      alert.timeWait = TimeWaitDetails{};
+      TimeWaitDetails& d = alert.timeWait;
+      d.ratePerSecond = rate;
+      d.maxTimeWaitBuckets = ns.maxTimeWaitBuckets;
+      d.usablePorts = ns.ephemeral.usableCount();
+      d.closersTracked = true;
+      d.closerTimeWait = a.timeWait;
+      d.closerRatePerSecond = rate;
+      if (worst != nullptr) {
+        d.source = worst->source;
+        d.destination = worst->destination;
+        d.portUsageRatio = worst->portUsageRatio;
+        d.live = worst->live;
+      }
+      // Where it closes toward: the destinations and server ports with most of its sockets.
+      std::vector<std::pair<std::uint64_t, std::size_t>> where;
+      for (const auto& [group, n] : a.byGroup)
+        where.emplace_back(n, group);
+      std::sort(where.begin(), where.end(), [](const auto& x, const auto& y) {
+        return x.first != y.first ? x.first > y.first : x.second < y.second;
+      });
+      alert.peers.clear();
+      alert.localPorts.clear();
+      for (const auto& [n, group] : where) {
+        const TimeWaitGroup& tg = snap.timeWait[group];
+        if (tg.serverSide) {
+          if (alert.localPorts.size() < kTopReported) {
+            alert.localPorts.push_back(PortCount{tg.destination.port, n});
+          }
+        } else if (alert.peers.size() < kTopReported) {
+          alert.peers.push_back(PeerCount{tg.destination, n});
+        }
+      }
+      const ProcessInfo& c = *a.closer;
+      alert.group.pid = a.kind == GroupKind::Process ? c.key.pid : 0;
+      alert.group.startTime = a.kind == GroupKind::Process ? c.key.startTime : 0;
+      alert.group.comm = c.comm;
+      alert.group.user = c.user;
+      alert.group.unit = c.unit;
+      alert.group.container = c.container.shortName();
+    }
+  }
+
   // The destinations and server ports holding most TIME_WAIT sockets in a namespace: what an
   // operator looks at first.
   void topTimeWaitGroups(const Snapshot& snap, std::uint32_t ns, Alert& a) const {
@@ -297,8 +438,8 @@ class TimeWaitEvaluator final : public RuleEvaluator {
   std::vector<std::size_t> closersOf_;
 };
 
-constexpr std::array<std::string_view, 4> kKeys = {"port_usage_ratio", "min_sockets",
-                                                   "rate_per_second", "time_wait_overflow"};
+constexpr std::array<std::string_view, 5> kKeys = {
+    "port_usage_ratio", "min_sockets", "rate_per_second", "time_wait_overflow", "group_by"};
 
 bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& path,
                  Duration /*pollInterval*/, Rule& out) {
@@ -324,6 +465,25 @@ bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& p
       !in.boolean(v["time_wait_overflow"], in.child(path, "time_wait_overflow"),
                   r.timeWaitOverflow)) {
     return false;
+  }
+  if (v.contains("group_by")) {
+    const std::string p = in.child(path, "group_by");
+    std::string g;
+    if (!in.string(v["group_by"], p, g)) return false;
+    if (g != "destination") {
+      const std::optional<GroupBy> groupBy = parseGroupBy(g);
+      if (!groupBy) {
+        return in.fail(p, config_json::jsonQuote(g) +
+                              " is not a grouping, expected \"destination\", \"process\", "
+                              "\"unit\" or \"container\"");
+      }
+      if (r.timeWaitOverflow) {
+        return in.fail(in.child(path, "time_wait_overflow"),
+                       "is per namespace: the kernel's counter names no closer; use it in a "
+                       "rule without \"group_by\"");
+      }
+      r.groupBy = *groupBy;
+    }
   }
   if (!r.portUsageRatio && !r.minSockets && !r.ratePerSecond && !r.timeWaitOverflow) {
     return in.fail(path,

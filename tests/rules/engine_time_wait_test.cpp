@@ -295,3 +295,91 @@ TEST(TimeWaitRule, AlertsNameTheProcessThatClosedTheConnections) {
 
 }  // namespace
 }  // namespace waitwatch::testing
+
+namespace waitwatch::testing {
+namespace {
+
+// group_by a closer: one alert per process (or unit, container) that closes connections
+// first, whatever destinations they go to.
+TEST(TimeWaitRule, GroupedByCloserFiresPerClosingProcess) {
+  const auto build = [](std::uint32_t phpSockets, std::uint32_t phpNew) {
+    SnapshotBuilder b;
+    b.timeWaitPair("10.0.0.5", "10.0.0.9:3306", 26000, 0, phpNew);
+    b.timeWaitPair("10.0.0.5", "10.0.0.7:443", 900, 0, 0);
+    const auto w1 = b.closer(proc(1234, "php-fpm").inUnit("php8.2-fpm.service"));
+    const auto w2 = b.closer(proc(1235, "php-fpm").inUnit("php8.2-fpm.service"));
+    const auto cron = b.closer(proc(77, "backup"));
+    b.closedBy(0, w1, phpSockets, phpNew).closedBy(0, w2, 26000 - phpSockets, 0);
+    b.closedBy(1, cron, 900, 0);
+    return b.build();
+  };
+  Engine e(configFrom(R"({"rules": [{"name": "closers", "type": "time_wait",
+      "group_by": "process", "rate_per_second": 100, "port_usage_ratio": 0.9,
+      "clear_for": "0s"}]})"));
+  auto out = e.evaluate(build(20000, 2250), at(0));
+  ASSERT_EQ(out.size(), 2u) << briefs(out).size();
+  std::sort(out.begin(), out.end(),
+            [](const Alert& x, const Alert& y) { return x.count > y.count; });
+  const Alert& a = out[0];
+  EXPECT_EQ(a.key, "closer:process:1234@1000:php-fpm:4026531840");
+  EXPECT_EQ(a.group.kind, GroupKind::Process);
+  EXPECT_EQ(a.group.pid, 1234);
+  EXPECT_EQ(a.count, 20000u);
+  EXPECT_EQ(a.reasons,
+            (std::vector<AlertReason>{AlertReason::PortUsage, AlertReason::TimeWaitRate}));
+  EXPECT_EQ(a.message,
+            "php-fpm[1234] (php8.2-fpm.service) closed 20000 connections now in TIME_WAIT, 450 "
+            "new per second, most toward 10.0.0.9:3306 (20000); 10.0.0.5 -> 10.0.0.9:3306 uses "
+            "92% of the 28232 usable ephemeral ports: new connections will fail with "
+            "EADDRNOTAVAIL: reuse connections (keep-alive, a pool)");
+  // The other worker only adds to a full pair: port usage, not rate.
+  EXPECT_EQ(out[1].group.pid, 1235);
+  EXPECT_EQ(out[1].reasons, std::vector<AlertReason>{AlertReason::PortUsage});
+
+  // By unit: the two workers are one group, named after the one that closed most.
+  Engine byUnit(configFrom(R"({"rules": [{"name": "units", "type": "time_wait",
+      "group_by": "unit", "min_sockets": 10000}]})"));
+  auto units = byUnit.evaluate(build(20000, 0), at(0));
+  ASSERT_EQ(units.size(), 1u);
+  EXPECT_EQ(units[0].key, "closer:unit:php8.2-fpm.service:4026531840");
+  EXPECT_EQ(units[0].count, 26000u);
+  EXPECT_EQ(units[0].group.processes, 2u);
+  EXPECT_EQ(units[0].group.comm, "php-fpm");
+  EXPECT_NE(units[0].message.find("php8.2-fpm.service (php-fpm, 2 processes) closed 26000 "
+                                  "connections now in TIME_WAIT"),
+            std::string::npos)
+      << units[0].message;
+
+  // A match on the closer's name narrows to it.
+  Engine matched(configFrom(R"({"rules": [{"name": "backup", "type": "time_wait",
+      "group_by": "process", "min_sockets": 100, "match": {"include": {"comm": ["backup"]}}}]})"));
+  auto only = matched.evaluate(build(20000, 0), at(0));
+  ASSERT_EQ(only.size(), 1u);
+  EXPECT_EQ(only[0].group.comm, "backup");
+  EXPECT_EQ(only[0].count, 900u);
+}
+
+TEST(TimeWaitRule, GroupByIsCheckedWhenTheConfigurationLoads) {
+  auto bad = compileConfig(R"({"rules": [{"name": "x", "type": "time_wait",
+      "group_by": "closer", "min_sockets": 1}]})",
+                           "test");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("rules[0].group_by: \"closer\" is not a grouping"),
+            std::string::npos)
+      << bad.error().message;
+  auto overflow = compileConfig(R"({"rules": [{"name": "x", "type": "time_wait",
+      "group_by": "unit", "time_wait_overflow": true}]})",
+                                "test");
+  ASSERT_FALSE(overflow);
+  EXPECT_NE(overflow.error().message.find("time_wait_overflow: is per namespace"),
+            std::string::npos)
+      << overflow.error().message;
+  auto destination = compileConfig(R"({"rules": [{"name": "x", "type": "time_wait",
+      "group_by": "destination", "port_usage_ratio": 0.8}]})",
+                                   "test");
+  ASSERT_TRUE(destination) << destination.error().message;
+  EXPECT_FALSE(destination->rules[0].timeWait.groupBy.has_value());
+}
+
+}  // namespace
+}  // namespace waitwatch::testing
