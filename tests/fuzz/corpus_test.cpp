@@ -51,6 +51,10 @@ TEST(FuzzCorpus, CoreText) {
 TEST(FuzzCorpus, JsonConfig) {
   EXPECT_GE(runCorpus("config", jsonConfig), 20u);
 }
+TEST(FuzzCorpus, ApiDocuments) {
+  EXPECT_GE(runCorpus("api", apiDocuments), 3u);
+}
+
 TEST(FuzzCorpus, HttpRequests) {
   EXPECT_GE(runCorpus("http", httpRequest), 15u);
   // After every input of the corpus, the daemon's HTTP server still answers a scrape.

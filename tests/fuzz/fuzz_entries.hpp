@@ -32,4 +32,9 @@ const char* httpRequest(const std::uint8_t* data, std::size_t size);
 // After any number of inputs: the server still answers a plain scrape.
 const char* httpServerAlive();
 
+// fuzz_entries_api.cpp (waitwatch::api)
+// Bytes as a daemon's /api/v1/snapshot or /api/v1/alerts document: read, and what reads is
+// consistent and writes back as a document that reads as itself.
+const char* apiDocuments(const std::uint8_t* data, std::size_t size);
+
 }  // namespace waitwatch::fuzz
