@@ -383,7 +383,12 @@ soft limit (at it, accept() and socket() fail with EMFILE); with --from, RUNS-OU
 daemon forecasts it gets there, at the rate its open files grow.
 
 Run as root (or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see the owners of other
-users' sockets; without, they are counted but not attributed, and waitwatch says so.
+users' sockets; without, they are counted but not attributed, and waitwatch says so. As root
+(or with CAP_BPF and CAP_PERFMON) owners are found by one BPF pass in the kernel;
+WAITWATCH_NO_BPF=1 in the environment reads /proc instead.
+
+Who closed the connections now in TIME-WAIT only waitwatchd knows (it records every close):
+see it with --from.
 
 Exit status: 0 on success, 1 when nothing could be read (or the daemon could not be asked),
 2 on bad arguments.

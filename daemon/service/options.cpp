@@ -38,7 +38,12 @@ std::string daemonUsage() {
          "  -V, --version        print the version\n"
          "  -h, --help           print this help\n"
          "\n"
-         "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop the daemon.\n";
+         "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT stop the daemon.\n"
+         "\n"
+         "TIME_WAIT sockets are charged to the process that closed them, recorded in the\n"
+         "kernel by a BPF program loaded at start-up (needs CAP_BPF and CAP_PERFMON);\n"
+         "WAITWATCH_NO_BPF=1 in the environment loads none, and closers then come from\n"
+         "socket ownership at each poll.\n";
 }
 
 Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args) {
