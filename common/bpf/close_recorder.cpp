@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,7 +65,9 @@ struct CloseRecorder::Loaded {
   bpf_object* object = nullptr;
   bpf_link* link = nullptr;
   ring_buffer* ring = nullptr;
-  const volatile std::uint64_t* kernelLost = nullptr;  // `lost` in the program's mapped .bss
+  void* bss = nullptr;  // the program's .bss, mapped
+  std::size_t bssBytes = 0;
+  const volatile std::uint64_t* kernelLost = nullptr;  // `lost` in it
   std::size_t ringBytes = 0;
   std::size_t maxWaiting = 0;
   detail::StartTicks startTicks;
@@ -85,6 +88,7 @@ struct CloseRecorder::Loaded {
       reader.join();
     }
     if (ring != nullptr) ring_buffer__free(ring);
+    if (bss != nullptr) ::munmap(bss, bssBytes);
     if (link != nullptr) bpf_link__destroy(link);
     if (object != nullptr) bpf_object__close(object);
   }
@@ -185,12 +189,12 @@ Result<CloseRecorder> CloseRecorder::load(std::size_t maxWaiting) {
   if (loaded->link == nullptr) {
     return detail::loadError(errno, "attaching the BPF close recorder", kRequirement);
   }
-  std::size_t bssSize = 0;
-  loaded->kernelLost =
-      static_cast<const volatile std::uint64_t*>(bpf_map__initial_value(bss, &bssSize));
-  if (loaded->kernelLost == nullptr || bssSize < sizeof(std::uint64_t)) {
-    return Error{ENOENT, "the BPF close recorder's counters are not mapped"};
-  }
+  // The live .bss, mapped read-only: libbpf's own copy of it is the initial value.
+  loaded->bssBytes = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* bssMap = ::mmap(nullptr, loaded->bssBytes, PROT_READ, MAP_SHARED, bpf_map__fd(bss), 0);
+  if (bssMap == MAP_FAILED) return osError(errno, "mapping the BPF close recorder's counters");
+  loaded->bss = bssMap;
+  loaded->kernelLost = static_cast<const volatile std::uint64_t*>(bssMap);
   loaded->ring = ring_buffer__new(bpf_map__fd(ringMap), &Loaded::onRecord, loaded.get(), nullptr);
   if (loaded->ring == nullptr) {
     return detail::loadError(errno, "mapping the BPF close recorder's ring", kRequirement);

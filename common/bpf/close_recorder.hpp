@@ -5,8 +5,8 @@
 // that empties it whenever it is half full, so that no storm between two polls overflows it.
 //
 // Needs CAP_BPF and CAP_PERFMON (or root) to load, a kernel with BTF and Linux >= 5.8 (ring
-// buffers, tp_btf programs). Once loaded it needs no privilege: the ring is read through its
-// mmap, the lost count through the program's mapped globals.
+// buffers, tp_btf programs). Once loaded it needs no privilege: the ring and the lost count
+// (the program's .bss) are read through mmap.
 #include <array>
 #include <cstdint>
 #include <memory>
