@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <tuple>
 
 #include "core/enum_names.hpp"
 
@@ -357,18 +358,38 @@ std::string renderTimeWaitClosers(const Snapshot& s, const RenderOptions& o) {
            "http://HOST:9929\n";
   }
   const bool multiNs = s.namespaces.size() > 1;
-  std::vector<const TimeWaitByCloser*> order;
+  // Short-lived closers (a script running curl in a loop) are many processes of one name: one
+  // row per (group, name, user, unit or container), counting its processes.
+  struct Row {
+    std::uint32_t group = 0;
+    const ProcessInfo* closer = nullptr;
+    std::uint32_t processes = 0;
+    std::uint64_t timeWait = 0;
+    std::uint64_t created = 0;
+  };
+  std::vector<Row> found;
+  std::map<std::tuple<std::uint32_t, std::string, std::string, std::string>, std::size_t> rowOf;
   std::uint64_t unknown = 0;
   for (const TimeWaitByCloser& t : s.timeWaitByCloser) {
     if (t.group >= s.timeWait.size()) continue;
-    if (t.closer < s.closers.size()) {
-      order.push_back(&t);
-    } else {
+    if (t.closer >= s.closers.size()) {
       unknown += t.timeWait;
+      continue;
     }
+    const ProcessInfo& p = s.closers[t.closer];
+    const auto [it, inserted] =
+        rowOf.try_emplace(std::make_tuple(t.group, p.comm, p.user, ownerOrDash(p)), found.size());
+    if (inserted) found.push_back(Row{t.group, &p, 0, 0, 0});
+    Row& r = found[it->second];
+    ++r.processes;
+    r.timeWait += t.timeWait;
+    r.created += t.created;
   }
+  std::vector<const Row*> order;
+  for (const Row& r : found)
+    order.push_back(&r);
   std::stable_sort(order.begin(), order.end(),
-                   [](const auto* a, const auto* b) { return a->timeWait > b->timeWait; });
+                   [](const Row* a, const Row* b) { return a->timeWait > b->timeWait; });
   std::vector<Column> columns;
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"CLOSED BY", false, 0});
@@ -379,18 +400,19 @@ std::string renderTimeWaitClosers(const Snapshot& s, const RenderOptions& o) {
   columns.push_back({"NEW/S", true, 0});
   std::vector<std::vector<std::string>> rows;
   std::uint64_t restSockets = 0;
-  for (const TimeWaitByCloser* t : order) {
+  for (const Row* t : order) {
     if (rows.size() >= o.maxTimeWaitGroups) {
       restSockets += t->timeWait;
       continue;
     }
     const TimeWaitGroup& g = s.timeWait[t->group];
-    const ProcessInfo& p = s.closers[t->closer];
+    const ProcessInfo& p = *t->closer;
     std::vector<std::string> r;
     if (multiNs) {
       r.push_back(g.netns < s.namespaces.size() ? s.namespaces[g.netns].ref.label() : "?");
     }
-    r.push_back(processName(p));
+    r.push_back(t->processes == 1 ? processName(p)
+                                  : p.comm + " (" + std::to_string(t->processes) + " processes)");
     r.push_back(p.user);
     r.push_back(ownerOrDash(p));
     // Server side: its clients, on the listening endpoint it serves.

@@ -168,6 +168,19 @@ TEST(CliRender, TimeWaitByCloserFromADaemon) {
                 "1 TIME-WAIT socket closed by a process not known (before the daemon watched, "
                 "or lost)",
             }));
+  // Many short-lived processes of one name closing toward one place make one row.
+  ProcessInfo curl = testing::processInfo(400, "curl", "app", 1000, "");
+  s.closers.push_back(curl);
+  curl.key.pid = 401;
+  s.closers.push_back(curl);
+  s.timeWaitByCloser.push_back(TimeWaitByCloser{0, 2, 1, 1});
+  s.timeWaitByCloser.push_back(TimeWaitByCloser{0, 3, 1, 0});
+  const auto many = lines(renderTimeWait(s));
+  EXPECT_NE(std::find(many.begin(), many.end(),
+                      "curl (2 processes)  app       -                10.0.0.9:5432           "
+                      "        2    0.2"),
+            many.end())
+      << renderTimeWait(s);
   // A filtered view keeps the closers of the groups it keeps.
   const auto onlyNginx = filterWithSockets(s, shop.lines, Filter{.pids = {100}});
   EXPECT_EQ(onlyNginx.snapshot.closerSource, CloserSource::KernelProbe);
