@@ -446,7 +446,8 @@ Config defaultConfig() {
       .timeWait = TimeWaitRule{.portUsageRatio = 0.8,
                                .minSockets = std::nullopt,
                                .ratePerSecond = std::nullopt,
-                               .timeWaitOverflow = true},
+                               .timeWaitOverflow = true,
+                               .groupBy = std::nullopt},
   });
   return c;
 }

@@ -423,7 +423,7 @@ std::string renderTimeWaitClosers(const Snapshot& s, const RenderOptions& o) {
     char rate[32] = "-";
     if (window.count() > 0) {
       std::snprintf(rate, sizeof rate, "%.1f",
-                    t->created * 1000.0 / static_cast<double>(window.count()));
+                    static_cast<double>(t->created) * 1000.0 / static_cast<double>(window.count()));
     }
     r.push_back(rate);
     rows.push_back(std::move(r));

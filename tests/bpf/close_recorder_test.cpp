@@ -120,6 +120,69 @@ TEST(CloseRecorder, RecordsEveryActiveCloseWithTheProcessThatClosed) {
   EXPECT_EQ(recorder->lost(), 0u);
 }
 
+// A connection shared across a fork: the parent's close() only drops a reference; the FIN goes
+// when the child, the last holder, closes it, and the child is the closer.
+TEST(CloseRecorder, ASharedConnectionIsClosedByItsLastHolder) {
+  auto recorder = CloseRecorder::load(4096);
+  if (!recorder)
+    GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
+  std::vector<CloseEvent> events;
+  recorder->take(events);
+  int toChild[2];
+  ASSERT_EQ(::pipe(toChild), 0);
+  const pid_t holder = ::fork();
+  if (holder == 0) {
+    ::prctl(PR_SET_NAME, "ww-parent", 0, 0, 0);
+    if (::unshare(CLONE_NEWNET) != 0) ::_exit(10);
+    const int ctl = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (::ioctl(ctl, SIOCGIFFLAGS, &ifr) != 0) ::_exit(11);
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+    if (::ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) ::_exit(12);
+    const int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(7001);
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(ls, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 || ::listen(ls, 8) != 0) {
+      ::_exit(13);
+    }
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) ::_exit(14);
+    const int served = ::accept(ls, nullptr, nullptr);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::prctl(PR_SET_NAME, "ww-child", 0, 0, 0);
+      char go = 0;
+      if (::read(toChild[0], &go, 1) != 1) ::_exit(20);
+      ::close(fd);  // the last reference: the FIN, FIN_WAIT1
+      ::_exit(0);
+    }
+    ::close(fd);  // a reference only
+    const char go = 1;
+    if (::write(toChild[1], &go, 1) != 1) ::_exit(15);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    char buf[8];
+    while (::read(served, buf, sizeof buf) > 0) {
+    }
+    ::close(served);
+    ::_exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 16);
+  }
+  int status = 0;
+  ::waitpid(holder, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  events.clear();
+  recorder->take(events);
+  std::vector<std::string> closers;
+  for (const CloseEvent& e : events) {
+    const std::string comm = e.comm.data();
+    if (comm == "ww-parent" || comm == "ww-child") closers.push_back(comm);
+  }
+  EXPECT_EQ(closers, std::vector<std::string>{"ww-child"});
+}
+
 TEST(CloseRecorder, AStormBeyondWhatMayWaitIsCountedAsLost) {
   // At most 64 closes wait between takes; the ring holds about a thousand (64 KiB). The reader
   // thread starts with the first take, so before it everything beyond the ring is lost in the
