@@ -32,7 +32,7 @@
 
 namespace {
 
-using waitwatch::bpf::CloseEvent;
+using waitwatch::bpf::CloseBatch;
 using waitwatch::bpf::CloseRecorder;
 
 [[noreturn]] void die(const std::string& what) {
@@ -81,7 +81,7 @@ Round runRound(unsigned long closes, CloseRecorder* recorder) {
       ::listen(ls, 4096) != 0) {
     die("listen");
   }
-  std::vector<CloseEvent> events;
+  CloseBatch events;
   if (recorder != nullptr) recorder->take(events);  // what earlier rounds left
   std::thread server([ls, closes] {
     char buf[64];
@@ -107,9 +107,8 @@ Round runRound(unsigned long closes, CloseRecorder* recorder) {
   r.recorded = recorder != nullptr;
   r.closes = closes;
   if (recorder != nullptr) {
-    events.clear();
     recorder->take(events);
-    r.events = events.size();
+    r.events = events.closes.size();
     r.lost = recorder->lost();
   }
   r.wallSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

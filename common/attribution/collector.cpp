@@ -271,13 +271,13 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   return {};
 }
 
-std::uint32_t Collector::closerOfEvent(const bpf::CloseEvent& e) {
-  const std::string comm = printable(std::string_view(e.comm.data()), e.comm.size());
-  const auto [id, fresh] = ledger_.intern(ProcessKey{e.pid, e.startTicks}, comm);
+std::uint32_t Collector::closerOf(const bpf::Closer& c) {
+  const std::string comm = printable(std::string_view(c.comm.data()), c.comm.size());
+  const auto [id, fresh] = ledger_.intern(ProcessKey{c.pid, c.startTicks}, comm);
   if (fresh) {
     ProcessInfo& info = ledger_.closer(id);
-    info.uid = e.uid;
-    owners_->describe(info.key, e.cgroupId, info);
+    info.uid = c.uid;
+    owners_->describe(info.key, c.cgroupId, info);
     info.comm = comm;  // the kernel's, which the ledger is keyed by
   }
   return id;
@@ -289,14 +289,22 @@ void Collector::chargeClosers(Snapshot& out) {
   out.closerSource = closerSource_;
   if (closerSource_ == CloserSource::None) return;
   // Closes first: a TIME_WAIT socket of this dump may have been closed since the last poll.
-  closeEvents_.clear();
   if (recorder_) {
-    recorder_->take(closeEvents_);
+    recorder_->take(closes_);
     stats_.closersLost = recorder_->lost();
     out.closesLost = stats_.closersLost;
+    batchCloser_.clear();
+    for (const bpf::Closer& c : closes_.closers)
+      batchCloser_.push_back(closerOf(c));
+    for (const bpf::CloseEvent& e : closes_.closes) {
+      if (e.closer < batchCloser_.size()) ledger_.recordClose(e.cookie, batchCloser_[e.closer]);
+    }
+    // A storm's batch (16 bytes a close) is not kept through the quiet polls after it.
+    if (closes_.closes.capacity() > 65'536 &&
+        closes_.closes.size() * 4 < closes_.closes.capacity()) {
+      std::vector<bpf::CloseEvent>().swap(closes_.closes);
+    }
   }
-  for (const bpf::CloseEvent& e : closeEvents_)
-    ledger_.recordClose(e.cookie, closerOfEvent(e));
   if (closerSource_ == CloserSource::Ownership) {
     processCloser_.assign(out.processes.size(), kUnknownCloser);
     for (const OwnedSocket& o : aggregator_.owned()) {

@@ -140,7 +140,7 @@ class Collector {
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
   void chargeClosers(Snapshot& out);
-  std::uint32_t closerOfEvent(const bpf::CloseEvent& e);
+  std::uint32_t closerOf(const bpf::Closer& c);
 
   CollectorOptions options_;
   std::unique_ptr<OwnerFinder> owners_;
@@ -152,7 +152,8 @@ class Collector {
   std::string closerFallback_;
   std::shared_ptr<bpf::CloseRecorder> recorder_;
   CloserLedger ledger_;
-  std::vector<bpf::CloseEvent> closeEvents_;
+  bpf::CloseBatch closes_;
+  std::vector<std::uint32_t> batchCloser_;    // per closer of closes_: its ledger id
   std::vector<std::uint32_t> processCloser_;  // per snapshot process: its closer id
   std::vector<std::uint32_t> closerIndex_;    // per closer id: its index in Snapshot::closers
   FlatIndex<std::uint64_t, std::hash<std::uint64_t>> closerGroups_;

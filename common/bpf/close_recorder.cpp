@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "libbpf_log.hpp"
 #include "objects.hpp"
@@ -75,7 +76,19 @@ struct CloseRecorder::Loaded {
   UniqueFd stop;
   std::thread reader;
   std::mutex mutex;  // the ring's consumer side and `waiting`
-  std::vector<CloseEvent> waiting;
+  CloseBatch waiting;
+  // Closers of `waiting` by identity: most closes of a storm come from a few processes.
+  struct IdentityHash {
+    std::size_t operator()(const Closer& c) const noexcept {
+      std::uint64_t h = c.startTicks * 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint32_t>(c.pid);
+      for (char ch : c.comm) {
+        if (ch == '\0') break;
+        h = (h ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
+      }
+      return static_cast<std::size_t>(h ^ (h >> 29));
+    }
+  };
+  std::unordered_map<Closer, std::uint32_t, IdentityHash> closerIndex;
   std::atomic<std::uint64_t> dropped{0};
 
   Loaded() = default;
@@ -98,19 +111,24 @@ struct CloseRecorder::Loaded {
     if (size < sizeof(RawClose)) return 0;
     RawClose r;
     std::memcpy(&r, data, sizeof(r));
-    if (self->waiting.size() >= self->maxWaiting) {
+    if (self->waiting.closes.size() >= self->maxWaiting) {
       self->dropped.fetch_add(1, std::memory_order_relaxed);
       return 0;
     }
-    CloseEvent e;
-    e.cookie = r.cookie;
-    e.pid = r.pid <= INT32_MAX ? static_cast<std::int32_t>(r.pid) : 0;
-    e.startTicks = self->startTicks(r.startBoottimeNs);
-    e.uid = r.uid;
-    e.cgroupId = r.cgroupId;
-    std::memcpy(e.comm.data(), r.comm, sizeof(r.comm));
-    e.comm.back() = '\0';
-    self->waiting.push_back(e);
+    Closer c;
+    c.pid = r.pid <= INT32_MAX ? static_cast<std::int32_t>(r.pid) : 0;
+    c.startTicks = self->startTicks(r.startBoottimeNs);
+    c.uid = r.uid;
+    c.cgroupId = r.cgroupId;
+    std::memcpy(c.comm.data(), r.comm, sizeof(r.comm));
+    c.comm.back() = '\0';
+    // Bytes after the NUL are whatever the kernel had there: not part of the identity.
+    const auto end = std::find(c.comm.begin(), c.comm.end(), '\0');
+    std::fill(end, c.comm.end(), '\0');
+    const auto next = static_cast<std::uint32_t>(self->waiting.closers.size());
+    const auto [it, inserted] = self->closerIndex.try_emplace(c, next);
+    if (inserted) self->waiting.closers.push_back(c);
+    self->waiting.closes.push_back(CloseEvent{r.cookie, it->second});
     return 0;
   }
 
@@ -216,17 +234,19 @@ Result<CloseRecorder> CloseRecorder::load(std::size_t maxWaiting) {
   return CloseRecorder(std::move(loaded));
 }
 
-void CloseRecorder::take(std::vector<CloseEvent>& out) {
+void CloseRecorder::take(CloseBatch& out) {
   // The reader starts with the first take(), not at load: a thread copies the capabilities of
   // the thread that starts it, and the loader still holds the ones loading needed.
   if (!loaded_->reader.joinable()) {
     Loaded* self = loaded_.get();
     loaded_->reader = std::thread([self] { self->readLoop(); });
   }
+  out.closes.clear();
+  out.closers.clear();
   const std::lock_guard lock(loaded_->mutex);
   ring_buffer__consume(loaded_->ring);
-  out.insert(out.end(), loaded_->waiting.begin(), loaded_->waiting.end());
-  loaded_->waiting.clear();
+  std::swap(out, loaded_->waiting);
+  loaded_->closerIndex.clear();
 }
 
 std::uint64_t CloseRecorder::lost() const {

@@ -17,17 +17,28 @@
 
 namespace waitwatch::bpf {
 
-// One active close.
+// A process that closed connections.
+struct Closer {
+  std::uint64_t startTicks = 0;  // /proc/<pid>/stat field 22: a reused pid is another process
+  std::uint64_t cgroupId = 0;    // its cgroup v2 id: the inode of its cgroup directory
+  std::int32_t pid = 0;          // thread group id in the caller's pid namespace; 0 outside it
+  std::uint32_t uid = 0;         // the closing thread's uid, in the initial user namespace
+  std::array<char, 16> comm{};   // the process's comm, NUL-terminated
+  friend bool operator==(const Closer&, const Closer&) = default;
+};
+
+// One active close: 16 bytes, since a storm brings hundreds of thousands between two polls and
+// they come from few processes.
 struct CloseEvent {
   std::uint64_t cookie = 0;  // the socket's, which its TIME_WAIT successor keeps
-  std::int32_t pid = 0;      // thread group id in the caller's pid namespace; 0 outside it
-  // Start time in clock ticks after boot (/proc/<pid>/stat field 22): a reused pid is another
-  // process.
-  std::uint64_t startTicks = 0;
-  std::uint32_t uid = 0;        // the closing thread's uid, in the initial user namespace
-  std::uint64_t cgroupId = 0;   // its cgroup v2 id: the inode of its cgroup directory
-  std::array<char, 16> comm{};  // the process's comm, NUL-terminated
+  std::uint32_t closer = 0;  // index into CloseBatch::closers
   friend bool operator==(const CloseEvent&, const CloseEvent&) = default;
+};
+
+// The closes recorded since the last take(), and who made them.
+struct CloseBatch {
+  std::vector<CloseEvent> closes;
+  std::vector<Closer> closers;
 };
 
 class CloseRecorder {
@@ -42,8 +53,9 @@ class CloseRecorder {
   CloseRecorder& operator=(CloseRecorder&&) noexcept;
   ~CloseRecorder();
 
-  // Appends every close recorded since the last call to `out`. Not thread-safe against itself.
-  void take(std::vector<CloseEvent>& out);
+  // Every close recorded since the last call, replacing `out` (whose memory it reuses). Not
+  // thread-safe against itself.
+  void take(CloseBatch& out);
   // Closes that could not be recorded since load: the ring was full, or `maxWaiting` closes
   // were already waiting.
   [[nodiscard]] std::uint64_t lost() const;

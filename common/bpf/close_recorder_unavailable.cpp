@@ -17,7 +17,10 @@ CloseRecorder::~CloseRecorder() = default;
 Result<CloseRecorder> CloseRecorder::load(std::size_t) {
   return Error{ENOTSUP, WAITWATCH_BPF_UNAVAILABLE};
 }
-void CloseRecorder::take(std::vector<CloseEvent>&) {}
+void CloseRecorder::take(CloseBatch& out) {
+  out.closes.clear();
+  out.closers.clear();
+}
 std::uint64_t CloseRecorder::lost() const {
   return 0;
 }

@@ -59,18 +59,28 @@ void CookieTable::set(std::uint64_t cookie, std::uint64_t value) {
   slotFor(cookie, value).packed = ((value & kMaxValue) << 1) | mark_;
 }
 
-std::optional<std::uint64_t> CookieTable::find(std::uint64_t cookie) const {
-  if (cookie == 0) {
-    if (!zero_) return std::nullopt;
-    return zero_->packed >> 1;
-  }
-  if (slots_.empty()) return std::nullopt;
+const CookieTable::Slot* CookieTable::lookup(std::uint64_t cookie) const {
+  if (cookie == 0) return zero_ ? &*zero_ : nullptr;
+  if (slots_.empty()) return nullptr;
   const std::size_t mask = slots_.size() - 1;
   for (std::size_t i = home(cookie);; i = (i + 1) & mask) {
     const Slot& s = slots_[i];
-    if (s.cookie == cookie) return s.packed >> 1;
-    if (s.cookie == 0) return std::nullopt;
+    if (s.cookie == cookie) return &s;
+    if (s.cookie == 0) return nullptr;
   }
+}
+
+std::optional<std::uint64_t> CookieTable::find(std::uint64_t cookie) const {
+  const Slot* s = lookup(cookie);
+  if (s == nullptr) return std::nullopt;
+  return s->packed >> 1;
+}
+
+std::optional<std::uint64_t> CookieTable::mark(std::uint64_t cookie) {
+  auto* s = const_cast<Slot*>(lookup(cookie));
+  if (s == nullptr) return std::nullopt;
+  s->packed = (s->packed & ~std::uint64_t{1}) | mark_;
+  return s->packed >> 1;
 }
 
 // Backward-shift deletion: keeps every probe chain intact without tombstones.

@@ -25,6 +25,8 @@ class CookieTable {
   // Sets `cookie`'s value (inserting it) and marks it.
   void set(std::uint64_t cookie, std::uint64_t value);
   [[nodiscard]] std::optional<std::uint64_t> find(std::uint64_t cookie) const;
+  // The value of `cookie` if present, which is then marked as seen in this poll.
+  std::optional<std::uint64_t> mark(std::uint64_t cookie);
   // Forgets every cookie not touched since beginPoll; shrinks the table if it is mostly empty.
   void endPoll() { sweep(nullptr); }
   // The same, but keeps untouched cookies whose value `keep` accepts.
@@ -48,6 +50,7 @@ class CookieTable {
   static constexpr std::size_t kMinCapacity = 1024;
 
   [[nodiscard]] std::size_t home(std::uint64_t cookie) const;
+  [[nodiscard]] const Slot* lookup(std::uint64_t cookie) const;
   Slot& slotFor(std::uint64_t cookie, std::uint64_t valueIfNew);
   void rehash(std::size_t capacity);
   void eraseAt(std::size_t i);

@@ -50,9 +50,8 @@ void CloserLedger::rememberOwner(std::uint64_t cookie, std::uint32_t id) {
 }
 
 std::uint32_t CloserLedger::closerOf(std::uint64_t cookie) {
-  const auto v = table_.find(cookie);
+  const auto v = table_.mark(cookie);
   if (!v) return kUnknownCloser;
-  table_.touch(cookie, *v);
   use(idOf(*v));
   return idOf(*v);
 }

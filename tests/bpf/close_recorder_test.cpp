@@ -98,19 +98,24 @@ TEST(CloseRecorder, RecordsEveryActiveCloseWithTheProcessThatClosed) {
   auto recorder = CloseRecorder::load(4096);
   if (!recorder)
     GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
-  std::vector<CloseEvent> events;
-  recorder->take(events);  // closes elsewhere on the host before this test
+  CloseBatch batch;
+  recorder->take(batch);  // closes elsewhere on the host before this test
   const auto [pid, ticks] = runChild(300, "ww-closer");
-  events.clear();
-  recorder->take(events);
+  recorder->take(batch);
   std::set<std::uint64_t> cookies;
   std::size_t ours = 0;
-  for (const CloseEvent& e : events) {
-    if (e.pid != pid) continue;
+  std::size_t closers = 0;
+  for (const Closer& c : batch.closers)
+    closers += c.pid == pid ? 1 : 0;
+  EXPECT_EQ(closers, 1u);  // one entry for the process, however many closes
+  for (const CloseEvent& e : batch.closes) {
+    ASSERT_LT(e.closer, batch.closers.size());
+    const Closer& c = batch.closers[e.closer];
+    if (c.pid != pid) continue;
     ++ours;
-    EXPECT_EQ(std::string(e.comm.data()), "ww-closer");
-    EXPECT_EQ(e.startTicks, ticks);
-    EXPECT_EQ(e.uid, ::getuid());
+    EXPECT_EQ(std::string(c.comm.data()), "ww-closer");
+    EXPECT_EQ(c.startTicks, ticks);
+    EXPECT_EQ(c.uid, ::getuid());
     EXPECT_NE(e.cookie, 0u);
     cookies.insert(e.cookie);
   }
@@ -126,8 +131,8 @@ TEST(CloseRecorder, ASharedConnectionIsClosedByItsLastHolder) {
   auto recorder = CloseRecorder::load(4096);
   if (!recorder)
     GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
-  std::vector<CloseEvent> events;
-  recorder->take(events);
+  CloseBatch batch;
+  recorder->take(batch);
   int toChild[2];
   ASSERT_EQ(::pipe(toChild), 0);
   const pid_t holder = ::fork();
@@ -173,11 +178,10 @@ TEST(CloseRecorder, ASharedConnectionIsClosedByItsLastHolder) {
   int status = 0;
   ::waitpid(holder, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-  events.clear();
-  recorder->take(events);
+  recorder->take(batch);
   std::vector<std::string> closers;
-  for (const CloseEvent& e : events) {
-    const std::string comm = e.comm.data();
+  for (const CloseEvent& e : batch.closes) {
+    const std::string comm = batch.closers.at(e.closer).comm.data();
     if (comm == "ww-parent" || comm == "ww-child") closers.push_back(comm);
   }
   EXPECT_EQ(closers, std::vector<std::string>{"ww-child"});
@@ -192,11 +196,12 @@ TEST(CloseRecorder, AStormBeyondWhatMayWaitIsCountedAsLost) {
     GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
   const auto [pid, ticks] = runChild(3000, "ww-storm");
   (void)ticks;
-  std::vector<CloseEvent> events;
-  recorder->take(events);
+  CloseBatch batch;
+  recorder->take(batch);
   std::size_t ours = 0;
-  for (const CloseEvent& e : events)
-    ours += e.pid == pid ? 1 : 0;
+  for (const CloseEvent& e : batch.closes)
+    ours += batch.closers.at(e.closer).pid == pid ? 1 : 0;
+  const std::vector<CloseEvent>& events = batch.closes;
   EXPECT_EQ(events.size(), 64u);
   // Every close of the host was either taken or counted as lost: none vanished. Most were lost
   // in the kernel (the ring was full): the count comes from the program.
