@@ -216,7 +216,6 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
 
   aggregator_.begin(now, pollInterval, *owners_);
-  if (closerSource_ != CloserSource::None) ledger_.beginPoll(ledger_.sockets());
   if (options_.udp) udpAggregator_.begin(now, pollInterval, *owners_);
   std::optional<Error> last;
   for (NetnsHandle& handle : *handles) {
@@ -289,8 +288,12 @@ void Collector::chargeClosers(Snapshot& out) {
   out.closerSource = closerSource_;
   if (closerSource_ == CloserSource::None) return;
   // Closes first: a TIME_WAIT socket of this dump may have been closed since the last poll.
+  if (recorder_) recorder_->take(closes_);
+  // Sized once for this poll's sockets and closes: a storm's closes would otherwise grow the
+  // table by doubling, each step holding the old table and the new one at once.
+  ledger_.beginPoll(ledger_.sockets() + closes_.closes.size() +
+                    (closerSource_ == CloserSource::Ownership ? aggregator_.owned().size() : 0));
   if (recorder_) {
-    recorder_->take(closes_);
     stats_.closersLost = recorder_->lost();
     out.closesLost = stats_.closersLost;
     batchCloser_.clear();
