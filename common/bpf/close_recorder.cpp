@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -15,19 +16,22 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <sstream>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 
 #include "libbpf_log.hpp"
 #include "objects.hpp"
+#include "sys/file.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch::bpf {
 namespace {
 
+// bpf_get_socket_cookie() on a socket pointer came to tracing programs in Linux 5.12.
 constexpr std::string_view kRequirement =
-    "needs Linux >= 5.8 with BTF, BPF ring buffers and tp_btf programs";
+    "needs Linux >= 5.12 with BTF, BPF ring buffers and tp_btf programs";
 
 // close_record in closes.bpf.c.
 struct RawClose {
@@ -47,7 +51,23 @@ struct RawConfig {
   std::uint64_t pidnsDev;
   std::uint64_t pidnsIno;
   std::uint64_t wakeAtBytes;
+  std::uint64_t readerInInitialPidns;
 };
+
+// Whether this process runs in the initial pid namespace: its NSpid line (/proc/self/status)
+// has one number per namespace level, one in the initial namespace.
+bool inInitialPidNamespace() {
+  std::string text;
+  if (!readFileAt(AT_FDCWD, "/proc/self/status", text, 1 << 16)) return false;
+  const auto at = text.find("\nNSpid:");
+  if (at == std::string::npos) return true;  // before Linux 4.1: no pid namespaces to tell
+  const auto end = text.find('\n', at + 1);
+  std::istringstream fields(text.substr(at + 8, end - at - 8));
+  int levels = 0;
+  for (std::string pid; fields >> pid;)
+    ++levels;
+  return levels == 1;
+}
 
 bpf_map* internalMap(bpf_object* object, std::string_view suffix) {
   bpf_map* map = nullptr;
@@ -193,7 +213,7 @@ Result<CloseRecorder> CloseRecorder::load(std::size_t maxWaiting) {
     return osError(errno, "reading /proc/self/ns/pid");
   }
   RawConfig c{static_cast<std::uint64_t>(ns.st_dev), static_cast<std::uint64_t>(ns.st_ino),
-              loaded->ringBytes / 2};
+              loaded->ringBytes / 2, inInitialPidNamespace() ? 1u : 0u};
   if (const int r = bpf_map__set_initial_value(rodata, &c, sizeof(c)); r != 0) {
     return Error{-r, "configuring the BPF close recorder: " + std::string(std::strerror(-r))};
   }

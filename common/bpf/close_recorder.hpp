@@ -4,7 +4,7 @@
 // BPF program on the sock:inet_sock_set_state tracepoint, a ring buffer, and a reader thread
 // that empties it whenever it is half full, so that no storm between two polls overflows it.
 //
-// Needs CAP_BPF and CAP_PERFMON (or root) to load, a kernel with BTF and Linux >= 5.8 (ring
+// Needs CAP_BPF and CAP_PERFMON (or root) to load, a kernel with BTF and Linux >= 5.12 (ring
 // buffers, tp_btf programs). Once loaded it needs no privilege: the ring and the lost count
 // (the program's .bss) are read through mmap.
 #include <array>
@@ -21,9 +21,9 @@ namespace waitwatch::bpf {
 struct Closer {
   std::uint64_t startTicks = 0;  // /proc/<pid>/stat field 22: a reused pid is another process
   std::uint64_t cgroupId = 0;    // its cgroup v2 id: the inode of its cgroup directory
-  std::int32_t pid = 0;          // thread group id in the caller's pid namespace; 0 outside it
-  std::uint32_t uid = 0;         // the closing thread's uid, in the initial user namespace
-  std::array<char, 16> comm{};   // the process's comm, NUL-terminated
+  std::int32_t pid = 0;   // thread group id as the caller's /proc numbers it; 0 when not visible
+  std::uint32_t uid = 0;  // the closing thread's uid, in the initial user namespace
+  std::array<char, 16> comm{};  // the process's comm, NUL-terminated
   friend bool operator==(const Closer&, const Closer&) = default;
 };
 

@@ -53,6 +53,7 @@ static __u64 (*bpf_get_current_cgroup_id)(void) = (void*)80;
 static long (*bpf_probe_read_kernel)(void* dst, __u32 size, const void* unsafe_ptr) = (void*)113;
 static long (*bpf_get_ns_current_pid_tgid)(__u64 dev, __u64 ino, struct bpf_pidns_info* nsdata,
                                            __u32 size) = (void*)120;
+static __u64 (*bpf_get_current_pid_tgid)(void) = (void*)14;
 static void* (*bpf_ringbuf_reserve)(void* ringbuf, __u64 size, __u64 flags) = (void*)131;
 static void (*bpf_ringbuf_submit)(void* data, __u64 flags) = (void*)132;
 static __u64 (*bpf_ringbuf_query)(void* ringbuf, __u64 flags) = (void*)134;
@@ -68,14 +69,15 @@ static __u64 (*bpf_ringbuf_query)(void* ringbuf, __u64 flags) = (void*)134;
 #define IPPROTO_TCP 6
 
 // Set by the loader before loading, the only .rodata variable (RawConfig in
-// close_recorder.cpp): the reader's pid namespace (st_dev and st_ino of /proc/self/ns/pid), so
-// that pids are numbered as the reader's /proc numbers them, and the fill level at which the
-// reader is woken.
+// close_recorder.cpp): the reader's pid namespace (st_dev and st_ino of /proc/self/ns/pid, and
+// whether it is the initial one), so that pids are numbered as the reader's /proc numbers them,
+// and the fill level at which the reader is woken.
 const volatile struct {
   __u64 pidns_dev;
   __u64 pidns_ino;
   __u64 wake_at_bytes;
-} config = {0, 0, 0};
+  __u64 reader_in_initial_pidns;
+} config = {0, 0, 0, 0};
 
 __u64 lost = 0;  // records the ring had no room for; the only .bss variable
 
@@ -115,10 +117,17 @@ int record_close(__u64* ctx) {
   r->cookie = bpf_get_socket_cookie(sk);
   r->cgroup_id = bpf_get_current_cgroup_id();
   r->uid = (__u32)bpf_get_current_uid_gid();
-  struct bpf_pidns_info ns = {0, 0};
-  r->pid = bpf_get_ns_current_pid_tgid(config.pidns_dev, config.pidns_ino, &ns, sizeof(ns)) == 0
-               ? ns.tgid
-               : 0;
+  // The initial namespace numbers every task, a container's too: the global tgid. From a child
+  // namespace, bpf_get_ns_current_pid_tgid() answers only for tasks of that very namespace
+  // (kernel/bpf/helpers.c: it compares the task's active pid namespace), else 0.
+  if (config.reader_in_initial_pidns) {
+    r->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+  } else {
+    struct bpf_pidns_info ns = {0, 0};
+    r->pid = bpf_get_ns_current_pid_tgid(config.pidns_dev, config.pidns_ino, &ns, sizeof(ns)) == 0
+                 ? ns.tgid
+                 : 0;
+  }
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   struct task_struct* leader = 0;
   if (bpf_probe_read_kernel(&leader, sizeof(leader), CORE_ADDR(task->group_leader)) || !leader) {

@@ -26,12 +26,9 @@
 namespace waitwatch::bpf {
 namespace {
 
-// In a child: a private namespace with loopback up, `closes` connections each closed by the
-// client first (the server reads to the end, then closes). Returns the child's pid.
-pid_t closeConnections(int closes, const char* name, int startedFd) {
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  ::prctl(PR_SET_NAME, name, 0, 0, 0);
+// In a child process: enters a private network namespace with loopback up and listens on
+// 127.0.0.1:`port`; returns the listener and its address (exits the child on failure).
+int listenInPrivateNamespace(std::uint16_t port, sockaddr_in& at) {
   if (::unshare(CLONE_NEWNET) != 0) ::_exit(10);
   const int ctl = ::socket(AF_INET, SOCK_DGRAM, 0);
   ifreq ifr{};
@@ -40,13 +37,24 @@ pid_t closeConnections(int closes, const char* name, int startedFd) {
   ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
   if (::ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) ::_exit(12);
   const int ls = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in at{};
+  at = sockaddr_in{};
   at.sin_family = AF_INET;
-  at.sin_port = htons(7000);
+  at.sin_port = htons(port);
   at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::bind(ls, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 || ::listen(ls, 4096) != 0) {
     ::_exit(13);
   }
+  return ls;
+}
+
+// In a child: a private namespace with loopback up, `closes` connections each closed by the
+// client first (the server reads to the end, then closes). Returns the child's pid.
+pid_t closeConnections(int closes, const char* name, int startedFd) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::prctl(PR_SET_NAME, name, 0, 0, 0);
+  sockaddr_in at{};
+  const int ls = listenInPrivateNamespace(7000, at);
   // Tell the parent we run (it reads our start time while we are alive).
   const char ok = 1;
   if (::write(startedFd, &ok, 1) != 1) ::_exit(14);
@@ -98,9 +106,10 @@ TEST(CloseRecorder, RecordsEveryActiveCloseWithTheProcessThatClosed) {
   auto recorder = CloseRecorder::load(4096);
   if (!recorder)
     GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
-  CloseBatch batch;
-  recorder->take(batch);  // closes elsewhere on the host before this test
+  // No take() before the fork: it starts the reader thread, and a fork of a process with
+  // another thread (which may hold the allocator's lock) can hang the child.
   const auto [pid, ticks] = runChild(300, "ww-closer");
+  CloseBatch batch;
   recorder->take(batch);
   std::set<std::uint64_t> cookies;
   std::size_t ours = 0;
@@ -125,34 +134,56 @@ TEST(CloseRecorder, RecordsEveryActiveCloseWithTheProcessThatClosed) {
   EXPECT_EQ(recorder->lost(), 0u);
 }
 
+// A closer in a container's pid namespace is named by its pid as the daemon's /proc numbers it,
+// not 0 (a namespace-relative lookup answers only for tasks of the reader's own namespace).
+TEST(CloseRecorder, AProcessInAChildPidNamespaceIsNamedByItsPidHere) {
+  auto recorder = CloseRecorder::load(4096);
+  if (!recorder)
+    GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
+  int pidPipe[2];
+  ASSERT_EQ(::pipe(pidPipe), 0);
+  const pid_t outer = ::fork();
+  if (outer == 0) {
+    if (::unshare(CLONE_NEWPID) != 0) ::_exit(30);
+    int started[2];
+    if (::pipe(started) != 0) ::_exit(31);
+    // Its first child is pid 1 of the new namespace; fork() tells us its pid out here.
+    const pid_t inner = closeConnections(20, "ww-contained", started[1]);
+    char ok = 0;
+    if (::read(started[0], &ok, 1) != 1) ::_exit(32);
+    if (::write(pidPipe[1], &inner, sizeof inner) != sizeof inner) ::_exit(33);
+    int status = 0;
+    ::waitpid(inner, &status, 0);
+    ::_exit(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 34);
+  }
+  pid_t inner = 0;
+  ASSERT_EQ(::read(pidPipe[0], &inner, sizeof inner), static_cast<ssize_t>(sizeof inner));
+  int status = 0;
+  ::waitpid(outer, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  CloseBatch batch;
+  recorder->take(batch);
+  std::vector<pid_t> pids;
+  for (const CloseEvent& e : batch.closes) {
+    const Closer& c = batch.closers.at(e.closer);
+    if (std::string(c.comm.data()) == "ww-contained") pids.push_back(c.pid);
+  }
+  EXPECT_EQ(pids, std::vector<pid_t>(20, inner));
+}
+
 // A connection shared across a fork: the parent's close() only drops a reference; the FIN goes
 // when the child, the last holder, closes it, and the child is the closer.
 TEST(CloseRecorder, ASharedConnectionIsClosedByItsLastHolder) {
   auto recorder = CloseRecorder::load(4096);
   if (!recorder)
     GTEST_SKIP() << "the close recorder cannot load here: " << recorder.error().message;
-  CloseBatch batch;
-  recorder->take(batch);
   int toChild[2];
   ASSERT_EQ(::pipe(toChild), 0);
   const pid_t holder = ::fork();
   if (holder == 0) {
     ::prctl(PR_SET_NAME, "ww-parent", 0, 0, 0);
-    if (::unshare(CLONE_NEWNET) != 0) ::_exit(10);
-    const int ctl = ::socket(AF_INET, SOCK_DGRAM, 0);
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-    if (::ioctl(ctl, SIOCGIFFLAGS, &ifr) != 0) ::_exit(11);
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-    if (::ioctl(ctl, SIOCSIFFLAGS, &ifr) != 0) ::_exit(12);
-    const int ls = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in at{};
-    at.sin_family = AF_INET;
-    at.sin_port = htons(7001);
-    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(ls, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 || ::listen(ls, 8) != 0) {
-      ::_exit(13);
-    }
+    const int ls = listenInPrivateNamespace(7001, at);
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) ::_exit(14);
     const int served = ::accept(ls, nullptr, nullptr);
@@ -178,6 +209,7 @@ TEST(CloseRecorder, ASharedConnectionIsClosedByItsLastHolder) {
   int status = 0;
   ::waitpid(holder, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  CloseBatch batch;
   recorder->take(batch);
   std::vector<std::string> closers;
   for (const CloseEvent& e : batch.closes) {
