@@ -13,7 +13,10 @@ Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(const std::string&
   // As many closes may wait for a poll as the host can hold TIME_WAIT sockets: a storm beyond
   // that overflows tcp_max_tw_buckets anyway.
   const std::uint32_t buckets = readCurrentNetnsKernelInfo(procRoot).maxTimeWaitBuckets;
-  auto recorder = bpf::CloseRecorder::load(buckets > 0 ? buckets : 262'144);
+  // An administrator may set the sysctl far higher than any host holds: at most 1M closes
+  // (16 MiB) wait.
+  auto recorder =
+      bpf::CloseRecorder::load(buckets > 0 ? std::min<std::uint32_t>(buckets, 1u << 20) : 262'144);
   if (!recorder) return recorder.error();
   return std::make_shared<bpf::CloseRecorder>(std::move(*recorder));
 }

@@ -45,8 +45,12 @@ void CloserLedger::recordClose(std::uint64_t cookie, std::uint32_t id) {
 void CloserLedger::rememberOwner(std::uint64_t cookie, std::uint32_t id) {
   use(id);
   const std::uint64_t v = table_.touch(cookie, owned(id));
-  // The holder of a live socket can change (fd passing, a fork whose parent closed its copy).
-  if ((v & kRecorded) == 0 && idOf(v) != id) table_.set(cookie, owned(id));
+  if ((v & kRecorded) != 0) {
+    use(idOf(v));  // the recorded closer stays: its entry lives on
+  } else if (idOf(v) != id) {
+    // The holder of a live socket can change (fd passing, a fork whose parent closed its copy).
+    table_.set(cookie, owned(id));
+  }
 }
 
 std::uint32_t CloserLedger::closerOf(std::uint64_t cookie) {

@@ -231,6 +231,10 @@ std::string closerText(const Alert& a, bool ofThem) {
   std::string out = "; closed by " + name + ": " + std::to_string(t.closerTimeWait);
   out += ofThem ? " of them" : " in TIME_WAIT";
   if (t.closerRatePerSecond > 0) out += ", " + rateText(t.closerRatePerSecond) + " new per second";
+  // The one named may be a small part: say so when most closers are not known.
+  if (t.closerUnknown > t.closerTimeWait) {
+    out += " (" + std::to_string(t.closerUnknown) + " closed by processes not known)";
+  }
   return out;
 }
 

@@ -98,14 +98,9 @@ class TimeWaitEvaluator final : public RuleEvaluator {
         reasons.push_back(AlertReason::TimeWaitOverflow);
       }
       const std::string key = "namespace:" + std::to_string(ns.ref.inode);
-      auto it = rs.groups.find(key);
-      if (reasons.empty() && it == rs.groups.end()) continue;
-      if (it == rs.groups.end()) it = rs.groups.try_emplace(key).first;
-      GroupState& g = it->second;
-      g.seenGeneration = machine.generation;
-      g.condition = !reasons.empty();
-      if (!g.alert) g.alert = std::make_unique<Alert>(machine.newAlert(rs, key));
-      Alert& a = *g.alert;
+      Alert* tracked = trackedAlert(rs, key, !reasons.empty(), machine);
+      if (tracked == nullptr) continue;
+      Alert& a = *tracked;
       a.group = AlertGroup{};
       a.group.kind = GroupKind::Namespace;
       a.group.netns = ns.ref.label();
@@ -136,6 +131,20 @@ class TimeWaitEvaluator final : public RuleEvaluator {
   }
 
  private:
+  // The alert of group `key`, refreshed for this evaluation, when its condition holds or it is
+  // already pending or firing (to resolve it); nullptr when neither.
+  static Alert* trackedAlert(RuleState& rs, const std::string& key, bool condition,
+                             AlertMachine& machine) {
+    auto it = rs.groups.find(key);
+    if (!condition && it == rs.groups.end()) return nullptr;
+    if (it == rs.groups.end()) it = rs.groups.try_emplace(key).first;
+    GroupState& g = it->second;
+    g.seenGeneration = machine.generation;
+    g.condition = condition;
+    if (!g.alert) g.alert = std::make_unique<Alert>(machine.newAlert(rs, key));
+    return g.alert.get();
+  }
+
   // What a namespace's TIME_WAIT "created" was counted over: the time between its dumps
   // when the collector measured it, else the poll interval.
   [[nodiscard]] double createdSeconds(const Snapshot& snap, std::uint32_t netns) const {
@@ -314,14 +323,9 @@ class TimeWaitEvaluator final : public RuleEvaluator {
       if (tw.ratePerSecond && rate >= *tw.ratePerSecond) {
         reasons.push_back(AlertReason::TimeWaitRate);
       }
-      auto it = rs.groups.find(key);
-      if (reasons.empty() && it == rs.groups.end()) continue;
-      if (it == rs.groups.end()) it = rs.groups.try_emplace(key).first;
-      GroupState& g = it->second;
-      g.seenGeneration = machine.generation;
-      g.condition = !reasons.empty();
-      if (!g.alert) g.alert = std::make_unique<Alert>(machine.newAlert(rs, key));
-      Alert& alert = *g.alert;
+      Alert* tracked = trackedAlert(rs, key, !reasons.empty(), machine);
+      if (tracked == nullptr) continue;
+      Alert& alert = *tracked;
       const NetnsEntry& ns = snap.namespaces[a.netns];
       alert.group = AlertGroup{};
       alert.group.kind = a.kind;

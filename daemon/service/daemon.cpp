@@ -504,6 +504,9 @@ void Daemon::reload() {
   // Users apply now.
   auth_->setUsers(plan.config.web.basicAuthUsers);
   if (newSource) source_ = std::move(newSource);
+  // Closer groups are keyed with or without their pid: start over when that changes, or two
+  // series with the same labels would be exported.
+  if (plan.config.metrics.includePid != config_.metrics.includePid) closedTotals_.clear();
   engine_->reconfigure(plan.config);
   fdForecaster_.setWindow(plan.config.forecast.window);
   for (const Alert& a : engine_->takeDroppedOnReconfigure())

@@ -525,16 +525,21 @@ std::size_t addAlerts(const PollView& view, const MetricsOptions& options,
     if (!keep) ++folded;
     const auto& g = a.group;
     const bool isDestination = g.kind == GroupKind::Destination;
+    // A destination's or namespace's alert names its top closer, which may change from poll to
+    // poll: not a label, or the alert's series would change with it.
+    const bool closerNamed = isDestination || g.kind == GroupKind::Namespace;
     auto text = [&](std::string v) { return keep ? std::move(v) : other; };
-    Labels l{label("comm", text(g.comm)),
-             label("container", text(g.container)),
+    Labels l{label("comm", text(closerNamed ? "" : g.comm)),
+             label("container", text(closerNamed ? "" : g.container)),
              label("destination", text(isDestination ? a.timeWait.destination.toString() : "")),
              label("netns", text(g.netns)),
              label("rule", a.rule),
              label("severity", std::string(severityName(a.severity))),
              label("source", text(isDestination ? a.timeWait.source.toString() : "")),
-             label("unit", text(g.unit))};
-    if (options.includePid) l.push_back(label("pid", text(g.pid ? std::to_string(g.pid) : "")));
+             label("unit", text(closerNamed ? "" : g.unit))};
+    if (options.includePid) {
+      l.push_back(label("pid", text(g.pid && !closerNamed ? std::to_string(g.pid) : "")));
+    }
     firing.add(std::move(l), 1.0);
   }
   out.push_back(std::move(firing).finish());

@@ -368,8 +368,12 @@ TEST_F(DaemonTest, TimeWaitSocketsAreChargedToTheProcessThatClosedFirst) {
   // The pids are the processes' own.
   for (const auto& g : snap.at("time_wait")) {
     for (const auto& c : g.value("closers", nlohmann::json::array())) {
-      if (c.at("comm") == "srv-first") EXPECT_EQ(c.at("pid"), first->report().at("pid"));
-      if (c.at("comm") == "cli-alpha") EXPECT_EQ(c.at("pid"), running[0].report().at("pid"));
+      if (c.at("comm") == "srv-first") {
+        EXPECT_EQ(c.at("pid"), first->report().at("pid"));
+      }
+      if (c.at("comm") == "cli-alpha") {
+        EXPECT_EQ(c.at("pid"), running[0].report().at("pid"));
+      }
     }
   }
   // The test's HTTP client (a curl process per request) closes first: each request's

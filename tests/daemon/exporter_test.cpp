@@ -270,6 +270,24 @@ TEST(Exporter, TimeWaitByCloserUnknownSourceAndLost) {
   EXPECT_EQ(other->substr(other->rfind(' ') + 1), "2");
 }
 
+TEST(Exporter, ATimeWaitAlertsClosersAreNotLabels) {
+  auto view = testing::sampleView();
+  Alert a = testing::sampleAlert();
+  a.type = RuleType::TimeWait;
+  a.group.kind = GroupKind::Destination;
+  a.group.comm = "php-fpm";  // the top closer: it may change from poll to poll
+  a.group.unit = "php.service";
+  a.group.pid = 1234;
+  view->firing = {a};
+  MetricsOptions withPid;
+  withPid.includePid = true;
+  const auto lines = samples(render(*view, withPid), "waitwatch_alert_firing");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].find("php"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"(comm="")"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(R"(pid="")"), std::string::npos) << lines[0];
+}
+
 TEST(Exporter, PromtoolAcceptsTheFullOutput) {
   auto poll = std::make_shared<PollMetrics>();
   poll->publish(testing::sampleView(), MetricsOptions{.includePid = true, .maxGroups = 1});

@@ -280,6 +280,19 @@ TEST(TimeWaitRule, AlertsNameTheProcessThatClosedTheConnections) {
             std::string::npos)
       << out2[0].message;
 
+  // A known closer of a few among many unknown: the message says most are not known.
+  SnapshotBuilder few;
+  few.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 24000, 12, 0);
+  few.closedBy(0, few.closer(proc(5, "cron")), 100).closedBy(0, kNoIndex, 23900);
+  Engine e4(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.8}]})"));
+  auto out4 = e4.evaluate(few.build(), at(0));
+  ASSERT_EQ(out4.size(), 1u);
+  EXPECT_NE(out4[0].message.find("closed by cron[5]: 100 of them (23900 closed by processes not "
+                                 "known)"),
+            std::string::npos)
+      << out4[0].message;
+
   // Closers tracked but none known: nothing is named.
   SnapshotBuilder u;
   u.timeWaitPair("10.0.0.5", "10.0.0.9:5432", 24000, 12, 2000);
