@@ -70,6 +70,13 @@ const CookieTable::Slot* CookieTable::lookup(std::uint64_t cookie) const {
   }
 }
 
+void CookieTable::forEach(FunctionRef<void(std::uint64_t, std::uint64_t)> f) const {
+  if (zero_) f(0, zero_->packed >> 1);
+  for (const Slot& s : slots_) {
+    if (s.cookie != 0) f(s.cookie, s.packed >> 1);
+  }
+}
+
 std::optional<std::uint64_t> CookieTable::find(std::uint64_t cookie) const {
   const Slot* s = lookup(cookie);
   if (s == nullptr) return std::nullopt;

@@ -31,6 +31,8 @@ class CookieTable {
   void endPoll() { sweep(nullptr); }
   // The same, but keeps untouched cookies whose value `keep` accepts.
   void endPoll(FunctionRef<bool(std::uint64_t value)> keep) { sweep(&keep); }
+  // Every (cookie, value), in no particular order.
+  void forEach(FunctionRef<void(std::uint64_t cookie, std::uint64_t value)> f) const;
 
   // Hints the CPU to fetch `cookie`'s home slot: a touch() or find() a few sockets later then
   // does not wait on memory (the table outgrows the caches at half a million sockets).

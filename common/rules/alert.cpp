@@ -54,6 +54,10 @@ std::string_view alertStateName(AlertState s) {
   return kAlertStates.name(s);
 }
 
+std::optional<AlertState> parseAlertState(std::string_view text) {
+  return kAlertStates.parse(text);
+}
+
 std::string_view journalState(AlertState s) {
   return s == AlertState::Resolved ? "resolved" : "firing";
 }
@@ -61,9 +65,15 @@ std::string_view journalState(AlertState s) {
 std::string_view alertReasonName(AlertReason r) {
   return kAlertReasons.name(r);
 }
+std::optional<AlertReason> parseAlertReason(std::string_view text) {
+  return kAlertReasons.parse(text);
+}
 
 std::string_view groupKindName(GroupKind k) {
   return kGroupKinds.name(k);
+}
+std::optional<GroupKind> parseGroupKind(std::string_view text) {
+  return kGroupKinds.parse(text);
 }
 
 }  // namespace waitwatch

@@ -33,6 +33,7 @@ enum class AlertState : std::uint8_t {
 // "firing", "still_firing", "resolved". The journal's WAITWATCH_STATE is "firing" for both
 // Firing and StillFiring (see journalState).
 std::string_view alertStateName(AlertState s);
+std::optional<AlertState> parseAlertState(std::string_view text);
 std::string_view journalState(AlertState s);  // "firing" or "resolved"
 
 // Which threshold made the condition true (an alert can have several).
@@ -46,6 +47,7 @@ enum class AlertReason : std::uint8_t {
   FdExhaustion,      // close_wait: a process runs out of fds within fd_exhaustion_within
 };
 std::string_view alertReasonName(AlertReason r);  // "old_sockets", "growth", "port_usage", ...
+std::optional<AlertReason> parseAlertReason(std::string_view text);
 
 // What the alert is about. close_wait groups are processes (default), systemd units or
 // containers, plus one "unattributed" group per namespace for sockets no visible process holds;
@@ -59,6 +61,7 @@ enum class GroupKind : std::uint8_t {
   Namespace,     // time_wait: a whole namespace
 };
 std::string_view groupKindName(GroupKind k);  // "process", "unit", ...
+std::optional<GroupKind> parseGroupKind(std::string_view text);
 
 struct AlertGroup {
   GroupKind kind = GroupKind::Process;
@@ -169,6 +172,7 @@ struct Alert {
 
   // One line for an operator: what is wrong, how bad, what to look at.
   std::string message;
+  bool operator==(const Alert&) const = default;
 };
 
 }  // namespace waitwatch

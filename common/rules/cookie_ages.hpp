@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/cookie_table.hpp"
+#include "core/function_ref.hpp"
 
 namespace waitwatch {
 
@@ -32,6 +33,14 @@ class CookieAges {
     return unpack(*v);
   }
   void prefetch(std::uint64_t cookie) const { table_.prefetch(cookie); }
+  // Every entry, in no particular order.
+  void forEach(FunctionRef<void(std::uint64_t cookie, const Entry&)> f) const {
+    table_.forEach([&](std::uint64_t cookie, std::uint64_t v) { f(cookie, unpack(v)); });
+  }
+  // Sets an entry (restoring saved ages); it stays until a poll does not see its socket.
+  void set(std::uint64_t cookie, const Entry& e) {
+    table_.set(cookie, pack(e.firstSeenMs, e.lowerBound));
+  }
   [[nodiscard]] std::size_t size() const { return table_.size(); }
   [[nodiscard]] std::size_t capacity() const { return table_.capacity(); }
   [[nodiscard]] std::size_t memoryBytes() const { return table_.memoryBytes(); }

@@ -46,8 +46,9 @@ struct Engine::Impl {
   std::vector<Alert> dropped;
 
   CookieAges ages;
-  std::optional<TimePoint> epoch;  // the first poll: millisecond scale origin
+  std::optional<TimePoint> epoch;  // the first poll (or earliest restored time): ms scale origin
   std::int64_t lastMs = 0;
+  bool polled = false;  // sockets of the first poll were there before we looked: "at least"
   AlertMachine machine;
   std::array<std::unique_ptr<RuleEvaluator>, kRuleTypeCount> evaluators = makeEvaluators();
   std::array<std::vector<RuleState*>, kRuleTypeCount> byType;  // per poll
@@ -103,8 +104,9 @@ struct Engine::Impl {
 
   std::vector<Alert> evaluate(const Snapshot& snap, TimePoint now) {
     ++machine.generation;
-    const bool firstPoll = !epoch.has_value();
-    if (firstPoll) epoch = now;
+    const bool firstPoll = !polled;
+    polled = true;
+    if (!epoch) epoch = now;
     const std::int64_t nowMs = std::max(lastMs, toMs(now));
     lastMs = nowMs;
     now = fromMs(nowMs);
@@ -140,6 +142,117 @@ struct Engine::Impl {
     return out;
   }
 
+  std::vector<SavedRule> saveRules() const {
+    std::vector<SavedRule> out;
+    for (const RuleState& rs : rules) {
+      SavedRule r{rs.rule.name, rs.rule.type, {}};
+      for (const auto& [key, g] : rs.groups) {
+        SavedGroup s;
+        s.key = key;
+        if (g.pendingSince) s.pendingSinceMs = steadyMs(*g.pendingSince);
+        if (g.falseSince) s.falseSinceMs = steadyMs(*g.falseSince);
+        s.firing = g.firing;
+        s.sinceMs = steadyMs(g.since);
+        s.firedAtMs = steadyMs(g.firedAt);
+        s.lastNotifiedMs = steadyMs(g.lastNotified);
+        s.peak = g.peak;
+        s.firedReasons = g.firedReasons;
+        for (const Sample& h : g.history)
+          s.history.push_back(SavedSample{steadyMs(fromMs(h.ms)), h.count});
+        if (g.alert) s.alert = *g.alert;
+        r.groups.push_back(std::move(s));
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  RestoreSummary restore(std::span<const SavedRule> saved, std::span<const SavedAge> saves,
+                         TimePoint now) {
+    if (polled) return {};
+    const std::int64_t nowSteady = steadyMs(now);
+    const auto clamp = [&](std::int64_t ms) { return std::clamp<std::int64_t>(ms, 0, nowSteady); };
+    // The scale's origin: the earliest time restored, so every time on it is >= 0.
+    std::int64_t origin = nowSteady;
+    const auto lower = [&](std::int64_t ms) { origin = std::min(origin, clamp(ms)); };
+    for (const SavedAge& a : saves)
+      lower(a.firstSeenMs);
+    for (const SavedRule& r : saved) {
+      for (const SavedGroup& g : r.groups) {
+        for (const SavedSample& h : g.history)
+          lower(h.ms);
+      }
+    }
+    epoch = TimePoint(std::chrono::milliseconds(origin));
+    lastMs = toMs(now);
+
+    RestoreSummary summary;
+    ages.beginPoll(saves.size());
+    for (const SavedAge& a : saves)
+      ages.set(a.cookie, CookieAges::Entry{clamp(a.firstSeenMs) - origin, a.lowerBound});
+    ages.endPoll();
+    summary.ages = ages.size();
+
+    const auto at = [&](std::int64_t ms) {
+      return TimePoint(std::chrono::milliseconds(clamp(ms)));
+    };
+    for (const SavedRule& r : saved) {
+      RuleState* into = nullptr;
+      for (RuleState& rs : rules) {
+        if (rs.rule.name == r.name && rs.rule.type == r.type) into = &rs;
+      }
+      for (const SavedGroup& s : r.groups) {
+        if (into == nullptr) {
+          if (!s.firing || !s.alert) continue;
+          // The rule went from the configuration while the daemon was stopped.
+          Alert a = *s.alert;
+          a.rule = r.name;
+          a.type = r.type;
+          a.key = s.key;
+          a.state = AlertState::Resolved;
+          a.reasons = s.firedReasons;
+          a.since = at(s.sinceMs);
+          a.firedAt = at(s.firedAtMs);
+          a.at = now;
+          if (a.type == RuleType::CloseWait) a.closeWait.peak = s.peak;
+          a.message = "resolved: rule " + r.name + " is no longer in the configuration";
+          dropped.push_back(std::move(a));
+          ++summary.dropped;
+          continue;
+        }
+        GroupState g;
+        if (s.pendingSinceMs) g.pendingSince = at(*s.pendingSinceMs);
+        if (s.falseSinceMs) g.falseSince = at(*s.falseSinceMs);
+        g.firing = s.firing && s.alert.has_value();
+        g.since = at(s.sinceMs);
+        g.firedAt = at(s.firedAtMs);
+        g.lastNotified = at(s.lastNotifiedMs);
+        g.peak = s.peak;
+        g.firedReasons = s.firedReasons;
+        for (const SavedSample& h : s.history)
+          g.history.push_back(Sample{clamp(h.ms) - origin, h.value});
+        if (s.alert) {
+          g.alert = std::make_unique<Alert>(*s.alert);
+          // The group's identity is the rule's, whatever the file said.
+          g.alert->rule = r.name;
+          g.alert->type = r.type;
+          g.alert->severity = into->rule.severity;
+          g.alert->key = s.key;
+        } else {
+          g.pendingSince.reset();  // nothing to report if it fired
+        }
+        summary.firing += g.firing ? 1 : 0;
+        ++summary.groups;
+        into->groups.insert_or_assign(s.key, std::move(g));
+      }
+    }
+    return summary;
+  }
+
+  static std::int64_t steadyMs(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
   std::vector<Alert> firing() const {
     std::vector<Alert> out;
     for (const RuleState& rs : rules) {
@@ -171,6 +284,23 @@ std::vector<Alert> Engine::takeDroppedOnReconfigure() {
 
 std::vector<Alert> Engine::firing() const {
   return impl_->firing();
+}
+
+std::vector<SavedRule> Engine::saveRules() const {
+  return impl_->saveRules();
+}
+
+void Engine::forEachAge(FunctionRef<void(const SavedAge&)> f) const {
+  if (!impl_->epoch) return;
+  const std::int64_t origin = Impl::steadyMs(*impl_->epoch);
+  impl_->ages.forEach([&](std::uint64_t cookie, const CookieAges::Entry& e) {
+    f(SavedAge{cookie, origin + e.firstSeenMs, e.lowerBound});
+  });
+}
+
+RestoreSummary Engine::restore(std::span<const SavedRule> rules, std::span<const SavedAge> ages,
+                               TimePoint now) {
+  return impl_->restore(rules, ages, now);
 }
 
 std::optional<SocketAge> Engine::closeWaitAge(std::uint64_t cookie, TimePoint now) const {

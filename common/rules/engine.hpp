@@ -13,12 +13,15 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "core/duration.hpp"
+#include "core/function_ref.hpp"
 #include "core/snapshot.hpp"
 #include "rules/alert.hpp"
 #include "rules/config.hpp"
+#include "rules/engine_state.hpp"
 
 namespace waitwatch {
 
@@ -42,6 +45,19 @@ class Engine {
   // The alerts that were firing for rules removed by the last reconfigure, as Resolved
   // transitions, so the daemon can close them in the journal.
   [[nodiscard]] std::vector<Alert> takeDroppedOnReconfigure();
+
+  // What to keep across a restart (engine_state.hpp): every group of every rule, times on the
+  // steady clock. The socket ages go through forEachAge, one at a time.
+  [[nodiscard]] std::vector<SavedRule> saveRules() const;
+  void forEachAge(FunctionRef<void(const SavedAge&)> f) const;
+  // Takes over what a previous daemon of the same boot saved; only before the first evaluate
+  // (later it changes nothing and returns an empty summary). Sockets keep their first-seen
+  // times. Groups of rules with the same name and type go on where they were: a firing alert
+  // keeps firing without a second Firing transition, one whose condition is gone resolves once
+  // after clear_for. Firing groups of rules the configuration no longer has are resolved (see
+  // takeDroppedOnReconfigure). Saved times later than `now` are taken as `now`.
+  RestoreSummary restore(std::span<const SavedRule> rules, std::span<const SavedAge> ages,
+                         TimePoint now);
 
   // Every alert firing after the last evaluate, with that poll's values (state Firing), in
   // rule order then group key order.

@@ -90,4 +90,46 @@ void FdForecaster::update(Snapshot& snap, TimePoint now) {
   std::erase_if(histories_, [&](const auto& kv) { return nowMs - kv.second.lastMs > windowMs; });
 }
 
+std::vector<SavedFdHistory> FdForecaster::save() const {
+  std::vector<SavedFdHistory> out;
+  if (!epoch_) return out;
+  const std::int64_t origin =
+      std::chrono::duration_cast<std::chrono::milliseconds>(epoch_->time_since_epoch()).count();
+  for (const auto& [key, h] : histories_) {
+    SavedFdHistory s{key, {}};
+    for (const FdSample& f : h.samples)
+      s.samples.push_back(SavedSample{origin + f.ms, f.fds});
+    out.push_back(std::move(s));
+  }
+  // Deterministic files: the same state writes the same bytes.
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.process < b.process; });
+  return out;
+}
+
+std::size_t FdForecaster::restore(std::span<const SavedFdHistory> saved, TimePoint now) {
+  if (poll_ != 0) return 0;
+  const std::int64_t nowMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::int64_t origin = nowMs;
+  for (const SavedFdHistory& s : saved) {
+    for (const SavedSample& f : s.samples)
+      origin = std::min(origin, std::clamp<std::int64_t>(f.ms, 0, nowMs));
+  }
+  epoch_ = TimePoint(std::chrono::milliseconds(origin));
+  for (const SavedFdHistory& s : saved) {
+    History h;
+    for (const SavedSample& f : s.samples) {
+      if (h.samples.size() == kMaxForecastSamples) break;
+      const std::int64_t ms = std::clamp<std::int64_t>(f.ms, 0, nowMs) - origin;
+      if (!h.samples.empty() && ms < h.samples.back().ms) continue;  // oldest first
+      h.samples.push_back(FdSample{ms, f.value});
+    }
+    if (h.samples.empty()) continue;
+    h.lastMs = h.samples.back().ms;
+    histories_[s.process] = std::move(h);
+  }
+  return histories_.size();
+}
+
 }  // namespace waitwatch

@@ -17,6 +17,7 @@
 
 #include "core/duration.hpp"
 #include "core/snapshot.hpp"
+#include "rules/engine_state.hpp"
 
 namespace waitwatch {
 
@@ -46,6 +47,12 @@ class FdForecaster {
   void update(Snapshot& snap, TimePoint now);
 
   [[nodiscard]] std::size_t tracked() const { return histories_.size(); }
+
+  // The histories, times on the steady clock, to keep across a restart.
+  [[nodiscard]] std::vector<SavedFdHistory> save() const;
+  // Takes over saved histories before the first update (later: ignored, returns 0); times after
+  // `now` are taken as `now`. Returns how many processes it took.
+  std::size_t restore(std::span<const SavedFdHistory> saved, TimePoint now);
 
  private:
   struct KeyHash {
