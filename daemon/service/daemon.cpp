@@ -30,6 +30,7 @@
 #include "service/notifier.hpp"
 #include "service/privileges.hpp"
 #include "service/process_metrics.hpp"
+#include "service/state_store.hpp"
 #include "sys/clock.hpp"
 #include "waitwatch_version.hpp"
 
@@ -94,6 +95,8 @@ class Daemon {
   void pollOnce();
   void reload();
   void emit(const Alert& alert);
+  void restoreState();
+  void saveState(TimePoint now, std::int64_t unixMs);
   void reportProblems(const SnapshotSource::Problems& problems);
   void pingWatchdog(bool force);
 
@@ -137,6 +140,9 @@ class Daemon {
   std::uint64_t watchdogUsec_ = 0;
   WatchdogGate watchdog_;
   std::uint64_t lastPollEndUsec_ = 0;  // monotonic; the loop's start before the first poll
+  std::optional<std::array<std::uint8_t, 16>> bootId_;  // unset: no state is kept
+  std::optional<TimePoint> lastSave_;
+  std::string lastSaveError_;
 };
 
 int Daemon::run() {
@@ -151,6 +157,13 @@ int Daemon::run() {
       {"load configuration", [this] { return loadInitialConfig(); }},
       {"bind the listen address", [this] { return bindListen(); }},
       {"open the socket source", [this] { return openSource(); }},
+      // After the steps an operator must fix, and it never fails: a state file that cannot be
+      // used is reported and the daemon starts afresh.
+      {"restore the state saved by the previous run",
+       [this] {
+         restoreState();
+         return Result<void>{};
+       }},
       // Before any thread starts: capabilities are per thread, and threads copy them.
       {"drop the capabilities the configuration does not need",
        [this] { return dropCapabilities(); }},
@@ -175,10 +188,15 @@ int Daemon::run() {
                        "); metrics on " + (servedTls_ ? "https://" : "http://") + config_.listen +
                        "/metrics");
     journal_->submit(startedEntry(kVersion, config_.summary()));
+    // Alerts of rules removed while the daemon was stopped: resolved once, now.
+    for (const Alert& a : engine_->takeDroppedOnReconfigure())
+      emit(a);
     lastPollEndUsec_ = monotonicUsec();
     loop();
   }
   finishLoop();
+  // After finishLoop: the signal thread no longer counts down to an exit without teardown.
+  if (status == 0 && polls_ > 0) saveState(Clock::now(), realtimeMs());
   // Best effort, bounded: a manager that never reads its socket does not hold up the stop.
   if (status == 0) notifier_->stop("STOPPING=1\nSTATUS=stopping", std::chrono::milliseconds(200));
   // Teardown, reverse order of start-up; each part copes with not having been started.
@@ -452,6 +470,10 @@ void Daemon::pollOnce() {
                        "counts them)");
   }
 
+  if (!lastSave_ || Clock::now() - *lastSave_ >= config_.state.saveInterval) {
+    saveState(Clock::now(), realtimeMs());
+  }
+
   const std::string status = statusLine(*snapshot, firing);
   if (!ready_) {
     ready_ = true;
@@ -522,6 +544,66 @@ void Daemon::reload() {
   health_->pollInterval(static_cast<double>(config_.pollInterval.count()) / 1000.0);
   logger_.log(6, "configuration reloaded from " + source.describe() + ": " + config_.summary());
   notifier_->event("READY=1\nSTATUS=configuration reloaded");
+}
+
+void Daemon::restoreState() {
+  const auto where = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
+  if (!where) {
+    logger_.log(6,
+                "state: not kept across restarts (set state.directory, or $STATE_DIRECTORY as "
+                "systemd's StateDirectory= does): CLOSE_WAIT ages start at the first poll");
+    return;
+  }
+  auto boot = currentBootId();
+  if (!boot) {
+    logger_.log(4, "state: not kept across restarts: " + boot.error().message);
+    return;
+  }
+  bootId_ = *boot;
+  const std::string file = where->file();
+  const TimePoint now = Clock::now();
+  auto loaded = loadState(file, *bootId_, now);
+  if (!loaded) {
+    logger_.log(4, "state: " + file + ": " + loaded.error().message +
+                       "; starting without it (it is replaced at the next save)");
+    return;
+  }
+  if (!loaded->state) {
+    logger_.log(6, "state: kept in " + file + " (from " + where->origin + "); none saved yet");
+    return;
+  }
+  state::SavedState& saved = *loaded->state;
+  const RestoreSummary r = engine_->restore(saved.engine.rules, saved.ages, now);
+  const std::size_t fds = fdForecaster_.restore(saved.engine.fdHistories, now);
+  logger_.log(
+      6, "state: restored from " + file + ", saved " + humanDuration(loaded->age) + " ago: " +
+             std::to_string(r.ages) + " CLOSE_WAIT socket ages, " + std::to_string(r.groups) +
+             (r.groups == 1 ? " alert group (" : " alert groups (") + std::to_string(r.firing) +
+             " firing), fd histories of " + std::to_string(fds) + " processes" +
+             (r.dropped > 0 ? "; " + std::to_string(r.dropped) +
+                                  " firing alerts of rules no longer configured resolve"
+                            : ""));
+}
+
+void Daemon::saveState(TimePoint now, std::int64_t unixMs) {
+  lastSave_ = now;
+  if (!bootId_) return;
+  const auto where = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
+  if (!where) return;
+  auto saved = waitwatch::saveState(where->file(), *bootId_, *engine_, fdForecaster_, now, unixMs);
+  health_->stateSaved(saved.ok());
+  if (!saved) {
+    // Once per distinct error, and once when it works again.
+    if (saved.error().message != lastSaveError_) {
+      lastSaveError_ = saved.error().message;
+      logger_.log(4, "state: cannot save: " + lastSaveError_);
+    }
+    return;
+  }
+  if (!lastSaveError_.empty()) {
+    logger_.log(5, "state: saved again to " + where->file());
+    lastSaveError_.clear();
+  }
 }
 
 void Daemon::reportProblems(const SnapshotSource::Problems& problems) {

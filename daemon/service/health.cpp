@@ -89,7 +89,19 @@ HealthMetrics::HealthMetrics(std::string_view version)
                           .Help("Alert entries not written to the journal, by reason (queue_full: "
                                 "journald too slow or stalled; send_failed: journald absent).")
                           .Register(*registry_)
-                          .Add({{"reason", "send_failed"}})) {
+                          .Add({{"reason", "send_failed"}})),
+      stateSaved_(prometheus::BuildCounter()
+                      .Name("waitwatch_state_saves_total")
+                      .Help("Saves of the state kept across restarts (socket ages, alert state), "
+                            "by result (error: see the daemon's log).")
+                      .Register(*registry_)
+                      .Add({{"result", "ok"}})),
+      stateSaveFailed_(prometheus::BuildCounter()
+                           .Name("waitwatch_state_saves_total")
+                           .Help("Saves of the state kept across restarts (socket ages, alert "
+                                 "state), by result (error: see the daemon's log).")
+                           .Register(*registry_)
+                           .Add({{"result", "error"}})) {
   prometheus::BuildGauge()
       .Name("waitwatch_build_info")
       .Help("Build information: always 1, with the version as a label.")

@@ -33,6 +33,7 @@ class HealthMetrics {
   void pollError(PollErrorReason reason);
   void configReloaded(bool ok, double unixTimeSeconds);
   void journalWritten() { journalWritten_.Increment(); }
+  void stateSaved(bool ok) { (ok ? stateSaved_ : stateSaveFailed_).Increment(); }
   void journalDropped(bool queueFull) {
     (queueFull ? dropQueueFull_ : dropSendFailed_).Increment();
   }
@@ -51,6 +52,8 @@ class HealthMetrics {
   prometheus::Counter& journalWritten_;
   prometheus::Counter& dropQueueFull_;
   prometheus::Counter& dropSendFailed_;
+  prometheus::Counter& stateSaved_;
+  prometheus::Counter& stateSaveFailed_;
 };
 
 }  // namespace waitwatch

@@ -21,6 +21,7 @@ using config_json::shorten;
 using json = nlohmann::json;
 
 constexpr std::array<std::string_view, 2> kWebKeys = {"tls_server_config", "basic_auth_users"};
+constexpr std::array<std::string_view, 2> kStateKeys = {"directory", "save_interval"};
 constexpr std::array<std::string_view, 3> kTlsServerKeys = {"cert_file", "key_file", "min_version"};
 // exporter-toolkit keys waitwatchd does not implement: said so, rather than "unknown key", to
 // an operator who copied a web-config.yml over (client certificates are not offered).
@@ -41,9 +42,9 @@ constexpr unsigned kMinBcryptCost = 4;
 constexpr unsigned kMaxBcryptCost = 16;
 constexpr std::size_t kMaxUserNameLength = 64;
 
-class WebReader {
+class DaemonSectionReader {
  public:
-  explicit WebReader(ConfigReader& in) : in_(in) {}
+  explicit DaemonSectionReader(ConfigReader& in) : in_(in) {}
 
   // A key of exporter-toolkit's web configuration that waitwatchd does not implement.
   bool unsupportedKeys(const json& obj, const std::string& path,
@@ -168,6 +169,25 @@ class WebReader {
     return true;
   }
 
+  bool state(const json& v, StateConfig& out) {
+    if (!object(v, "state") || !knownKeys(v, "state", kStateKeys)) return false;
+    if (v.contains("directory")) {
+      if (!string(v["directory"], "state.directory", out.directory)) return false;
+      if (!out.directory.starts_with('/')) {
+        return fail("state.directory",
+                    jsonQuote(shorten(out.directory, kMaxQuotedKey)) + " is not an absolute path");
+      }
+    }
+    if (v.contains("save_interval")) {
+      if (!in_.duration(v["save_interval"], "state.save_interval", out.saveInterval)) return false;
+      if (out.saveInterval < Duration(1'000) || out.saveInterval > Duration(3'600'000)) {
+        return fail("state.save_interval", jsonQuote(formatDuration(out.saveInterval)) +
+                                               " is out of range, expected \"1s\" to \"1h\"");
+      }
+    }
+    return true;
+  }
+
   bool web(const json& v, WebConfig& out) {
     if (!object(v, "web") || !unsupportedKeys(v, "web", kUnsupportedWebKeys, kWebKeys) ||
         !knownKeys(v, "web", kWebKeys)) {
@@ -210,13 +230,20 @@ std::string_view tlsVersionName(TlsVersion v) {
 
 Result<ServiceConfig> compileServiceConfig(std::string_view jsonText, std::string_view origin) {
   WebConfig web;
-  auto readWeb = [&](ConfigReader& in, const json& v) { return WebReader(in).web(v, web); };
-  const ConfigSection sections[] = {{"web", readWeb}};
+  StateConfig state;
+  auto readWeb = [&](ConfigReader& in, const json& v) {
+    return DaemonSectionReader(in).web(v, web);
+  };
+  auto readState = [&](ConfigReader& in, const json& v) {
+    return DaemonSectionReader(in).state(v, state);
+  };
+  const ConfigSection sections[] = {{"web", readWeb}, {"state", readState}};
   auto core = compileConfig(jsonText, origin, sections);
   if (!core) return core.error();
   ServiceConfig out;
   static_cast<Config&>(out) = std::move(*core);
   out.web = std::move(web);
+  out.state = std::move(state);
   return out;
 }
 
@@ -241,9 +268,13 @@ std::string ServiceConfig::summary() const {
 std::vector<ConfigKeySet> serviceConfigKeySets() {
   std::vector<ConfigKeySet> sets = configKeySets();
   for (ConfigKeySet& set : sets) {
-    if (set.object.empty()) set.keys.emplace_back("web");
+    if (set.object.empty()) {
+      set.keys.emplace_back("web");
+      set.keys.emplace_back("state");
+    }
   }
   sets.push_back({"web", {kWebKeys.begin(), kWebKeys.end()}});
+  sets.push_back({"state", {kStateKeys.begin(), kStateKeys.end()}});
   sets.push_back({"web.tls_server_config", {kTlsServerKeys.begin(), kTlsServerKeys.end()}});
   return sets;
 }

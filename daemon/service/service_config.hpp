@@ -40,8 +40,16 @@ struct WebConfig {
   bool operator==(const WebConfig&) const = default;
 };
 
+// Where waitwatchd keeps what survives a restart (socket ages, alert state; state_store.hpp).
+struct StateConfig {
+  std::string directory;          // absolute; empty: $STATE_DIRECTORY, which systemd sets
+  Duration saveInterval{60'000};  // also saved at every clean stop
+  bool operator==(const StateConfig&) const = default;
+};
+
 struct ServiceConfig : Config {
   WebConfig web;
+  StateConfig state;
   bool operator==(const ServiceConfig&) const = default;
 
   // Config::summary(), and "; TLS (TLS13+), basic auth (2 users)" when they are on.

@@ -500,6 +500,97 @@ TEST_F(DaemonTest, CloseWaitAgesAreTheTimeTheSocketsWereHeld) {
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
 }
 
+// A restart (SIGTERM, start again) keeps what the operator relies on: CLOSE_WAIT ages go on
+// from when the sockets were first seen, a firing alert stays firing without a second "firing"
+// entry, and one whose leak ended while the daemon was down resolves exactly once. A damaged
+// state file is reported and the daemon runs without it.
+TEST_F(DaemonTest, AgesAndAlertsSurviveARestart) {
+  const fs::path stateDir = scratchDir("state");
+  const std::vector<std::string> env = {"STATE_DIRECTORY=" + stateDir.string()};
+  const fs::path file = stateDir / "waitwatchd.state";
+  const auto oldestAge = [](DaemonRun& run) {
+    const nlohmann::json snap = nlohmann::json::parse(run.http("/api/v1/snapshot").out);
+    for (const auto& p : snap["processes"]) {
+      if (p.value("comm", "") == "sockfarm" && p.contains("close_wait_oldest_age_seconds")) {
+        EXPECT_EQ(p["close_wait_oldest_age_is_lower_bound"], false) << p.dump();
+        return p["close_wait_oldest_age_seconds"].get<double>();
+      }
+    }
+    return -1.0;
+  };
+  std::optional<SockFarm> farm;
+  std::chrono::steady_clock::time_point madeBy;
+  {
+    auto run = DaemonRun::start(netns(), leakConfig(), {}, env);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+    EXPECT_NE(run->process().stderrText().find("state: kept in " + file.string() +
+                                               " (from $STATE_DIRECTORY); none saved yet"),
+              std::string::npos)
+        << run->process().stderrText();
+    // Made after the first poll: their ages are exact, not "at least".
+    auto made = SockFarm::start(netns(), {"--close-wait", "12"});
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    farm.emplace(std::move(*made));
+    madeBy = std::chrono::steady_clock::now();
+    ASSERT_EQ(awaitJournal(*run, kCloseWaitFiring).size(), 1u) << run->process().stderrText();
+    EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  }
+  ASSERT_TRUE(fs::exists(file));
+  std::this_thread::sleep_for(2s);  // down for a while: ages must count it
+  {
+    auto run = DaemonRun::start(netns(), leakConfig(), {}, env);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+    const std::string err = run->process().stderrText();
+    EXPECT_NE(err.find("state: restored from " + file.string()), std::string::npos) << err;
+    EXPECT_NE(err.find(": 12 CLOSE_WAIT socket ages, 1 alert group (1 firing)"), std::string::npos)
+        << err;
+    const double age = oldestAge(*run);
+    const double held =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - madeBy).count();
+    EXPECT_GE(age, held - 0.5);  // from before the restart, not from it
+    EXPECT_LE(age, held + 0.5);
+    const nlohmann::json alerts = nlohmann::json::parse(run->http("/api/v1/alerts").out);
+    ASSERT_EQ(alerts["alerts"].size(), 1u) << alerts.dump();
+    EXPECT_EQ(alerts["alerts"][0]["state"], "firing");
+    EXPECT_EQ(alerts["alerts"][0]["oldest_age_is_lower_bound"], false);
+    std::this_thread::sleep_for(1s);  // several polls
+    EXPECT_TRUE(run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring)).empty());
+    EXPECT_EQ(err.find("FIRING"), std::string::npos) << err;
+    EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  }
+  // The leak ends while the daemon is down: resolved once at the next start, then quiet.
+  ASSERT_TRUE(farm->command("exit 0").ok());
+  std::this_thread::sleep_for(500ms);
+  {
+    auto run = DaemonRun::start(netns(), leakConfig(), {}, env);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    const auto resolved = awaitJournal(*run, kCloseWaitResolved);
+    ASSERT_EQ(resolved.size(), 1u) << run->process().stderrText();
+    EXPECT_EQ(field(resolved[0], "WAITWATCH_PID"), std::to_string(holderPid(*farm)));
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(run->journal("MESSAGE_ID=" + std::string(kCloseWaitResolved)).size(), 1u);
+    EXPECT_TRUE(run->journal("MESSAGE_ID=" + std::string(kCloseWaitFiring)).empty());
+    EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  }
+  // Damaged: cut in half. Reported with the file's name and why; the daemon runs and saves a
+  // good file over it.
+  {
+    const std::uintmax_t size = fs::file_size(file);
+    fs::resize_file(file, size / 2);
+    auto run = DaemonRun::start(netns(), leakConfig(), {}, env);
+    ASSERT_TRUE(run.ok()) << run.error().message;
+    ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+    const std::string err = run->process().stderrText();
+    EXPECT_NE(err.find("state: " + file.string() + ": truncated"), std::string::npos) << err;
+    EXPECT_NE(err.find("; starting without it"), std::string::npos) << err;
+    EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+    EXPECT_GT(fs::file_size(file), size / 2);
+  }
+  fs::remove_all(stateDir);
+}
+
 // The kernel's TcpExt TW counter of this namespace: sockets that entered TIME_WAIT.
 std::uint64_t timeWaitedCounter(const NetworkNamespace& ns) {
   std::vector<std::string> argv = ns.execPrefix();

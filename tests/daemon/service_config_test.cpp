@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "service/state_store.hpp"
 #include "support/source_files.hpp"
 
 namespace waitwatch {
@@ -34,6 +35,7 @@ TEST(ServiceConfig, SchemaListsExactlyTheValidatorsKeys) {
       {"web", &schema.at("properties").at("web")},
       {"web.tls_server_config",
        &schema.at("properties").at("web").at("properties").at("tls_server_config")},
+      {"state", &schema.at("properties").at("state")},
   };
   const auto sets = serviceConfigKeySets();
   ASSERT_EQ(sets.size(), objects.size());
@@ -58,7 +60,16 @@ struct BadConfig {
 
 const BadConfig kBadConfigs[] = {
     {R"({"colour": "red"})",
-     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, rules, web))"},
+     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, rules, web, state))"},
+    // state: where the daemon keeps what survives a restart.
+    {R"({"state": {"directory": "var/lib/waitwatch"}})",
+     R"(state.directory: "var/lib/waitwatch" is not an absolute path)"},
+    {R"({"state": {"save_interval": "100ms"}})",
+     R"(state.save_interval: "100ms" is out of range, expected "1s" to "1h")"},
+    {R"({"state": {"save_interval": "2h"}})",
+     R"(state.save_interval: "2h" is out of range, expected "1s" to "1h")"},
+    {R"({"state": {"dir": "/x"}})",
+     R"(state.dir: unknown key (expected one of: directory, save_interval))"},
     // web: names are exporter-toolkit's; values are checked for form (files are the daemon's).
     {R"({"web": []})", R"(web: expected an object, got an array)"},
     {R"({"web": {"tls_sever_config": {}}})",
@@ -124,6 +135,27 @@ TEST(ServiceConfig, TheCorePartIsTheCoresCompile) {
   ASSERT_FALSE(coreWithWeb);
   EXPECT_EQ(coreWithWeb.error().message.rfind("web: unknown key", 0), 0u)
       << coreWithWeb.error().message;
+}
+
+// The state section, and where the state goes with and without it.
+TEST(ServiceConfig, StateSection) {
+  auto c =
+      compileServiceConfig(R"({"state": {"directory": "/srv/ww", "save_interval": "5m"}})", "");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->state, (StateConfig{"/srv/ww", Duration(300'000)}));
+  EXPECT_EQ(defaultServiceConfig().state, (StateConfig{"", Duration(60'000)}));
+
+  // The configuration first, then $STATE_DIRECTORY (the first of several, as systemd lists
+  // them), else none.
+  EXPECT_EQ(stateLocation("/srv/ww", "/var/lib/waitwatch")->file(), "/srv/ww/waitwatchd.state");
+  EXPECT_EQ(stateLocation("/srv/ww", "/var/lib/waitwatch")->origin, "state.directory");
+  const auto env = stateLocation("", "/var/lib/waitwatch:/var/lib/other");
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->directory, "/var/lib/waitwatch");
+  EXPECT_EQ(env->origin, "$STATE_DIRECTORY");
+  EXPECT_FALSE(stateLocation("", nullptr));
+  EXPECT_FALSE(stateLocation("", ""));
+  EXPECT_FALSE(stateLocation("", "relative"));
 }
 
 // The exporter-toolkit names, parsed; the summary says that the endpoints are protected.

@@ -54,6 +54,9 @@ TEST(FuzzCorpus, JsonConfig) {
 TEST(FuzzCorpus, ApiDocuments) {
   EXPECT_GE(runCorpus("api", apiDocuments), 3u);
 }
+TEST(FuzzCorpus, StateFiles) {
+  EXPECT_GE(runCorpus("state", stateFile), 4u);
+}
 
 TEST(FuzzCorpus, HttpRequests) {
   EXPECT_GE(runCorpus("http", httpRequest), 15u);

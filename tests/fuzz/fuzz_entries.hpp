@@ -37,4 +37,10 @@ const char* httpServerAlive();
 // consistent and writes back as a document that reads as itself.
 const char* apiDocuments(const std::uint8_t* data, std::size_t size);
 
+// fuzz_entries_state.cpp (waitwatch::state, waitwatch::rules)
+// Bytes as waitwatchd's state file (readState), as they are and with their CRC made right: an
+// error is one printable line; a state that reads writes back as itself, and restores into an
+// engine that then polls.
+const char* stateFile(const std::uint8_t* data, std::size_t size);
+
 }  // namespace waitwatch::fuzz

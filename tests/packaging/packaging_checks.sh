@@ -171,6 +171,13 @@ assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"
 assert c["readinessProbe"]["httpGet"]["path"] == "/metrics"
 ann = docs[2]["spec"]["template"]["metadata"]["annotations"]
 assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "9929", ann
+# State survives a restart of the pod: STATE_DIRECTORY is a writable mount from the node.
+env = {e["name"]: e["value"] for e in c["env"]}
+mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+state = mounts[env["STATE_DIRECTORY"]]
+assert not state.get("readOnly", False), state
+volume = {v["name"]: v for v in spec["volumes"]}[state["name"]]
+assert volume["hostPath"]["path"] == env["STATE_DIRECTORY"], volume
 PY
       # Its configuration compiles.
       python3 -c 'import sys, yaml; print(list(yaml.safe_load_all(open(sys.argv[1])))[1]["data"]["waitwatch.json"])' \
