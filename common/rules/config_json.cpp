@@ -184,7 +184,11 @@ std::string describe(const json& v) {
 }
 
 std::string jsonQuote(std::string_view s) {
-  return json(shorten(s, kMaxQuotedValue)).dump();
+  std::string out = json(shorten(s, kMaxQuotedValue)).dump();
+  // JSON escapes only U+0000-U+001F; DEL is a control character as well, and errors go to logs.
+  for (std::size_t at = out.find('\x7f'); at != std::string::npos; at = out.find('\x7f', at))
+    out.replace(at, 1, "\\u007f");
+  return out;
 }
 
 std::string join(std::span<const std::string_view> items, std::string_view sep) {
