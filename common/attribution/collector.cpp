@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "attribution/collector.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -8,6 +10,15 @@
 #include "proc/proc_text.hpp"
 
 namespace waitwatch {
+namespace {
+
+// TCP memory is counted in pages of this size (tcp_mem, sockstat's mem).
+std::uint32_t pageSize() {
+  const long size = ::sysconf(_SC_PAGESIZE);
+  return size > 0 ? static_cast<std::uint32_t>(size) : 4096;
+}
+
+}  // namespace
 
 Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(const std::string& procRoot) {
   // As many closes may wait for a poll as the host can hold TIME_WAIT sockets: a storm beyond
@@ -25,7 +36,8 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
     : options_(std::move(options)),
       owners_(std::move(owners)),
       aggregator_(AggregatorOptions{.perSocketStates = options_.perSocketStates,
-                                    .keepAllSockets = options_.keepAllSockets}),
+                                    .keepAllSockets = options_.keepAllSockets,
+                                    .pageSize = pageSize()}),
       udpAggregator_(AggregatorOptions{.perSocketStates = 0, .keepAllSockets = true}),
       fdUsage_(options_.procRoot) {
   if (!owners_) {
@@ -55,7 +67,8 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
   aggregator_.setOptions(AggregatorOptions{.perSocketStates = options_.perSocketStates,
                                            .keepAllSockets = options_.keepAllSockets,
                                            .keepClosing = true,
-                                           .keepOwned = closerSource_ == CloserSource::Ownership});
+                                           .keepOwned = closerSource_ == CloserSource::Ownership,
+                                           .pageSize = pageSize()});
 }
 
 Collector::~Collector() = default;
@@ -262,6 +275,11 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
   owners_->resolve(*hints, now);
   aggregator_.finish(out);
+  std::string memoryProblems;
+  out.tcpMemory = readTcpMemory(options_.procRoot, memoryProblems);
+  if (!memoryProblems.empty()) stats_.kernelInfoProblems.push_back(std::move(memoryProblems));
+  for (const NetnsEntry& ns : out.namespaces)
+    out.tcpMemory.closeWaitMinPages += ns.closeWaitMinPages;
   chargeClosers(out);
   if (options_.fdUsage) fdUsage_.read(out);
   if (options_.udp) udpAggregator_.finish(udp_);

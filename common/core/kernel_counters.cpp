@@ -213,4 +213,67 @@ Result<KernelTcpCounters> parseKernelTcpCounters(std::string_view netstatText,
   return c;
 }
 
+namespace {
+
+// Digits only, at most 19 of them (no overflow); nullopt otherwise.
+std::optional<std::uint64_t> pageCount(std::string_view t) {
+  if (t.empty() || t.size() > 19) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+std::string_view nextField(std::string_view& rest) {
+  const auto start = rest.find_first_not_of(" \t");
+  if (start == std::string_view::npos) {
+    rest = {};
+    return {};
+  }
+  rest.remove_prefix(start);
+  const auto end = rest.find_first_of(" \t");
+  const std::string_view field = rest.substr(0, end);
+  rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
+  return field;
+}
+
+}  // namespace
+
+Result<std::uint64_t> parseSockstatTcpPages(std::string_view text) {
+  std::size_t lineNo = 0;
+  while (!text.empty()) {
+    const auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    ++lineNo;
+    if (!line.starts_with("TCP:")) continue;
+    line.remove_prefix(4);
+    // "inuse N orphan N tw N alloc N mem N": name, value pairs.
+    for (;;) {
+      const std::string_view name = nextField(line);
+      if (name.empty()) break;
+      const std::string_view value = nextField(line);
+      if (name != "mem") continue;
+      if (const auto v = pageCount(value)) return *v;
+      return Error{EBADMSG, "line " + std::to_string(lineNo) + ": TCP mem is not a page count"};
+    }
+    return Error{EBADMSG, "line " + std::to_string(lineNo) + ": the TCP line has no mem"};
+  }
+  return Error{EBADMSG, "no TCP line"};
+}
+
+Result<std::array<std::uint64_t, 3>> parseTcpMem(std::string_view text) {
+  std::array<std::uint64_t, 3> out{};
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  for (std::uint64_t& v : out) {
+    const auto n = pageCount(nextField(text));
+    if (!n) return Error{EBADMSG, "expected three page counts"};
+    v = *n;
+  }
+  if (!nextField(text).empty()) return Error{EBADMSG, "expected three page counts"};
+  return out;
+}
+
 }  // namespace waitwatch

@@ -3,6 +3,7 @@
 // Parsers for the kernel's SNMP-style counter texts, /proc/net/netstat and /proc/net/snmp: pairs
 // of lines, a header ("TcpExt: SyncookiesSent ...") followed by a value line with the same
 // prefix and as many fields ("TcpExt: 0 ...").
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -34,5 +35,12 @@ Result<void> parseSnmpCounters(std::string_view snmpText, KernelTcpCounters& out
 // Both, with `valid` set on success.
 Result<KernelTcpCounters> parseKernelTcpCounters(std::string_view netstatText,
                                                  std::string_view snmpText);
+
+// The TCP line's "mem" of /proc/net/sockstat ("TCP: inuse 5 orphan 0 tw 2 alloc 9 mem 3"):
+// pages of TCP socket memory in use, host-wide (net/ipv4/proc.c, sockstat_seq_show:
+// proto_memory_allocated(&tcp_prot)).
+Result<std::uint64_t> parseSockstatTcpPages(std::string_view sockstatText);
+// net.ipv4.tcp_mem: three page counts, min, pressure and max ("188319\t251092\t376638\n").
+Result<std::array<std::uint64_t, 3>> parseTcpMem(std::string_view text);
 
 }  // namespace waitwatch

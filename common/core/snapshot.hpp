@@ -65,6 +65,8 @@ struct NetnsEntry {
   KernelTcpCounters kernel;
   std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
   EphemeralRange ephemeral;
+  // Pages its CLOSE_WAIT sockets hold at least (TcpMemory::closeWaitMinPages).
+  std::uint64_t closeWaitMinPages = 0;
 };
 
 // A process that owns TCP sockets in one namespace (a process with sockets in two namespaces,
@@ -144,6 +146,27 @@ enum class CloserSource : std::uint8_t {
 std::string_view closerSourceName(CloserSource source);
 std::optional<CloserSource> parseCloserSource(std::string_view name);
 
+// TCP socket memory, host-wide: the kernel counts it for all namespaces together
+// (tcp_memory_allocated, /proc/net/sockstat "TCP: ... mem"), against one net.ipv4.tcp_mem.
+// Above `pressure` every TCP socket of the host is held to small buffers; at `max` allocations
+// fail and connections stall or drop.
+struct TcpMemory {
+  bool valid = false;       // pages was read
+  std::uint64_t pages = 0;  // in use
+  // net.ipv4.tcp_mem in pages: min, pressure, max. 0: unknown (the sysctl exists only in the
+  // host's network namespace).
+  std::uint64_t min = 0;
+  std::uint64_t pressure = 0;
+  std::uint64_t max = 0;
+  // Of `pages`, what CLOSE_WAIT sockets hold at least: a queued buffer takes whole pages, at
+  // least one per Recv-Q page (the FIN alone takes one). A lower bound, never an estimate above.
+  std::uint64_t closeWaitMinPages = 0;
+  // When `pages` reaches pressure and max at its growth over the forecast window (per minute,
+  // in pages); absent while not growing or where the threshold is unknown.
+  std::optional<FdForecast> toPressure;
+  std::optional<FdForecast> toMax;
+};
+
 struct Snapshot {
   TimePoint time{};         // when the poll started (caller's clock)
   Duration pollInterval{};  // the interval the daemon polls at (for TIME_WAIT creation rate)
@@ -153,6 +176,7 @@ struct Snapshot {
   std::vector<CloseWaitSocket> closeWait;
   std::vector<IpAddress> addresses;  // distinct addresses, indexed by CloseWaitSocket
   std::vector<TimeWaitGroup> timeWait;
+  TcpMemory tcpMemory;
   // By group, then by closer; groups without a single TIME_WAIT socket charged are absent.
   std::vector<TimeWaitByCloser> timeWaitByCloser;
   // The processes that closed connections now in TIME_WAIT; many have exited since.

@@ -88,4 +88,32 @@ Result<NetnsKernelInfo> readNetnsKernelInfo(int netnsFd) {
   return info;
 }
 
+TcpMemory readTcpMemory(const std::string& procRoot, std::string& problems) {
+  TcpMemory out;
+  std::string text;
+  const std::string sockstat = procRoot + "/thread-self/net/sockstat";
+  if (auto r = readFileAt(AT_FDCWD, sockstat, text); !r) {
+    note(problems, r.error().message);
+  } else if (auto pages = parseSockstatTcpPages(text); !pages) {
+    note(problems, sockstat + ": " + pages.error().message);
+  } else {
+    out.pages = *pages;
+    out.valid = true;
+  }
+  const std::string sysctl = procRoot + "/sys/net/ipv4/tcp_mem";
+  if (auto r = readFileAt(AT_FDCWD, sysctl, text); !r) {
+    note(problems, r.error().errnum == ENOENT
+                       ? "net.ipv4.tcp_mem: not in this network namespace (only the host's has "
+                         "it): the TCP memory thresholds and their forecasts are unknown"
+                       : r.error().message);
+  } else if (auto limits = parseTcpMem(text); !limits) {
+    note(problems, sysctl + ": " + limits.error().message);
+  } else {
+    out.min = (*limits)[0];
+    out.pressure = (*limits)[1];
+    out.max = (*limits)[2];
+  }
+  return out;
+}
+
 }  // namespace waitwatch

@@ -30,4 +30,12 @@ NetnsKernelInfo readCurrentNetnsKernelInfo(const std::string& procRoot = "/proc"
 // reported in `problems`.
 Result<NetnsKernelInfo> readNetnsKernelInfo(int netnsFd);
 
+// TCP memory, host-wide (TcpMemory without closeWaitMinPages and the forecasts): pages in use
+// from /proc/thread-self/net/sockstat, and net.ipv4.tcp_mem. The counter is global whatever
+// the namespace it is read in (net/ipv4/proc.c, sockstat_seq_show:
+// proto_memory_allocated(&tcp_prot)); tcp_mem is one global sysctl that only the host's
+// namespace shows (net/ipv4/sysctl_net_ipv4.c: "tcp_mem" is in ipv4_table, registered for
+// init_net alone, not in ipv4_net_table). What could not be read goes to `problems`.
+TcpMemory readTcpMemory(const std::string& procRoot, std::string& problems);
+
 }  // namespace waitwatch

@@ -73,6 +73,7 @@ void SnapshotAggregator::setMark(Mark& m) {
   m.owned = owned_.size();
   m.nsStates = namespaces_[current_].states;
   m.timeWaitCreated = namespaces_[current_].timeWaitCreated;
+  m.closeWaitMinPages = namespaces_[current_].closeWaitMinPages;
   m.noPermission = noPermission_;
   m.vanished = vanished_;
   m.listenPorts = listenPorts_;
@@ -114,6 +115,7 @@ void SnapshotAggregator::rollback(const Mark& m) {
   owned_.resize(m.owned);
   namespaces_[current_].states = m.nsStates;
   namespaces_[current_].timeWaitCreated = m.timeWaitCreated;
+  namespaces_[current_].closeWaitMinPages = m.closeWaitMinPages;
   noPermission_ = m.noPermission;
   vanished_ = m.vanished;
   listenPorts_ = m.listenPorts;
@@ -134,6 +136,7 @@ void SnapshotAggregator::beginNamespace(NetnsEntry entry) {
   if (current_ != kNoIndex) endNamespace();
   entry.states = StateCounts{};
   entry.timeWaitCreated = 0;
+  entry.closeWaitMinPages = 0;
   current_ = static_cast<std::uint32_t>(namespaces_.size());
   namespaces_.push_back(std::move(entry));
   nsFirstEntry_ = processes_.size();
@@ -372,6 +375,11 @@ void SnapshotAggregator::process(const SocketRecord& s) {
   }
 
   const CloseWaitKind kind = closeWaitKind(s.recvQ);
+  if (s.state == TcpState::CloseWait) {
+    // Each queued buffer is charged in whole pages and holds at least its bytes (the FIN's
+    // buffer alone takes one): Recv-Q in pages, rounded up, is what the socket holds at least.
+    ns.closeWaitMinPages += (std::uint64_t{s.recvQ} + options_.pageSize - 1) / options_.pageSize;
+  }
   std::uint32_t record = kNoIndex;
   if (options_.perSocketStates & stateBit(s.state)) {
     record = static_cast<std::uint32_t>(closeWait_.size());

@@ -52,6 +52,8 @@ struct AggregatorOptions {
   // Keep the cookie and owner of every ESTABLISHED socket with exactly one owner for owned():
   // 16 bytes per such socket (TIME_WAIT closers without the kernel program).
   bool keepOwned = false;
+  // The kernel's page size, for the pages CLOSE_WAIT sockets hold at least.
+  std::uint32_t pageSize = 4096;
 };
 
 enum class Attribution : std::uint8_t {
@@ -184,6 +186,7 @@ class SnapshotAggregator {
     std::size_t listeners = 0, groups = 0, closing = 0, owned = 0;
     StateCounts nsStates;
     std::uint64_t timeWaitCreated = 0;
+    std::uint64_t closeWaitMinPages = 0;
     std::uint64_t noPermission = 0, vanished = 0;
     std::bitset<65536> listenPorts;
     // The namespace's process entries that existed at the mark: their counts then.

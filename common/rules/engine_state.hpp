@@ -61,6 +61,7 @@ struct SavedFdHistory {
 struct EngineState {
   std::vector<SavedRule> rules;
   std::vector<SavedFdHistory> fdHistories;
+  std::vector<SavedSample> tcpMemory;  // the host's TCP memory pages, oldest first
   bool operator==(const EngineState&) const = default;
 };
 

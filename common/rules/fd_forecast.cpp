@@ -25,11 +25,12 @@ std::optional<double> medianSlope(std::span<const FdSample> points, std::vector<
   return (lower + upper) / 2.0;
 }
 
-std::optional<FdForecast> FdForecaster::forecast(const History& h, std::int64_t nowMs,
-                                                 std::uint64_t fds, std::uint64_t limit) {
+std::optional<FdForecast> FdForecaster::forecast(std::span<const FdSample> samples,
+                                                 std::int64_t nowMs, std::uint64_t fds,
+                                                 std::uint64_t limit) {
   const std::int64_t windowMs = window_.count();
   points_.clear();
-  for (const FdSample& s : h.samples) {
+  for (const FdSample& s : samples) {
     if (s.ms >= nowMs - windowMs && s.ms < nowMs) points_.push_back(s);
   }
   points_.push_back(FdSample{nowMs, fds});
@@ -75,7 +76,7 @@ void FdForecaster::update(Snapshot& snap, TimePoint now) {
       const auto stale = std::find_if(h.samples.begin(), h.samples.end(),
                                       [&](const FdSample& s) { return s.ms >= nowMs - windowMs; });
       h.samples.erase(h.samples.begin(), stale);
-      h.forecast = p.maxFds > 0 ? forecast(h, nowMs, p.openFds, p.maxFds) : std::nullopt;
+      h.forecast = p.maxFds > 0 ? forecast(h.samples, nowMs, p.openFds, p.maxFds) : std::nullopt;
       // At the limit it has run out, growing or not (it cannot grow any more).
       if (!h.forecast && p.maxFds > 0 && p.openFds >= p.maxFds) h.forecast = FdForecast{};
       if (h.samples.empty() || nowMs - h.samples.back().ms >= spacing) {
@@ -85,14 +86,35 @@ void FdForecaster::update(Snapshot& snap, TimePoint now) {
     }
     p.fdForecast = h.forecast;
   }
+  updateTcpMemory(snap.tcpMemory, nowMs, spacing);
   // A process missing from a poll or two (an unreadable /proc read, its CLOSE_WAIT sockets
   // briefly gone) keeps its history for a window; its samples age out meanwhile.
   std::erase_if(histories_, [&](const auto& kv) { return nowMs - kv.second.lastMs > windowMs; });
 }
 
-std::vector<SavedFdHistory> FdForecaster::save() const {
-  std::vector<SavedFdHistory> out;
-  if (!epoch_) return out;
+void FdForecaster::updateTcpMemory(TcpMemory& m, std::int64_t nowMs, std::int64_t spacing) {
+  m.toPressure.reset();
+  m.toMax.reset();
+  if (!m.valid) return;
+  const std::int64_t windowMs = window_.count();
+  std::erase_if(tcpMemory_, [&](const FdSample& s) { return s.ms < nowMs - windowMs; });
+  for (auto [limit, into] : {std::pair{m.pressure, &m.toPressure}, std::pair{m.max, &m.toMax}}) {
+    if (limit == 0) continue;  // unknown
+    *into = forecast(tcpMemory_, nowMs, m.pages, limit);
+    // Past the threshold it is there now (under pressure, or failing), growing or not.
+    if (!*into && m.pages >= limit) *into = FdForecast{};
+  }
+  if (tcpMemory_.empty() || nowMs - tcpMemory_.back().ms >= spacing) {
+    if (tcpMemory_.size() == kMaxForecastSamples) tcpMemory_.erase(tcpMemory_.begin());
+    tcpMemory_.push_back(FdSample{nowMs, m.pages});
+  }
+}
+
+void FdForecaster::save(EngineState& state) const {
+  std::vector<SavedFdHistory>& out = state.fdHistories;
+  out.clear();
+  state.tcpMemory.clear();
+  if (!epoch_) return;
   const std::int64_t origin =
       std::chrono::duration_cast<std::chrono::milliseconds>(epoch_->time_since_epoch()).count();
   for (const auto& [key, h] : histories_) {
@@ -104,31 +126,41 @@ std::vector<SavedFdHistory> FdForecaster::save() const {
   // Deterministic files: the same state writes the same bytes.
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.process < b.process; });
-  return out;
+  for (const FdSample& f : tcpMemory_)
+    state.tcpMemory.push_back(SavedSample{origin + f.ms, f.fds});
 }
 
-std::size_t FdForecaster::restore(std::span<const SavedFdHistory> saved, TimePoint now) {
+std::size_t FdForecaster::restore(const EngineState& saved, TimePoint now) {
   if (poll_ != 0) return 0;
   const std::int64_t nowMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const auto clamp = [&](std::int64_t ms) { return std::clamp<std::int64_t>(ms, 0, nowMs); };
   std::int64_t origin = nowMs;
-  for (const SavedFdHistory& s : saved) {
+  for (const SavedFdHistory& s : saved.fdHistories) {
     for (const SavedSample& f : s.samples)
-      origin = std::min(origin, std::clamp<std::int64_t>(f.ms, 0, nowMs));
+      origin = std::min(origin, clamp(f.ms));
   }
+  for (const SavedSample& f : saved.tcpMemory)
+    origin = std::min(origin, clamp(f.ms));
   epoch_ = TimePoint(std::chrono::milliseconds(origin));
-  for (const SavedFdHistory& s : saved) {
-    History h;
-    for (const SavedSample& f : s.samples) {
-      if (h.samples.size() == kMaxForecastSamples) break;
-      const std::int64_t ms = std::clamp<std::int64_t>(f.ms, 0, nowMs) - origin;
-      if (!h.samples.empty() && ms < h.samples.back().ms) continue;  // oldest first
-      h.samples.push_back(FdSample{ms, f.value});
+  // Oldest first and at most kMaxForecastSamples, whatever the file says.
+  const auto take = [&](std::span<const SavedSample> from, std::vector<FdSample>& into) {
+    for (const SavedSample& f : from) {
+      if (into.size() == kMaxForecastSamples) break;
+      const std::int64_t ms = clamp(f.ms) - origin;
+      if (!into.empty() && ms < into.back().ms) continue;
+      into.push_back(FdSample{ms, f.value});
     }
+  };
+  for (const SavedFdHistory& s : saved.fdHistories) {
+    History h;
+    take(s.samples, h.samples);
     if (h.samples.empty()) continue;
     h.lastMs = h.samples.back().ms;
     histories_[s.process] = std::move(h);
   }
+  tcpMemory_.clear();
+  take(saved.tcpMemory, tcpMemory_);
   return histories_.size();
 }
 

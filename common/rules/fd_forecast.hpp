@@ -42,17 +42,19 @@ class FdForecaster {
   [[nodiscard]] Duration window() const { return window_; }
 
   // This poll's open fds of every process of `snap` that has them into its history, and the
-  // process's fdForecast set where it grows toward a known limit. `now` must not go backwards.
-  // Processes absent for a whole window are forgotten.
+  // process's fdForecast set where it grows toward a known limit; the same for the host's TCP
+  // memory toward tcp_mem's pressure and max (snap.tcpMemory.toPressure, toMax). `now` must not
+  // go backwards. Processes absent for a whole window are forgotten.
   void update(Snapshot& snap, TimePoint now);
 
   [[nodiscard]] std::size_t tracked() const { return histories_.size(); }
 
-  // The histories, times on the steady clock, to keep across a restart.
-  [[nodiscard]] std::vector<SavedFdHistory> save() const;
+  // The histories, times on the steady clock, into `out` (fdHistories, tcpMemory) to keep across
+  // a restart.
+  void save(EngineState& out) const;
   // Takes over saved histories before the first update (later: ignored, returns 0); times after
   // `now` are taken as `now`. Returns how many processes it took.
-  std::size_t restore(std::span<const SavedFdHistory> saved, TimePoint now);
+  std::size_t restore(const EngineState& saved, TimePoint now);
 
  private:
   struct KeyHash {
@@ -67,11 +69,14 @@ class FdForecaster {
     std::int64_t lastMs = 0;        // and when
     std::optional<FdForecast> forecast;
   };
-  std::optional<FdForecast> forecast(const History& h, std::int64_t nowMs, std::uint64_t fds,
-                                     std::uint64_t limit);
+  // Where `value` reaches `limit` at the growth of `samples` (and now) over the window.
+  std::optional<FdForecast> forecast(std::span<const FdSample> samples, std::int64_t nowMs,
+                                     std::uint64_t value, std::uint64_t limit);
+  void updateTcpMemory(TcpMemory& m, std::int64_t nowMs, std::int64_t spacing);
 
   Duration window_;
   std::unordered_map<ProcessKey, History, KeyHash> histories_;
+  std::vector<FdSample> tcpMemory_;  // pages in use, as `samples` of a History
   std::optional<TimePoint> epoch_;
   std::uint64_t poll_ = 0;
   std::vector<FdSample> points_;

@@ -321,7 +321,9 @@ json engineStateToJson(const EngineState& state) {
                    {"start_time", h.process.startTime},
                    {"samples", samplesJson(h.samples)}});
   }
-  return {{"rules", std::move(rules)}, {"fd_histories", std::move(fds)}};
+  return {{"rules", std::move(rules)},
+          {"fd_histories", std::move(fds)},
+          {"tcp_memory", samplesJson(state.tcpMemory)}};
 }
 
 Result<EngineState> engineStateFromJson(const json& j) {
@@ -339,6 +341,7 @@ Result<EngineState> engineStateFromJson(const json& j) {
       out.fdHistories.push_back(SavedFdHistory{ProcessKey{h["pid"].i32(), h["start_time"].u64()},
                                                readSamples(h["samples"])});
     });
+    if (root.has("tcp_memory")) out.tcpMemory = readSamples(root["tcp_memory"]);
     return out;
   } catch (const Bad& bad) {
     return Error{EBADMSG, bad.what};

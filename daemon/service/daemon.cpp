@@ -574,7 +574,7 @@ void Daemon::restoreState() {
   }
   state::SavedState& saved = *loaded->state;
   const RestoreSummary r = engine_->restore(saved.engine.rules, saved.ages, now);
-  const std::size_t fds = fdForecaster_.restore(saved.engine.fdHistories, now);
+  const std::size_t fds = fdForecaster_.restore(saved.engine, now);
   logger_.log(
       6, "state: restored from " + file + ", saved " + humanDuration(loaded->age) + " ago: " +
              std::to_string(r.ages) + " CLOSE_WAIT socket ages, " + std::to_string(r.groups) +

@@ -548,6 +548,43 @@ std::size_t addAlerts(const PollView& view, const MetricsOptions& options,
 
 }  // namespace
 
+// ----- TCP memory (host-wide)
+
+void addTcpMemory(const TcpMemory& m, std::vector<MetricFamily>& out) {
+  if (!m.valid) return;
+  SeriesSet pages("waitwatch_tcp_memory_pages",
+                  "Pages of TCP socket memory in use on the host (all namespaces; "
+                  "/proc/net/sockstat TCP mem).",
+                  MetricType::Gauge);
+  pages.add({}, static_cast<double>(m.pages));
+  out.push_back(std::move(pages).finish());
+  SeriesSet closeWait("waitwatch_tcp_memory_close_wait_min_pages",
+                      "Of waitwatch_tcp_memory_pages, what CLOSE_WAIT sockets hold at least (each "
+                      "unread buffer takes whole pages; the FIN alone takes one), in the "
+                      "namespaces polled.",
+                      MetricType::Gauge);
+  closeWait.add({}, static_cast<double>(m.closeWaitMinPages));
+  out.push_back(std::move(closeWait).finish());
+  // net.ipv4.tcp_mem is readable only in the host's namespace: absent elsewhere.
+  SeriesSet limits("waitwatch_tcp_memory_limit_pages",
+                   "net.ipv4.tcp_mem in pages: min (no pressure below), pressure (every TCP "
+                   "socket of the host held to small buffers above), max (allocations fail).",
+                   MetricType::Gauge);
+  SeriesSet left("waitwatch_tcp_memory_exhaustion_seconds",
+                 "When TCP memory reaches the threshold at its growth over forecast.window; 0: "
+                 "there now. Absent while it does not grow.",
+                 MetricType::Gauge);
+  for (auto [name, value, forecast] :
+       {std::tuple{"min", m.min, std::optional<FdForecast>{}},
+        std::tuple{"pressure", m.pressure, m.toPressure}, std::tuple{"max", m.max, m.toMax}}) {
+    if (value == 0) continue;
+    limits.add({label("threshold", name)}, static_cast<double>(value));
+    if (forecast) left.add({label("threshold", name)}, seconds(forecast->exhaustion));
+  }
+  out.push_back(std::move(limits).finish());
+  out.push_back(std::move(left).finish());
+}
+
 std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsOptions& options) {
   std::vector<MetricFamily> out;
   if (!view.snapshot) return out;
@@ -559,6 +596,7 @@ std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsO
   const std::size_t foldedDestinations = addDestinationFamilies(s, options, out);
   const std::size_t foldedClosers = addCloserFamilies(view, namespaces, options, out);
   addNamespaceCounters(view, namespaces, out);
+  addTcpMemory(s.tcpMemory, out);
   const std::size_t foldedAlerts = addAlerts(view, options, out);
 
   SeriesSet unattributed("waitwatch_unattributed_sockets",

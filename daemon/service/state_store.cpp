@@ -81,7 +81,8 @@ Result<void> saveState(const std::string& path, const std::array<std::uint8_t, 1
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return osError(errno, tmp);
   const state::StateHeader header{bootId, steadyMs(now), unixMs};
-  EngineState es{engine.saveRules(), forecaster.save()};
+  EngineState es{engine.saveRules(), {}, {}};
+  forecaster.save(es);
   int err = 0;
   auto written = state::writeState(
       header, engine.trackedSockets(), [&](auto yield) { engine.forEachAge(yield); }, es,

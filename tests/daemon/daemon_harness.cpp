@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon_harness.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -169,8 +171,33 @@ std::string Child::stdoutText() const {
 Result<DaemonRun> DaemonRun::start(const NetworkNamespace& ns, const std::string& config,
                                    const std::vector<std::string>& args,
                                    const std::vector<std::string>& env) {
+  return launch(&ns, config, args, env);
+}
+
+Result<DaemonRun> DaemonRun::startOnHost(const std::string& config,
+                                         const std::vector<std::string>& env) {
+  // A port the kernel says is free now.
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof any;
+  if (!probe || ::bind(probe.get(), reinterpret_cast<sockaddr*>(&any), sizeof any) != 0 ||
+      ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&any), &len) != 0) {
+    return Error{errno, "no free port on 127.0.0.1"};
+  }
+  const std::uint16_t port = ntohs(any.sin_port);
+  probe.reset();
+  auto run = launch(nullptr, config, {"--listen", "127.0.0.1:" + std::to_string(port)}, env);
+  if (run) run->port_ = port;
+  return run;
+}
+
+Result<DaemonRun> DaemonRun::launch(const NetworkNamespace* ns, const std::string& config,
+                                    const std::vector<std::string>& args,
+                                    const std::vector<std::string>& env) {
   DaemonRun run;
-  run.ns_ = &ns;
+  run.ns_ = ns;
   run.dir_ = scratchDir("daemon");
   fs::create_directories(run.dir_ / "journal");
   std::ofstream(run.dir_ / "wrapper.sh") << kWrapper;
@@ -187,7 +214,8 @@ Result<DaemonRun> DaemonRun::start(const NetworkNamespace& ns, const std::string
 
   // nsenter rather than `ip netns exec`: the latter remounts /sys, which hides /sys/fs/cgroup,
   // and journald refuses to start without it.
-  std::vector<std::string> argv = {"nsenter", "--net=/run/netns/" + ns.name()};
+  std::vector<std::string> argv;
+  if (ns != nullptr) argv = {"nsenter", "--net=/run/netns/" + ns->name()};
   for (const char* a : {"unshare", "-m", "--propagation", "private", "sh"})
     argv.emplace_back(a);
   argv.push_back((run.dir_ / "wrapper.sh").string());
@@ -282,7 +310,7 @@ std::vector<nlohmann::json> DaemonRun::journal(const std::string& match) const {
 }
 
 CommandResult DaemonRun::http(const std::string& path) const {
-  std::vector<std::string> argv = ns_->execPrefix();
+  std::vector<std::string> argv = ns_ != nullptr ? ns_->execPrefix() : std::vector<std::string>{};
   for (const char* a : {"curl", "-sS", "--max-time", "5", "-o", "-"})
     argv.emplace_back(a);
   argv.push_back("http://127.0.0.1:" + std::to_string(port_) + path);

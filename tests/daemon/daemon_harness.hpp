@@ -58,6 +58,10 @@ class DaemonRun {
   static Result<DaemonRun> start(const NetworkNamespace& ns, const std::string& config,
                                  const std::vector<std::string>& args = {},
                                  const std::vector<std::string>& env = {});
+  // The same in the host's network namespace (what only the host's shows: net.ipv4.tcp_mem),
+  // listening on a free port of 127.0.0.1.
+  static Result<DaemonRun> startOnHost(const std::string& config,
+                                       const std::vector<std::string>& env = {});
   DaemonRun(DaemonRun&&) noexcept = default;
   DaemonRun& operator=(DaemonRun&&) = delete;
   ~DaemonRun();
@@ -80,7 +84,10 @@ class DaemonRun {
 
  private:
   DaemonRun() = default;
-  const NetworkNamespace* ns_ = nullptr;
+  static Result<DaemonRun> launch(const NetworkNamespace* ns, const std::string& config,
+                                  const std::vector<std::string>& args,
+                                  const std::vector<std::string>& env);
+  const NetworkNamespace* ns_ = nullptr;  // null: the host's
   std::filesystem::path dir_;
   std::optional<Child> daemon_;
   UniqueFd notify_;

@@ -98,6 +98,19 @@ const char* kernelCounters(const std::uint8_t* data, std::size_t size) {
   auto c = parseKernelTcpCounters(text, text);
   if (c.ok() != (c.ok() && c->valid)) return "counters parsed but not marked valid";
   if (!c.ok() && c.error().message.empty()) return "empty error message";
+  // The same bytes as /proc/net/sockstat and as net.ipv4.tcp_mem.
+  auto pages = parseSockstatTcpPages(text);
+  if (!pages.ok() && pages.error().message.empty()) return "empty sockstat error";
+  auto mem = parseTcpMem(text);
+  if (mem.ok()) {
+    // What parses prints back to the same three values.
+    const std::string again = std::to_string((*mem)[0]) + "\t" + std::to_string((*mem)[1]) + "\t" +
+                              std::to_string((*mem)[2]) + "\n";
+    auto back = parseTcpMem(again);
+    if (!back.ok() || *back != *mem) return "tcp_mem does not read back";
+  } else if (mem.error().message.empty()) {
+    return "empty tcp_mem error";
+  }
   return nullptr;
 }
 

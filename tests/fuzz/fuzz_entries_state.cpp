@@ -51,7 +51,7 @@ const char* check(std::string_view bytes) {
   const TimePoint now = TimePoint{} + std::chrono::hours(24);
   engine.restore(read->engine.rules, read->ages, now);
   FdForecaster forecaster(Duration(600'000));
-  forecaster.restore(read->engine.fdHistories, now);
+  forecaster.restore(read->engine, now);
   Snapshot empty;
   (void)engine.evaluate(empty, now + std::chrono::seconds(5));
   forecaster.update(empty, now + std::chrono::seconds(5));

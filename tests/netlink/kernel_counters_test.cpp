@@ -150,3 +150,31 @@ TEST(KernelCounters, TruncatedRealTextFailsOrParsesWholePairs) {
 
 }  // namespace
 }  // namespace waitwatch
+
+namespace waitwatch {
+namespace {
+
+// /proc/net/sockstat as this kernel prints it, and what is refused.
+TEST(TcpMemoryTexts, SockstatPages) {
+  const char* text =
+      "sockets: used 407\nTCP: inuse 403 orphan 0 tw 2 alloc 403 mem 910\nUDP: inuse 0 mem 7\n";
+  EXPECT_EQ(*parseSockstatTcpPages(text), 910u);
+  EXPECT_EQ(parseSockstatTcpPages("UDP: inuse 0 mem 7\n").error().message, "no TCP line");
+  EXPECT_EQ(parseSockstatTcpPages("sockets: used 1\nTCP: inuse 3\n").error().message,
+            "line 2: the TCP line has no mem");
+  EXPECT_EQ(parseSockstatTcpPages("TCP: inuse 3 mem -1\n").error().message,
+            "line 1: TCP mem is not a page count");
+  EXPECT_EQ(parseSockstatTcpPages("TCP: mem 99999999999999999999\n").error().message,
+            "line 1: TCP mem is not a page count");
+}
+
+TEST(TcpMemoryTexts, TcpMemSysctl) {
+  const auto mem = parseTcpMem("287892\t383858\t575784\n");
+  ASSERT_TRUE(mem.ok());
+  EXPECT_EQ(*mem, (std::array<std::uint64_t, 3>{287892, 383858, 575784}));
+  for (const char* bad : {"", "1 2", "1 2 3 4", "1 x 3", "1 -2 3"})
+    EXPECT_EQ(parseTcpMem(bad).error().message, "expected three page counts") << bad;
+}
+
+}  // namespace
+}  // namespace waitwatch

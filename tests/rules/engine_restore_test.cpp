@@ -190,8 +190,9 @@ TEST(FdForecasterRestore, AForecastNeedsNoNewWindowAfterARestart) {
     first.update(s, at(t));
   }
   ASSERT_TRUE(s.processes[0].fdForecast);
-  const auto saved = first.save();
-  ASSERT_EQ(saved.size(), 1u);
+  EngineState saved;
+  first.save(saved);
+  ASSERT_EQ(saved.fdHistories.size(), 1u);
 
   FdForecaster second(Duration(60'000));
   EXPECT_EQ(second.restore(saved, at(35)), 1u);

@@ -279,3 +279,41 @@ TEST(CloseWaitRule, AUnitNamesItsProcessNearestToRunningOut) {
 
 }  // namespace
 }  // namespace waitwatch::testing
+
+namespace waitwatch::testing {
+namespace {
+
+// The host's TCP memory toward tcp_mem: forecast at its growth, "now" past a threshold, nothing
+// where a threshold is unknown or memory does not grow.
+TEST(TcpMemoryForecast, ReachesPressureAndMaxAtItsGrowth) {
+  FdForecaster f(Duration(60'000));
+  auto poll = [&](double t, std::uint64_t pages, std::uint64_t pressure = 10'000) {
+    Snapshot s;
+    s.tcpMemory.valid = true;
+    s.tcpMemory.pages = pages;
+    s.tcpMemory.min = 5'000;
+    s.tcpMemory.pressure = pressure;
+    s.tcpMemory.max = 20'000;
+    f.update(s, at(t));
+    return s.tcpMemory;
+  };
+  TcpMemory m;
+  for (int t = 0; t <= 30; ++t)  // 100 pages a second
+    m = poll(t, 1000 + 100 * static_cast<std::uint64_t>(t));
+  ASSERT_TRUE(m.toPressure && m.toMax);
+  EXPECT_NEAR(m.toPressure->perMinute, 6000.0, 1.0);
+  EXPECT_EQ(m.toPressure->exhaustion, Duration(60'000));  // (10000 - 4000) / 100
+  EXPECT_EQ(m.toMax->exhaustion, Duration(160'000));
+  // Past pressure it is there now, even without growth.
+  for (int t = 31; t <= 100; ++t)
+    m = poll(t, 12'000);
+  ASSERT_TRUE(m.toPressure);
+  EXPECT_EQ(m.toPressure->exhaustion, Duration(0));
+  EXPECT_FALSE(m.toMax);  // not growing
+  // Unknown thresholds (not the host's namespace): no forecast.
+  m = poll(101, 12'000, 0);
+  EXPECT_FALSE(m.toPressure);
+}
+
+}  // namespace
+}  // namespace waitwatch::testing

@@ -75,6 +75,7 @@ EngineState fullState() {
   s.rules = {SavedRule{"leak", RuleType::CloseWait, {firing, pending, idle}},
              SavedRule{"storm", RuleType::TimeWait, {}}};
   s.fdHistories = {SavedFdHistory{ProcessKey{1234, 77}, {{1000, 200}, {2000, 260}}}};
+  s.tcpMemory = {{1000, 5000}, {2000, 5100}};
   return s;
 }
 
