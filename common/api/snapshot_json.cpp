@@ -116,6 +116,8 @@ json timeWaitJson(const Snapshot& s, const TimeWaitGroup& g) {
         g.destination.address.isLoopback() ? localPortClass(s, g.netns, g.destination.port)
                                            : classifyPort(g.destination.port));
     item["port_usage_ratio"] = g.portUsageRatio;
+    if (g.closeWait > 0) item["close_wait"] = g.closeWait;
+    if (g.portExhaustion) item["port_exhaustion_seconds"] = seconds(g.portExhaustion->exhaustion);
   }
   return item;
 }
@@ -475,6 +477,16 @@ Result<void> readTimeWait(const Node& n, Snapshot& s) {
     WW_TRY(ratioNode, n.key("port_usage_ratio"));
     WW_TRY(ratio, ratioNode.number());
     g.portUsageRatio = ratio;
+    if (n.has("close_wait")) {
+      WW_TRY(closeWait, intKey<std::uint32_t>(n, "close_wait"));
+      g.closeWait = closeWait;
+    }
+    if (n.has("port_exhaustion_seconds")) {
+      WW_TRY(node, n.key("port_exhaustion_seconds"));
+      WW_TRY(left, node.number());
+      if (!(left >= 0 && left < 1e12)) return node.fail("not a number of seconds >= 0");
+      g.portExhaustion = FdForecast{0.0, Duration(std::llround(left * 1000))};
+    }
   }
   const auto group = static_cast<std::uint32_t>(s.timeWait.size());
   s.timeWait.push_back(g);

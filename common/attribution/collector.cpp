@@ -275,11 +275,13 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
   owners_->resolve(*hints, now);
   aggregator_.finish(out);
-  std::string memoryProblems;
-  out.tcpMemory = readTcpMemory(options_.procRoot, memoryProblems);
-  if (!memoryProblems.empty()) stats_.kernelInfoProblems.push_back(std::move(memoryProblems));
-  for (const NetnsEntry& ns : out.namespaces)
-    out.tcpMemory.closeWaitMinPages += ns.closeWaitMinPages;
+  if (options_.tcpMemory) {
+    std::string memoryProblems;
+    out.tcpMemory = readTcpMemory(options_.procRoot, memoryProblems);
+    if (!memoryProblems.empty()) stats_.kernelInfoProblems.push_back(std::move(memoryProblems));
+    for (const NetnsEntry& ns : out.namespaces)
+      out.tcpMemory.closeWaitMinPages += ns.closeWaitMinPages;
+  }
   chargeClosers(out);
   if (options_.fdUsage) fdUsage_.read(out);
   if (options_.udp) udpAggregator_.finish(udp_);

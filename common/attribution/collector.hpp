@@ -57,6 +57,8 @@ struct CollectorOptions {
   bool udp = false;
   // Open fds and RLIMIT_NOFILE of every process holding CLOSE_WAIT sockets (fd_usage.hpp).
   bool fdUsage = true;
+  // The host's TCP memory and net.ipv4.tcp_mem (Snapshot::tcpMemory), which the daemon forecasts.
+  bool tcpMemory = false;
   // The BPF program, where wanted, is loaded by the constructor: build the Collector before
   // dropping the privileges it needs.
   CloserTracking closers = CloserTracking::Off;

@@ -35,7 +35,9 @@ Result<NetnsKernelInfo> readNetnsKernelInfo(int netnsFd);
 // the namespace it is read in (net/ipv4/proc.c, sockstat_seq_show:
 // proto_memory_allocated(&tcp_prot)); tcp_mem is one global sysctl that only the host's
 // namespace shows (net/ipv4/sysctl_net_ipv4.c: "tcp_mem" is in ipv4_table, registered for
-// init_net alone, not in ipv4_net_table). What could not be read goes to `problems`.
+// init_net alone, not in ipv4_net_table). The counter lags by up to a per-CPU reserve of 1 MB
+// per CPU (sk_memory_allocated_add(), SK_MEMORY_PCPU_RESERVE). What could not be read goes to
+// `problems`.
 TcpMemory readTcpMemory(const std::string& procRoot, std::string& problems);
 
 }  // namespace waitwatch

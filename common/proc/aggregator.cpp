@@ -193,11 +193,13 @@ void SnapshotAggregator::abortNamespace() {
 void SnapshotAggregator::endNamespace() {
   if (current_ == kNoIndex) return;
   flush();
-  // Client groups that only counted live connections are not TIME_WAIT groups.
+  // Client groups that only counted live connections are not TIME_WAIT groups, unless some of
+  // them are CLOSE_WAIT: a leak that holds source ports toward the destination until none is
+  // left, as TIME_WAIT does.
   std::size_t write = nsFirstGroup_;
   groupRemap_.assign(groups_.size() - nsFirstGroup_, kNoIndex);
   for (std::size_t read = nsFirstGroup_; read < groups_.size(); ++read) {
-    if (groups_[read].group.timeWait == 0) continue;
+    if (groups_[read].group.timeWait == 0 && groups_[read].group.closeWait == 0) continue;
     groupRemap_[read - nsFirstGroup_] = static_cast<std::uint32_t>(write);
     groups_[write] = groups_[read];
     groups_[write].listenerBegin = static_cast<std::uint32_t>(nsFirstListener_);
@@ -322,8 +324,14 @@ void SnapshotAggregator::addTimeWait(const SocketRecord& s) {
 }
 
 void SnapshotAggregator::addLive(const SocketRecord& s) {
-  ++clientGroup(s.local.address.unmapped(), Endpoint{s.remote.address.unmapped(), s.remote.port})
-        .group.live;
+  TimeWaitGroup& g =
+      clientGroup(s.local.address.unmapped(), Endpoint{s.remote.address.unmapped(), s.remote.port})
+          .group;
+  ++g.live;
+  // Only a source port of the ephemeral range is one the leak takes from new connections.
+  if (s.state == TcpState::CloseWait && namespaces_[current_].ephemeral.contains(s.local.port)) {
+    ++g.closeWait;
+  }
 }
 
 void SnapshotAggregator::add(const SocketRecord& s) {

@@ -87,6 +87,7 @@ void FdForecaster::update(Snapshot& snap, TimePoint now) {
     p.fdForecast = h.forecast;
   }
   updateTcpMemory(snap.tcpMemory, nowMs, spacing);
+  updatePorts(snap, nowMs, spacing);
   // A process missing from a poll or two (an unreadable /proc read, its CLOSE_WAIT sockets
   // briefly gone) keeps its history for a window; its samples age out meanwhile.
   std::erase_if(histories_, [&](const auto& kv) { return nowMs - kv.second.lastMs > windowMs; });
@@ -108,6 +109,36 @@ void FdForecaster::updateTcpMemory(TcpMemory& m, std::int64_t nowMs, std::int64_
     if (tcpMemory_.size() == kMaxForecastSamples) tcpMemory_.erase(tcpMemory_.begin());
     tcpMemory_.push_back(FdSample{nowMs, m.pages});
   }
+}
+
+void FdForecaster::updatePorts(Snapshot& snap, std::int64_t nowMs, std::int64_t spacing) {
+  const std::int64_t windowMs = window_.count();
+  for (TimeWaitGroup& g : snap.timeWait) {
+    g.portExhaustion.reset();
+    if (g.serverSide || g.closeWait == 0 || g.netns >= snap.namespaces.size()) continue;
+    const NetnsEntry& ns = snap.namespaces[g.netns];
+    const std::uint32_t usable = ns.ephemeral.usableCount();
+    if (usable == 0) continue;
+    const PairKey key{ns.ref.inode, g.source, g.destination};
+    auto it = pairs_.find(key);
+    if (it == pairs_.end()) {
+      if (pairs_.size() >= kMaxForecastPairs) continue;
+      it = pairs_.emplace(key, History{}).first;
+    }
+    History& h = it->second;
+    if (h.poll == poll_) continue;
+    h.poll = poll_;
+    h.lastMs = nowMs;
+    std::erase_if(h.samples, [&](const FdSample& s) { return s.ms < nowMs - windowMs; });
+    const std::uint64_t used = std::uint64_t{g.timeWait} + g.live;
+    g.portExhaustion = forecast(h.samples, nowMs, used, usable);
+    if (!g.portExhaustion && used >= usable) g.portExhaustion = FdForecast{};
+    if (h.samples.empty() || nowMs - h.samples.back().ms >= spacing) {
+      if (h.samples.size() == kMaxForecastSamples) h.samples.erase(h.samples.begin());
+      h.samples.push_back(FdSample{nowMs, used});
+    }
+  }
+  std::erase_if(pairs_, [&](const auto& kv) { return nowMs - kv.second.lastMs > windowMs; });
 }
 
 void FdForecaster::save(EngineState& state) const {

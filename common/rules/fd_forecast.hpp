@@ -24,6 +24,7 @@ namespace waitwatch {
 inline constexpr std::size_t kMinForecastPoints = 5;
 inline constexpr Duration kForecastHorizon{365LL * 86'400'000};  // later is no forecast
 inline constexpr std::size_t kMaxForecastSamples = 64;  // per process, spaced over the window
+inline constexpr std::size_t kMaxForecastPairs = 4096;  // (source, destination) pairs followed
 
 struct FdSample {
   std::int64_t ms = 0;
@@ -43,8 +44,10 @@ class FdForecaster {
 
   // This poll's open fds of every process of `snap` that has them into its history, and the
   // process's fdForecast set where it grows toward a known limit; the same for the host's TCP
-  // memory toward tcp_mem's pressure and max (snap.tcpMemory.toPressure, toMax). `now` must not
-  // go backwards. Processes absent for a whole window are forgotten.
+  // memory toward tcp_mem's pressure and max (snap.tcpMemory.toPressure, toMax), and for the
+  // ports each client-side (source, destination) pair with CLOSE_WAIT sockets uses toward the
+  // namespace's usable ephemeral range (TimeWaitGroup::portExhaustion). `now` must not go
+  // backwards. Processes and pairs absent for a whole window are forgotten.
   void update(Snapshot& snap, TimePoint now);
 
   [[nodiscard]] std::size_t tracked() const { return histories_.size(); }
@@ -73,10 +76,23 @@ class FdForecaster {
   std::optional<FdForecast> forecast(std::span<const FdSample> samples, std::int64_t nowMs,
                                      std::uint64_t value, std::uint64_t limit);
   void updateTcpMemory(TcpMemory& m, std::int64_t nowMs, std::int64_t spacing);
+  void updatePorts(Snapshot& snap, std::int64_t nowMs, std::int64_t spacing);
 
   Duration window_;
   std::unordered_map<ProcessKey, History, KeyHash> histories_;
   std::vector<FdSample> tcpMemory_;  // pages in use, as `samples` of a History
+  struct PairKey {
+    std::uint64_t netnsInode = 0;
+    IpAddress source;
+    Endpoint destination;
+    bool operator==(const PairKey&) const = default;
+  };
+  struct PairHash {
+    std::size_t operator()(const PairKey& k) const {
+      return k.netnsInode ^ (IpAddressHash()(k.source) * 31) ^ EndpointHash()(k.destination);
+    }
+  };
+  std::unordered_map<PairKey, History, PairHash> pairs_;  // ports in use
   std::optional<TimePoint> epoch_;
   std::uint64_t poll_ = 0;
   std::vector<FdSample> points_;

@@ -457,9 +457,15 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
       if (g.serverSide == server) groups.push_back(&g);
     }
     if (groups.empty()) continue;
-    std::stable_sort(
-        groups.begin(), groups.end(),
-        [](const TimeWaitGroup* a, const TimeWaitGroup* b) { return a->timeWait > b->timeWait; });
+    // Client side: the pairs that use the most ports first, whether TIME_WAIT or live.
+    std::stable_sort(groups.begin(), groups.end(),
+                     [](const TimeWaitGroup* a, const TimeWaitGroup* b) {
+                       return std::uint64_t{a->timeWait} + (a->serverSide ? 0 : a->live) >
+                              std::uint64_t{b->timeWait} + (b->serverSide ? 0 : b->live);
+                     });
+    // Client-side CLOSE_WAIT sockets hold their source ports too: shown where there are some.
+    const bool closeWait = std::any_of(groups.begin(), groups.end(),
+                                       [](const TimeWaitGroup* g) { return g->closeWait > 0; });
     std::vector<Column> columns;
     if (multiNs) columns.push_back({"NETNS", false, 20});
     if (server) {
@@ -471,6 +477,7 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
       columns.push_back({"DESTINATION", false, 0});
       columns.push_back({"TIME-WAIT", true, 0});
       columns.push_back({"LIVE", true, 0});
+      if (closeWait) columns.push_back({"OF THEM CLOSE-WAIT", true, 0});
       columns.push_back({"EPHEMERAL PORTS USED", false, 0});
     }
     std::vector<std::vector<std::string>> rows;
@@ -496,6 +503,7 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
         r.push_back(endpointWithClass(g->destination, peerRangeOf(s, g->netns, g->destination)));
         r.push_back(std::to_string(g->timeWait));
         r.push_back(std::to_string(g->live));
+        if (closeWait) r.push_back(std::to_string(g->closeWait));
         const std::uint32_t usable =
             g->netns < s.namespaces.size() ? s.namespaces[g->netns].ephemeral.usableCount() : 0;
         r.push_back(percent(g->portUsageRatio) + " of " + std::to_string(usable));
@@ -503,8 +511,10 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
       rows.push_back(std::move(r));
     }
     if (!out.empty()) out += '\n';
-    out += server ? "TIME-WAIT on listening ports (server side)\n"
-                  : "TIME-WAIT by destination (client side)\n";
+    out += server      ? "TIME-WAIT on listening ports (server side)\n"
+           : closeWait ? "TIME-WAIT and CLOSE-WAIT by destination (client side: each holds a "
+                         "source port)\n"
+                       : "TIME-WAIT by destination (client side)\n";
     out += table(columns, rows);
     if (restGroups > 0) {
       out += "... " + std::to_string(restGroups) + " more with " + std::to_string(restSockets) +

@@ -70,6 +70,7 @@ SnapshotSourceFactory collectorSourceFactory() {
     // The daemon shows no command line, executable or cgroup path (metrics, API and alerts name
     // comm, user, unit and container): not reading them saves memory per process.
     options.processDetails = false;
+    options.tcpMemory = true;
     if (bpf::disabledByEnvironment()) {
       options.closers = CloserTracking::Ownership;
     } else {

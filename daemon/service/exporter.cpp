@@ -398,6 +398,15 @@ std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& opti
   SeriesSet count("waitwatch_time_wait_destination_sockets",
                   "Client-side TIME_WAIT sockets by (source, destination) pair.",
                   MetricType::Gauge);
+  SeriesSet closeWait("waitwatch_ephemeral_port_close_wait_sockets",
+                      "Client-side CLOSE_WAIT sockets by (source, destination) pair: each holds "
+                      "its source port until the program closes it.",
+                      MetricType::Gauge);
+  SeriesSet exhaustion("waitwatch_ephemeral_port_exhaustion_seconds",
+                       "When a (source, destination) pair with CLOSE_WAIT sockets runs out of "
+                       "ephemeral ports at the growth of its use over forecast.window; 0: out "
+                       "now. Absent while its use does not grow.",
+                       MetricType::Gauge);
   const std::string other(kFoldedLabel);
   std::size_t folded = 0;
   double foldedTw = 0;
@@ -411,6 +420,8 @@ std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& opti
     Labels l{label("destination", g.destination.toString()), label("netns", netnsLabel(s, g.netns)),
              label("source", g.source.toString())};
     ratio.set(l, g.portUsageRatio);
+    if (g.closeWait > 0) closeWait.add(l, g.closeWait);
+    if (g.portExhaustion) exhaustion.set(l, seconds(g.portExhaustion->exhaustion));
     count.add(std::move(l), g.timeWait);
   }
   if (folded > 0) {
@@ -420,6 +431,8 @@ std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& opti
   }
   out.push_back(std::move(ratio).finish());
   out.push_back(std::move(count).finish());
+  out.push_back(std::move(closeWait).finish());
+  out.push_back(std::move(exhaustion).finish());
   return folded;
 }
 

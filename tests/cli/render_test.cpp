@@ -127,6 +127,41 @@ TEST(CliRender, StateFilterShowsItsColumns) {
   EXPECT_EQ(renderProcessTable(none.snapshot), "no process holds TCP sockets in this view\n");
 }
 
+// A client that leaks CLOSE_WAIT sockets toward one destination uses its source ports as
+// TIME_WAIT does: the pair is listed first, with how many of its live sockets are CLOSE_WAIT.
+TEST(CliRender, ClientSideCloseWaitHoldsPorts) {
+  Snapshot s;
+  NetnsEntry ns;
+  ns.ref = NetnsRef{4026531840, "", {}};
+  ns.ephemeral = EphemeralRange(40000, 40599);
+  s.namespaces.push_back(ns);
+  TimeWaitGroup leak;
+  leak.netns = 0;
+  leak.source = *IpAddress::parse("127.0.0.1");
+  leak.destination = Endpoint{*IpAddress::parse("127.0.0.1"), 8403};
+  leak.live = 82;
+  leak.closeWait = 82;
+  leak.portUsageRatio = 82.0 / 600;
+  TimeWaitGroup tw = leak;
+  tw.destination.port = 5432;
+  tw.timeWait = 2;
+  tw.live = 0;
+  tw.closeWait = 0;
+  tw.portUsageRatio = 2.0 / 600;
+  s.timeWait = {tw, leak};
+  EXPECT_EQ(
+      lines(renderTimeWait(s)),
+      (std::vector<std::string>{
+          "TIME-WAIT and CLOSE-WAIT by destination (client side: each holds a source port)",
+          "SOURCE     DESTINATION      TIME-WAIT  LIVE  OF THEM CLOSE-WAIT  EPHEMERAL PORTS USED",
+          "127.0.0.1  127.0.0.1:8403r          0    82                  82  13.7% of 600",
+          "127.0.0.1  127.0.0.1:5432r          2     0                   0  0.33% of 600",
+          "",
+          "Who closed them: waitwatchd records every close; ask it with waitwatch --from "
+          "http://HOST:9929",
+      }));
+}
+
 TEST(CliRender, TimeWaitGroupsBothSides) {
   const auto shop = buildShop();
   EXPECT_EQ(lines(renderTimeWait(shop.snapshot)),
