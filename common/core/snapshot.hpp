@@ -126,10 +126,10 @@ struct TimeWaitGroup {
   // Client side: (timeWait + live) / usable ephemeral ports of the namespace.
   double portUsageRatio = 0.0;
   // Client side: of live, the CLOSE_WAIT sockets with a source port of the ephemeral range (a
-  // leak there holds its source ports for
-  // good), and when the pair runs out of ports at the growth of its use (timeWait + live)
-  // over the forecast window; set only for pairs with CLOSE_WAIT sockets, absent while not
-  // growing.
+  // leak there holds its source ports for good), and when the pair runs out of ports at the
+  // growth of its CLOSE_WAIT sockets over the forecast window, toward what its other
+  // connections leave of the range; set only for pairs with CLOSE_WAIT sockets, absent while
+  // not growing.
   std::uint32_t closeWait = 0;
   std::optional<FdForecast> portExhaustion;
 };

@@ -16,6 +16,8 @@ namespace {
 
 // How far ahead the cookie table is prefetched: its lookups otherwise wait on memory one by one.
 constexpr std::size_t kAgesLookahead = 8;
+// At most this many growth samples of a group are restored (a rule keeps fewer).
+constexpr std::size_t kMaxRestoredSamples = 64;
 
 std::array<std::unique_ptr<RuleEvaluator>, kRuleTypeCount> makeEvaluators() {
   std::array<std::unique_ptr<RuleEvaluator>, kRuleTypeCount> out;
@@ -229,8 +231,13 @@ struct Engine::Impl {
         g.lastNotified = at(s.lastNotifiedMs);
         g.peak = s.peak;
         g.firedReasons = s.firedReasons;
-        for (const SavedSample& h : s.history)
-          g.history.push_back(Sample{clamp(h.ms) - origin, h.value});
+        // Oldest first and bounded, whatever the file says.
+        for (const SavedSample& h : s.history) {
+          if (g.history.size() == kMaxRestoredSamples) break;
+          const std::int64_t ms = clamp(h.ms) - origin;
+          if (g.history.empty() || ms >= g.history.back().ms)
+            g.history.push_back(Sample{ms, h.value});
+        }
         if (s.alert) {
           g.alert = std::make_unique<Alert>(*s.alert);
           // The group's identity is the rule's, whatever the file said.

@@ -130,12 +130,15 @@ void FdForecaster::updatePorts(Snapshot& snap, std::int64_t nowMs, std::int64_t 
     h.poll = poll_;
     h.lastMs = nowMs;
     std::erase_if(h.samples, [&](const FdSample& s) { return s.ms < nowMs - windowMs; });
-    const std::uint64_t used = std::uint64_t{g.timeWait} + g.live;
-    g.portExhaustion = forecast(h.samples, nowMs, used, usable);
-    if (!g.portExhaustion && used >= usable) g.portExhaustion = FdForecast{};
+    // The leak's growth, against what the pair's other connections leave of the range: a
+    // traffic ramp on a pair that holds a few CLOSE_WAIT sockets is not a leak.
+    const std::uint64_t others = std::uint64_t{g.timeWait} + g.live - g.closeWait;
+    const std::uint64_t room = others < usable ? usable - others : 0;
+    g.portExhaustion = room > 0 ? forecast(h.samples, nowMs, g.closeWait, room) : std::nullopt;
+    if (!g.portExhaustion && g.closeWait >= room) g.portExhaustion = FdForecast{};
     if (h.samples.empty() || nowMs - h.samples.back().ms >= spacing) {
       if (h.samples.size() == kMaxForecastSamples) h.samples.erase(h.samples.begin());
-      h.samples.push_back(FdSample{nowMs, used});
+      h.samples.push_back(FdSample{nowMs, g.closeWait});
     }
   }
   std::erase_if(pairs_, [&](const auto& kv) { return nowMs - kv.second.lastMs > windowMs; });

@@ -45,9 +45,9 @@ class FdForecaster {
   // This poll's open fds of every process of `snap` that has them into its history, and the
   // process's fdForecast set where it grows toward a known limit; the same for the host's TCP
   // memory toward tcp_mem's pressure and max (snap.tcpMemory.toPressure, toMax), and for the
-  // ports each client-side (source, destination) pair with CLOSE_WAIT sockets uses toward the
-  // namespace's usable ephemeral range (TimeWaitGroup::portExhaustion). `now` must not go
-  // backwards. Processes and pairs absent for a whole window are forgotten.
+  // CLOSE_WAIT sockets of each client-side (source, destination) pair toward the ports of the
+  // usable ephemeral range its other connections leave (TimeWaitGroup::portExhaustion). `now` must
+  // not go backwards. Processes and pairs absent for a whole window are forgotten.
   void update(Snapshot& snap, TimePoint now);
 
   [[nodiscard]] std::size_t tracked() const { return histories_.size(); }

@@ -60,7 +60,8 @@ class TimeWaitEvaluator final : public RuleEvaluator {
       agg[tg.netns].timeWait += tg.timeWait;
       agg[tg.netns].created += tg.created;
       if (!tw.portUsageRatio || tg.serverSide || tw.groupBy) continue;
-      const bool over = tg.portUsageRatio >= *tw.portUsageRatio;
+      // A pair with no TIME_WAIT socket is kept only for its CLOSE_WAIT sockets: not this rule's.
+      const bool over = tg.timeWait > 0 && tg.portUsageRatio >= *tw.portUsageRatio;
       if (!over && !trackDestinations) continue;
       std::string key = destinationKey(snap, tg);
       GroupState* g = nullptr;

@@ -11,7 +11,8 @@
 //   records: u32 kind, u32 zero, u64 size, then `size` bytes:
 //     kind 1  socket ages: per socket u64 cookie, u64 first_seen_steady_ms << 1 | lower_bound
 //     kind 2  the rules' and forecasts' state, JSON (state/engine_state_json.hpp)
-//     kind 3  end: u32 CRC-32 (zlib's) of every byte before this record; nothing may follow
+//     kind 3  end: u32 CRC-32 (zlib's) of every byte before it (the end record's own 16-byte
+//             header included); nothing may follow
 // A reader skips kinds it does not know; a change it could not read bumps the version.
 #include <array>
 #include <cstdint>

@@ -521,7 +521,10 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
              " TIME-WAIT sockets (all of them in --json)\n";
     }
   }
-  if (!out.empty()) out += renderTimeWaitClosers(s, o);
+  // Closers are of TIME_WAIT sockets: nothing to say for pairs that only hold CLOSE_WAIT ones.
+  const bool anyTimeWait = std::any_of(s.timeWait.begin(), s.timeWait.end(),
+                                       [](const TimeWaitGroup& g) { return g.timeWait > 0; });
+  if (!out.empty() && anyTimeWait) out += renderTimeWaitClosers(s, o);
   return out;
 }
 

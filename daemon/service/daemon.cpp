@@ -432,8 +432,11 @@ void Daemon::pollOnce() {
   current.pollInterval = config_.pollInterval;
 
   fdForecaster_.update(current, start);
-  for (const Alert& a : engine_->evaluate(current, start))
+  bool transitions = false;  // a Firing or Resolved: saved at once, not announced again
+  for (const Alert& a : engine_->evaluate(current, start)) {
     emit(a);
+    transitions = transitions || a.state != AlertState::StillFiring;
+  }
 
   auto view = std::make_shared<PollView>();
   view->processOldestCloseWait = engine_->oldestCloseWaitByProcess(current, start);
@@ -470,7 +473,9 @@ void Daemon::pollOnce() {
                        "counts them)");
   }
 
-  if (!lastSave_ || Clock::now() - *lastSave_ >= config_.state.saveInterval) {
+  // A restart after a stop that could not wait for its poll (see watchSignals) must not
+  // announce an alert twice: a poll that fired or resolved one saves at once.
+  if (transitions || !lastSave_ || Clock::now() - *lastSave_ >= config_.state.saveInterval) {
     saveState(Clock::now(), realtimeMs());
   }
 
@@ -547,6 +552,13 @@ void Daemon::reload() {
 }
 
 void Daemon::restoreState() {
+  // Read whether or not a directory is set now: a reload may set one.
+  auto boot = currentBootId();
+  if (!boot) {
+    logger_.log(4, "state: not kept across restarts: " + boot.error().message);
+    return;
+  }
+  bootId_ = *boot;
   const auto where = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
   if (!where) {
     logger_.log(6,
@@ -554,12 +566,6 @@ void Daemon::restoreState() {
                 "systemd's StateDirectory= does): CLOSE_WAIT ages start at the first poll");
     return;
   }
-  auto boot = currentBootId();
-  if (!boot) {
-    logger_.log(4, "state: not kept across restarts: " + boot.error().message);
-    return;
-  }
-  bootId_ = *boot;
   const std::string file = where->file();
   const TimePoint now = Clock::now();
   auto loaded = loadState(file, *bootId_, now);

@@ -387,7 +387,15 @@ std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& opti
   for (const auto& g : s.timeWait) {
     if (!g.serverSide) clients.push_back(&g);
   }
+  // Pairs forecast to run out first (soonest first): a leak still low in the range is what
+  // that forecast is for, and must never be folded away by busier pairs.
   std::stable_sort(clients.begin(), clients.end(), [](const auto* a, const auto* b) {
+    if (a->portExhaustion.has_value() != b->portExhaustion.has_value()) {
+      return a->portExhaustion.has_value();
+    }
+    if (a->portExhaustion && a->portExhaustion->exhaustion != b->portExhaustion->exhaustion) {
+      return a->portExhaustion->exhaustion < b->portExhaustion->exhaustion;
+    }
     if (a->portUsageRatio != b->portUsageRatio) return a->portUsageRatio > b->portUsageRatio;
     return a->timeWait > b->timeWait;
   });
@@ -399,22 +407,25 @@ std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& opti
                   "Client-side TIME_WAIT sockets by (source, destination) pair.",
                   MetricType::Gauge);
   SeriesSet closeWait("waitwatch_ephemeral_port_close_wait_sockets",
-                      "Client-side CLOSE_WAIT sockets by (source, destination) pair: each holds "
-                      "its source port until the program closes it.",
+                      "Client-side CLOSE_WAIT sockets with a source port of the ephemeral range "
+                      "by (source, destination) pair: each holds its port until the program "
+                      "closes it.",
                       MetricType::Gauge);
   SeriesSet exhaustion("waitwatch_ephemeral_port_exhaustion_seconds",
-                       "When a (source, destination) pair with CLOSE_WAIT sockets runs out of "
-                       "ephemeral ports at the growth of its use over forecast.window; 0: out "
-                       "now. Absent while its use does not grow.",
+                       "When a (source, destination) pair runs out of ephemeral ports at the "
+                       "growth of its CLOSE_WAIT sockets over forecast.window (toward what its "
+                       "other connections leave); 0: out now. Absent while they do not grow.",
                        MetricType::Gauge);
   const std::string other(kFoldedLabel);
   std::size_t folded = 0;
   double foldedTw = 0;
+  double foldedCloseWait = 0;
   for (std::size_t i = 0; i < clients.size(); ++i) {
     const auto& g = *clients[i];
     if (i >= options.maxGroups) {
       ++folded;
       foldedTw += g.timeWait;
+      foldedCloseWait += g.closeWait;
       continue;
     }
     Labels l{label("destination", g.destination.toString()), label("netns", netnsLabel(s, g.netns)),
@@ -422,12 +433,13 @@ std::size_t addDestinationFamilies(const Snapshot& s, const MetricsOptions& opti
     ratio.set(l, g.portUsageRatio);
     if (g.closeWait > 0) closeWait.add(l, g.closeWait);
     if (g.portExhaustion) exhaustion.set(l, seconds(g.portExhaustion->exhaustion));
-    count.add(std::move(l), g.timeWait);
+    if (g.timeWait > 0) count.add(std::move(l), g.timeWait);
   }
   if (folded > 0) {
-    // A ratio cannot be summed: the folded pairs only show in the count.
-    count.add({label("destination", other), label("netns", other), label("source", other)},
-              foldedTw);
+    // A ratio cannot be summed: the folded pairs only show in the counts.
+    Labels o{label("destination", other), label("netns", other), label("source", other)};
+    count.add(o, foldedTw);
+    if (foldedCloseWait > 0) closeWait.add(std::move(o), foldedCloseWait);
   }
   out.push_back(std::move(ratio).finish());
   out.push_back(std::move(count).finish());

@@ -77,8 +77,10 @@ Result<void> saveState(const std::string& path, const std::array<std::uint8_t, 1
                        const Engine& engine, const FdForecaster& forecaster, TimePoint now,
                        std::int64_t unixMs) {
   const std::string tmp = path + ".tmp";
-  // O_NOFOLLOW: a link planted in the directory is not followed to overwrite another file.
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  // A fresh file every time: whatever is at that name (a leftover of a run as another user, a
+  // link planted there) is removed, never written through.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return osError(errno, tmp);
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return osError(errno, tmp);
   const state::StateHeader header{bootId, steadyMs(now), unixMs};
   EngineState es{engine.saveRules(), {}, {}};

@@ -21,8 +21,9 @@
 namespace waitwatch {
 
 inline constexpr const char* kStateFileName = "waitwatchd.state";
-// A million CLOSE_WAIT sockets take 16 MB; a file past this is not ours.
-inline constexpr std::size_t kMaxStateFileBytes = std::size_t{512} << 20;
+// A million CLOSE_WAIT sockets take 16 MB; a file past this (four million) is not read: its
+// restore would need several times its size in memory.
+inline constexpr std::size_t kMaxStateFileBytes = std::size_t{64} << 20;
 
 // The directory to keep state in, and where that came from ("state.directory",
 // "$STATE_DIRECTORY"); nullopt when neither names one. `envValue` is $STATE_DIRECTORY (may be

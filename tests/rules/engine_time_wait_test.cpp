@@ -47,6 +47,18 @@ TEST(TimeWaitRule, PortUsageRatioFiresPerPairAndResolves) {
             "(21000 in TIME_WAIT, 12 live) now");
 }
 
+// A pair kept only for its CLOSE_WAIT sockets (no TIME_WAIT) is not this rule's, however many
+// ports it uses; once it has TIME_WAIT sockets, it is.
+TEST(TimeWaitRule, APairWithoutTimeWaitIsNotPortUsage) {
+  Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
+      "port_usage_ratio": 0.8}]})"));
+  Snapshot s = pair(0, 27000);
+  s.timeWait[0].closeWait = 27000;
+  EXPECT_TRUE(e.evaluate(s, at(0)).empty());
+  s = pair(1, 27000);
+  EXPECT_EQ(briefs(e.evaluate(s, at(5))), (std::vector<std::string>{"firing ports " + kPairKey}));
+}
+
 TEST(TimeWaitRule, APairThatVanishesResolves) {
   Engine e(configFrom(R"({"rules": [{"name": "ports", "type": "time_wait",
       "port_usage_ratio": 0.5}]})"));

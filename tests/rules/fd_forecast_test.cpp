@@ -317,3 +317,46 @@ TEST(TcpMemoryForecast, ReachesPressureAndMaxAtItsGrowth) {
 
 }  // namespace
 }  // namespace waitwatch::testing
+
+namespace waitwatch::testing {
+namespace {
+
+// A client pair's CLOSE_WAIT sockets growing toward the ports its other connections leave: a
+// forecast. The same pair whose other connections grow while its CLOSE_WAIT sockets do not:
+// none (a traffic ramp is not a leak).
+TEST(PortForecast, OnlyAGrowingCloseWaitLeakIsForecast) {
+  auto pair = [](std::uint32_t closeWait, std::uint32_t others) {
+    Snapshot s;
+    NetnsEntry ns;
+    ns.ref = NetnsRef{4026531840, "", {}};
+    ns.ephemeral = EphemeralRange(40000, 40999);  // 1000 ports
+    s.namespaces.push_back(ns);
+    TimeWaitGroup g;
+    g.netns = 0;
+    g.source = *IpAddress::parse("10.0.0.1");
+    g.destination = Endpoint{*IpAddress::parse("10.0.0.9"), 5432};
+    g.timeWait = others / 2;
+    g.live = others - others / 2 + closeWait;
+    g.closeWait = closeWait;
+    s.timeWait.push_back(g);
+    return s;
+  };
+  FdForecaster leak(Duration(60'000));
+  Snapshot s;
+  for (int t = 0; t <= 30; ++t) {  // 10 CLOSE_WAIT sockets a second, 200 other connections
+    s = pair(10 * static_cast<std::uint32_t>(t), 200);
+    leak.update(s, at(t));
+  }
+  ASSERT_TRUE(s.timeWait[0].portExhaustion);
+  EXPECT_EQ(s.timeWait[0].portExhaustion->exhaustion, Duration(50'000));  // (800 - 300) / 10
+
+  FdForecaster ramp(Duration(60'000));
+  for (int t = 0; t <= 30; ++t) {  // the other connections grow, the 5 CLOSE_WAIT do not
+    s = pair(5, 200 + 20 * static_cast<std::uint32_t>(t));
+    ramp.update(s, at(t));
+  }
+  EXPECT_FALSE(s.timeWait[0].portExhaustion);
+}
+
+}  // namespace
+}  // namespace waitwatch::testing
