@@ -26,28 +26,17 @@
 #include <string_view>
 #include <thread>
 
+#include "leak_tool.hpp"
+
 namespace {
 
-std::int64_t monotonicMs() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
+constexpr const char* kTool = "portleak";
+using leak_tool::monotonicMs;
 [[noreturn]] void die(const std::string& what) {
-  std::fprintf(stderr, "portleak: %s: %s\n", what.c_str(), std::strerror(errno));
-  std::exit(1);
+  leak_tool::die(kTool, what);
 }
-
 unsigned long number(const char* flag, const char* text) {
-  unsigned long v = 0;
-  const std::string_view s(text);
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v == 0) {
-    std::fprintf(stderr, "portleak: %s: \"%s\" is not a positive number\n", flag, text);
-    std::exit(2);
-  }
-  return v;
+  return leak_tool::number(kTool, flag, text);
 }
 
 // Accepts every connection and closes it at once: the peer is left in CLOSE_WAIT.
