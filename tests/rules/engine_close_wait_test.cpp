@@ -2,28 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "engine_harness.hpp"
+#include "nginx_leak.hpp"
 #include "support/snapshot_builder.hpp"
 
 namespace waitwatch::testing {
 namespace {
 using namespace std::chrono_literals;
-
-const char* kRule = R"({"poll_interval": "10s", "rules": [{
-  "name": "leak", "type": "close_wait", "min_sockets": 3, "min_age": "1m",
-  "for": "30s", "clear_for": "20s"}]})";
-
-ProcessSpec nginx() {
-  return proc(1234, "nginx").inUnit("nginx.service").listening({8080});
-}
-
-Snapshot nginxHolding(std::size_t sockets, std::uint64_t cookie0 = 100) {
-  SnapshotBuilder b(10s);
-  auto p = b.process(nginx());
-  b.closeWaitMany(cookie0, sockets, {p}, 8080);
-  return b.build();
-}
-
-const std::string kNginxKey = "process:1234@1000:4026531840";
 
 // The alert counts its sockets by kind and says what to look for by the kind most are.
 TEST(CloseWaitRule, TheAlertSaysWhatKindOfBugItIs) {

@@ -7,24 +7,13 @@
 #include <algorithm>
 
 #include "engine_harness.hpp"
+#include "nginx_leak.hpp"
 #include "rules/fd_forecast.hpp"
 #include "support/snapshot_builder.hpp"
 
 namespace waitwatch::testing {
 namespace {
 using namespace std::chrono_literals;
-
-const char* kRule = R"({"poll_interval": "10s", "rules": [{
-  "name": "leak", "type": "close_wait", "min_sockets": 3, "min_age": "1m",
-  "for": "30s", "clear_for": "20s"}]})";
-const std::string kNginxKey = "process:1234@1000:4026531840";
-
-Snapshot nginxHolding(std::size_t sockets, std::uint64_t cookie0 = 100) {
-  SnapshotBuilder b(10s);
-  auto p = b.process(proc(1234, "nginx").inUnit("nginx.service").listening({8080}));
-  b.closeWaitMany(cookie0, sockets, {p}, 8080);
-  return b.build();
-}
 
 struct Saved {
   std::vector<SavedRule> rules;
