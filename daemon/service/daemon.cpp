@@ -141,6 +141,7 @@ class Daemon {
   WatchdogGate watchdog_;
   std::uint64_t lastPollEndUsec_ = 0;  // monotonic; the loop's start before the first poll
   std::optional<std::array<std::uint8_t, 16>> bootId_;  // unset: no state is kept
+  std::optional<StateLocation> stateWhere_;  // from the configuration and $STATE_DIRECTORY
   std::optional<TimePoint> lastSave_;
   std::string lastSaveError_;
 };
@@ -539,6 +540,7 @@ void Daemon::reload() {
   for (const Alert& a : engine_->takeDroppedOnReconfigure())
     emit(a);
   config_ = std::move(plan.config);
+  stateWhere_ = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
   configSource_ = source;
   if (plan.intervalChanged) {
     if (auto r = armTimer(config_.pollInterval); !r) logger_.log(3, r.error().message);
@@ -559,7 +561,8 @@ void Daemon::restoreState() {
     return;
   }
   bootId_ = *boot;
-  const auto where = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
+  stateWhere_ = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
+  const auto& where = stateWhere_;
   if (!where) {
     logger_.log(6,
                 "state: not kept across restarts (set state.directory, or $STATE_DIRECTORY as "
@@ -594,7 +597,7 @@ void Daemon::restoreState() {
 void Daemon::saveState(TimePoint now, std::int64_t unixMs) {
   lastSave_ = now;
   if (!bootId_) return;
-  const auto where = stateLocation(config_.state.directory, std::getenv("STATE_DIRECTORY"));
+  const auto& where = stateWhere_;
   if (!where) return;
   auto saved = waitwatch::saveState(where->file(), *bootId_, *engine_, fdForecaster_, now, unixMs);
   health_->stateSaved(saved.ok());
