@@ -2,6 +2,7 @@
 #include "api/alerts_json.hpp"
 
 #include <cerrno>
+#include <cstdint>
 
 #include "api/snapshot_json.hpp"
 #include "proc/proc_text.hpp"
@@ -125,6 +126,24 @@ Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
         return Error{EBADMSG, where + ".since_unix_seconds: expected a number"};
       }
       s.sinceUnixSeconds = a["since_unix_seconds"].get<double>();
+    }
+    if (a.contains("group")) {
+      const auto& g = a["group"];
+      if (!g.is_object()) return Error{EBADMSG, where + ".group: expected an object"};
+      if (g.contains("pid")) {
+        if (!g["pid"].is_number_integer() || g["pid"].get<std::int64_t>() < 0 ||
+            g["pid"].get<std::int64_t>() > INT32_MAX) {
+          return Error{EBADMSG, where + ".group.pid: expected a process id"};
+        }
+        s.pid = static_cast<std::int32_t>(g["pid"].get<std::int64_t>());
+      }
+      for (auto [key, member] : {std::pair{"unit", &AlertSummary::unit},
+                                 std::pair{"container", &AlertSummary::container}}) {
+        if (!g.contains(key)) continue;
+        if (!g[key].is_string())
+          return Error{EBADMSG, where + ".group." + key + ": expected a string"};
+        s.*member = printable(g[key].get<std::string>(), 256);
+      }
     }
     out.push_back(std::move(s));
   }

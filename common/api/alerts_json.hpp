@@ -39,6 +39,11 @@ struct AlertSummary {
   std::string severity;  // "warning", "critical"
   std::string message;   // the engine's sentence, made printable
   double sinceUnixSeconds = 0;
+  // Whom it is about (its "group"): a process group's pid, a unit or container group's name;
+  // 0 and empty for groups of no owner (a destination, a namespace) or when not given.
+  std::int32_t pid = 0;
+  std::string unit{};
+  std::string container{};
   bool operator==(const AlertSummary&) const = default;
 };
 

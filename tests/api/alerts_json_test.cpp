@@ -25,19 +25,24 @@ Alert firing(std::string rule, Severity severity, std::string message, TimePoint
 TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
   const TimePoint poll{std::chrono::hours(2)};
   const PollClock clock{.steady = poll, .unixMs = 1'700'000'000'000};
-  const std::vector<Alert> alerts = {
+  std::vector<Alert> alerts = {
       firing("cw", Severity::Warning, "nginx[1] holds 12 CLOSE_WAIT sockets", poll - 90s),
       firing("cw-crit", Severity::Critical, "api[2] holds 900 CLOSE_WAIT sockets", poll)};
+  alerts[0].group.pid = 1;
+  alerts[0].group.unit = "nginx.service";
+  alerts[1].group.kind = GroupKind::Container;
+  alerts[1].group.container = "docker:0123456789ab";
   const auto doc = alertsToJson(alerts, clock);
   EXPECT_DOUBLE_EQ(doc["time_unix_seconds"].get<double>(), 1'700'000'000.0);
   EXPECT_DOUBLE_EQ(doc["alerts"][0]["since_unix_seconds"].get<double>(), 1'699'999'910.0);
   // Through text, as over HTTP.
   auto read = alertsFromJson(nlohmann::json::parse(doc.dump()));
   ASSERT_TRUE(read.ok()) << read.error().message;
-  EXPECT_EQ(*read,
-            (std::vector<AlertSummary>{
-                {"cw", "warning", "nginx[1] holds 12 CLOSE_WAIT sockets", 1'699'999'910.0},
-                {"cw-crit", "critical", "api[2] holds 900 CLOSE_WAIT sockets", 1'700'000'000.0}}));
+  EXPECT_EQ(*read, (std::vector<AlertSummary>{
+                       {"cw", "warning", "nginx[1] holds 12 CLOSE_WAIT sockets", 1'699'999'910.0, 1,
+                        "nginx.service", ""},
+                       {"cw-crit", "critical", "api[2] holds 900 CLOSE_WAIT sockets",
+                        1'700'000'000.0, 0, "", "docker:0123456789ab"}}));
 }
 
 TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {
@@ -45,7 +50,7 @@ TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {
       R"({"alerts":[{"rule":"r","severity":"warning","message":"m\u001b[2J","since_unix_seconds":5}]})"));
   ASSERT_TRUE(a.ok()) << a.error().message;
   ASSERT_EQ(a->size(), 1u);
-  EXPECT_EQ((*a)[0], (AlertSummary{"r", "warning", "m?[2J", 5}));  // no terminal escapes
+  EXPECT_EQ((*a)[0], (AlertSummary{"r", "warning", "m?[2J", 5, 0, "", ""}));  // no terminal escapes
   EXPECT_EQ(alertsFromJson(nlohmann::json::parse(R"({"alerts":[{"rule":"r","severity":1}]})"))
                 .error()
                 .message,
@@ -58,6 +63,19 @@ TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {
                 .error()
                 .message,
             "alerts[0].since_unix_seconds: expected a number");
+  // Whom it is about is optional (an older daemon), but read strictly where given.
+  EXPECT_EQ(alertsFromJson(nlohmann::json::parse(
+                               R"({"alerts":[{"rule":"r","severity":"warning","message":"m",
+                                  "group":{"pid":-4}}]})"))
+                .error()
+                .message,
+            "alerts[0].group.pid: expected a process id");
+  EXPECT_EQ(alertsFromJson(nlohmann::json::parse(
+                               R"({"alerts":[{"rule":"r","severity":"warning","message":"m",
+                                  "group":{"unit":7}}]})"))
+                .error()
+                .message,
+            "alerts[0].group.unit: expected a string");
 }
 
 }  // namespace
