@@ -284,7 +284,9 @@ Result<std::string> parseDaemonUrl(std::string_view text) {
 
 Result<CliOptions> parseArguments(std::span<const std::string_view> args) {
   CliOptions o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
+  // `waitwatch top`: the live view, like --watch 2 on a terminal.
+  const bool top = !args.empty() && args.front() == "top";
+  for (std::size_t i = top ? 1 : 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
     if (a == "--json") {
       o.json = true;
@@ -325,12 +327,23 @@ Result<CliOptions> parseArguments(std::span<const std::string_view> args) {
     if (!value || value->empty()) return bad(std::string(option->missing));
     if (auto r = option->apply(*value, o); !r) return r.error();
   }
+  if (top) {
+    for (auto [name, set] : {std::pair{"--json", o.json}, std::pair{"--sockets", o.sockets},
+                             std::pair{"--udp", o.udp}}) {
+      if (set) {
+        return bad(std::string("top is the live view of processes: ") + name +
+                   " needs --watch instead");
+      }
+    }
+    if (!o.watch) o.watch = std::chrono::seconds(2);
+  }
   if (auto r = checkCombinations(o); !r) return r.error();
   return o;
 }
 
 std::string usage() {
   return R"(Usage: waitwatch [OPTIONS]
+       waitwatch top [OPTIONS]     the live view (--watch 2 on a terminal)
 
 Who holds TCP sockets, and in which states: one row per process (PID, user, systemd unit or
 container, command) with its ESTABLISHED, CLOSE_WAIT, FIN_WAIT and LISTEN sockets, sorted by
@@ -352,7 +365,13 @@ Views:
   --udp              UDP sockets too: bound ports per process (UDP has its own port space)
   --json             the same data as one JSON object ("states", "namespaces", "processes",
                      "time_wait", "unattributed"; "sockets" and "udp" when asked for)
-  --watch SECONDS    redisplay every SECONDS (e.g. 2, 0.5, 1m) until interrupted (Ctrl-C)
+  --watch SECONDS    refresh every SECONDS (e.g. 2, 0.5, 1m) until interrupted (Ctrl-C or
+                     q). On a terminal a full-screen live view: the worst processes first,
+                     each with the change since the last refresh and its CLOSE-WAIT trend
+                     over the last minutes; keys c g t a sort by CLOSE-WAIT, growth,
+                     TIME-WAIT closed and age, / filters, w shows the TIME-WAIT groups.
+                     Elsewhere (a pipe, --json, --sockets, --udp) each refresh is printed
+                     in full
 
 Where:
   --netns all|NAME   every network namespace on the host (found through /proc/*/ns/net and

@@ -8,6 +8,7 @@
 #include <map>
 #include <tuple>
 
+#include "cli/text.hpp"
 #include "core/enum_names.hpp"
 
 namespace waitwatch::cli {
@@ -15,34 +16,11 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// Display width of UTF-8 text: one column per code point (the texts are made printable when
-// read, so there are no control characters; wide CJK glyphs are rare in process names).
-std::size_t displayWidth(std::string_view s) {
-  std::size_t n = 0;
-  for (char c : s)
-    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
-  return n;
-}
-
-// At most `width` columns, cut at a code point with "..." marking the cut.
-std::string cut(std::string_view s, std::size_t width) {
-  if (width == 0 || displayWidth(s) <= width) return std::string(s);
-  const std::size_t keep = width > 3 ? width - 3 : width;
-  std::size_t cols = 0;
-  std::size_t i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
-      if (cols == keep) break;
-      ++cols;
-    }
-  }
-  return std::string(s.substr(0, i)) + (width > 3 ? "..." : "");
-}
-
 struct Column {
   std::string header;
   bool right = false;     // numbers
   std::size_t limit = 0;  // cut cells to this width (0: no limit)
+  bool middle = false;    // cut in the middle: names that share a prefix differ at the end
 };
 
 // Aligned columns separated by two spaces; the last column is not padded.
@@ -58,7 +36,9 @@ std::string table(const std::vector<Column>& columns,
   for (const auto& r : rows) {
     std::vector<std::string> row;
     for (std::size_t i = 0; i < columns.size(); ++i)
-      row.push_back(i < r.size() ? cut(r[i], columns[i].limit) : std::string());
+      row.push_back(i >= r.size()       ? std::string()
+                    : columns[i].middle ? cutMiddle(r[i], columns[i].limit)
+                                        : cutEnd(r[i], columns[i].limit));
     cells.push_back(std::move(row));
   }
   for (const auto& r : cells) {
@@ -111,27 +91,6 @@ char classMark(std::uint16_t port, const EphemeralRange* local) {
       return 'e';
   }
   return '?';
-}
-
-std::string ownerOrDash(const ProcessInfo& info) {
-  if (!info.container.empty()) return info.container.shortName();
-  if (!info.unit.empty()) return info.unit;
-  return "-";
-}
-
-// The command line with the directory of the program dropped ("/usr/sbin/nginx -g x" reads
-// "nginx -g x"): the program's name is what a cut column must keep.
-std::string command(const ProcessInfo& info) {
-  if (info.cmdline.empty()) return info.comm;
-  const std::string_view c = info.cmdline;
-  const std::size_t programEnd = std::min(c.find(' '), c.size());
-  if (c.front() != '/') return info.cmdline;
-  const std::size_t slash = c.rfind('/', programEnd - 1);
-  return std::string(c.substr(slash + 1));
-}
-
-std::string processName(const ProcessInfo& info) {
-  return info.comm + "[" + std::to_string(info.key.pid) + "]";
 }
 
 // "53.1%", and two decimals below 1% so that a small share does not read as none.
@@ -198,6 +157,25 @@ std::string udpStateName(TcpState s) {
 }
 
 }  // namespace
+
+std::string ownerOrDash(const ProcessInfo& info) {
+  if (!info.container.empty()) return info.container.shortName();
+  if (!info.unit.empty()) return info.unit;
+  return "-";
+}
+
+std::string command(const ProcessInfo& info) {
+  if (info.cmdline.empty()) return info.comm;
+  const std::string_view c = info.cmdline;
+  const std::size_t programEnd = std::min(c.find(' '), c.size());
+  if (c.front() != '/') return info.cmdline;
+  const std::size_t slash = c.rfind('/', programEnd - 1);
+  return std::string(c.substr(slash + 1));
+}
+
+std::string processName(const ProcessInfo& info) {
+  return info.comm + "[" + std::to_string(info.key.pid) + "]";
+}
 
 std::string timeOfDay(double unixSeconds) {
   const auto t = static_cast<std::time_t>(unixSeconds);
@@ -285,8 +263,8 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"PID", true, 0});
   columns.push_back({"USER", false, 12});
-  columns.push_back({"UNIT/CONTAINER", false, 32});
-  columns.push_back({"COMMAND", false, o.commandWidth});
+  columns.push_back({"UNIT/CONTAINER", false, 32, true});
+  columns.push_back({"COMMAND", false, o.commandWidth, true});
   for (const CountColumn& c : counts) {
     columns.push_back({c.header, true, 0});
     if (ages && c.states == stateBit(TcpState::CloseWait)) columns.push_back({"OLDEST", true, 0});
@@ -394,7 +372,7 @@ std::string renderTimeWaitClosers(const Snapshot& s, const RenderOptions& o) {
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"CLOSED BY", false, 0});
   columns.push_back({"USER", false, 12});
-  columns.push_back({"UNIT/CONTAINER", false, 32});
+  columns.push_back({"UNIT/CONTAINER", false, 32, true});
   columns.push_back({"TO", false, 0});
   columns.push_back({"TIME-WAIT", true, 0});
   columns.push_back({"NEW/S", true, 0});
@@ -656,8 +634,8 @@ std::string renderUdp(const Snapshot& udp, std::span<const SocketLine> sockets) 
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"PID", true, 0});
   columns.push_back({"USER", false, 12});
-  columns.push_back({"UNIT/CONTAINER", false, 32});
-  columns.push_back({"COMMAND", false, 40});
+  columns.push_back({"UNIT/CONTAINER", false, 32, true});
+  columns.push_back({"COMMAND", false, 40, true});
   columns.push_back({"SOCKETS", true, 0});
   columns.push_back({"CONNECTED", true, 0});
   columns.push_back({"BOUND PORTS", false, 0});

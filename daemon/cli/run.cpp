@@ -1,22 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/run.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <ostream>
 
 #include "api/snapshot_json.hpp"
+#include "cli/live.hpp"
 #include "cli/options.hpp"
 #include "cli/remote.hpp"
 #include "cli/render.hpp"
 #include "cli/selection.hpp"
+#include "cli/terminal.hpp"
 #include "cli/view.hpp"
 #include "sys/clock.hpp"
+#include "sys/unique_fd.hpp"
 #include "waitwatch_version.hpp"
 
 namespace waitwatch::cli {
@@ -81,17 +87,25 @@ std::string portLegend(const Snapshot& s) {
          range + ")\n";
 }
 
+// "(2 more alerts firing about processes this view leaves out)"
+std::string elsewhereNote(std::size_t n) {
+  if (n == 0) return {};
+  return "(" + std::to_string(n) + " more alert" + (n == 1 ? "" : "s") +
+         " firing about processes this view leaves out)\n";
+}
+
 // The text view: alerts (a daemon's), processes or sockets, TIME_WAIT groups, UDP, totals.
 std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const SocketLine> sockets,
                        const RenderOptions& ro, const std::vector<api::AlertSummary>* alerts,
-                       const Snapshot* udp, std::span<const SocketLine> udpSockets) {
+                       const Snapshot* udp, std::span<const SocketLine> udpSockets,
+                       std::size_t alertsElsewhere = 0) {
   std::string text;
   auto section = [&](const std::string& part) {
     if (part.empty()) return;
     if (!text.empty()) text += '\n';
     text += part;
   };
-  if (alerts != nullptr) section(renderAlerts(*alerts));
+  if (alerts != nullptr) section(renderAlerts(*alerts) + elsewhereNote(alertsElsewhere));
   if (o.sockets) {
     section(renderSockets(s, sockets));
   } else {
@@ -107,105 +121,146 @@ std::string renderText(const CliOptions& o, const Snapshot& s, std::span<const S
   return text;
 }
 
-Frame localFrame(const CliOptions& o, LocalCollector& collector, const Environment& env) {
-  Frame f;
-  const double wallSeconds = static_cast<double>(realtimeMs()) / 1000.0;
+// One look: a local collection or a daemon's documents, filtered as asked.
+struct Sample {
+  std::vector<std::string> notes;
+  bool failed = false;  // nothing to show (see notes)
+  FilteredSnapshot tcp;
+  FilteredSnapshot udp;
+  bool hasUdp = false;
+  bool ownersFromBpf = false;
+  double timeUnixSeconds = 0;  // when it was taken (a daemon's: its poll)
+  // A daemon's view.
+  bool remote = false;
+  std::string version;
+  std::vector<SocketAge> ages;  // index-aligned with tcp.snapshot's processes
+  AlertSelection alerts;
+};
+
+Sample localSample(const CliOptions& o, LocalCollector& collector, const Environment& env) {
+  Sample sample;
+  sample.timeUnixSeconds = static_cast<double>(realtimeMs()) / 1000.0;
   auto c = collector.collect(Clock::now());
   if (!c) {
-    f.failed = true;
-    f.notes.push_back(c.error().message);
-    return f;
+    sample.failed = true;
+    sample.notes.push_back(c.error().message);
+    return sample;
   }
   for (std::string& w : c->warnings)
-    f.notes.push_back("warning: " + std::move(w));
-  if (c->privilegeWarning) f.notes.push_back("warning: " + *c->privilegeWarning);
+    sample.notes.push_back("warning: " + std::move(w));
+  if (c->privilegeWarning) sample.notes.push_back("warning: " + *c->privilegeWarning);
 
   const bool narrowed = !o.filter.empty() || o.sockets;
-  FilteredSnapshot tcp;
   if (narrowed) {
-    tcp = filterWithSockets(c->snapshot, c->sockets, o.filter);
+    sample.tcp = filterWithSockets(c->snapshot, c->sockets, o.filter);
   } else {
-    tcp.snapshot = std::move(c->snapshot);
+    sample.tcp.snapshot = std::move(c->snapshot);
   }
-  FilteredSnapshot udp;
   if (c->hasUdp) {
     Filter udpFilter = o.filter;
     udpFilter.states = 0;  // TCP states; UDP has none of them
-    udp = filterWithSockets(c->udp, c->udpSockets, udpFilter);
+    sample.udp = filterWithSockets(c->udp, c->udpSockets, udpFilter);
+    sample.hasUdp = true;
   }
+  sample.ownersFromBpf = c->ownersFromBpf;
   // --pid and --unit name things that may not exist or may not be readable: an empty table
   // would then read as "holds no sockets".
-  if (!takeSelection(checkSelection(o.filter, tcp.snapshot, env.procRoot), f)) return f;
+  Frame selection;
+  if (!takeSelection(checkSelection(o.filter, sample.tcp.snapshot, env.procRoot), selection)) {
+    sample.failed = true;
+  }
+  for (std::string& n : selection.notes)
+    sample.notes.push_back(std::move(n));
+  if (sample.failed) return sample;
   const bool said = c->privilegeWarning.has_value();
-  if (auto note = unattributedNote(tcp.snapshot, "TCP", said); !note.empty()) {
-    f.notes.push_back(note);
+  if (auto note = unattributedNote(sample.tcp.snapshot, "TCP", said); !note.empty()) {
+    sample.notes.push_back(note);
   }
-  if (auto note = unattributedNote(udp.snapshot, "UDP", said); c->hasUdp && !note.empty()) {
-    f.notes.push_back(note);
+  if (auto note = unattributedNote(sample.udp.snapshot, "UDP", said); c->hasUdp && !note.empty()) {
+    sample.notes.push_back(note);
   }
-
-  if (o.json) {
-    // Under --watch each object is one sample of a series: say when it was taken, in the
-    // daemon snapshot's key.
-    json header = json::object();
-    if (o.watch) header["time_unix_seconds"] = wallSeconds;
-    // How the owners were found: one BPF pass over every process's fds, or /proc.
-    header["owners_from"] = c->ownersFromBpf ? "bpf" : "proc";
-    json j = api::snapshotToJson(tcp.snapshot,
-                                 api::SnapshotJsonOptions{.commandLines = true, .header = &header});
-    if (o.sockets) j["sockets"] = socketsJson(tcp.snapshot, tcp.sockets);
-    if (c->hasUdp) j["udp"] = udpJson(udp.snapshot, udp.sockets, o.sockets);
-    f.out = dumpJson(j);
-    return f;
-  }
-  const RenderOptions ro{.states = o.filter.states};
-  f.out = renderText(o, tcp.snapshot, tcp.sockets, ro, nullptr, c->hasUdp ? &udp.snapshot : nullptr,
-                     udp.sockets);
-  return f;
+  return sample;
 }
 
-Frame remoteFrame(const CliOptions& o) {
-  Frame f;
+Sample remoteSample(const CliOptions& o) {
+  Sample sample;
+  sample.remote = true;
   auto view = fetchDaemonView(o);
   if (!view) {
-    f.failed = true;
-    f.notes.push_back(view.error().message);
-    return f;
+    sample.failed = true;
+    sample.notes.push_back(view.error().message);
+    return sample;
   }
   const api::SnapshotDocument& doc = view->snapshot;
-  FilteredSnapshot filtered = filterCounts(doc.snapshot, o.filter);
+  sample.tcp = filterCounts(doc.snapshot, o.filter);
   // Against the whole snapshot: a process the state filter leaves out is still there.
-  if (!takeSelection(checkRemoteSelection(o.filter, doc.snapshot, o.from), f)) return f;
-  std::vector<SocketAge> ages;
+  Frame selection;
+  if (!takeSelection(checkRemoteSelection(o.filter, doc.snapshot, o.from), selection)) {
+    sample.failed = true;
+  }
+  sample.notes = std::move(selection.notes);
+  if (sample.failed) return sample;
   if (doc.hasAges) {
-    for (std::uint32_t i : filtered.origin)
-      ages.push_back(i < doc.closeWaitOldest.size() ? doc.closeWaitOldest[i] : SocketAge{});
+    for (std::uint32_t i : sample.tcp.origin)
+      sample.ages.push_back(i < doc.closeWaitOldest.size() ? doc.closeWaitOldest[i] : SocketAge{});
   }
-  if (o.json) {
-    const json header{
-        {"source", o.from}, {"version", doc.version}, {"time_unix_seconds", doc.timeUnixSeconds}};
-    const json trailer{{"alerts", alertsJson(view->alerts)}};
-    f.out = dumpJson(api::snapshotToJson(
-        filtered.snapshot,
-        api::SnapshotJsonOptions{.closeWaitOldest = ages, .header = &header, .trailer = &trailer}));
-    return f;
-  }
-  std::string head =
-      "waitwatchd " + (doc.version.empty() ? std::string("?") : doc.version) + " at " + o.from;
-  if (doc.timeUnixSeconds > 0) head += ", poll of " + timeOfDay(doc.timeUnixSeconds);
-  if (doc.snapshot.pollInterval.count() > 0) {
-    head += " (every " + humanDuration(doc.snapshot.pollInterval) + ")";
-  }
-  const RenderOptions ro{.closeWaitOldest = ages, .states = o.filter.states};
-  f.out = head + "\n\n" + renderText(o, filtered.snapshot, {}, ro, &view->alerts, nullptr, {});
-  if (auto note = unattributedNote(filtered.snapshot, "TCP", false); !note.empty()) {
-    f.out += note + '\n';
-  }
-  return f;
+  sample.alerts = selectAlerts(std::move(view->alerts), o.filter, sample.tcp.snapshot);
+  sample.version = doc.version;
+  sample.timeUnixSeconds = doc.timeUnixSeconds;
+  return sample;
 }
 
-Frame frame(const CliOptions& o, LocalCollector* collector, const Environment& env) {
-  return o.from.empty() ? localFrame(o, *collector, env) : remoteFrame(o);
+Sample takeSample(const CliOptions& o, LocalCollector* collector, const Environment& env) {
+  return o.from.empty() ? localSample(o, *collector, env) : remoteSample(o);
+}
+
+// The plain output of a sample: text or JSON.
+Frame plainFrame(const CliOptions& o, Sample sample) {
+  Frame f;
+  f.notes = std::move(sample.notes);
+  f.failed = sample.failed;
+  if (sample.failed) return f;
+  const Snapshot& tcp = sample.tcp.snapshot;
+  if (!sample.remote) {
+    if (o.json) {
+      // Under --watch each object is one sample of a series: say when it was taken, in the
+      // daemon snapshot's key.
+      json header = json::object();
+      if (o.watch) header["time_unix_seconds"] = sample.timeUnixSeconds;
+      // How the owners were found: one BPF pass over every process's fds, or /proc.
+      header["owners_from"] = sample.ownersFromBpf ? "bpf" : "proc";
+      json j = api::snapshotToJson(
+          tcp, api::SnapshotJsonOptions{.commandLines = true, .header = &header});
+      if (o.sockets) j["sockets"] = socketsJson(tcp, sample.tcp.sockets);
+      if (sample.hasUdp) j["udp"] = udpJson(sample.udp.snapshot, sample.udp.sockets, o.sockets);
+      f.out = dumpJson(j);
+      return f;
+    }
+    const RenderOptions ro{.states = o.filter.states};
+    f.out = renderText(o, tcp, sample.tcp.sockets, ro, nullptr,
+                       sample.hasUdp ? &sample.udp.snapshot : nullptr, sample.udp.sockets);
+    return f;
+  }
+  if (o.json) {
+    const json header{{"source", o.from},
+                      {"version", sample.version},
+                      {"time_unix_seconds", sample.timeUnixSeconds}};
+    json trailer{{"alerts", alertsJson(sample.alerts.about)}};
+    if (o.filter.selectsOwners()) trailer["alerts_not_shown"] = sample.alerts.elsewhere;
+    f.out = dumpJson(api::snapshotToJson(
+        tcp, api::SnapshotJsonOptions{
+                 .closeWaitOldest = sample.ages, .header = &header, .trailer = &trailer}));
+    return f;
+  }
+  std::string head = "waitwatchd " + (sample.version.empty() ? std::string("?") : sample.version) +
+                     " at " + o.from;
+  if (sample.timeUnixSeconds > 0) head += ", poll of " + timeOfDay(sample.timeUnixSeconds);
+  if (tcp.pollInterval.count() > 0) head += " (every " + humanDuration(tcp.pollInterval) + ")";
+  const RenderOptions ro{.closeWaitOldest = sample.ages, .states = o.filter.states};
+  f.out = head + "\n\n" +
+          renderText(o, tcp, {}, ro, &sample.alerts.about, nullptr, {}, sample.alerts.elsewhere);
+  if (auto note = unattributedNote(tcp, "TCP", false); !note.empty()) f.out += note + '\n';
+  return f;
 }
 
 std::string commandLine(std::span<const std::string_view> args) {
@@ -215,20 +270,42 @@ std::string commandLine(std::span<const std::string_view> args) {
   return line;
 }
 
-int watch(const CliOptions& o, std::span<const std::string_view> args, std::ostream& out,
-          std::ostream& err, const Environment& env, LocalCollector* collector) {
+std::string hostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "this host";
+  return name;
+}
+
+// Blocks `signals` in this thread for its lifetime; they are read from a signalfd or waited
+// for, never handled, so no handler runs between the terminal's changes.
+class BlockedSignals {
+ public:
+  explicit BlockedSignals(std::initializer_list<int> signals) {
+    sigemptyset(&set_);
+    for (int s : signals)
+      sigaddset(&set_, s);
+    pthread_sigmask(SIG_BLOCK, &set_, &previous_);
+  }
+  ~BlockedSignals() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  BlockedSignals(const BlockedSignals&) = delete;
+  BlockedSignals& operator=(const BlockedSignals&) = delete;
+  [[nodiscard]] const sigset_t& set() const { return set_; }
+
+ private:
+  sigset_t set_{};
+  sigset_t previous_{};
+};
+
+// Pipes, files and --json: the whole view reprinted at each refresh, complete.
+int watchPlain(const CliOptions& o, std::span<const std::string_view> args, std::ostream& out,
+               std::ostream& err, const Environment& env, LocalCollector* collector) {
   // SIGINT and SIGTERM are waited for, not handled: Ctrl-C ends the loop between refreshes.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigset_t previous;
-  pthread_sigmask(SIG_BLOCK, &stop, &previous);
+  BlockedSignals stop({SIGINT, SIGTERM});
   const bool clear = env.stdoutIsTerminal && !o.json;
   int status = 0;
   for (;;) {
     const auto started = Clock::now();
-    Frame f = frame(o, collector, env);
+    Frame f = plainFrame(o, takeSample(o, collector, env));
     std::string text;
     if (clear) {
       text = "\033[H\033[2J";
@@ -255,12 +332,113 @@ int watch(const CliOptions& o, std::span<const std::string_view> args, std::ostr
     ts.tv_nsec = static_cast<long>(wait.count() % 1000) * 1'000'000;
     int sig = -1;
     do {
-      sig = ::sigtimedwait(&stop, nullptr, &ts);
+      sig = ::sigtimedwait(&stop.set(), nullptr, &ts);
     } while (sig < 0 && errno == EINTR);
     if (sig == SIGINT || sig == SIGTERM) break;
   }
   if (clear) out << '\n' << std::flush;
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return status;
+}
+
+// A terminal: the full-screen live view, redrawn at each refresh, key and resize.
+int watchLive(const CliOptions& o, std::ostream& err, const Environment& env,
+              LocalCollector* collector) {
+  BlockedSignals signals({SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP, SIGCONT});
+  const int sigFd = ::signalfd(-1, &signals.set(), SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigFd < 0) {
+    err << "waitwatch: signalfd: " << std::strerror(errno) << '\n';
+    return 1;
+  }
+  UniqueFd signalFd(sigFd);
+  Terminal terminal(STDOUT_FILENO, STDIN_FILENO);
+  terminal.enter();
+
+  LiveControls controls;
+  LiveHistory history;
+  Sample sample;
+  std::string lastError;
+  const std::string source = o.from.empty() ? "waitwatch on " + hostName() : std::string();
+  auto draw = [&] {
+    LiveSample live;
+    live.snapshot = sample.failed ? nullptr : &sample.tcp.snapshot;
+    live.closeWaitOldest = sample.ages;
+    live.alerts = sample.remote && !sample.failed ? &sample.alerts.about : nullptr;
+    live.alertsElsewhere = sample.alerts.elsewhere;
+    live.source = o.from.empty() ? source
+                                 : "waitwatchd " + (sample.version.empty() ? "?" : sample.version) +
+                                       " at " + o.from;
+    live.timeUnixSeconds = sample.timeUnixSeconds;
+    live.interval = *o.watch;
+    live.notes = sample.notes;
+    return terminal.draw(renderLive(live, history, controls, terminal.screen()));
+  };
+
+  int status = 0;
+  auto next = Clock::now();
+  for (bool quit = false; !quit;) {
+    if (Clock::now() >= next) {
+      const auto started = Clock::now();
+      sample = takeSample(o, collector, env);
+      if (!sample.failed) {
+        history.record(sample.tcp.snapshot, started, *o.watch);
+      } else if (!sample.notes.empty()) {
+        lastError = sample.notes.front();
+      }
+      next = started + *o.watch;
+      if (!draw()) {
+        status = 1;
+        break;
+      }
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+    pollfd fds[2] = {{signalFd.get(), POLLIN, 0}, {terminal.keysFd(), POLLIN, 0}};
+    const int ready = ::poll(fds, terminal.keysFd() >= 0 ? 2 : 1,
+                             static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+    if (ready < 0 && errno != EINTR) {
+      status = 1;
+      break;
+    }
+    bool redraw = false;
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
+      signalfd_siginfo info{};
+      while (::read(signalFd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        switch (info.ssi_signo) {
+          case SIGWINCH:
+            redraw = true;
+            break;
+          case SIGTSTP:
+            // Back to the shell with its screen as it was; `fg` brings the view back.
+            terminal.leave();
+            ::raise(SIGSTOP);
+            break;
+          case SIGCONT:
+            terminal.enter();
+            redraw = true;
+            break;
+          default:  // SIGINT, SIGTERM, SIGHUP
+            quit = true;
+        }
+      }
+    }
+    if (ready > 0 && terminal.keysFd() >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
+      char keys[64];
+      const ssize_t n = ::read(terminal.keysFd(), keys, sizeof keys);
+      if (n == 0 && (fds[1].revents & POLLHUP) != 0) quit = true;
+      for (ssize_t i = 0; i < n && !quit; ++i) {
+        const KeyAction action = applyKey(controls, keys[i]);
+        quit = action == KeyAction::Quit;
+        redraw = redraw || action == KeyAction::Redraw;
+      }
+    }
+    if (redraw && !quit && !draw()) {
+      status = 1;
+      break;
+    }
+  }
+  terminal.leave();
+  // What the screen showed is gone with the alternate screen: a failure that ended the view
+  // is said where it stays.
+  if (sample.failed && !lastError.empty()) err << "waitwatch: " << lastError << '\n';
   return status;
 }
 
@@ -293,9 +471,15 @@ int run(std::span<const std::string_view> args, std::ostream& out, std::ostream&
                        .reuseCache = o.watch.has_value()},
         env);
   }
-  if (o.watch) return watch(o, args, out, err, env, collector.get());
+  if (o.watch) {
+    // The live view needs a terminal; --json is for programs and stays a stream of objects.
+    if (env.stdoutIsTerminal && !o.json && !o.sockets && !o.udp) {
+      return watchLive(o, err, env, collector.get());
+    }
+    return watchPlain(o, args, out, err, env, collector.get());
+  }
 
-  Frame f = frame(o, collector.get(), env);
+  Frame f = plainFrame(o, takeSample(o, collector.get(), env));
   for (const std::string& n : f.notes)
     err << "waitwatch: " << n << '\n';
   if (f.failed) return 1;

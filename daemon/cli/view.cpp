@@ -5,6 +5,7 @@
 #include <bitset>
 #include <map>
 #include <memory>
+#include <set>
 
 namespace waitwatch::cli {
 namespace {
@@ -302,6 +303,36 @@ FilteredSnapshot filterCounts(const Snapshot& s, const Filter& f) {
   }
   out.snapshot.unattributedNoPermission = f.selectsOwners() ? 0 : s.unattributedNoPermission;
   out.snapshot.unattributedVanished = f.selectsOwners() ? 0 : s.unattributedVanished;
+  return out;
+}
+
+AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter& f,
+                            const Snapshot& selected) {
+  AlertSelection out;
+  if (!f.selectsOwners()) {
+    out.about = std::move(alerts);
+    return out;
+  }
+  std::set<std::int32_t> pids(f.pids.begin(), f.pids.end());
+  std::set<std::string> owners(f.units.begin(), f.units.end());
+  for (const ProcessEntry& p : selected.processes) {
+    pids.insert(p.info.key.pid);
+    if (!p.info.unit.empty()) owners.insert(p.info.unit);
+    if (!p.info.container.empty()) owners.insert(p.info.container.shortName());
+  }
+  for (api::AlertSummary& a : alerts) {
+    const bool about =
+        (a.pid != 0 && pids.count(a.pid) != 0) ||
+        (!a.unit.empty() &&
+         (owners.count(a.unit) != 0 || (a.unit.ends_with(".service") &&
+                                        owners.count(a.unit.substr(0, a.unit.size() - 8)) != 0))) ||
+        (!a.container.empty() && owners.count(a.container) != 0);
+    if (about) {
+      out.about.push_back(std::move(a));
+    } else {
+      ++out.elsewhere;
+    }
+  }
   return out;
 }
 

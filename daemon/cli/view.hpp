@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "api/alerts_json.hpp"
 #include "cli/options.hpp"
 #include "core/snapshot.hpp"
 #include "proc/aggregator.hpp"
@@ -39,5 +40,16 @@ FilteredSnapshot filterWithSockets(const Snapshot& snapshot, std::span<const Soc
 // selected processes, so a socket two of them share counts twice. Ports cannot be filtered
 // this way (the caller rejects --port).
 FilteredSnapshot filterCounts(const Snapshot& snapshot, const Filter& filter);
+
+// A daemon's firing alerts split by the owner filters (--pid, --unit): those about a selected
+// process, unit or container stay; the others are only counted. `selected` is the snapshot as
+// filterCounts leaves it (the selected processes, whose units and containers count too).
+// Without owner filters every alert stays.
+struct AlertSelection {
+  std::vector<api::AlertSummary> about;
+  std::size_t elsewhere = 0;
+};
+AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter& filter,
+                            const Snapshot& selected);
 
 }  // namespace waitwatch::cli

@@ -559,6 +559,22 @@ TEST_F(CliFarmTest, FromARunningDaemon) {
   ASSERT_EQ(r.exitCode, 0) << r.describe();
   EXPECT_NE(r.out.find("alert"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("OLDEST"), std::string::npos) << r.out;
+
+  // --pid: only the alerts about that holder (each holder leaks 20, the rule fires at 10); the
+  // others are counted.
+  const std::size_t firing = out["alerts"].size();
+  ASSERT_GE(firing, static_cast<std::size_t>(kHolders)) << out["alerts"].dump();
+  const int first = farm->holders()[0]["pid"].get<int>();
+  cli.insert(cli.end(), {"--json", "--pid", std::to_string(first)});
+  r = runCommand(cli);
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  const json one = json::parse(r.out);
+  ASSERT_EQ(one["alerts"].size(), 1u) << one["alerts"].dump();
+  EXPECT_NE(one["alerts"][0]["message"].get<std::string>().find("[" + std::to_string(first) + "]"),
+            std::string::npos)
+      << one["alerts"].dump();
+  EXPECT_EQ(one["alerts_not_shown"].get<std::size_t>() + 1, firing) << r.out;
+
   // A daemon that is not there: one line, exit 1.
   r = runCommand(std::vector<std::string>{WAITWATCH_CLI_PATH, "--from", "http://127.0.0.1:1"});
   EXPECT_EQ(r.exitCode, 1);

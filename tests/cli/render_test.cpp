@@ -52,7 +52,7 @@ TEST(CliRender, ProcessTableRowsSortedByCloseWait) {
             }));
 }
 
-TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
+TEST(CliRender, ProcessTableWithAgesCutsLongNamesInTheMiddle) {
   auto shop = buildShop();
   shop.snapshot.processes[0].info.cmdline =
       "/opt/very/long/path/server --config /etc/server/a-rather-long-configuration-file.conf";
@@ -65,7 +65,7 @@ TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
             "PID  USER      UNIT/CONTAINER       COMMAND                                   ESTAB  "
             "CLOSE-WAIT   OLDEST  KIND      FIN-WAIT  LISTEN  OTHER  PORTS");
   EXPECT_EQ(t[1],
-            "100  www-data  nginx.service        server --config /etc/server/a-rather-...      2  "
+            "100  www-data  nginx.service        server --con...g-configuration-file.conf      2  "
             "         3  >=3h12m  1a 1e 1u         0       2      0  80w 8080r");
   EXPECT_EQ(t[2],
             "101  www-data  nginx.service        nginx: worker process                         0  "
@@ -73,6 +73,12 @@ TEST(CliRender, ProcessTableWithAgesCutsLongCommands) {
   EXPECT_EQ(t[3],
             "200  app       docker:0123456789ab  java -jar /srv/app.jar                        2  "
             "         0        -  -                0       0      1");
+  // Units that share a long prefix stay apart: the end, where they differ, is kept.
+  shop.snapshot.processes[0].info.unit = "qa2-payments-settlement-reconciler-shard-07.service";
+  shop.snapshot.processes[1].info.unit = "qa2-payments-settlement-reconciler-shard-08.service";
+  const auto u = lines(renderProcessTable(shop.snapshot));
+  EXPECT_NE(u[1].find(" qa2-payme...ler-shard-07.service "), std::string::npos) << u[1];
+  EXPECT_NE(u[2].find(" qa2-payme...ler-shard-08.service "), std::string::npos) << u[2];
   // The letters are explained under the table, when there is a KIND column.
   EXPECT_EQ(closeWaitKindLegend(shop.snapshot, 0),
             "(CLOSE-WAIT kinds: a abandoned, not read since the peer closed; e end-of-stream "
@@ -363,9 +369,12 @@ TEST(CliRender, UdpBoundPortsPerProcess) {
 
 TEST(CliRender, AlertsMostSevereFirst) {
   const std::vector<api::AlertSummary> alerts = {
-      {"tw-exhaustion", "warning", "10.0.0.1 -> 10.0.0.9:5432 uses 91% of the ephemeral ports", 0},
-      {"close-wait-leak", "critical",
-       "nginx[100] (nginx.service) holds 523 CLOSE_WAIT sockets on :8080", 0}};
+      {.rule = "tw-exhaustion",
+       .severity = "warning",
+       .message = "10.0.0.1 -> 10.0.0.9:5432 uses 91% of the ephemeral ports"},
+      {.rule = "close-wait-leak",
+       .severity = "critical",
+       .message = "nginx[100] (nginx.service) holds 523 CLOSE_WAIT sockets on :8080"}};
   EXPECT_EQ(lines(renderAlerts(alerts)),
             (std::vector<std::string>{
                 "2 alerts firing",

@@ -202,5 +202,39 @@ TEST(CliView, CountsOnlyFilterForADaemonsSnapshot) {
   EXPECT_EQ(v.origin.size(), 3u);
 }
 
+TEST(CliView, AlertsFollowTheOwnerFilters) {
+  const auto shop = buildShop();
+  const std::vector<api::AlertSummary> alerts = {
+      {.rule = "master", .severity = "warning", .message = "m", .pid = 100},
+      {.rule = "unit", .severity = "warning", .message = "u", .unit = "nginx.service"},
+      {.rule = "java", .severity = "critical", .message = "j", .container = "docker:0123456789ab"},
+      {.rule = "storm", .severity = "warning", .message = "d"}};  // a destination: no owner
+  auto rules = [](const AlertSelection& a) {
+    std::vector<std::string> out;
+    for (const auto& x : a.about)
+      out.push_back(x.rule);
+    return out;
+  };
+  // No owner filter: every alert, also under --state.
+  Filter states{.states = stateBit(TcpState::CloseWait)};
+  AlertSelection all = selectAlerts(alerts, states, filterCounts(shop.snapshot, states).snapshot);
+  EXPECT_EQ(all.about, alerts);
+  EXPECT_EQ(all.elsewhere, 0u);
+  // The worker: not the master's alert, but its unit's.
+  Filter worker{.pids = {101}};
+  AlertSelection w = selectAlerts(alerts, worker, filterCounts(shop.snapshot, worker).snapshot);
+  EXPECT_EQ(rules(w), (std::vector<std::string>{"unit"}));
+  EXPECT_EQ(w.elsewhere, 3u);
+  // --unit nginx (a service named short): both nginx alerts.
+  Filter nginx{.units = {"nginx"}};
+  EXPECT_EQ(rules(selectAlerts(alerts, nginx, filterCounts(shop.snapshot, nginx).snapshot)),
+            (std::vector<std::string>{"master", "unit"}));
+  // A container by id prefix.
+  Filter java{.units = {"0123"}};
+  AlertSelection j = selectAlerts(alerts, java, filterCounts(shop.snapshot, java).snapshot);
+  EXPECT_EQ(rules(j), (std::vector<std::string>{"java"}));
+  EXPECT_EQ(j.elsewhere, 3u);
+}
+
 }  // namespace
 }  // namespace waitwatch::cli
