@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-// The Grafana dashboard against the real thing: every PromQL expression of
-// packaging/grafana/waitwatch-dashboard.json runs through the HTTP API of a real Prometheus that
-// scrapes a real waitwatchd, which watches a private network namespace where sockfarm leaks
-// CLOSE_WAIT sockets and leaves TIME_WAIT sockets behind. Each query must succeed and return
-// data, every metric it names must be in the daemon's /metrics, and the CLOSE_WAIT panel must
-// show the leak's count.
+// The Grafana dashboard and the alerting rules against the real thing: a real Prometheus scrapes
+// a real waitwatchd that watches two private network namespaces holding the same (source,
+// destination) pair and the same program leaking CLOSE_WAIT sockets, in different amounts.
+//  - Every PromQL expression of packaging/grafana/waitwatch-dashboard.json must succeed and
+//    return data, every metric it names must be in the daemon's /metrics, every per-group series
+//    must keep its namespace (never the two added together), and every legend must read as a
+//    name (no "()", nothing empty).
+//  - packaging/prometheus/waitwatch-rules.yml, loaded with its `for:` durations dropped so that
+//    what the data reaches fires at once: every rule evaluates cleanly, the port exhaustion alert
+//    fires for the namespace near exhaustion only and names it, and every annotation of a firing
+//    alert reads as a sentence (no empty parentheses, no doubled spaces, no raw floats).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -21,12 +28,20 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-constexpr int kLeak = 9;  // CLOSE_WAIT sockets sockfarm leaks
+constexpr int kLeak = 9;            // CLOSE_WAIT sockets sockfarm leaks in the first namespace
+constexpr int kOtherLeak = 4;       // and in the second
+constexpr int kTimeWait = 90;       // TIME_WAIT sockets 127.0.0.1 -> 127.0.0.1:8080 in the first
+constexpr int kOtherTimeWait = 20;  // and in the second
+// The first namespace's ephemeral range has 100 ports, so 90 TIME_WAIT sockets use 90% of it;
+// the second's 10,000, where 20 use 0.2% and a leak of connections grows freely.
+constexpr const char* kPortRange = "40000 40099";
+constexpr const char* kOtherPortRange = "40000 49999";
 
 struct Query {
-  std::string where;  // "panel \"Poll errors\"" or "variable instance"
-  std::string expr;   // PromQL, Grafana variables substituted
-  std::string panel;  // the panel title, empty for variables
+  std::string where;   // "panel \"Poll errors\"" or "variable instance"
+  std::string expr;    // PromQL, Grafana variables substituted
+  std::string panel;   // the panel title, empty for variables
+  std::string legend;  // the target's legendFormat, empty where none
 };
 
 // Grafana's variables as the dashboard sends them with "All" selected (allValue ".*") and a
@@ -36,6 +51,7 @@ Result<std::string> substituteVariables(std::string expr) {
   const std::pair<std::string_view, std::string_view> known[] = {
       {"${__rate_interval}", "1m"}, {"$__rate_interval", "1m"}, {"${instance}", ".*"},
       {"$instance", ".*"},          {"${job}", ".*"},           {"$job", ".*"},
+      {"${netns}", ".*"},           {"$netns", ".*"},
   };
   for (const auto& [name, value] : known) {
     for (auto at = expr.find(name); at != std::string::npos; at = expr.find(name, at)) {
@@ -43,7 +59,9 @@ Result<std::string> substituteVariables(std::string expr) {
       at += value.size();
     }
   }
-  if (const auto at = expr.find('$'); at != std::string::npos) {
+  // "$1" is label_replace's reference to a capture group, not a variable.
+  for (auto at = expr.find('$'); at != std::string::npos; at = expr.find('$', at + 1)) {
+    if (at + 1 < expr.size() && std::isdigit(static_cast<unsigned char>(expr[at + 1]))) continue;
     return Error{0, "unknown variable at \"" + expr.substr(at, 24) + "\""};
   }
   return expr;
@@ -67,13 +85,14 @@ Result<std::string> labelValuesAsPromQL(std::string_view query) {
 std::vector<Query> dashboardQueries(const nlohmann::json& dashboard,
                                     std::vector<std::string>& errors) {
   std::vector<Query> out;
-  auto add = [&](const std::string& where, const std::string& expr, const std::string& panel) {
+  auto add = [&](const std::string& where, const std::string& expr, const std::string& panel,
+                 const std::string& legend) {
     auto substituted = substituteVariables(expr);
     if (!substituted) {
       errors.push_back(where + ": " + substituted.error().message);
       return;
     }
-    out.push_back(Query{where, *substituted, panel});
+    out.push_back(Query{where, *substituted, panel, legend});
   };
   // Panels, also those nested in rows. (References into `dashboard`: value() would copy.)
   static const nlohmann::json kNone = nlohmann::json::array();
@@ -89,7 +108,10 @@ std::vector<Query> dashboardQueries(const nlohmann::json& dashboard,
   for (const auto* p : panels) {
     const std::string title = p->value("title", "");
     for (const auto& t : list(*p, "targets")) {
-      if (t.contains("expr")) add("panel \"" + title + "\"", t["expr"].get<std::string>(), title);
+      if (t.contains("expr")) {
+        add("panel \"" + title + "\"", t["expr"].get<std::string>(), title,
+            t.value("legendFormat", ""));
+      }
     }
   }
   const nlohmann::json& templating =
@@ -103,7 +125,7 @@ std::vector<Query> dashboardQueries(const nlohmann::json& dashboard,
       errors.push_back("variable " + v.value("name", "?") + ": " + promql.error().message);
       continue;
     }
-    add("variable " + v.value("name", "?"), *promql, "");
+    add("variable " + v.value("name", "?"), *promql, "", "");
   }
   return out;
 }
@@ -171,6 +193,57 @@ TEST(DashboardQueries, MetricNamesOfAnExpression) {
   EXPECT_EQ(labelValuesAsPromQL(R"(label_values(m{job=~"$job"}, instance))").value(),
             R"(group by (instance) (m{job=~"$job"}))");
   EXPECT_FALSE(substituteVariables("rate(x[$__range])").ok());
+  EXPECT_EQ(
+      substituteVariables(R"x(label_replace(x{netns=~"$netns"}, "a", "$1", "b", "(.*)"))x").value(),
+      R"x(label_replace(x{netns=~".*"}, "a", "$1", "b", "(.*)"))x");
+}
+
+// A legend as Grafana draws it for one series: each {{label}} replaced by its value.
+std::string renderLegend(std::string legend, const nlohmann::json& labels) {
+  for (auto open = legend.find("{{"); open != std::string::npos; open = legend.find("{{", open)) {
+    const auto close = legend.find("}}", open);
+    if (close == std::string::npos) break;
+    std::string name = legend.substr(open + 2, close - open - 2);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    const std::string value = labels.value(name, "");
+    legend.replace(open, close + 2 - open, value);
+    open += value.size();
+  }
+  return legend;
+}
+
+// What reads badly in a sentence or a legend: a label that was empty, a number as a float.
+std::string badText(const std::string& text) {
+  if (text.empty()) return "empty";
+  if (text.find("()") != std::string::npos) return "empty parentheses";
+  if (text.find("  ") != std::string::npos) return "a doubled space (an empty value)";
+  if (text.front() == ' ' || text.back() == ' ') return "a space at an end (an empty value)";
+  if (text.find(" ,") != std::string::npos || text.find("( ") != std::string::npos) {
+    return "a gap where a value should be";
+  }
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '.' || i == 0 || !std::isdigit(static_cast<unsigned char>(text[i - 1])))
+      continue;
+    std::size_t digits = 0;
+    while (i + 1 + digits < text.size() &&
+           std::isdigit(static_cast<unsigned char>(text[i + 1 + digits])))
+      ++digits;
+    if (digits > 3) return "a raw float";
+  }
+  return {};
+}
+
+TEST(DashboardQueries, LegendsAndBadText) {
+  EXPECT_EQ(
+      renderLegend("{{who}} in {{netns}} @ {{ instance }}",
+                   {{"who", "nginx (nginx.service)"}, {"netns", "host"}, {"instance", "h:1"}}),
+      "nginx (nginx.service) in host @ h:1");
+  EXPECT_EQ(badText(renderLegend("{{comm}} ({{unit}})", {{"comm", "curl"}})), "empty parentheses");
+  EXPECT_EQ(badText(renderLegend("{{unit}} @ {{instance}}", {{"instance", "h:1"}})),
+            "a space at an end (an empty value)");
+  EXPECT_EQ(badText("holds 785.1537406015038 sockets"), "a raw float");
+  EXPECT_EQ(badText("closes 116.7 connections a second; 0.5% of 28232"), "");
 }
 
 // The sample names of a /metrics text ("waitwatch_poll_duration_seconds_bucket", ...).
@@ -188,7 +261,7 @@ class DashboardTest : public NetnsTest {
  protected:
   // GET /api/v1/query of the Prometheus in the namespace; the parsed answer, or discarded.
   nlohmann::json query(const std::string& promql) {
-    std::vector<std::string> argv = netns().execPrefix();
+    std::vector<std::string> argv = prometheusNetns_->execPrefix();
     argv.insert(argv.end(),
                 {"curl", "-sS", "--max-time", "5", "-G", "http://127.0.0.1:9090/api/v1/query",
                  "--data-urlencode", "query=" + promql});
@@ -197,9 +270,22 @@ class DashboardTest : public NetnsTest {
     return nlohmann::json::parse(r.out, nullptr, false);
   }
   std::string lastAnswer_;
+  const NetworkNamespace* prometheusNetns_ = nullptr;
 };
 
-TEST_F(DashboardTest, EveryQueryRunsAgainstARealDaemon) {
+// The rules file with every `for:` dropped: an alert fires as soon as its expression holds.
+std::string rulesFiringAtOnce(const std::string& path) {
+  std::ifstream in(path);
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    const auto text = line.find_first_not_of(' ');
+    if (text != std::string::npos && line.compare(text, 5, "for: ") == 0) continue;
+    out += line + '\n';
+  }
+  return out;
+}
+
+TEST_F(DashboardTest, EveryQueryKeepsNamespacesApartAndEveryAlertReadsWell) {
   if (runCommand({"sh", "-c", "command -v prometheus"}).exitCode != 0) {
     GTEST_SKIP() << "prometheus is not installed (Debian package prometheus)";
   }
@@ -213,23 +299,37 @@ TEST_F(DashboardTest, EveryQueryRunsAgainstARealDaemon) {
     ADD_FAILURE() << e;
   ASSERT_GE(queries.size(), 10u) << "the dashboard has hardly any queries";
 
-  // A leak, TIME_WAIT toward one destination (the ephemeral port panels), a firing alert.
+  // Two namespaces with the same pair 127.0.0.1 -> 127.0.0.1:8080: 90% of the ports in one,
+  // 0.2% in the other. The daemon, Prometheus and the test's requests
+  // run in the second: in the first, each request's TIME_WAIT socket would take one of the few
+  // ports left.
+  auto other = NetworkNamespace::create();
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  for (const auto& [ns, range] : {std::pair{&netns(), kPortRange}, {&*other, kOtherPortRange}}) {
+    const auto r = ns->run({"sysctl", "-qw", std::string("net.ipv4.ip_local_port_range=") + range});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+  }
   auto farm = SockFarm::start(
-      netns(), {"--close-wait", std::to_string(kLeak), "--time-wait", "40", "--established", "2"});
+      netns(), {"--close-wait", std::to_string(kLeak), "--time-wait", std::to_string(kTimeWait)});
   ASSERT_TRUE(farm.ok()) << farm.error().message;
-  // A process whose open files grow (the fd forecast panel), far from its limit.
-  auto leak = SockFarm::startProgram(netns(), WAITWATCH_FDLEAK_PATH,
+  auto otherFarm = SockFarm::start(*other, {"--close-wait", std::to_string(kOtherLeak),
+                                            "--time-wait", std::to_string(kOtherTimeWait)});
+  ASSERT_TRUE(otherFarm.ok()) << otherFarm.error().message;
+  // A process whose open files grow (the fd forecast panel and alert), far from its limit.
+  auto leak = SockFarm::startProgram(*other, WAITWATCH_FDLEAK_PATH,
                                      {"--port", "8300", "--rate", "20", "--nofile", "5000"});
   ASSERT_TRUE(leak.ok()) << leak.error().message;
-  auto run = DaemonRun::start(netns(), R"({
-    "poll_interval": "200ms", "forecast": {"window": "2s"},
+  // Every namespace of the host (other tests' too): the groups of ours must not be folded.
+  auto run = DaemonRun::start(*other, R"({
+    "poll_interval": "200ms", "forecast": {"window": "2s"}, "namespaces": "all",
+    "metrics": {"max_groups": 100000},
     "rules": [{"name": "dashboard-leak", "type": "close_wait", "min_sockets": 5,
                "min_age": "0s", "for": "0s", "clear_for": "0s",
                "match": {"exclude": {"comm": "fdleak"}}}]
   })");
   ASSERT_TRUE(run.ok()) << run.error().message;
   ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
-  ASSERT_TRUE(run->waitNotification("1 alert firing", 10s)) << run->process().stderrText();
+  ASSERT_TRUE(run->waitNotification("alert firing", 10s)) << run->process().stderrText();
   CommandResult metrics;
   ASSERT_TRUE(eventually(
       [&] {
@@ -237,17 +337,21 @@ TEST_F(DashboardTest, EveryQueryRunsAgainstARealDaemon) {
         return metrics.out.find("\nwaitwatch_process_fd_exhaustion_seconds{") != std::string::npos;
       },
       10s))
-      << metrics.describe();
+      << metrics.describe() << run->process().stderrText();
   ASSERT_EQ(metrics.exitCode, 0) << metrics.describe();
   const std::set<std::string> exported = sampleNames(metrics.out);
 
   const fs::path dir = run->dir() / "prometheus";
   fs::create_directories(dir / "data");
+  std::ofstream(dir / "rules.yml") << rulesFiringAtOnce(WAITWATCH_PROMETHEUS_RULES);
   std::ofstream(dir / "prometheus.yml") << "global:\n  scrape_interval: 1s\n"
+                                           "  evaluation_interval: 1s\n"
+                                           "rule_files: [rules.yml]\n"
                                            "scrape_configs:\n  - job_name: waitwatch\n"
                                            "    static_configs:\n      - targets: ['127.0.0.1:"
                                         << run->port() << "']\n";
-  auto prometheus = spawnPrometheus(netns(), dir);
+  prometheusNetns_ = &*other;
+  auto prometheus = spawnPrometheus(*other, dir);
   ASSERT_TRUE(prometheus.ok()) << prometheus.error().message;
 
   // rate() over the dashboard's 1m needs two scrapes in the window; wait for three.
@@ -260,30 +364,114 @@ TEST_F(DashboardTest, EveryQueryRunsAgainstARealDaemon) {
       30s);
   ASSERT_TRUE(scraped) << lastAnswer_ << "\n" << prometheus->stderrText().substr(0, 2000);
 
+  const std::string ours = netns().name();
+  const std::string theirs = other->name();
   for (const Query& q : queries) {
     SCOPED_TRACE(q.where + ": " + q.expr);
     for (const auto& name : metricNames(q.expr)) {
       EXPECT_EQ(exported.count(name), 1u) << name << " is not in the daemon's /metrics";
     }
     const auto answer = query(q.expr);
-    ASSERT_FALSE(answer.is_discarded()) << lastAnswer_;
+    ASSERT_FALSE(answer.is_discarded())
+        << lastAnswer_ << "\nPrometheus: " << prometheus->stderrText().substr(0, 4000);
     EXPECT_EQ(answer.value("status", ""), "success") << lastAnswer_;
-    EXPECT_FALSE(answer["data"]["result"].empty()) << "no data: " << lastAnswer_;
-
-    if (q.panel == "CLOSE_WAIT sockets per process") {
-      std::string count;
-      for (const auto& series : answer["data"]["result"]) {
-        if (series["metric"].value("comm", "") == "sockfarm") {
-          count = series["value"][1].get<std::string>();
-        }
+    const auto& result = answer["data"]["result"];
+    EXPECT_FALSE(result.empty()) << "no data: " << lastAnswer_;
+    // Per-namespace data keeps its namespace in every series, and legends read as names.
+    const bool perNamespace = q.expr.find("netns") != std::string::npos && !q.panel.empty();
+    std::map<std::string, std::map<std::string, double>> byPair;  // "source -> destination"
+    std::map<std::string, double> sockfarm;                       // netns -> CLOSE_WAIT
+    for (const auto& series : result) {
+      const auto& labels = series["metric"];
+      if (perNamespace) {
+        EXPECT_FALSE(labels.value("netns", "").empty()) << "no namespace: " << series.dump();
       }
-      EXPECT_EQ(count, std::to_string(kLeak)) << lastAnswer_;
+      if (!q.legend.empty()) {
+        const std::string legend = renderLegend(q.legend, labels);
+        EXPECT_EQ(badText(legend), "") << "legend \"" << legend << "\" of " << series.dump();
+      }
+      if (!series.contains("value")) continue;
+      const double value = std::stod(series["value"][1].get<std::string>());
+      const std::string ns = labels.value("netns", "");
+      if (labels.contains("source") && labels.contains("destination")) {
+        byPair[labels.value("source", "") + " -> " + labels.value("destination", "")][ns] = value;
+      }
+      if (labels.value("who", "") == "sockfarm") sockfarm[ns] = value;
+    }
+    const std::string pair = "127.0.0.1 -> 127.0.0.1:8080";
+    if (q.panel == "TIME_WAIT by destination") {
+      EXPECT_EQ(byPair[pair][ours], kTimeWait) << lastAnswer_;
+      EXPECT_EQ(byPair[pair][theirs], kOtherTimeWait) << lastAnswer_;
+    }
+    if (q.panel == "Ephemeral port usage by destination") {
+      // 90 TIME_WAIT sockets of 100 ports, against 20 of 10,000.
+      EXPECT_NEAR(byPair[pair][ours], kTimeWait / 100.0, 0.0001) << lastAnswer_;
+      EXPECT_NEAR(byPair[pair][theirs], kOtherTimeWait / 10000.0, 0.0001) << lastAnswer_;
+    }
+    if (q.panel == "CLOSE_WAIT sockets per process") {
+      EXPECT_EQ(sockfarm[ours], kLeak) << lastAnswer_;
+      EXPECT_EQ(sockfarm[theirs], kOtherLeak) << lastAnswer_;
     }
   }
-  // The panel the leak shows in is there (the check above ran).
-  EXPECT_TRUE(std::any_of(queries.begin(), queries.end(), [](const Query& q) {
-    return q.panel == "CLOSE_WAIT sockets per process";
-  }));
+  for (const char* panel : {"TIME_WAIT by destination", "Ephemeral port usage by destination",
+                            "CLOSE_WAIT sockets per process"}) {
+    EXPECT_TRUE(std::any_of(queries.begin(), queries.end(),
+                            [&](const Query& q) { return q.panel == panel; }))
+        << "no panel " << panel;
+  }
+
+  // The rules: all evaluate; the port alert fires in our namespace only; the fd forecast and
+  // CLOSE_WAIT growth of fdleak (no unit, no container) fire too.
+  nlohmann::json alerts;
+  const bool fired = eventually(
+      [&] {
+        alerts = query("ALERTS{alertstate=\"firing\"}");
+        std::set<std::string> names;
+        for (const auto& a : alerts["data"]["result"])
+          names.insert(a["metric"].value("alertname", ""));
+        return names.count("WaitwatchEphemeralPortExhaustion") == 1 &&
+               names.count("WaitwatchFdExhaustion") == 1 &&
+               names.count("WaitwatchCloseWaitGrowing") == 1;
+      },
+      30s);
+  ASSERT_TRUE(fired) << lastAnswer_;
+  std::vector<std::string> argv = other->execPrefix();
+  argv.insert(argv.end(), {"curl", "-sS", "--max-time", "5", "http://127.0.0.1:9090/api/v1/rules"});
+  auto r = runCommand(argv, 10s);
+  const auto rules = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(rules.is_discarded()) << r.describe();
+  std::size_t evaluated = 0;
+  for (const auto& group : rules["data"]["groups"]) {
+    for (const auto& rule : group["rules"]) {
+      ++evaluated;
+      EXPECT_EQ(rule.value("health", ""), "ok") << rule.dump();
+    }
+  }
+  EXPECT_GE(evaluated, 13u);
+  argv.back() = "http://127.0.0.1:9090/api/v1/alerts";
+  r = runCommand(argv, 10s);
+  const auto firing = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(firing.is_discarded()) << r.describe();
+  std::size_t portAlerts = 0;
+  for (const auto& a : firing["data"]["alerts"]) {
+    if (a.value("state", "") != "firing") continue;
+    const std::string name = a["labels"].value("alertname", "");
+    for (const char* key : {"summary", "description"}) {
+      const std::string text = a["annotations"].value(key, "");
+      EXPECT_EQ(badText(text), "") << name << " " << key << ": \"" << text << "\"";
+    }
+    if (name == "WaitwatchEphemeralPortExhaustion") {
+      ++portAlerts;
+      EXPECT_EQ(a["labels"].value("netns", ""), ours) << a.dump();
+      EXPECT_NE(a["annotations"].value("summary", "").find("network namespace " + ours),
+                std::string::npos)
+          << a.dump();
+    }
+    if (name == "WaitwatchFdExhaustion") {
+      EXPECT_EQ(a["annotations"].value("summary", "").rfind("fdleak on ", 0), 0u) << a.dump();
+    }
+  }
+  EXPECT_EQ(portAlerts, 1u) << firing.dump();
 }
 
 }  // namespace
