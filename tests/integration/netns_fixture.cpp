@@ -198,6 +198,15 @@ Result<NetworkNamespace> NetworkNamespace::create() {
       r.exitCode != 0) {
     return Error{0, "bringing lo up in " + name + ": " + r.describe()};
   }
+  // Tests count TIME_WAIT sockets exactly. By default (tcp_tw_reuse 2) a new loopback
+  // connection may take over a TIME_WAIT socket whose peer last spoke over a second ago
+  // (net/ipv4/tcp_ipv4.c, tcp_twsk_unique()), and the connection it belonged to then ends in
+  // a reset, not in TIME_WAIT: a slow run would lose sockets it counts.
+  if (auto r = runCommand({"ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=0"},
+                          Millis(20000));
+      r.exitCode != 0) {
+    return Error{0, "net.ipv4.tcp_tw_reuse=0 in " + name + ": " + r.describe()};
+  }
   struct stat st {};
   const std::string path = std::string(kRunNetns) + "/" + name;
   if (::stat(path.c_str(), &st) != 0) return errnoError("stat " + path);
