@@ -137,8 +137,16 @@ Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
         }
         s.pid = static_cast<std::int32_t>(g["pid"].get<std::int64_t>());
       }
-      for (auto [key, member] : {std::pair{"unit", &AlertSummary::unit},
-                                 std::pair{"container", &AlertSummary::container}}) {
+      if (g.contains("start_time")) {
+        if (!g["start_time"].is_number_unsigned() &&
+            !(g["start_time"].is_number_integer() && g["start_time"].get<std::int64_t>() >= 0)) {
+          return Error{EBADMSG, where + ".group.start_time: expected a non-negative integer"};
+        }
+        s.startTime = g["start_time"].get<std::uint64_t>();
+      }
+      for (auto [key, member] :
+           {std::pair{"kind", &AlertSummary::groupKind}, std::pair{"unit", &AlertSummary::unit},
+            std::pair{"container", &AlertSummary::container}}) {
         if (!g.contains(key)) continue;
         if (!g[key].is_string())
           return Error{EBADMSG, where + ".group." + key + ": expected a string"};

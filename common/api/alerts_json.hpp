@@ -39,9 +39,12 @@ struct AlertSummary {
   std::string severity;  // "warning", "critical"
   std::string message;   // the engine's sentence, made printable
   double sinceUnixSeconds = 0;
-  // Whom it is about (its "group"): a process group's pid, a unit or container group's name;
-  // 0 and empty for groups of no owner (a destination, a namespace) or when not given.
+  // Whom it is about (its "group"): its kind ("process", "unit", "container", "destination",
+  // ...; empty when not given), and the pid, start time, unit and container the daemon wrote
+  // (a process group: the process; a time_wait group: its top closer).
+  std::string groupKind{};
   std::int32_t pid = 0;
+  std::uint64_t startTime = 0;
   std::string unit{};
   std::string container{};
   bool operator==(const AlertSummary&) const = default;

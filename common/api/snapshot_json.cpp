@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 
+#include "proc/proc_text.hpp"
+
 namespace waitwatch::api {
 namespace {
 
@@ -200,10 +202,14 @@ Result<T> intKey(const Node& n, std::string_view name) {
   return k->integer<T>();
 }
 
+// Every string of the document is made printable as it is read: a daemon's names reach the
+// operator's terminal, and control characters there would move the cursor or set its title.
 Result<std::string> stringKey(const Node& n, std::string_view name) {
   auto k = n.key(name);
   if (!k) return k.error();
-  return k->string();
+  auto text = k->string();
+  if (!text) return text.error();
+  return printable(*text, 64 * 1024);
 }
 
 // An optional string key: "" when absent or null.

@@ -12,6 +12,7 @@
 #include "cli/render.hpp"
 #include "cli/text.hpp"
 #include "core/tcp_state.hpp"
+#include "proc/proc_text.hpp"
 
 namespace waitwatch::cli {
 namespace {
@@ -28,14 +29,10 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Control characters would move the cursor and break the frame: none reaches the terminal.
-std::string printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = '?';
-  }
-  return out;
+// Control characters (C0, DEL, C1) would move the cursor and break the frame, and invalid UTF-8
+// draws wider than it counts: none reaches the terminal. A daemon's strings are outside input.
+std::string safe(std::string_view s) {
+  return printable(s, 4096);
 }
 
 std::string sortName(LiveSort s) {
@@ -268,15 +265,17 @@ std::string totalsLine(const Snapshot& s) {
   return line + "  (TCP " + std::to_string(t.total()) + ")";
 }
 
-// `left` and `right` on one line of `width`, the right part dropped when both do not fit.
+// `left` and `right` on one line of `width`: the left part is cut first, so that the view's
+// sort and filter stay in sight; the right part goes only where nothing else would fit.
 std::string spread(const std::string& left, const std::string& right, std::size_t width) {
-  const std::size_t l = displayWidth(left);
   const std::size_t r = displayWidth(right);
-  if (l + 2 + r > width) return cutEnd(left, width);
-  return left + std::string(width - l - r, ' ') + right;
+  if (r + 12 > width) return cutEnd(left, width);
+  const std::string l = cutMiddle(left, width - r - 2);
+  return l + std::string(width - displayWidth(l) - r, ' ') + right;
 }
 
-std::string keyLine(const LiveControls& c) {
+std::string keyLine(const LiveControls& c, bool keys) {
+  if (!keys) return "Ctrl-C quits (no keys: no terminal to read them from)";
   if (c.typing) return "filter: " + c.typed + "_   (Enter applies, Esc cancels)";
   return "q quit  sort: c close-wait g growth t tw-closed a age  / filter  w time-wait";
 }
@@ -343,6 +342,28 @@ KeyAction applyKey(LiveControls& c, char key) {
   }
 }
 
+KeyAction applyKeys(LiveControls& c, std::string_view bytes) {
+  KeyAction result = KeyAction::None;
+  for (std::size_t i = 0; i < bytes.size() && result != KeyAction::Quit; ++i) {
+    if (bytes[i] == 27 && i + 1 < bytes.size()) {
+      // ESC [ params final (CSI), ESC O x (SS3), or ESC x (Alt-x): skipped whole.
+      const char next = bytes[++i];
+      if (next == '[') {
+        while (i + 1 < bytes.size()) {
+          const auto b = static_cast<unsigned char>(bytes[++i]);
+          if (b >= 0x40 && b <= 0x7e) break;
+        }
+      } else if (next == 'O' && i + 1 < bytes.size()) {
+        ++i;
+      }
+      continue;
+    }
+    const KeyAction a = applyKey(c, bytes[i]);
+    if (a == KeyAction::Quit || (a == KeyAction::Redraw && result == KeyAction::None)) result = a;
+  }
+  return result;
+}
+
 void LiveHistory::record(const Snapshot& s, TimePoint at, Duration interval) {
   cell_ = std::max<Duration>(interval, 30s);
   ++refreshes_;
@@ -390,12 +411,10 @@ LiveHistory::Row LiveHistory::row(std::uint64_t netnsInode, const ProcessKey& ke
     if (back < 0 || back >= static_cast<std::int64_t>(kTrendCells)) continue;
     cells[kTrendCells - 1 - static_cast<std::size_t>(back)] = count;
   }
-  std::uint64_t lo = UINT64_MAX;
+  // From zero to the row's highest: 1000 -> 1001 is a flat line, not a climb from the bottom.
   std::uint64_t hi = 0;
   for (const auto& c : cells) {
-    if (!c) continue;
-    lo = std::min(lo, *c);
-    hi = std::max(hi, *c);
+    if (c) hi = std::max(hi, *c);
   }
   static constexpr std::array<std::string_view, 8> kBlocks = {"▁", "▂", "▃", "▄",
                                                               "▅", "▆", "▇", "█"};
@@ -406,7 +425,7 @@ LiveHistory::Row LiveHistory::row(std::uint64_t netnsInode, const ProcessKey& ke
       trend += ' ';
       continue;
     }
-    const std::size_t level = hi == lo ? 0 : static_cast<std::size_t>((*c - lo) * 7 / (hi - lo));
+    const std::size_t level = hi == 0 ? 0 : static_cast<std::size_t>(*c * 7 / hi);
     if (unicode) {
       trend += kBlocks[level];
     } else {
@@ -455,7 +474,7 @@ LiveFrame renderLive(const LiveSample& sample, const LiveHistory& history,
   for (std::size_t i = 0; i < sample.notes.size() && i < kMaxNotes; ++i)
     lines.push_back(sample.notes[i]);
 
-  const std::string keys = keyLine(controls);
+  const std::string keys = keyLine(controls, screen.keys);
   std::size_t room = height > lines.size() + 1 ? height - lines.size() - 1 : 0;
 
   if (s != nullptr && room > 0) {
@@ -480,6 +499,10 @@ LiveFrame renderLive(const LiveSample& sample, const LiveHistory& history,
     fixed.push_back({"CHANGE", 6, true, 0, [](const LiveRow& r) {
                        return r.history.change ? signedCount(*r.history.change) : std::string();
                      }});
+    if (controls.sort == LiveSort::Growth) {
+      fixed.push_back(
+          {"GROWTH", 8, true, 0, [](const LiveRow& r) { return signedCount(r.history.growth); }});
+    }
     fixed.push_back({"LAST " + spanText(history.span()), LiveHistory::kTrendCells, false, 0,
                      [](const LiveRow& r) { return r.history.trend; }});
     if (ages) {
@@ -488,9 +511,10 @@ LiveFrame renderLive(const LiveSample& sample, const LiveHistory& history,
                          return (r.oldest->lowerBound ? ">" : "") + shortAge(r.oldest->age);
                        }});
     }
-    if (kinds) fixed.push_back({"KIND", 10, false, 4, [](const LiveRow& r) { return r.kinds; }});
+    // Numbers are never cut: these columns are as wide as their widest cell, or dropped.
+    if (kinds) fixed.push_back({"KIND", 24, false, 4, [](const LiveRow& r) { return r.kinds; }});
     if (runsOut) {
-      fixed.push_back({"RUNS-OUT", 8, true, 2, [](const LiveRow& r) { return r.runsOut; }});
+      fixed.push_back({"RUNS-OUT", 12, true, 2, [](const LiveRow& r) { return r.runsOut; }});
     }
     if (closers) {
       fixed.push_back({"TW-CLOSED", 9, true, 0,
@@ -594,8 +618,8 @@ LiveFrame renderLive(const LiveSample& sample, const LiveHistory& history,
   lines.resize(height - 1);
   lines.push_back(keys);
   for (std::string& l : lines)
-    l = cutEnd(printable(l), width);
-  if (frame.headerLine >= lines.size()) frame.headerLine = 0;
+    l = cutEnd(safe(l), width);
+  if (frame.headerLine >= lines.size()) frame.headerLine = LiveFrame::kNoHeader;
   return frame;
 }
 

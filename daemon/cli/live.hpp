@@ -11,6 +11,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -41,6 +42,10 @@ enum class KeyAction : std::uint8_t { None, Redraw, Quit };
 // One byte of keyboard input. q (or Ctrl-D) quits; c, g, t, a sort; / starts a filter that Enter
 // applies (empty: none) and Esc abandons; w toggles the TIME-WAIT groups.
 KeyAction applyKey(LiveControls& controls, char key);
+// What one read of the keyboard brought: escape sequences (arrow and function keys, the mouse
+// wheel on many terminals, Alt-combinations) are skipped whole; an Esc alone at the end of the
+// read is the Esc key. Quit wins over Redraw over None.
+KeyAction applyKeys(LiveControls& controls, std::string_view bytes);
 
 // The rows' CLOSE-WAIT counts over time: the change since the previous refresh and the trend.
 class LiveHistory {
@@ -89,15 +94,17 @@ struct LiveSample {
 };
 
 struct LiveFrame {
-  std::vector<std::string> lines;  // exactly the height; none wider than the width
-  std::size_t headerLine = 0;      // the column header, drawn in reverse video
-  std::size_t width = 0;           // the screen's
+  static constexpr std::size_t kNoHeader = static_cast<std::size_t>(-1);
+  std::vector<std::string> lines;      // exactly the height; none wider than the width
+  std::size_t headerLine = kNoHeader;  // the column header, drawn in reverse video
+  std::size_t width = 0;               // the screen's
 };
 
 struct LiveScreen {
   std::size_t width = 80;
   std::size_t height = 24;
   bool unicode = true;  // the terminal takes UTF-8: block glyphs for the trend
+  bool keys = true;     // keys can be read (a terminal to read them from)
 };
 
 LiveFrame renderLive(const LiveSample& sample, const LiveHistory& history,

@@ -138,10 +138,10 @@ Result<std::string> httpGet(const std::string& url, Duration timeout, const Remo
   return std::move(body.text);
 }
 
-Result<DaemonView> fetchDaemonView(const CliOptions& options) {
+Result<DaemonView> fetchDaemonView(const CliOptions& options, Duration timeout) {
   auto access = remoteAccess(options);
   if (!access) return access.error();
-  return fetchDaemonView(options.from, std::chrono::seconds(30), *access);
+  return fetchDaemonView(options.from, timeout, *access);
 }
 
 Result<DaemonView> fetchDaemonView(const std::string& baseUrl, Duration timeout,

@@ -42,6 +42,7 @@ Result<DaemonView> fetchDaemonView(const std::string& baseUrl,
                                    Duration timeout = std::chrono::seconds(30),
                                    const RemoteAccess& access = {});
 // The same for `options.from`, with remoteAccess(options).
-Result<DaemonView> fetchDaemonView(const CliOptions& options);
+Result<DaemonView> fetchDaemonView(const CliOptions& options,
+                                   Duration timeout = std::chrono::seconds(30));
 
 }  // namespace waitwatch::cli

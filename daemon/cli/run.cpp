@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <ostream>
@@ -182,10 +183,12 @@ Sample localSample(const CliOptions& o, LocalCollector& collector, const Environ
   return sample;
 }
 
-Sample remoteSample(const CliOptions& o) {
+// `timeout`: for each request; the live view asks for less than the default, since it reads
+// no key while it waits.
+Sample remoteSample(const CliOptions& o, Duration timeout = std::chrono::seconds(30)) {
   Sample sample;
   sample.remote = true;
-  auto view = fetchDaemonView(o);
+  auto view = fetchDaemonView(o, timeout);
   if (!view) {
     sample.failed = true;
     sample.notes.push_back(view.error().message);
@@ -210,8 +213,9 @@ Sample remoteSample(const CliOptions& o) {
   return sample;
 }
 
-Sample takeSample(const CliOptions& o, LocalCollector* collector, const Environment& env) {
-  return o.from.empty() ? localSample(o, *collector, env) : remoteSample(o);
+Sample takeSample(const CliOptions& o, LocalCollector* collector, const Environment& env,
+                  Duration timeout = std::chrono::seconds(30)) {
+  return o.from.empty() ? localSample(o, *collector, env) : remoteSample(o, timeout);
 }
 
 // The plain output of a sample: text or JSON.
@@ -340,10 +344,29 @@ int watchPlain(const CliOptions& o, std::span<const std::string_view> args, std:
   return status;
 }
 
+// Ctrl-Z: back to the shell with its screen as it was, stopped the way the shell expects
+// (SIGTSTP, which the kernel discards for an orphaned process group, where nobody could resume
+// a stopped process); `fg` brings the view back.
+void suspend(Terminal& terminal) {
+  terminal.leave();
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  struct sigaction previous {};
+  ::sigaction(SIGTSTP, &dfl, &previous);
+  sigset_t tstp;
+  sigemptyset(&tstp);
+  sigaddset(&tstp, SIGTSTP);
+  ::raise(SIGTSTP);
+  pthread_sigmask(SIG_UNBLOCK, &tstp, nullptr);  // delivered (stops) here
+  pthread_sigmask(SIG_BLOCK, &tstp, nullptr);
+  ::sigaction(SIGTSTP, &previous, nullptr);
+  terminal.enter();
+}
+
 // A terminal: the full-screen live view, redrawn at each refresh, key and resize.
 int watchLive(const CliOptions& o, std::ostream& err, const Environment& env,
               LocalCollector* collector) {
-  BlockedSignals signals({SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP, SIGCONT});
+  BlockedSignals signals({SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGTSTP, SIGCONT});
   const int sigFd = ::signalfd(-1, &signals.set(), SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigFd < 0) {
     err << "waitwatch: signalfd: " << std::strerror(errno) << '\n';
@@ -356,88 +379,113 @@ int watchLive(const CliOptions& o, std::ostream& err, const Environment& env,
   LiveControls controls;
   LiveHistory history;
   Sample sample;
+  bool sampled = false;
+  double lastPoll = -1;  // a daemon's poll already recorded
   std::string lastError;
+  std::string failure;  // why the view ended, said after the terminal is back
   const std::string source = o.from.empty() ? "waitwatch on " + hostName() : std::string();
+  // A request may take at most two refreshes (at least 5 s): no key is read meanwhile.
+  const Duration timeout =
+      std::clamp<Duration>(*o.watch * 2, std::chrono::seconds(5), std::chrono::seconds(30));
   auto draw = [&] {
     LiveSample live;
-    live.snapshot = sample.failed ? nullptr : &sample.tcp.snapshot;
+    const bool data = sampled && !sample.failed;
+    live.snapshot = data ? &sample.tcp.snapshot : nullptr;
     live.closeWaitOldest = sample.ages;
-    live.alerts = sample.remote && !sample.failed ? &sample.alerts.about : nullptr;
+    live.alerts = sample.remote && data ? &sample.alerts.about : nullptr;
     live.alertsElsewhere = sample.alerts.elsewhere;
     live.source = o.from.empty() ? source
                                  : "waitwatchd " + (sample.version.empty() ? "?" : sample.version) +
                                        " at " + o.from;
     live.timeUnixSeconds = sample.timeUnixSeconds;
     live.interval = *o.watch;
-    live.notes = sample.notes;
-    return terminal.draw(renderLive(live, history, controls, terminal.screen()));
+    live.notes = sampled ? sample.notes
+                         : std::vector<std::string>{o.from.empty() ? "reading the sockets..."
+                                                                   : "asking " + o.from + "..."};
+    if (terminal.draw(renderLive(live, history, controls, terminal.screen()))) return true;
+    failure = std::string("cannot draw on the terminal: ") + std::strerror(errno);
+    return false;
   };
 
   int status = 0;
-  auto next = Clock::now();
-  for (bool quit = false; !quit;) {
-    if (Clock::now() >= next) {
-      const auto started = Clock::now();
-      sample = takeSample(o, collector, env);
-      if (!sample.failed) {
-        history.record(sample.tcp.snapshot, started, *o.watch);
-      } else if (!sample.notes.empty()) {
-        lastError = sample.notes.front();
+  try {
+    draw();
+    auto next = Clock::now();
+    for (bool quit = false; !quit;) {
+      if (Clock::now() >= next) {
+        const auto started = Clock::now();
+        sample = takeSample(o, collector, env, timeout);
+        sampled = true;
+        if (sample.failed) {
+          if (!sample.notes.empty()) lastError = sample.notes.front();
+        } else if (!sample.remote) {
+          history.record(sample.tcp.snapshot, started, *o.watch);
+        } else if (sample.timeUnixSeconds != lastPoll) {
+          // A daemon's poll once, at its own time: refreshes faster than it polls see the
+          // same poll again.
+          lastPoll = sample.timeUnixSeconds;
+          history.record(sample.tcp.snapshot,
+                         TimePoint(Duration(std::llround(sample.timeUnixSeconds * 1000))),
+                         std::max(*o.watch, sample.tcp.snapshot.pollInterval));
+        }
+        next = started + *o.watch;
+        if (!draw()) {
+          status = 1;
+          break;
+        }
       }
-      next = started + *o.watch;
-      if (!draw()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+      pollfd fds[2] = {{signalFd.get(), POLLIN, 0}, {terminal.keysFd(), POLLIN, 0}};
+      const int ready = ::poll(fds, terminal.keysFd() >= 0 ? 2 : 1,
+                               static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+      if (ready < 0 && errno != EINTR) {
+        failure = std::string("poll: ") + std::strerror(errno);
+        status = 1;
+        break;
+      }
+      bool redraw = false;
+      if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
+        signalfd_siginfo info{};
+        while (::read(signalFd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+          switch (info.ssi_signo) {
+            case SIGWINCH:
+            case SIGCONT:
+              terminal.enter();
+              redraw = true;
+              break;
+            case SIGTSTP:
+              suspend(terminal);
+              redraw = true;
+              break;
+            default:  // SIGINT, SIGTERM, SIGHUP, SIGQUIT
+              quit = true;
+          }
+        }
+      }
+      if (ready > 0 && terminal.keysFd() >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
+        char keys[64];
+        const ssize_t n = ::read(terminal.keysFd(), keys, sizeof keys);
+        if (n == 0 && (fds[1].revents & POLLHUP) != 0) quit = true;
+        if (n > 0) {
+          const KeyAction action =
+              applyKeys(controls, std::string_view(keys, static_cast<std::size_t>(n)));
+          quit = quit || action == KeyAction::Quit;
+          redraw = redraw || action == KeyAction::Redraw;
+        }
+      }
+      if (redraw && !quit && !draw()) {
         status = 1;
         break;
       }
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
-    pollfd fds[2] = {{signalFd.get(), POLLIN, 0}, {terminal.keysFd(), POLLIN, 0}};
-    const int ready = ::poll(fds, terminal.keysFd() >= 0 ? 2 : 1,
-                             static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
-    if (ready < 0 && errno != EINTR) {
-      status = 1;
-      break;
-    }
-    bool redraw = false;
-    if (ready > 0 && (fds[0].revents & POLLIN) != 0) {
-      signalfd_siginfo info{};
-      while (::read(signalFd.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        switch (info.ssi_signo) {
-          case SIGWINCH:
-            redraw = true;
-            break;
-          case SIGTSTP:
-            // Back to the shell with its screen as it was; `fg` brings the view back.
-            terminal.leave();
-            ::raise(SIGSTOP);
-            break;
-          case SIGCONT:
-            terminal.enter();
-            redraw = true;
-            break;
-          default:  // SIGINT, SIGTERM, SIGHUP
-            quit = true;
-        }
-      }
-    }
-    if (ready > 0 && terminal.keysFd() >= 0 && (fds[1].revents & (POLLIN | POLLHUP)) != 0) {
-      char keys[64];
-      const ssize_t n = ::read(terminal.keysFd(), keys, sizeof keys);
-      if (n == 0 && (fds[1].revents & POLLHUP) != 0) quit = true;
-      for (ssize_t i = 0; i < n && !quit; ++i) {
-        const KeyAction action = applyKey(controls, keys[i]);
-        quit = action == KeyAction::Quit;
-        redraw = redraw || action == KeyAction::Redraw;
-      }
-    }
-    if (redraw && !quit && !draw()) {
-      status = 1;
-      break;
-    }
+  } catch (...) {
+    terminal.leave();
+    throw;
   }
   terminal.leave();
-  // What the screen showed is gone with the alternate screen: a failure that ended the view
-  // is said where it stays.
+  // What the screen showed is gone with the alternate screen: why the view ended, and a failure
+  // it showed last, are said where they stay.
+  if (!failure.empty()) err << "waitwatch: " << failure << '\n';
   if (sample.failed && !lastError.empty()) err << "waitwatch: " << lastError << '\n';
   return status;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/terminal.hpp"
 
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -18,8 +19,6 @@ constexpr std::string_view kAltScreenOn = "\033[?1049h";
 constexpr std::string_view kAltScreenOff = "\033[?1049l";
 constexpr std::string_view kCursorOff = "\033[?25l";
 constexpr std::string_view kCursorOn = "\033[?25h";
-constexpr std::string_view kNoAutoWrap = "\033[?7l";
-constexpr std::string_view kAutoWrap = "\033[?7h";
 constexpr std::string_view kReverse = "\033[7m";
 constexpr std::string_view kPlain = "\033[0m";
 constexpr std::string_view kEraseLine = "\033[K";
@@ -53,7 +52,15 @@ bool utf8Locale() {
 }  // namespace
 
 Terminal::Terminal(int outFd, int inFd)
-    : outFd_(outFd), inFd_(inFd), keys_(::isatty(inFd) == 1), unicode_(utf8Locale()) {}
+    : outFd_(outFd), inFd_(inFd), keys_(::isatty(inFd) == 1), unicode_(utf8Locale()) {
+  if (!keys_) {
+    ownTty_ = UniqueFd(::open("/dev/tty", O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (ownTty_.get() >= 0 && ::isatty(ownTty_.get()) == 1) {
+      inFd_ = ownTty_.get();
+      keys_ = true;
+    }
+  }
+}
 
 Terminal::~Terminal() {
   leave();
@@ -75,7 +82,6 @@ void Terminal::enter() {
   std::string seq;
   seq += kAltScreenOn;
   seq += kCursorOff;
-  seq += kNoAutoWrap;
   writeAll(outFd_, seq);
   entered_ = true;
 }
@@ -84,7 +90,6 @@ void Terminal::leave() {
   if (!entered_) return;
   std::string seq;
   seq += kPlain;
-  seq += kAutoWrap;
   seq += kCursorOn;
   seq += kAltScreenOff;
   writeAll(outFd_, seq);
@@ -95,6 +100,7 @@ void Terminal::leave() {
 LiveScreen Terminal::screen() const {
   LiveScreen s;
   s.unicode = unicode_;
+  s.keys = keys_;
   winsize w{};
   if (::ioctl(outFd_, TIOCGWINSZ, &w) == 0 && w.ws_col > 0 && w.ws_row > 0) {
     s.width = w.ws_col;
@@ -105,7 +111,8 @@ LiveScreen Terminal::screen() const {
 
 bool Terminal::draw(const LiveFrame& frame) {
   // Each line is placed with its own cursor move and ends in an erase, so nothing of the
-  // previous frame stays and no line feed ever scrolls the screen. Auto-wrap is off besides.
+  // previous frame stays and no line feed ever scrolls the screen; no line is wider than the
+  // screen, so none wraps.
   std::string out;
   for (std::size_t i = 0; i < frame.lines.size(); ++i) {
     out += "\033[" + std::to_string(i + 1) + ";1H";

@@ -10,12 +10,14 @@
 #include <string>
 
 #include "cli/live.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace waitwatch::cli {
 
 class Terminal {
  public:
-  // Takes over `outFd` (a terminal) and, when it is one too, `inFd` for keys.
+  // Takes over `outFd` (a terminal) and, for keys, `inFd` when it is a terminal, else the
+  // controlling terminal (/dev/tty) as top and less do, else none.
   explicit Terminal(int outFd, int inFd);
   ~Terminal();
   Terminal(const Terminal&) = delete;
@@ -30,12 +32,13 @@ class Terminal {
   [[nodiscard]] LiveScreen screen() const;
   // The frame in one write: each line in place, the rest of each line erased, no scrolling.
   bool draw(const LiveFrame& frame);
-  // -1 when keys cannot be read (stdin is not a terminal).
+  // -1 when keys cannot be read.
   [[nodiscard]] int keysFd() const { return keys_ ? inFd_ : -1; }
 
  private:
   int outFd_;
   int inFd_;
+  UniqueFd ownTty_;  // /dev/tty, opened when `inFd` is not a terminal
   bool keys_ = false;
   bool entered_ = false;
   std::optional<termios> saved_;

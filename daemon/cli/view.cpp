@@ -313,20 +313,55 @@ AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter&
     out.about = std::move(alerts);
     return out;
   }
-  std::set<std::int32_t> pids(f.pids.begin(), f.pids.end());
-  std::set<std::string> owners(f.units.begin(), f.units.end());
-  for (const ProcessEntry& p : selected.processes) {
-    pids.insert(p.info.key.pid);
-    if (!p.info.unit.empty()) owners.insert(p.info.unit);
-    if (!p.info.container.empty()) owners.insert(p.info.container.shortName());
-  }
+  // What the alert names, as a process the filters can be asked about.
+  auto named = [](const api::AlertSummary& a) {
+    ProcessInfo info;
+    info.key = ProcessKey{a.pid, a.startTime};
+    info.unit = a.unit;
+    if (const auto colon = a.container.find(':'); colon != std::string::npos) {
+      info.container =
+          ContainerInfo{a.container.substr(0, colon), a.container.substr(colon + 1), ""};
+    }
+    return info;
+  };
+  auto pidSelected = [&](const ProcessKey& key) {
+    if (std::find(f.pids.begin(), f.pids.end(), key.pid) == f.pids.end()) return false;
+    // The same pid with another start time is an earlier process.
+    for (const ProcessEntry& p : selected.processes) {
+      if (p.info.key.pid == key.pid && key.startTime != 0 && p.info.key.startTime != 0) {
+        return p.info.key.startTime == key.startTime;
+      }
+    }
+    return true;
+  };
   for (api::AlertSummary& a : alerts) {
-    const bool about =
-        (a.pid != 0 && pids.count(a.pid) != 0) ||
-        (!a.unit.empty() &&
-         (owners.count(a.unit) != 0 || (a.unit.ends_with(".service") &&
-                                        owners.count(a.unit.substr(0, a.unit.size() - 8)) != 0))) ||
-        (!a.container.empty() && owners.count(a.container) != 0);
+    const ProcessInfo info = named(a);
+    const std::string& kind = a.groupKind;
+    bool about = false;
+    if (kind == "process" || (kind.empty() && a.pid != 0)) {
+      about = (f.pids.empty() || pidSelected(info.key)) &&
+              (f.units.empty() || matchesUnit(info, f.units));
+    } else if (kind == "unit" || kind == "container") {
+      // A unit or container the filters name, holding a selected process where --pid asks.
+      const bool isUnit = kind == "unit";
+      ProcessInfo whole;
+      if (isUnit) {
+        whole.unit = info.unit;
+      } else {
+        whole.container = info.container;
+      }
+      const bool namedByUnits = f.units.empty() || matchesUnit(whole, f.units);
+      const bool holds =
+          f.pids.empty() ||
+          std::any_of(
+              selected.processes.begin(), selected.processes.end(), [&](const ProcessEntry& p) {
+                return std::find(f.pids.begin(), f.pids.end(), p.info.key.pid) != f.pids.end() &&
+                       (isUnit ? p.info.unit == a.unit
+                               : p.info.container.shortName() == a.container);
+              });
+      about = !(isUnit ? a.unit : a.container).empty() && namedByUnits && holds;
+    }
+    // Destinations, namespaces and sockets of no visible owner are about no process.
     if (about) {
       out.about.push_back(std::move(a));
     } else {

@@ -41,10 +41,12 @@ FilteredSnapshot filterWithSockets(const Snapshot& snapshot, std::span<const Soc
 // this way (the caller rejects --port).
 FilteredSnapshot filterCounts(const Snapshot& snapshot, const Filter& filter);
 
-// A daemon's firing alerts split by the owner filters (--pid, --unit): those about a selected
-// process, unit or container stay; the others are only counted. `selected` is the snapshot as
-// filterCounts leaves it (the selected processes, whose units and containers count too).
-// Without owner filters every alert stays.
+// A daemon's firing alerts split by the owner filters (--pid, --unit), by what each alert's
+// group is: a process alert stays when its process passes the filters as a process row would
+// (pid and start time, unit or container); a unit or container alert when the filters name it,
+// or when it holds a process --pid selects (`selected`: the snapshot as filterCounts leaves it);
+// alerts about destinations, namespaces or unattributed sockets are about no process. The
+// others are only counted. Without owner filters every alert stays.
 struct AlertSelection {
   std::vector<api::AlertSummary> about;
   std::size_t elsewhere = 0;

@@ -29,6 +29,7 @@ TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
       firing("cw", Severity::Warning, "nginx[1] holds 12 CLOSE_WAIT sockets", poll - 90s),
       firing("cw-crit", Severity::Critical, "api[2] holds 900 CLOSE_WAIT sockets", poll)};
   alerts[0].group.pid = 1;
+  alerts[0].group.startTime = 77;
   alerts[0].group.unit = "nginx.service";
   alerts[1].group.kind = GroupKind::Container;
   alerts[1].group.container = "docker:0123456789ab";
@@ -38,11 +39,20 @@ TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
   // Through text, as over HTTP.
   auto read = alertsFromJson(nlohmann::json::parse(doc.dump()));
   ASSERT_TRUE(read.ok()) << read.error().message;
-  EXPECT_EQ(*read, (std::vector<AlertSummary>{
-                       {"cw", "warning", "nginx[1] holds 12 CLOSE_WAIT sockets", 1'699'999'910.0, 1,
-                        "nginx.service", ""},
-                       {"cw-crit", "critical", "api[2] holds 900 CLOSE_WAIT sockets",
-                        1'700'000'000.0, 0, "", "docker:0123456789ab"}}));
+  EXPECT_EQ(*read, (std::vector<AlertSummary>{{.rule = "cw",
+                                               .severity = "warning",
+                                               .message = "nginx[1] holds 12 CLOSE_WAIT sockets",
+                                               .sinceUnixSeconds = 1'699'999'910.0,
+                                               .groupKind = "process",
+                                               .pid = 1,
+                                               .startTime = 77,
+                                               .unit = "nginx.service"},
+                                              {.rule = "cw-crit",
+                                               .severity = "critical",
+                                               .message = "api[2] holds 900 CLOSE_WAIT sockets",
+                                               .sinceUnixSeconds = 1'700'000'000.0,
+                                               .groupKind = "container",
+                                               .container = "docker:0123456789ab"}}));
 }
 
 TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {
@@ -50,7 +60,10 @@ TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {
       R"({"alerts":[{"rule":"r","severity":"warning","message":"m\u001b[2J","since_unix_seconds":5}]})"));
   ASSERT_TRUE(a.ok()) << a.error().message;
   ASSERT_EQ(a->size(), 1u);
-  EXPECT_EQ((*a)[0], (AlertSummary{"r", "warning", "m?[2J", 5, 0, "", ""}));  // no terminal escapes
+  EXPECT_EQ((*a)[0], (AlertSummary{.rule = "r",
+                                   .severity = "warning",
+                                   .message = "m?[2J",
+                                   .sinceUnixSeconds = 5}));  // no terminal escapes
   EXPECT_EQ(alertsFromJson(nlohmann::json::parse(R"({"alerts":[{"rule":"r","severity":1}]})"))
                 .error()
                 .message,

@@ -208,6 +208,21 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
             text);
 }
 
+TEST(SnapshotJson, ReadStringsAreMadePrintable) {
+  // A daemon is outside input for `waitwatch --from`: its names reach a terminal.
+  auto shop = buildShop();
+  shop.snapshot.processes[0].info.comm = "evil\x1b]0;owned\x07";
+  shop.snapshot.processes[0].info.unit = std::string("c1\xC2\x9B") + "2J.service";
+  const auto text = snapshotToJson(shop.snapshot, SnapshotJsonOptions{.commandLines = true})
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto doc = snapshotFromJson(nlohmann::json::parse(text));
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  const ProcessInfo& p = doc->snapshot.processes[0].info;
+  EXPECT_EQ(p.comm, "evil?]0;owned?");
+  EXPECT_EQ(p.unit.find("\xC2\x9B"), std::string::npos) << p.unit;
+  EXPECT_NE(p.unit.find("2J.service"), std::string::npos) << p.unit;
+}
+
 TEST(SnapshotJson, TimeWaitClosersAreWrittenPerGroupAndReadBack) {
   auto shop = buildShop();
   Snapshot& s = shop.snapshot;

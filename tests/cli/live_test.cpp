@@ -145,15 +145,16 @@ TEST(LiveView, ChangeSinceTheLastRefreshAndTheTrend) {
   const std::size_t row = rowOfPid(f, 1000);
   ASSERT_LT(row, f.lines.size());
   EXPECT_NE(f.lines[row].find(" +12 "), std::string::npos) << f.lines[row];
-  // Six cells, 30 s apart, rising: the lowest block, then higher ones, ending in the highest.
-  EXPECT_NE(f.lines[row].find("▁▂▃▅▆█"), std::string::npos) << f.lines[row];
+  // Six cells, 30 s apart, rising from 10 to 70, drawn from zero to the highest.
+  EXPECT_NE(f.lines[row].find("▂▃▄▅▆█"), std::string::npos) << f.lines[row];
+  // 11 all along: flat at the top of its own scale.
   const std::size_t flat = rowOfPid(f, 1001);
   ASSERT_LT(flat, f.lines.size());
-  EXPECT_NE(f.lines[flat].find("▁▁▁▁▁▁"), std::string::npos) << f.lines[flat];
+  EXPECT_NE(f.lines[flat].find("██████"), std::string::npos) << f.lines[flat];
   EXPECT_EQ(f.lines[flat].find('+'), std::string::npos) << f.lines[flat];
   // A terminal without UTF-8 gets ASCII.
   const LiveFrame ascii = frame(s, h, LiveControls{}, 120, 20, false);
-  EXPECT_NE(ascii.lines[rowOfPid(ascii, 1000)].find("_.-=+#"), std::string::npos)
+  EXPECT_NE(ascii.lines[rowOfPid(ascii, 1000)].find(".-~=+#"), std::string::npos)
       << ascii.lines[rowOfPid(ascii, 1000)];
   EXPECT_NE(f.lines[f.headerLine].find("LAST 5m"), std::string::npos) << f.lines[f.headerLine];
 }
@@ -176,6 +177,9 @@ TEST(LiveView, KeysSortFilterToggleAndQuit) {
   EXPECT_EQ(rowOfPid(byGrowth, 1002), 3u) << dump(byGrowth);  // +88
   EXPECT_EQ(rowOfPid(byGrowth, 1000), 4u) << dump(byGrowth);  // +50
   EXPECT_NE(byGrowth.lines[0].find("sort: growth"), std::string::npos);
+  // What the rows are sorted by shows.
+  EXPECT_NE(byGrowth.lines[byGrowth.headerLine].find("GROWTH"), std::string::npos);
+  EXPECT_NE(byGrowth.lines[3].find("+88"), std::string::npos) << byGrowth.lines[3];
 
   // "/" edits a filter on the key line; Enter applies it, Esc drops it.
   EXPECT_EQ(applyKey(c, '/'), KeyAction::Redraw);
@@ -198,6 +202,21 @@ TEST(LiveView, KeysSortFilterToggleAndQuit) {
   EXPECT_NE(frame(s, h, c, 100, 12).lines[3].find("no row matches \"1001x\""), std::string::npos);
   EXPECT_EQ(applyKey(c, 27), KeyAction::Redraw);
   EXPECT_EQ(c.filter, "");
+
+  // Arrow keys, the mouse wheel (arrow keys on the alternate screen) and function keys are
+  // escape sequences: skipped whole, they neither drop the filter nor act as commands.
+  applyKey(c, '/');
+  for (char k : std::string("10"))
+    applyKey(c, k);
+  applyKey(c, '\r');
+  EXPECT_EQ(applyKeys(c, "\033[A\033[B\033OP\033[5~\033[c\033g"), KeyAction::None);
+  EXPECT_EQ(c.filter, "10");
+  EXPECT_EQ(c.sort, LiveSort::Growth);
+  EXPECT_EQ(applyKeys(c, "\033"), KeyAction::Redraw);  // Esc alone
+  EXPECT_EQ(c.filter, "");
+  EXPECT_EQ(applyKeys(c, "tq"), KeyAction::Quit);
+  EXPECT_EQ(c.sort, LiveSort::TimeWaitClosed);
+  c.sort = LiveSort::Growth;
 
   // Typed text is text: q does not quit while a filter is typed.
   applyKey(c, '/');
@@ -277,6 +296,9 @@ TEST(LiveView, TimeWaitGroupsAndClosersFromADaemon) {
 TEST(LiveView, TinyScreensAndHostileTextStayInTheirBox) {
   Snapshot s = host(5);
   s.processes[0].info.cmdline = "evil\033[2J\033]0;title\007";
+  s.processes[1].info.cmdline =
+      "c1\xC2\x9B"
+      "2J and invalid \xff bytes";
   LiveHistory h;
   h.record(s, TimePoint(0s), 2s);
   for (std::size_t w : {1u, 10u, 40u}) {
@@ -286,8 +308,11 @@ TEST(LiveView, TinyScreensAndHostileTextStayInTheirBox) {
     }
   }
   const LiveFrame f = frame(s, h, LiveControls{}, 200, 20);
-  for (const std::string& l : f.lines)
+  for (const std::string& l : f.lines) {
     EXPECT_EQ(l.find('\033'), std::string::npos) << l;
+    EXPECT_EQ(l.find("\xC2\x9B"), std::string::npos) << l;
+    EXPECT_EQ(l.find('\xff'), std::string::npos) << l;
+  }
   LiveSample failed;
   failed.source = "waitwatchd ? at http://x:1";
   failed.notes = {"http://x:1/api/v1/snapshot: connection refused"};
@@ -295,6 +320,16 @@ TEST(LiveView, TinyScreensAndHostileTextStayInTheirBox) {
   ASSERT_NO_FATAL_FAILURE(expectFits(none, 60, 6));
   EXPECT_EQ(none.lines[1], "no data");
   EXPECT_EQ(none.lines[2], "http://x:1/api/v1/snapshot: connection refused");
+  EXPECT_EQ(none.headerLine, LiveFrame::kNoHeader);  // nothing drawn in reverse video
+  // Without a keyboard the key line says how to quit.
+  const LiveFrame noKeys = renderLive(failed, h, LiveControls{}, LiveScreen{60, 6, true, false});
+  EXPECT_EQ(noKeys.lines.back().rfind("Ctrl-C quits", 0), 0u) << noKeys.lines.back();
+  // A long source is cut; the sort and filter stay in the title.
+  LiveControls filtered;
+  filtered.filter = "api";
+  failed.source = "waitwatchd 1.0 at https://a-rather-long-host-name.example.internal:9929";
+  const LiveFrame title = renderLive(failed, h, filtered, LiveScreen{60, 6, true});
+  EXPECT_NE(title.lines[0].find("filter: api"), std::string::npos) << title.lines[0];
 }
 
 TEST(CliText, CutsKeepTheirWidth) {

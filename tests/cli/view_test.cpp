@@ -204,36 +204,74 @@ TEST(CliView, CountsOnlyFilterForADaemonsSnapshot) {
 
 TEST(CliView, AlertsFollowTheOwnerFilters) {
   const auto shop = buildShop();
+  // As the daemon writes them: process alerts carry their process's unit and container, a
+  // destination alert its top closer's.
   const std::vector<api::AlertSummary> alerts = {
-      {.rule = "master", .severity = "warning", .message = "m", .pid = 100},
-      {.rule = "unit", .severity = "warning", .message = "u", .unit = "nginx.service"},
-      {.rule = "java", .severity = "critical", .message = "j", .container = "docker:0123456789ab"},
-      {.rule = "storm", .severity = "warning", .message = "d"}};  // a destination: no owner
+      {.rule = "master",
+       .severity = "warning",
+       .message = "m",
+       .groupKind = "process",
+       .pid = 100,
+       .startTime = 5100,
+       .unit = "nginx.service"},
+      {.rule = "worker",
+       .severity = "warning",
+       .message = "w",
+       .groupKind = "process",
+       .pid = 101,
+       .startTime = 5101,
+       .unit = "nginx.service"},
+      {.rule = "old-worker",
+       .severity = "warning",
+       .message = "o",
+       .groupKind = "process",
+       .pid = 101,
+       .startTime = 42,
+       .unit = "nginx.service"},  // an earlier process, same pid
+      {.rule = "unit",
+       .severity = "warning",
+       .message = "u",
+       .groupKind = "unit",
+       .unit = "nginx.service"},
+      {.rule = "java",
+       .severity = "critical",
+       .message = "j",
+       .groupKind = "container",
+       .container = "docker:0123456789ab"},
+      {.rule = "storm",
+       .severity = "warning",
+       .message = "d",
+       .groupKind = "destination",
+       .pid = 100,
+       .startTime = 5100,
+       .unit = "nginx.service"}};
   auto rules = [](const AlertSelection& a) {
     std::vector<std::string> out;
     for (const auto& x : a.about)
       out.push_back(x.rule);
     return out;
   };
+  auto select = [&](const Filter& f) {
+    return selectAlerts(alerts, f, filterCounts(shop.snapshot, f).snapshot);
+  };
   // No owner filter: every alert, also under --state.
-  Filter states{.states = stateBit(TcpState::CloseWait)};
-  AlertSelection all = selectAlerts(alerts, states, filterCounts(shop.snapshot, states).snapshot);
+  const AlertSelection all = select(Filter{.states = stateBit(TcpState::CloseWait)});
   EXPECT_EQ(all.about, alerts);
   EXPECT_EQ(all.elsewhere, 0u);
-  // The worker: not the master's alert, but its unit's.
-  Filter worker{.pids = {101}};
-  AlertSelection w = selectAlerts(alerts, worker, filterCounts(shop.snapshot, worker).snapshot);
-  EXPECT_EQ(rules(w), (std::vector<std::string>{"unit"}));
-  EXPECT_EQ(w.elsewhere, 3u);
-  // --unit nginx (a service named short): both nginx alerts.
-  Filter nginx{.units = {"nginx"}};
-  EXPECT_EQ(rules(selectAlerts(alerts, nginx, filterCounts(shop.snapshot, nginx).snapshot)),
-            (std::vector<std::string>{"master", "unit"}));
+  // The worker: its own alert and its unit's; not the master's, not an earlier pid 101's, not
+  // a destination's whose top closer shares its unit.
+  const AlertSelection w = select(Filter{.pids = {101}});
+  EXPECT_EQ(rules(w), (std::vector<std::string>{"worker", "unit"}));
+  EXPECT_EQ(w.elsewhere, 4u);
+  // --unit nginx (a service named short): the unit's processes and the unit.
+  EXPECT_EQ(rules(select(Filter{.units = {"nginx"}})),
+            (std::vector<std::string>{"master", "worker", "old-worker", "unit"}));
+  // --pid and --unit together: both must hold, as for the rows.
+  EXPECT_EQ(rules(select(Filter{.pids = {200}, .units = {"nginx"}})), std::vector<std::string>{});
   // A container by id prefix.
-  Filter java{.units = {"0123"}};
-  AlertSelection j = selectAlerts(alerts, java, filterCounts(shop.snapshot, java).snapshot);
+  const AlertSelection j = select(Filter{.units = {"0123"}});
   EXPECT_EQ(rules(j), (std::vector<std::string>{"java"}));
-  EXPECT_EQ(j.elsewhere, 3u);
+  EXPECT_EQ(j.elsewhere, 5u);
 }
 
 }  // namespace
