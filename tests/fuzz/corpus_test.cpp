@@ -65,5 +65,9 @@ TEST(FuzzCorpus, HttpRequests) {
   EXPECT_EQ(broken, nullptr) << broken;
 }
 
+TEST(FuzzCorpus, ContainerRuntimeFiles) {
+  EXPECT_GE(runCorpus("containers", containerFiles), 10u);
+}
+
 }  // namespace
 }  // namespace waitwatch::fuzz

@@ -43,4 +43,10 @@ const char* apiDocuments(const std::uint8_t* data, std::size_t size);
 // engine that then polls.
 const char* stateFile(const std::uint8_t* data, std::size_t size);
 
+// fuzz_entries_containers.cpp (waitwatch::containers)
+// Bytes as a container runtime's file about a container: an OCI config.json (containerd,
+// CRI-O), Docker's config.v2.json and containers/storage's containers.json. Errors are one
+// printable line; every name read is printable and at most 256 bytes.
+const char* containerFiles(const std::uint8_t* data, std::size_t size);
+
 }  // namespace waitwatch::fuzz

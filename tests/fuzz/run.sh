@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs one libFuzzer target for a chosen time with the options it wants (see README.md).
 #   tests/fuzz/run.sh BUILD_DIR TARGET SECONDS [SCRATCH_DIR]
-# TARGET: netlink, kernel_counters, proc, core_text, config, http, api or state. New inputs go to
+# TARGET: netlink, kernel_counters, proc, core_text, config, http, api, state or containers. New
+# inputs go to
 # SCRATCH_DIR (default /tmp/waitwatch-fuzz-TARGET); the tree's corpus is only read. Prints the
 # final statistics (stat::number_of_executed_units is the number of executions); exits non-zero
 # with the input in SCRATCH_DIR/crash-* when the fuzzer finds something.
@@ -23,6 +24,7 @@ case "$TARGET" in
   http) OPTS+=(-max_len=8192 -dict="$HERE/dict/http.dict") ;;
   api) OPTS+=(-max_len=16384 -dict="$HERE/dict/config.dict") ;;
   state) OPTS+=(-max_len=16384) ;;
+  containers) OPTS+=(-max_len=8192 -dict="$HERE/dict/config.dict") ;;
   *) echo "run.sh: unknown target '$TARGET'" >&2; exit 2 ;;
 esac
 mkdir -p "$SCRATCH"
