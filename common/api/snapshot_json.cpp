@@ -46,7 +46,11 @@ json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o)
             {"container", p.info.container.shortName()},
             {"container_runtime", p.info.container.runtime},
             {"container_id", p.info.container.id},
+            {"container_name", p.info.container.name},
             {"pod", p.info.container.pod},
+            {"pod_name", p.info.container.podName},
+            {"pod_namespace", p.info.container.podNamespace},
+            {"pod_uid", p.info.container.pod},
             {"netns", netnsLabel(s, p.netns)},
             {"states", stateCountsJson(p.states)},
             {"close_wait_kinds", closeWaitKindsJson(p.closeWaitKinds)},
@@ -377,6 +381,13 @@ Result<void> readProcess(const Node& n, SnapshotDocument& doc) {
       containerId = container.substr(colon + 1);
   }
   p.info.container = ContainerInfo{runtime, containerId, pod};
+  // Names, from a daemon that found them in the runtime's files.
+  WW_TRY(containerName, optionalString(n, "container_name"));
+  WW_TRY(podName, optionalString(n, "pod_name"));
+  WW_TRY(podNamespace, optionalString(n, "pod_namespace"));
+  p.info.container.name = containerName;
+  p.info.container.podName = podName;
+  p.info.container.podNamespace = podNamespace;
   WW_TRY(cmdline, optionalString(n, "cmdline"));
   p.info.cmdline = cmdline;
   WW_TRY(exe, optionalString(n, "exe"));

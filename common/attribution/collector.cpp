@@ -39,7 +39,8 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
                                     .keepAllSockets = options_.keepAllSockets,
                                     .pageSize = pageSize()}),
       udpAggregator_(AggregatorOptions{.perSocketStates = 0, .keepAllSockets = true}),
-      fdUsage_(options_.procRoot) {
+      fdUsage_(options_.procRoot),
+      containerNames_(options_.containerRoot) {
   if (!owners_) {
     owners_ = std::make_unique<ProcessResolver>(
         ProcessResolverOptions{.procRoot = options_.procRoot,
@@ -285,12 +286,36 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   chargeClosers(out);
   if (options_.fdUsage) fdUsage_.read(out);
   if (options_.udp) udpAggregator_.finish(udp_);
+  if (options_.containerNames) {
+    nameContainers(out, now);
+    if (options_.udp) nameContainers(udp_, now);
+    containerNames_.sweep();
+    stats_.containerNames = containerNames_.stats();
+    stats_.containerNameMiss = containerNames_.lastMiss();
+  }
   owners_->endPoll();
   stats_.resolver = owners_->stats();
   stats_.ownerProblems = owners_->problems();
   lastNoPermission_ = out.unattributedNoPermission;
   if (options_.udp) lastNoPermission_ += udp_.unattributedNoPermission;
   return {};
+}
+
+void Collector::nameContainers(Snapshot& out, TimePoint now) {
+  auto name = [&](ContainerInfo& c) {
+    if (c.empty()) return;
+    const ContainerNames& n = containerNames_.lookup(c, now);
+    c.name = n.name;
+    c.podName = n.podName;
+    c.podNamespace = n.podNamespace;
+    if (c.pod.empty()) c.pod = n.podUid;
+    c.composeProject = n.composeProject;
+    c.composeService = n.composeService;
+  };
+  for (ProcessEntry& p : out.processes)
+    name(p.info.container);
+  for (ProcessInfo& c : out.closers)
+    name(c.container);
 }
 
 std::uint32_t Collector::closerOf(const bpf::Closer& c) {

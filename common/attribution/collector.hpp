@@ -20,6 +20,7 @@
 #include "attribution/owner_finder.hpp"
 #include "attribution/process_resolver.hpp"
 #include "bpf/close_recorder.hpp"
+#include "containers/container_names.hpp"
 #include "core/duration.hpp"
 #include "core/netns_selection.hpp"
 #include "core/result.hpp"
@@ -67,6 +68,10 @@ struct CollectorOptions {
   std::shared_ptr<bpf::CloseRecorder> closeRecorder{};
   // Why a recorder could not be loaded, when one was tried earlier and failed.
   std::string closeRecorderError{};
+  // Name the containers from the runtimes' files under `containerRoot` (the host's "/"; where
+  // a DaemonSet mounts the host otherwise): ContainerInfo::name, podName, ...
+  bool containerNames = true;
+  std::string containerRoot = "/";
 };
 
 struct CollectStats {
@@ -85,6 +90,10 @@ struct CollectStats {
   ResolverStats resolver;
   std::uint64_t closersLost = 0;  // active closes the kernel program could not record, in all
   std::size_t closerLedgerSockets = 0;
+  // Container names: ids looked up in the runtimes' files, and of those none named, in all;
+  // why the last miss was one.
+  ContainerNameCache::Stats containerNames;
+  std::string containerNameMiss;
 };
 
 // Loads the BPF close recorder sized for this host (needs CAP_BPF and CAP_PERFMON).
@@ -142,6 +151,7 @@ class Collector {
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
   void chargeClosers(Snapshot& out);
+  void nameContainers(Snapshot& out, TimePoint now);
   std::uint32_t closerOf(const bpf::Closer& c);
 
   CollectorOptions options_;
@@ -150,6 +160,7 @@ class Collector {
   SnapshotAggregator udpAggregator_;
   Snapshot udp_;
   FdUsageReader fdUsage_;
+  ContainerNameCache containerNames_;
   CloserSource closerSource_ = CloserSource::None;
   std::string closerFallback_;
   std::shared_ptr<bpf::CloseRecorder> recorder_;

@@ -8,4 +8,13 @@ std::string ContainerInfo::shortName() const {
   return runtime + ":" + id.substr(0, 12);
 }
 
+std::string ContainerInfo::displayName() const {
+  if (runtime.empty()) return {};
+  if (!podName.empty()) {
+    return "k8s:" + podNamespace + "/" + podName + (name.empty() ? "" : "/" + name);
+  }
+  if (!name.empty()) return runtime + ":" + name;
+  return shortName();
+}
+
 }  // namespace waitwatch

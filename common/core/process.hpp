@@ -20,10 +20,22 @@ struct ProcessKey {
 struct ContainerInfo {
   std::string runtime;  // "docker", "podman", "containerd", "cri-o", "kubernetes"; empty if none
   std::string id;       // full container id
-  std::string pod;      // Kubernetes pod uid, where the cgroup path names one
+  std::string pod;      // Kubernetes pod uid, where the cgroup path or the runtime names one
+  // From the runtime's own files (containers/container_names.hpp); empty where not found: the
+  // container's name (in Kubernetes, its name in the pod), the pod's name and namespace, and
+  // the Docker Compose project and service.
+  std::string name{};
+  std::string podName{};
+  std::string podNamespace{};
+  std::string composeProject{};
+  std::string composeService{};
   [[nodiscard]] bool empty() const { return runtime.empty(); }
-  // "docker:0123456789ab" (12-char id, as `docker ps` shows); "" when not in a container.
+  // "docker:0123456789ab" (12-char id, as `docker ps` shows); "" when not in a container. Stable
+  // for the container's life: what groups and keys use.
   [[nodiscard]] std::string shortName() const;
+  // What an operator knows it by: "k8s:payments/checkout-7d9f-x2k4/api" for a Kubernetes
+  // container, "docker:shop-web-1" for a named one, else shortName().
+  [[nodiscard]] std::string displayName() const;
   bool operator==(const ContainerInfo&) const = default;
 };
 

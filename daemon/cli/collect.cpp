@@ -45,7 +45,8 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
                        .procRoot = env_.procRoot,
                        .runNetns = env_.runNetns,
                        .keepAllSockets = request_.keepSockets,
-                       .udp = request_.udp};
+                       .udp = request_.udp,
+                       .containerRoot = env_.containerRoot};
     if (request_.netns == NamespaceSelection::Named) o.names = {request_.netnsName};
     std::unique_ptr<OneShotOwners> oneShot;
     // UDP sockets come and go by the thousand (DNS): in the cache every one that closed would

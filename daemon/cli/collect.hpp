@@ -29,6 +29,8 @@ namespace waitwatch::cli {
 // Where the host is looked at; tests point these at their own trees.
 struct Environment {
   std::string procRoot = "/proc";
+  // Where the container runtimes' files are (the host's "/"), for container names.
+  std::string containerRoot = "/";
   std::string runNetns = "/run/netns";
   // fd-walking threads of a one-shot run; 0: one per core (at most 4).
   unsigned walkerThreads = 0;

@@ -159,7 +159,7 @@ std::string udpStateName(TcpState s) {
 }  // namespace
 
 std::string ownerOrDash(const ProcessInfo& info) {
-  if (!info.container.empty()) return info.container.shortName();
+  if (!info.container.empty()) return info.container.displayName();
   if (!info.unit.empty()) return info.unit;
   return "-";
 }

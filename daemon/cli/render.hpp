@@ -35,7 +35,8 @@ struct RenderOptions {
 std::string portWithClass(std::uint16_t port, const EphemeralRange* local = nullptr);
 // "127.0.0.1:8080r", "[::1]:53w"; "*" for port 0 (an unconnected peer).
 std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local = nullptr);
-// The container's short name, else the unit, else "-".
+// The container's name as an operator knows it (ContainerInfo::displayName), else the unit,
+// else "-".
 std::string ownerOrDash(const ProcessInfo& info);
 // The command line with the directory of the program dropped ("/usr/sbin/nginx -g x" reads
 // "nginx -g x"): the program's name is what a cut column must keep.

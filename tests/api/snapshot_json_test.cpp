@@ -149,6 +149,9 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.namespaces[0].timeWaitWindow = Duration(4250);
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
+  s.processes[2].info.container.name = "api";
+  s.processes[2].info.container.podName = "checkout-7d9f-x2k4";
+  s.processes[2].info.container.podNamespace = "payments";
   s.processes[0].closeWaitKinds.counts = {1, 1, 1};
   s.processes[0].openFds = 900;
   s.processes[0].maxFds = 1024;

@@ -8,11 +8,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -255,6 +257,100 @@ TEST_F(CliNetnsTest, AllNamespacesIncludeTheNamedOneAndTotalsAddUp) {
                                       tail[3], std::to_string(kCloseWait), "1", "8080r"}))
       << table.out;
   EXPECT_NE(table.out.find("TOTAL  "), std::string::npos) << table.out;
+}
+
+// A real process in a real cgroup named as Docker names its containers' scopes, and Docker's
+// config.v2.json for that container in a fixture root: the process shows by the container's
+// name, in the table and the JSON.
+TEST(CliContainers, AProcessInADockerScopeShowsByItsContainersName) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (creates a cgroup)";
+  // The unified hierarchy: /sys/fs/cgroup/unified on a hybrid host, /sys/fs/cgroup on cgroup v2.
+  std::string unified;
+  for (const char* dir : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+    if (::access((std::string(dir) + "/cgroup.subtree_control").c_str(), F_OK) == 0) {
+      unified = dir;
+      break;
+    }
+  }
+  if (unified.empty()) GTEST_SKIP() << "no cgroup v2 hierarchy mounted";
+  const std::string id = "5eed" + std::string(60, 'e');
+  const std::filesystem::path scope = std::filesystem::path(unified) /
+                                      ("waitwatch-test-" + std::to_string(::getpid()) + ".slice") /
+                                      ("docker-" + id + ".scope");
+  std::error_code ec;
+  ASSERT_TRUE(std::filesystem::create_directories(scope, ec)) << scope << ": " << ec.message();
+  char rootTemplate[] = "/tmp/waitwatch-container-root-XXXXXX";
+  ASSERT_NE(::mkdtemp(rootTemplate), nullptr);
+  const std::filesystem::path root = rootTemplate;
+  std::filesystem::create_directories(root / "var/lib/docker/containers" / id);
+  std::ofstream(root / "var/lib/docker/containers" / id / "config.v2.json")
+      << R"({"ID":")" << id
+      << R"(","Name":"/shop-web-1","Config":{"Labels":{"com.docker.compose.project":"shop",)"
+         R"("com.docker.compose.service":"web"}}})";
+
+  // A child holding a listening socket, moved into the scope; it waits for its pipe to close.
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  int pipeFds[2];
+  ASSERT_EQ(::pipe2(pipeFds, O_CLOEXEC), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipeFds[1]);
+    char b;
+    while (::read(pipeFds[0], &b, 1) > 0) {
+    }
+    ::_exit(0);
+  }
+  ::close(pipeFds[0]);
+  UniqueFd release(pipeFds[1]);
+  struct Cleanup {
+    pid_t child;
+    std::filesystem::path scope;
+    std::filesystem::path root;
+    ~Cleanup() {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+      std::error_code ec;
+      std::filesystem::remove(scope, ec);
+      std::filesystem::remove(scope.parent_path(), ec);
+      std::filesystem::remove_all(root, ec);
+    }
+  } cleanup{child, scope, root};
+  std::ofstream(scope / "cgroup.procs") << child;
+  listener.reset();  // the child holds the only copy
+
+  std::ostringstream out;
+  std::ostringstream err;
+  const std::vector<std::string_view> args = {"--json", "--port", port};
+  ASSERT_EQ(run(args, out, err, Environment{.procRoot = "/proc", .containerRoot = root.string()}),
+            0)
+      << err.str();
+  const auto j = nlohmann::json::parse(out.str());
+  bool found = false;
+  for (const auto& p : j["processes"]) {
+    if (p["pid"] != child) continue;
+    found = true;
+    EXPECT_EQ(p["container_runtime"], "docker") << p.dump();
+    EXPECT_EQ(p["container_id"], id) << p.dump();
+    EXPECT_EQ(p["container"], "docker:5eedeeeeeeee") << p.dump();
+    EXPECT_EQ(p["container_name"], "shop-web-1") << p.dump();
+    EXPECT_EQ(p["pod_name"], "") << p.dump();
+  }
+  EXPECT_TRUE(found) << out.str();
+  std::ostringstream table;
+  const std::vector<std::string_view> tableArgs = {"--port", port};
+  ASSERT_EQ(
+      run(tableArgs, table, err, Environment{.procRoot = "/proc", .containerRoot = root.string()}),
+      0);
+  EXPECT_NE(table.str().find(" docker:shop-web-1 "), std::string::npos) << table.str();
 }
 
 }  // namespace

@@ -52,6 +52,17 @@ TEST(CliRender, ProcessTableRowsSortedByCloseWait) {
             }));
 }
 
+TEST(CliRender, ContainersShowByTheirNames) {
+  auto shop = buildShop();
+  ContainerInfo& java = shop.snapshot.processes[2].info.container;
+  java.name = "api";
+  java.podName = "shop-0";
+  java.podNamespace = "payments";
+  const auto t = lines(renderProcessTable(shop.snapshot));
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_NE(t[3].find(" k8s:payments/shop-0/api "), std::string::npos) << t[3];
+}
+
 TEST(CliRender, ProcessTableWithAgesCutsLongNamesInTheMiddle) {
   auto shop = buildShop();
   shop.snapshot.processes[0].info.cmdline =

@@ -80,4 +80,18 @@ TEST(Snapshot, EndpointsOfARecordAndIndicesPointingNowhere) {
 }
 
 }  // namespace
+TEST(ContainerInfo, DisplayNameIsWhatAnOperatorKnowsItBy) {
+  ContainerInfo c{"containerd", std::string(64, 'a'), "d6b1c0de"};
+  EXPECT_EQ(c.shortName(), "containerd:aaaaaaaaaaaa");
+  EXPECT_EQ(c.displayName(), "containerd:aaaaaaaaaaaa");  // no name found
+  c.name = "redis-1";
+  EXPECT_EQ(c.displayName(), "containerd:redis-1");
+  c.name = "api";
+  c.podName = "checkout-7d9f-x2k4";
+  c.podNamespace = "payments";
+  EXPECT_EQ(c.displayName(), "k8s:payments/checkout-7d9f-x2k4/api");
+  EXPECT_EQ(c.shortName(), "containerd:aaaaaaaaaaaa");  // keys stay the id's
+  EXPECT_EQ(ContainerInfo{}.displayName(), "");
+}
+
 }  // namespace waitwatch
