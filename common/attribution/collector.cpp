@@ -289,7 +289,7 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   if (options_.containerNames) {
     nameContainers(out, now);
     if (options_.udp) nameContainers(udp_, now);
-    containerNames_.sweep();
+    containerNames_.sweep(now);
     stats_.containerNames = containerNames_.stats();
     stats_.containerNameMiss = containerNames_.lastMiss();
   }
@@ -309,8 +309,6 @@ void Collector::nameContainers(Snapshot& out, TimePoint now) {
     c.podName = n.podName;
     c.podNamespace = n.podNamespace;
     if (c.pod.empty()) c.pod = n.podUid;
-    c.composeProject = n.composeProject;
-    c.composeService = n.composeService;
   };
   for (ProcessEntry& p : out.processes)
     name(p.info.container);

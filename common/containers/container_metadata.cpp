@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <span>
 
 #include "proc/proc_text.hpp"
 
@@ -35,30 +36,39 @@ Result<void> take(const json& object, const char* key, std::string& out, const s
   return {};
 }
 
-// Kubernetes and Compose names from a string map (OCI annotations, Docker labels).
-Result<void> fromStringMap(const json& map, const std::string& where, ContainerNames& n) {
+struct Key {
+  const char* name;
+  std::string ContainerNames::*member;
+};
+
+// What containerd's CRI plugin writes (after the annotations a pod passes through, so these
+// are its own), and nerdctl's name.
+constexpr Key kContainerdKeys[] = {
+    {"io.kubernetes.cri.container-name", &ContainerNames::name},
+    {"io.kubernetes.cri.sandbox-name", &ContainerNames::podName},
+    {"io.kubernetes.cri.sandbox-namespace", &ContainerNames::podNamespace},
+    {"io.kubernetes.cri.sandbox-uid", &ContainerNames::podUid},
+    {"nerdctl/name", &ContainerNames::name},
+};
+// The kubelet's labels, which CRI-O and cri-dockerd carry.
+constexpr Key kKubeletKeys[] = {
+    {"io.kubernetes.container.name", &ContainerNames::name},
+    {"io.kubernetes.pod.name", &ContainerNames::podName},
+    {"io.kubernetes.pod.namespace", &ContainerNames::podNamespace},
+    {"io.kubernetes.pod.uid", &ContainerNames::podUid},
+};
+constexpr Key kComposeKeys[] = {
+    {"com.docker.compose.project", &ContainerNames::composeProject},
+    {"com.docker.compose.service", &ContainerNames::composeService},
+};
+
+// The `keys` of a string map (OCI annotations, Docker labels) into `n`; the first key that
+// names a field wins.
+Result<void> fromStringMap(const json& map, std::span<const Key> keys, const std::string& where,
+                           ContainerNames& n) {
   if (!map.is_object()) return bad(where + ": expected an object");
-  struct Key {
-    const char* name;
-    std::string ContainerNames::*member;
-  };
-  // containerd's CRI plugin first, then the kubelet's labels (CRI-O, cri-dockerd), then the
-  // tools that name containers outside Kubernetes.
-  static constexpr Key kKeys[] = {
-      {"io.kubernetes.cri.container-name", &ContainerNames::name},
-      {"io.kubernetes.cri.sandbox-name", &ContainerNames::podName},
-      {"io.kubernetes.cri.sandbox-namespace", &ContainerNames::podNamespace},
-      {"io.kubernetes.cri.sandbox-uid", &ContainerNames::podUid},
-      {"io.kubernetes.container.name", &ContainerNames::name},
-      {"io.kubernetes.pod.name", &ContainerNames::podName},
-      {"io.kubernetes.pod.namespace", &ContainerNames::podNamespace},
-      {"io.kubernetes.pod.uid", &ContainerNames::podUid},
-      {"nerdctl/name", &ContainerNames::name},
-      {"com.docker.compose.project", &ContainerNames::composeProject},
-      {"com.docker.compose.service", &ContainerNames::composeService},
-  };
-  for (const Key& k : kKeys) {
-    if (!(n.*k.member).empty()) continue;  // the first source that names it wins
+  for (const Key& k : keys) {
+    if (!(n.*k.member).empty()) continue;
     if (auto r = take(map, k.name, n.*k.member, where); !r) return r.error();
   }
   return {};
@@ -66,26 +76,30 @@ Result<void> fromStringMap(const json& map, const std::string& where, ContainerN
 
 }  // namespace
 
-Result<ContainerNames> namesFromOciConfig(std::string_view text) {
+Result<ContainerNames> namesFromOciConfig(std::string_view text, OciBundle bundle) {
   auto j = parseObject(text, "config.json");
   if (!j) return j.error();
   ContainerNames n;
   const auto it = j->find("annotations");
   if (it == j->end() || it->is_null()) return n;
-  if (auto r = fromStringMap(*it, "config.json: annotations", n); !r) return r.error();
+  const std::span<const Key> keys =
+      bundle == OciBundle::Containerd ? std::span<const Key>(kContainerdKeys) : kKubeletKeys;
+  if (auto r = fromStringMap(*it, keys, "config.json: annotations", n); !r) return r.error();
   return n;
 }
 
-Result<ContainerNames> namesFromDockerConfig(std::string_view text) {
+Result<ContainerNames> namesFromDockerConfig(std::string_view text, bool kubernetes) {
   auto j = parseObject(text, "config.v2.json");
   if (!j) return j.error();
   ContainerNames labels;
   if (const auto config = j->find("Config"); config != j->end() && !config->is_null()) {
     if (!config->is_object()) return bad("config.v2.json: Config: expected an object");
     if (const auto l = config->find("Labels"); l != config->end() && !l->is_null()) {
-      if (auto r = fromStringMap(*l, "config.v2.json: Config.Labels", labels); !r) {
-        return r.error();
+      const std::string where = "config.v2.json: Config.Labels";
+      if (kubernetes) {
+        if (auto r = fromStringMap(*l, kKubeletKeys, where, labels); !r) return r.error();
       }
+      if (auto r = fromStringMap(*l, kComposeKeys, where, labels); !r) return r.error();
     }
   }
   std::string name;

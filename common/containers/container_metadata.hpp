@@ -14,14 +14,19 @@
 //    (internal/cri/annotations/annotations.go); nerdctl writes nerdctl/name
 //    (nerdctl pkg/labels/labels.go).
 //  - CRI-O, <runroot>/overlay-containers/<id>/userdata/config.json (cri-o
-//    server/container_create.go, SaveToFile of the spec), whose annotations include the
-//    kubelet's labels io.kubernetes.pod.name, .namespace, .uid and io.kubernetes.container.name
-//    (internal/factory/container/container.go, SpecAddAnnotations).
+//    server/container_create.go, SaveToFile of the spec), whose annotations are the pod's own
+//    annotations and then the kubelet's labels io.kubernetes.pod.name, .namespace, .uid and
+//    io.kubernetes.container.name, which overwrite any a pod set
+//    (internal/factory/container/container.go, SpecAddAnnotations). A pod's author chooses its
+//    annotations: in a CRI-O bundle only the kubelet's keys are believed.
 //  - Docker, <data-root>/containers/<id>/config.v2.json (moby daemon/container/container.go,
 //    toDisk): "Name" ("/web-1") and "Config"."Labels", where Compose puts
-//    com.docker.compose.project and .service and cri-dockerd the io.kubernetes.* labels.
+//    com.docker.compose.project and .service and cri-dockerd the io.kubernetes.* labels. An
+//    image's labels are copied there too: the io.kubernetes.* labels are believed only for a
+//    container the cgroup path already places in a Kubernetes pod.
 //  - Podman, <graphroot>/overlay-containers/containers.json (containers/storage containers.go):
 //    an array of {"id", "names": [...]}; Podman's OCI config.json holds no name.
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -43,12 +48,18 @@ struct ContainerNames {
   bool operator==(const ContainerNames&) const = default;
 };
 
-// An OCI runtime spec (config.json) of containerd or CRI-O: names from its "annotations".
-Result<ContainerNames> namesFromOciConfig(std::string_view json);
+// Whose bundle a config.json is: which of its annotations its runtime writes itself.
+enum class OciBundle : std::uint8_t {
+  Containerd,  // io.kubernetes.cri.* (written after any passed through), nerdctl/name
+  CriO,        // the kubelet's io.kubernetes.pod.* and io.kubernetes.container.name
+};
 
-// Docker's config.v2.json: "Name" without its leading '/', and the Compose and Kubernetes
-// labels of "Config"."Labels".
-Result<ContainerNames> namesFromDockerConfig(std::string_view json);
+// An OCI runtime spec (config.json): names from the "annotations" its runtime writes.
+Result<ContainerNames> namesFromOciConfig(std::string_view json, OciBundle bundle);
+
+// Docker's config.v2.json: "Name" without its leading '/', the Compose labels, and with
+// `kubernetes` (the cgroup path is a pod's) the kubelet's labels of "Config"."Labels".
+Result<ContainerNames> namesFromDockerConfig(std::string_view json, bool kubernetes);
 
 // containers/storage's containers.json (Podman): the first of "names" of the entry whose "id"
 // is `id`; empty names when the id is not listed.

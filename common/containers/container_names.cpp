@@ -46,7 +46,7 @@ const ContainerNames& ContainerNameCache::lookup(const ContainerInfo& c, TimePoi
   if (c.empty() || !plainId(c.id)) return kNone;
   auto [it, inserted] = byId_.try_emplace(c.id);
   Entry& e = it->second;
-  e.seen = true;
+  e.seenAt = now;
   if (inserted || (!e.found && now - e.readAt >= retry_)) {
     e.readAt = now;
     ++stats_.reads;
@@ -56,15 +56,8 @@ const ContainerNames& ContainerNameCache::lookup(const ContainerInfo& c, TimePoi
   return e.names;
 }
 
-void ContainerNameCache::sweep() {
-  for (auto it = byId_.begin(); it != byId_.end();) {
-    if (!it->second.seen) {
-      it = byId_.erase(it);
-    } else {
-      it->second.seen = false;
-      ++it;
-    }
-  }
+void ContainerNameCache::sweep(TimePoint now) {
+  std::erase_if(byId_, [&](const auto& kv) { return now - kv.second.seenAt >= retry_; });
 }
 
 bool ContainerNameCache::read(const ContainerInfo& c, ContainerNames& out) {
@@ -93,20 +86,26 @@ bool ContainerNameCache::read(const ContainerInfo& c, ContainerNames& out) {
     out = std::move(*names);
     return true;
   };
-  auto oci = [&](const std::string& path) { return tryFile(path, kMaxConfig, namesFromOciConfig); };
+  auto oci = [&](const std::string& path, OciBundle bundle) {
+    return tryFile(path, kMaxConfig,
+                   [&](std::string_view text) { return namesFromOciConfig(text, bundle); });
+  };
+  const bool kubernetes = c.runtime == "kubernetes";
   auto docker = [&] {
     return tryFile(base + std::string(kDocker) + "/" + c.id + "/config.v2.json", kMaxConfig,
-                   namesFromDockerConfig);
+                   [&](std::string_view text) { return namesFromDockerConfig(text, kubernetes); });
   };
   auto crio = [&] {
-    return oci(base + std::string(kCrioRun) + "/" + c.id + "/userdata/config.json") ||
-           oci(base + std::string(kStorage) + "/" + c.id + "/userdata/config.json");
+    return oci(base + std::string(kCrioRun) + "/" + c.id + "/userdata/config.json",
+               OciBundle::CriO) ||
+           oci(base + std::string(kStorage) + "/" + c.id + "/userdata/config.json",
+               OciBundle::CriO);
   };
   // containerd's namespace ("k8s.io" for Kubernetes, "default" for nerdctl, "moby" for Docker)
   // is not in the cgroup path: each namespace directory is tried.
   auto containerd = [&] {
     const std::string tasks = base + std::string(kContainerdTasks);
-    if (oci(tasks + "/k8s.io/" + c.id + "/config.json")) return true;
+    if (oci(tasks + "/k8s.io/" + c.id + "/config.json", OciBundle::Containerd)) return true;
     const int fd = ::open(tasks.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return false;
     UniqueFd dir(fd);
@@ -116,7 +115,7 @@ bool ContainerNameCache::read(const ContainerInfo& c, ContainerNames& out) {
       if (name != "k8s.io" && namespaces.size() < 64) namespaces.emplace_back(name);
     });
     for (const std::string& ns : namespaces) {
-      if (oci(tasks + "/" + ns + "/" + c.id + "/config.json")) return true;
+      if (oci(tasks + "/" + ns + "/" + c.id + "/config.json", OciBundle::Containerd)) return true;
     }
     return false;
   };

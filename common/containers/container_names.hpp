@@ -24,8 +24,9 @@ class ContainerNameCache {
   // CRI-O's and Docker's in turn.
   const ContainerNames& lookup(const ContainerInfo& container, TimePoint now);
 
-  // Forgets the ids not looked up since the last call (containers that are gone).
-  void sweep();
+  // Forgets the ids not looked up for the retry interval (containers that are gone); one that
+  // comes back within it is not read again.
+  void sweep(TimePoint now);
 
   struct Stats {
     std::uint64_t reads = 0;   // ids looked up in the runtimes' files
@@ -40,8 +41,8 @@ class ContainerNameCache {
   struct Entry {
     ContainerNames names;
     TimePoint readAt{};
+    TimePoint seenAt{};
     bool found = false;
-    bool seen = true;
   };
   bool read(const ContainerInfo& container, ContainerNames& out);
 

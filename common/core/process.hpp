@@ -22,13 +22,10 @@ struct ContainerInfo {
   std::string id;       // full container id
   std::string pod;      // Kubernetes pod uid, where the cgroup path or the runtime names one
   // From the runtime's own files (containers/container_names.hpp); empty where not found: the
-  // container's name (in Kubernetes, its name in the pod), the pod's name and namespace, and
-  // the Docker Compose project and service.
+  // container's name (in Kubernetes, its name in the pod), the pod's name and namespace.
   std::string name{};
   std::string podName{};
   std::string podNamespace{};
-  std::string composeProject{};
-  std::string composeService{};
   [[nodiscard]] bool empty() const { return runtime.empty(); }
   // "docker:0123456789ab" (12-char id, as `docker ps` shows); "" when not in a container. Stable
   // for the container's life: what groups and keys use.

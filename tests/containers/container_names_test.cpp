@@ -88,10 +88,12 @@ TEST_F(ContainerNamesTest, ReadOncePerIdMissesRetriedLaterAndGoneIdsForgotten) {
   write("var/lib/docker/containers/" + kId + "/config.v2.json", R"({"Name":"/renamed"})");
   EXPECT_EQ(cache.lookup(c, t0 + 200s).name, "late");
   EXPECT_EQ(cache.stats().reads, 2u);
-  // A sweep without a lookup since the last forgets it: the next lookup reads the file again.
-  cache.sweep();
-  cache.sweep();
-  EXPECT_EQ(cache.lookup(c, t0 + 201s).name, "renamed");
+  // Not looked up for a while (the container went away): a sweep forgets it, and the next
+  // lookup reads the file again; a sweep within the interval keeps it.
+  cache.sweep(t0 + 230s);
+  EXPECT_EQ(cache.lookup(c, t0 + 231s).name, "late");
+  cache.sweep(t0 + 300s);
+  EXPECT_EQ(cache.lookup(c, t0 + 301s).name, "renamed");
   EXPECT_EQ(cache.stats().reads, 3u);
 }
 

@@ -27,8 +27,12 @@ const char* check(const Result<ContainerNames>& r) {
 
 const char* containerFiles(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  if (const char* broken = check(namesFromOciConfig(text))) return broken;
-  if (const char* broken = check(namesFromDockerConfig(text))) return broken;
+  for (OciBundle b : {OciBundle::Containerd, OciBundle::CriO}) {
+    if (const char* broken = check(namesFromOciConfig(text, b))) return broken;
+  }
+  for (bool kubernetes : {false, true}) {
+    if (const char* broken = check(namesFromDockerConfig(text, kubernetes))) return broken;
+  }
   // The id a cgroup path gave, and one the file may list.
   if (const char* broken = check(namesFromStorageContainers(text, "0123abcd"))) return broken;
   return nullptr;
