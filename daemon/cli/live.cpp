@@ -100,31 +100,25 @@ std::vector<std::string> timeWaitLines(const Snapshot& s, std::size_t limit) {
     if (g.timeWait > 0) groups.push_back(&g);
   }
   if (groups.empty() || limit < 2) return {};
-  std::stable_sort(groups.begin(), groups.end(),
-                   [](const TimeWaitGroup* a, const TimeWaitGroup* b) {
-                     return std::uint64_t{a->timeWait} + (a->serverSide ? 0 : a->live) >
-                            std::uint64_t{b->timeWait} + (b->serverSide ? 0 : b->live);
-                   });
+  std::stable_sort(groups.begin(), groups.end(), usesMorePorts);
   const bool multiNs = s.namespaces.size() > 1;
   std::vector<std::string> lines{"TIME-WAIT by destination (" + std::to_string(groups.size()) +
                                  (groups.size() == 1 ? " group)" : " groups)")};
   for (const TimeWaitGroup* g : groups) {
     if (lines.size() == limit) break;
-    const EphemeralRange* range =
-        g->netns < s.namespaces.size() ? &s.namespaces[g->netns].ephemeral : nullptr;
     std::string line = "  ";
     if (multiNs && g->netns < s.namespaces.size()) {
       line += s.namespaces[g->netns].ref.label() + "  ";
     }
     line += std::to_string(g->timeWait) + " TIME-WAIT  ";
     if (g->serverSide) {
-      line += "clients of " + endpointWithClass(g->destination, range);
+      line += "clients of " + endpointWithClass(g->destination, rangeOf(s, g->netns));
       if (g->listener < s.processes.size()) {
         line += " (" + processName(s.processes[g->listener].info) + ")";
       }
     } else {
-      const EphemeralRange* peer = g->destination.address.isLoopback() ? range : nullptr;
-      line += g->source.toString() + " -> " + endpointWithClass(g->destination, peer);
+      line += g->source.toString() + " -> " +
+              endpointWithClass(g->destination, peerRangeOf(s, g->netns, g->destination));
       char used[48];
       std::snprintf(used, sizeof used, "  %u live, %.1f%% of the ports", g->live,
                     g->portUsageRatio * 100.0);
@@ -375,8 +369,8 @@ void LiveHistory::record(const Snapshot& s, TimePoint at, Duration interval) {
       t.samples.back().second += p.states[TcpState::CloseWait];
       continue;
     }
-    t.seenBefore = refreshes_ > 1 && t.seenAt == refreshes_ - 1;
-    t.previous = t.seenBefore && !t.samples.empty() ? t.samples.back().second : 0;
+    const bool seenBefore = refreshes_ > 1 && t.seenAt == refreshes_ - 1;
+    t.previous = seenBefore && !t.samples.empty() ? t.samples.back().second : 0;
     t.samples.emplace_back(at, p.states[TcpState::CloseWait]);
     t.seenAt = refreshes_;
   }

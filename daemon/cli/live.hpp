@@ -69,9 +69,8 @@ class LiveHistory {
  private:
   struct Track {
     std::vector<std::pair<TimePoint, std::uint64_t>> samples;  // oldest first, within span()
-    std::uint64_t previous = 0;                                // at the refresh before the latest
-    bool seenBefore = false;   // present at the refresh before the latest
-    std::uint64_t seenAt = 0;  // the refresh it was last seen at
+    std::uint64_t previous = 0;  // at the refresh before the latest (0: not seen there)
+    std::uint64_t seenAt = 0;    // the refresh it was last seen at
   };
   std::map<std::tuple<std::uint64_t, std::int32_t, std::uint64_t>, Track> tracks_;
   TimePoint latest_{};

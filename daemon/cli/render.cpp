@@ -72,15 +72,6 @@ PortClass portClass(std::uint16_t port, const EphemeralRange* local) {
   return local != nullptr ? classifyPort(port, *local) : classifyPort(port);
 }
 
-const EphemeralRange* rangeOf(const Snapshot& s, std::uint32_t netns) {
-  return netns < s.namespaces.size() ? &s.namespaces[netns].ephemeral : nullptr;
-}
-
-// A peer on loopback is in the same namespace: its port comes from the same range.
-const EphemeralRange* peerRangeOf(const Snapshot& s, std::uint32_t netns, const Endpoint& peer) {
-  return peer.address.isLoopback() ? rangeOf(s, netns) : nullptr;
-}
-
 char classMark(std::uint16_t port, const EphemeralRange* local) {
   switch (portClass(port, local)) {
     case PortClass::WellKnown:
@@ -157,6 +148,19 @@ std::string udpStateName(TcpState s) {
 }
 
 }  // namespace
+
+const EphemeralRange* rangeOf(const Snapshot& s, std::uint32_t netns) {
+  return netns < s.namespaces.size() ? &s.namespaces[netns].ephemeral : nullptr;
+}
+
+const EphemeralRange* peerRangeOf(const Snapshot& s, std::uint32_t netns, const Endpoint& peer) {
+  return peer.address.isLoopback() ? rangeOf(s, netns) : nullptr;
+}
+
+bool usesMorePorts(const TimeWaitGroup* a, const TimeWaitGroup* b) {
+  return std::uint64_t{a->timeWait} + (a->serverSide ? 0 : a->live) >
+         std::uint64_t{b->timeWait} + (b->serverSide ? 0 : b->live);
+}
 
 std::string ownerOrDash(const ProcessInfo& info) {
   if (!info.container.empty()) return info.container.displayName();
@@ -436,11 +440,7 @@ std::string renderTimeWait(const Snapshot& s, const RenderOptions& o) {
     }
     if (groups.empty()) continue;
     // Client side: the pairs that use the most ports first, whether TIME_WAIT or live.
-    std::stable_sort(groups.begin(), groups.end(),
-                     [](const TimeWaitGroup* a, const TimeWaitGroup* b) {
-                       return std::uint64_t{a->timeWait} + (a->serverSide ? 0 : a->live) >
-                              std::uint64_t{b->timeWait} + (b->serverSide ? 0 : b->live);
-                     });
+    std::stable_sort(groups.begin(), groups.end(), usesMorePorts);
     // Client-side CLOSE_WAIT sockets hold their source ports too: shown where there are some.
     const bool closeWait = std::any_of(groups.begin(), groups.end(),
                                        [](const TimeWaitGroup* g) { return g->closeWait > 0; });

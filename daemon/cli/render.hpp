@@ -35,6 +35,15 @@ struct RenderOptions {
 std::string portWithClass(std::uint16_t port, const EphemeralRange* local = nullptr);
 // "127.0.0.1:8080r", "[::1]:53w"; "*" for port 0 (an unconnected peer).
 std::string endpointWithClass(const Endpoint& e, const EphemeralRange* local = nullptr);
+// The ephemeral range of namespace `netns` (null for an index outside the snapshot), for a
+// local port; for a peer's port the same range when the peer is on loopback (then in the same
+// namespace), else null (classed by IANA: the peer's range is not known here).
+const EphemeralRange* rangeOf(const Snapshot& snapshot, std::uint32_t netns);
+const EphemeralRange* peerRangeOf(const Snapshot& snapshot, std::uint32_t netns,
+                                  const Endpoint& peer);
+// TIME_WAIT groups, the ones holding the most ports first: client pairs count their live
+// connections too (they take ports from the same range).
+bool usesMorePorts(const TimeWaitGroup* a, const TimeWaitGroup* b);
 // The container's name as an operator knows it (ContainerInfo::displayName), else the unit,
 // else "-".
 std::string ownerOrDash(const ProcessInfo& info);

@@ -38,15 +38,6 @@ struct Frame {
   bool failed = false;             // nothing could be read
 };
 
-// The selection's notes into the frame; false (the frame failed) when nothing asked for was
-// there to show.
-bool takeSelection(SelectionCheck selection, Frame& f) {
-  for (std::string& n : selection.notes)
-    f.notes.push_back(std::move(n));
-  f.failed = f.failed || selection.nothingReadable;
-  return !selection.nothingReadable;
-}
-
 // `privilegeSaid`: the privilege warning, which counts the sockets it hides, was given.
 std::string unattributedNote(const Snapshot& s, const char* what, bool privilegeSaid) {
   const std::uint64_t n = (privilegeSaid ? 0 : s.unattributedNoPermission) + s.unattributedVanished;
@@ -138,6 +129,15 @@ struct Sample {
   AlertSelection alerts;
 };
 
+// The selection's notes into the sample; false (the sample failed) when nothing asked for was
+// there to show.
+bool takeSelection(SelectionCheck selection, Sample& sample) {
+  for (std::string& n : selection.notes)
+    sample.notes.push_back(std::move(n));
+  sample.failed = sample.failed || selection.nothingReadable;
+  return !selection.nothingReadable;
+}
+
 Sample localSample(const CliOptions& o, LocalCollector& collector, const Environment& env) {
   Sample sample;
   sample.timeUnixSeconds = static_cast<double>(realtimeMs()) / 1000.0;
@@ -166,13 +166,9 @@ Sample localSample(const CliOptions& o, LocalCollector& collector, const Environ
   sample.ownersFromBpf = c->ownersFromBpf;
   // --pid and --unit name things that may not exist or may not be readable: an empty table
   // would then read as "holds no sockets".
-  Frame selection;
-  if (!takeSelection(checkSelection(o.filter, sample.tcp.snapshot, env.procRoot), selection)) {
-    sample.failed = true;
+  if (!takeSelection(checkSelection(o.filter, sample.tcp.snapshot, env.procRoot), sample)) {
+    return sample;
   }
-  for (std::string& n : selection.notes)
-    sample.notes.push_back(std::move(n));
-  if (sample.failed) return sample;
   const bool said = c->privilegeWarning.has_value();
   if (auto note = unattributedNote(sample.tcp.snapshot, "TCP", said); !note.empty()) {
     sample.notes.push_back(note);
@@ -197,12 +193,7 @@ Sample remoteSample(const CliOptions& o, Duration timeout = std::chrono::seconds
   const api::SnapshotDocument& doc = view->snapshot;
   sample.tcp = filterCounts(doc.snapshot, o.filter);
   // Against the whole snapshot: a process the state filter leaves out is still there.
-  Frame selection;
-  if (!takeSelection(checkRemoteSelection(o.filter, doc.snapshot, o.from), selection)) {
-    sample.failed = true;
-  }
-  sample.notes = std::move(selection.notes);
-  if (sample.failed) return sample;
+  if (!takeSelection(checkRemoteSelection(o.filter, doc.snapshot, o.from), sample)) return sample;
   if (doc.hasAges) {
     for (std::uint32_t i : sample.tcp.origin)
       sample.ages.push_back(i < doc.closeWaitOldest.size() ? doc.closeWaitOldest[i] : SocketAge{});
@@ -381,8 +372,7 @@ int watchLive(const CliOptions& o, std::ostream& err, const Environment& env,
   Sample sample;
   bool sampled = false;
   double lastPoll = -1;  // a daemon's poll already recorded
-  std::string lastError;
-  std::string failure;  // why the view ended, said after the terminal is back
+  std::string failure;   // why the view ended, said after the terminal is back
   const std::string source = o.from.empty() ? "waitwatch on " + hostName() : std::string();
   // A request may take at most two refreshes (at least 5 s): no key is read meanwhile.
   const Duration timeout =
@@ -416,11 +406,9 @@ int watchLive(const CliOptions& o, std::ostream& err, const Environment& env,
         const auto started = Clock::now();
         sample = takeSample(o, collector, env, timeout);
         sampled = true;
-        if (sample.failed) {
-          if (!sample.notes.empty()) lastError = sample.notes.front();
-        } else if (!sample.remote) {
+        if (!sample.failed && !sample.remote) {
           history.record(sample.tcp.snapshot, started, *o.watch);
-        } else if (sample.timeUnixSeconds != lastPoll) {
+        } else if (!sample.failed && sample.timeUnixSeconds != lastPoll) {
           // A daemon's poll once, at its own time: refreshes faster than it polls see the
           // same poll again.
           lastPoll = sample.timeUnixSeconds;
@@ -486,7 +474,7 @@ int watchLive(const CliOptions& o, std::ostream& err, const Environment& env,
   // What the screen showed is gone with the alternate screen: why the view ended, and a failure
   // it showed last, are said where they stay.
   if (!failure.empty()) err << "waitwatch: " << failure << '\n';
-  if (sample.failed && !lastError.empty()) err << "waitwatch: " << lastError << '\n';
+  if (sample.failed && !sample.notes.empty()) err << "waitwatch: " << sample.notes.front() << '\n';
   return status;
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "netns_fixture.hpp"
+#include "support/text_lines.hpp"
 
 namespace waitwatch::testing {
 namespace {
@@ -31,14 +32,6 @@ std::size_t columns(const std::string& s) {
   for (char c : s)
     n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
   return n;
-}
-
-std::vector<std::string> splitLines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    out.push_back(line);
-  return out;
 }
 
 // A tmux server of its own (its own socket, no user configuration), killed at the end.

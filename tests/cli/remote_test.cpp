@@ -16,10 +16,13 @@
 
 #include "cli/run.hpp"
 #include "support/shop.hpp"
+#include "support/text_lines.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace waitwatch::cli {
 namespace {
+
+using testing::splitLines;
 
 struct Answer {
   int status = 200;
@@ -128,21 +131,13 @@ Output runCli(std::vector<std::string_view> args) {
   return r;
 }
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    out.push_back(l);
-  return out;
-}
-
 TEST(CliRemote, TheDaemonsViewWithAgesAndAlerts) {
   FakeDaemon daemon(daemonAnswers());
   const std::string url = daemon.url();
   const Output r = runCli({"--from", url});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
-  const auto t = lines(r.out);
+  const auto t = splitLines(r.out);
   ASSERT_GE(t.size(), 12u) << r.out;
   EXPECT_EQ(t[0].rfind("waitwatchd 0.1.0 at " + url + ", poll of ", 0), 0u) << t[0];
   EXPECT_NE(t[0].find("(every 5s)"), std::string::npos) << t[0];

@@ -12,19 +12,13 @@
 #include "cli/run.hpp"
 #include "cli/view.hpp"
 #include "support/shop.hpp"
+#include "support/text_lines.hpp"
 
 namespace waitwatch::cli {
 namespace {
 
 using testing::buildShop;
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);)
-    out.push_back(l);
-  return out;
-}
+using testing::splitLines;
 
 TEST(CliRender, PortsCarryTheirClass) {
   EXPECT_EQ(portWithClass(22), "22w");
@@ -39,7 +33,7 @@ TEST(CliRender, PortsCarryTheirClass) {
 
 TEST(CliRender, ProcessTableRowsSortedByCloseWait) {
   const auto shop = buildShop();
-  EXPECT_EQ(lines(renderProcessTable(shop.snapshot)),
+  EXPECT_EQ(splitLines(renderProcessTable(shop.snapshot)),
             (std::vector<std::string>{
                 "PID  USER      UNIT/CONTAINER       COMMAND                                 "
                 "ESTAB  CLOSE-WAIT  KIND  FIN-WAIT  LISTEN  OTHER  PORTS",
@@ -58,7 +52,7 @@ TEST(CliRender, ContainersShowByTheirNames) {
   java.name = "api";
   java.podName = "shop-0";
   java.podNamespace = "payments";
-  const auto t = lines(renderProcessTable(shop.snapshot));
+  const auto t = splitLines(renderProcessTable(shop.snapshot));
   ASSERT_EQ(t.size(), 4u);
   EXPECT_NE(t[3].find(" k8s:payments/shop-0/api "), std::string::npos) << t[3];
 }
@@ -70,7 +64,8 @@ TEST(CliRender, ProcessTableWithAgesCutsLongNamesInTheMiddle) {
   const std::vector<SocketAge> ages = {
       {Duration(3 * 3600'000 + 12 * 60'000), true}, {Duration(45'000), false}, {}};
   shop.snapshot.processes[0].closeWaitKinds.counts = {1, 1, 1};
-  const auto t = lines(renderProcessTable(shop.snapshot, RenderOptions{.closeWaitOldest = ages}));
+  const auto t =
+      splitLines(renderProcessTable(shop.snapshot, RenderOptions{.closeWaitOldest = ages}));
   ASSERT_EQ(t.size(), 4u);
   EXPECT_EQ(t[0],
             "PID  USER      UNIT/CONTAINER       COMMAND                                   ESTAB  "
@@ -87,7 +82,7 @@ TEST(CliRender, ProcessTableWithAgesCutsLongNamesInTheMiddle) {
   // Units that share a long prefix stay apart: the end, where they differ, is kept.
   shop.snapshot.processes[0].info.unit = "qa2-payments-settlement-reconciler-shard-07.service";
   shop.snapshot.processes[1].info.unit = "qa2-payments-settlement-reconciler-shard-08.service";
-  const auto u = lines(renderProcessTable(shop.snapshot));
+  const auto u = splitLines(renderProcessTable(shop.snapshot));
   EXPECT_NE(u[1].find(" qa2-payme...ler-shard-07.service "), std::string::npos) << u[1];
   EXPECT_NE(u[2].find(" qa2-payme...ler-shard-08.service "), std::string::npos) << u[2];
   // The letters are explained under the table, when there is a KIND column.
@@ -106,7 +101,7 @@ TEST(CliRender, ProcessTableShowsFdsAndWhenTheyRunOut) {
   p[0].maxFds = 1024;
   p[0].fdForecast = FdForecast{62.0, Duration(120'000)};
   p[1].openFds = 40;  // no limit known, no forecast
-  const auto t = lines(renderProcessTable(shop.snapshot));
+  const auto t = splitLines(renderProcessTable(shop.snapshot));
   ASSERT_EQ(t.size(), 4u);
   EXPECT_EQ(t[0],
             "PID  USER      UNIT/CONTAINER       COMMAND                                 ESTAB  "
@@ -129,7 +124,7 @@ TEST(CliRender, StateFilterShowsItsColumns) {
   const auto shop = buildShop();
   const Filter f{.states = stateBit(TcpState::CloseWait) | stateBit(TcpState::SynSent)};
   const auto v = filterWithSockets(shop.snapshot, shop.lines, f);
-  EXPECT_EQ(lines(renderProcessTable(v.snapshot, RenderOptions{.states = f.states})),
+  EXPECT_EQ(splitLines(renderProcessTable(v.snapshot, RenderOptions{.states = f.states})),
             (std::vector<std::string>{
                 "PID  USER      UNIT/CONTAINER       COMMAND                                 "
                 "SYN-SENT  CLOSE-WAIT  KIND",
@@ -167,7 +162,7 @@ TEST(CliRender, ClientSideCloseWaitHoldsPorts) {
   tw.portUsageRatio = 2.0 / 600;
   s.timeWait = {tw, leak};
   EXPECT_EQ(
-      lines(renderTimeWait(s)),
+      splitLines(renderTimeWait(s)),
       (std::vector<std::string>{
           "TIME-WAIT and CLOSE-WAIT by destination (client side: each holds a source port)",
           "SOURCE     DESTINATION      TIME-WAIT  LIVE  OF THEM CLOSE-WAIT  EPHEMERAL PORTS USED",
@@ -181,7 +176,7 @@ TEST(CliRender, ClientSideCloseWaitHoldsPorts) {
 
 TEST(CliRender, TimeWaitGroupsBothSides) {
   const auto shop = buildShop();
-  EXPECT_EQ(lines(renderTimeWait(shop.snapshot)),
+  EXPECT_EQ(splitLines(renderTimeWait(shop.snapshot)),
             (std::vector<std::string>{
                 "TIME-WAIT by destination (client side)",
                 "SOURCE    DESTINATION     TIME-WAIT  LIVE  EPHEMERAL PORTS USED",
@@ -208,7 +203,7 @@ TEST(CliRender, TimeWaitByCloserFromADaemon) {
   s.closers = {psql, nginx};
   s.timeWaitByCloser = {TimeWaitByCloser{0, 0, 3, 3}, TimeWaitByCloser{0, kNoIndex, 1, 0},
                         TimeWaitByCloser{1, 1, 2, 0}};
-  const auto all = lines(renderTimeWait(s));
+  const auto all = splitLines(renderTimeWait(s));
   const std::vector<std::string> tail(all.end() - 6, all.end());
   EXPECT_EQ(tail,
             (std::vector<std::string>{
@@ -227,7 +222,7 @@ TEST(CliRender, TimeWaitByCloserFromADaemon) {
   s.closers.push_back(curl);
   s.timeWaitByCloser.push_back(TimeWaitByCloser{0, 2, 1, 1});
   s.timeWaitByCloser.push_back(TimeWaitByCloser{0, 3, 1, 0});
-  const auto many = lines(renderTimeWait(s));
+  const auto many = splitLines(renderTimeWait(s));
   EXPECT_NE(std::find(many.begin(), many.end(),
                       "curl (2 processes)  app       -                10.0.0.9:5432           "
                       "        2    0.2"),
@@ -252,7 +247,7 @@ TEST(CliRender, TimeWaitGroupsBeyondTheLimitAreSummed) {
     g.portUsageRatio = static_cast<double>(g.timeWait) / 28232.0;
     s.timeWait.push_back(g);
   }
-  EXPECT_EQ(lines(renderTimeWait(s, RenderOptions{.maxTimeWaitGroups = 2})),
+  EXPECT_EQ(splitLines(renderTimeWait(s, RenderOptions{.maxTimeWaitGroups = 2})),
             (std::vector<std::string>{
                 "TIME-WAIT by destination (client side)",
                 "SOURCE    DESTINATION    TIME-WAIT  LIVE  EPHEMERAL PORTS USED",
@@ -275,7 +270,7 @@ TEST(CliRender, TotalsPerNamespaceAndState) {
   blue.ref = NetnsRef{2, "blue", {}};
   blue.states[TcpState::Listen] = 1;
   shop.snapshot.namespaces.push_back(blue);
-  EXPECT_EQ(lines(renderTotals(shop.snapshot)),
+  EXPECT_EQ(splitLines(renderTotals(shop.snapshot)),
             (std::vector<std::string>{
                 "net:[4026531840]  18 TCP sockets: ESTAB 4, SYN-SENT 1, FIN-WAIT-2 1, TIME-WAIT 6, "
                 "CLOSE-WAIT 4, LISTEN 2",
@@ -289,7 +284,7 @@ TEST(CliRender, SocketLinesLikeSs) {
   const auto shop = buildShop();
   const auto v = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {8080}});
   EXPECT_EQ(
-      lines(renderSockets(v.snapshot, v.sockets)),
+      splitLines(renderSockets(v.snapshot, v.sockets)),
       (std::vector<std::string>{
           "STATE       RECV-Q  SEND-Q  LOCAL           PEER             PROCESS",
           "FIN-WAIT-2       0       0  10.0.0.1:8080r  10.0.0.5:51000e  -",
@@ -301,7 +296,7 @@ TEST(CliRender, SocketLinesLikeSs) {
           "LISTEN           0       0  0.0.0.0:8080r   0.0.0.0:*        nginx[100]",
       }));
   const auto tw = filterWithSockets(shop.snapshot, shop.lines, Filter{.ports = {80}});
-  const auto t = lines(renderSockets(tw.snapshot, tw.sockets));
+  const auto t = splitLines(renderSockets(tw.snapshot, tw.sockets));
   EXPECT_NE(std::find(t.begin(), t.end(),
                       "TIME-WAIT       0       0  10.0.0.1:80w  10.0.0.7:30001r  -  42s left"),
             t.end())
@@ -351,7 +346,7 @@ TEST(CliRender, UdpBoundPortsPerProcess) {
   line(TcpState::Close, "0.0.0.0:67", "0.0.0.0:0", 1);
   line(TcpState::Established, "10.0.0.1:53001", "10.0.0.53:53", 2);
   line(TcpState::Close, "0.0.0.0:5353", "0.0.0.0:0", kNoIndex);
-  EXPECT_EQ(lines(renderUdp(udp, sockets)),
+  EXPECT_EQ(splitLines(renderUdp(udp, sockets)),
             (std::vector<std::string>{
                 "UDP sockets by process (4 sockets, 1 without a visible owner)",
                 "PID  USER     UNIT/CONTAINER   COMMAND     SOCKETS  CONNECTED  BOUND PORTS",
@@ -368,7 +363,7 @@ TEST(CliRender, UdpBoundPortsPerProcess) {
             nlohmann::json::parse(R"({"port":53,"class":"well-known"})"));
   ASSERT_EQ(j["socket_list"].size(), 4u);
   EXPECT_EQ(j["socket_list"][0]["state"], "UNCONN");
-  const auto t = lines(renderSockets(udp, sockets, true));
+  const auto t = splitLines(renderSockets(udp, sockets, true));
   ASSERT_EQ(t.size(), 5u);
   EXPECT_EQ(t[1], "ESTAB        0       0  10.0.0.1:53001e  10.0.0.53:53w  dnsmasq[53]");
   EXPECT_EQ(t[2], "UNCONN       0       0  0.0.0.0:53w      0.0.0.0:*      dnsmasq[53]");
@@ -386,7 +381,7 @@ TEST(CliRender, AlertsMostSevereFirst) {
       {.rule = "close-wait-leak",
        .severity = "critical",
        .message = "nginx[100] (nginx.service) holds 523 CLOSE_WAIT sockets on :8080"}};
-  EXPECT_EQ(lines(renderAlerts(alerts)),
+  EXPECT_EQ(splitLines(renderAlerts(alerts)),
             (std::vector<std::string>{
                 "2 alerts firing",
                 "  critical  close-wait-leak",
@@ -399,7 +394,7 @@ TEST(CliRender, AlertsMostSevereFirst) {
 
 TEST(CliRender, StateTableOfTheFirstVersion) {
   const auto shop = buildShop();
-  EXPECT_EQ(lines(renderStateTable(shop.snapshot)),
+  EXPECT_EQ(splitLines(renderStateTable(shop.snapshot)),
             (std::vector<std::string>{
                 "NETNS             ESTAB  SYN-SENT  SYN-RECV  FIN-WAIT-1  FIN-WAIT-2  TIME-WAIT  "
                 "UNCONN  CLOSE-WAIT  LAST-ACK  LISTEN  CLOSING  TOTAL",
