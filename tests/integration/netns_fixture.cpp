@@ -198,14 +198,17 @@ Result<NetworkNamespace> NetworkNamespace::create() {
       r.exitCode != 0) {
     return Error{0, "bringing lo up in " + name + ": " + r.describe()};
   }
-  // Tests count TIME_WAIT sockets exactly. By default (tcp_tw_reuse 2) a new loopback
-  // connection may take over a TIME_WAIT socket whose peer last spoke over a second ago
-  // (net/ipv4/tcp_ipv4.c, tcp_twsk_unique()), and the connection it belonged to then ends in
-  // a reset, not in TIME_WAIT: a slow run would lose sockets it counts.
-  if (auto r = runCommand({"ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=0"},
-                          Millis(20000));
-      r.exitCode != 0) {
-    return Error{0, "net.ipv4.tcp_tw_reuse=0 in " + name + ": " + r.describe()};
+  // Tests count TIME_WAIT sockets exactly, and two kernel defaults lose some on a loaded host.
+  // tcp_tw_reuse 2: a new loopback connection may take over a TIME_WAIT socket whose peer last
+  // spoke over a second ago (net/ipv4/tcp_ipv4.c, tcp_twsk_unique()). tcp_rfc1337 0: a reset
+  // kills a TIME_WAIT socket (net/ipv4/tcp_minisocks.c, tcp_timewait_state_process()); when a
+  // slow ACK makes the passive closer retransmit its FIN, the active closer's repeated ACK
+  // reaches only the listener, which answers with a reset (tcp_rcv_state_process(), LISTEN).
+  for (const char* setting : {"net.ipv4.tcp_tw_reuse=0", "net.ipv4.tcp_rfc1337=1"}) {
+    if (auto r = runCommand({"ip", "netns", "exec", name, "sysctl", "-qw", setting}, Millis(20000));
+        r.exitCode != 0) {
+      return Error{0, std::string(setting) + " in " + name + ": " + r.describe()};
+    }
   }
   struct stat st {};
   const std::string path = std::string(kRunNetns) + "/" + name;

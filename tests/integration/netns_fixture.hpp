@@ -38,7 +38,8 @@ CommandResult runCommand(const std::vector<std::string>& argv, Millis timeout = 
 
 bool isRoot();
 
-// A network namespace of its own (`ip netns add ww-<pid>-<n>`) with lo up.
+// A network namespace of its own (`ip netns add ww-<pid>-<n>`) with lo up, where TIME_WAIT
+// sockets live their full 60 s: tcp_tw_reuse 0 and tcp_rfc1337 1.
 class NetworkNamespace {
  public:
   static Result<NetworkNamespace> create();
