@@ -46,6 +46,9 @@ json alertToJson(const Alert& a, const PollClock& clock) {
            {"user", g.user},
            {"unit", g.unit},
            {"container", g.container},
+           {"container_name", g.containerName},
+           {"pod", g.pod},
+           {"pod_namespace", g.podNamespace},
            {"netns", g.netns},
            {"processes", g.processes}}},
          {"reasons", std::move(reasons)},
@@ -146,7 +149,10 @@ Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
       }
       for (auto [key, member] :
            {std::pair{"kind", &AlertSummary::groupKind}, std::pair{"unit", &AlertSummary::unit},
-            std::pair{"container", &AlertSummary::container}}) {
+            std::pair{"container", &AlertSummary::container},
+            std::pair{"container_name", &AlertSummary::containerName},
+            std::pair{"pod", &AlertSummary::pod},
+            std::pair{"pod_namespace", &AlertSummary::podNamespace}}) {
         if (!g.contains(key)) continue;
         if (!g[key].is_string())
           return Error{EBADMSG, where + ".group." + key + ": expected a string"};

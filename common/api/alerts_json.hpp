@@ -47,6 +47,9 @@ struct AlertSummary {
   std::uint64_t startTime = 0;
   std::string unit{};
   std::string container{};
+  std::string containerName{};  // where the runtime's files named them
+  std::string pod{};
+  std::string podNamespace{};
   bool operator==(const AlertSummary&) const = default;
 };
 

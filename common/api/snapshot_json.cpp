@@ -51,6 +51,8 @@ json processJson(const Snapshot& s, std::size_t i, const SnapshotJsonOptions& o)
             {"pod_name", p.info.container.podName},
             {"pod_namespace", p.info.container.podNamespace},
             {"pod_uid", p.info.container.pod},
+            {"compose_project", p.info.container.composeProject},
+            {"compose_service", p.info.container.composeService},
             {"netns", netnsLabel(s, p.netns)},
             {"states", stateCountsJson(p.states)},
             {"close_wait_kinds", closeWaitKindsJson(p.closeWaitKinds)},
@@ -388,6 +390,10 @@ Result<void> readProcess(const Node& n, SnapshotDocument& doc) {
   p.info.container.name = containerName;
   p.info.container.podName = podName;
   p.info.container.podNamespace = podNamespace;
+  WW_TRY(composeProject, optionalString(n, "compose_project"));
+  WW_TRY(composeService, optionalString(n, "compose_service"));
+  p.info.container.composeProject = composeProject;
+  p.info.container.composeService = composeService;
   WW_TRY(cmdline, optionalString(n, "cmdline"));
   p.info.cmdline = cmdline;
   WW_TRY(exe, optionalString(n, "exe"));

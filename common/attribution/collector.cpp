@@ -292,6 +292,8 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
     containerNames_.sweep(now);
     stats_.containerNames = containerNames_.stats();
     stats_.containerNameMiss = containerNames_.lastMiss();
+    out.containerNameLookups = stats_.containerNames.reads;
+    out.containerNameMisses = stats_.containerNames.misses;
   }
   owners_->endPoll();
   stats_.resolver = owners_->stats();
@@ -308,6 +310,8 @@ void Collector::nameContainers(Snapshot& out, TimePoint now) {
     c.name = n.name;
     c.podName = n.podName;
     c.podNamespace = n.podNamespace;
+    c.composeProject = n.composeProject;
+    c.composeService = n.composeService;
     if (c.pod.empty()) c.pod = n.podUid;
   };
   for (ProcessEntry& p : out.processes)

@@ -17,4 +17,8 @@ std::string ContainerInfo::displayName() const {
   return shortName();
 }
 
+std::string ContainerInfo::labelName() const {
+  return name.empty() ? shortName() : name;
+}
+
 }  // namespace waitwatch

@@ -22,10 +22,13 @@ struct ContainerInfo {
   std::string id;       // full container id
   std::string pod;      // Kubernetes pod uid, where the cgroup path or the runtime names one
   // From the runtime's own files (containers/container_names.hpp); empty where not found: the
-  // container's name (in Kubernetes, its name in the pod), the pod's name and namespace.
+  // container's name (in Kubernetes, its name in the pod), the pod's name and namespace, and
+  // Docker Compose's project and service where Compose started it.
   std::string name{};
   std::string podName{};
   std::string podNamespace{};
+  std::string composeProject{};
+  std::string composeService{};
   [[nodiscard]] bool empty() const { return runtime.empty(); }
   // "docker:0123456789ab" (12-char id, as `docker ps` shows); "" when not in a container. Stable
   // for the container's life: what groups and keys use.
@@ -33,6 +36,9 @@ struct ContainerInfo {
   // What an operator knows it by: "k8s:payments/checkout-7d9f-x2k4/api" for a Kubernetes
   // container, "docker:shop-web-1" for a named one, else shortName().
   [[nodiscard]] std::string displayName() const;
+  // The metrics' `container` label: the name (in Kubernetes the container's name in its pod, as
+  // kube-state-metrics and cAdvisor label it), shortName() only when no name was found.
+  [[nodiscard]] std::string labelName() const;
   bool operator==(const ContainerInfo&) const = default;
 };
 

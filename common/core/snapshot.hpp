@@ -196,6 +196,10 @@ struct Snapshot {
   // exited between the dump and the /proc walk), by reason.
   std::uint64_t unattributedNoPermission = 0;
   std::uint64_t unattributedVanished = 0;
+  // Container ids looked up in the runtimes' files since the collector started, and of those the
+  // ones no file named (shown by id).
+  std::uint64_t containerNameLookups = 0;
+  std::uint64_t containerNameMisses = 0;
 
   // An address of `addresses`; the unspecified address for an index outside it (bad input
   // never reads out of bounds).

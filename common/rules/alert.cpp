@@ -21,9 +21,10 @@ constexpr EnumNames<AlertReason, 7> kAlertReasons({{AlertReason::OldSockets, "ol
                                                    {AlertReason::TimeWaitOverflow,
                                                     "time_wait_overflow"},
                                                    {AlertReason::FdExhaustion, "fd_exhaustion"}});
-constexpr EnumNames<GroupKind, 6> kGroupKinds({{GroupKind::Process, "process"},
+constexpr EnumNames<GroupKind, 7> kGroupKinds({{GroupKind::Process, "process"},
                                                {GroupKind::Unit, "unit"},
                                                {GroupKind::Container, "container"},
+                                               {GroupKind::Pod, "pod"},
                                                {GroupKind::Unattributed, "unattributed"},
                                                {GroupKind::Destination, "destination"},
                                                {GroupKind::Namespace, "namespace"}});
@@ -74,6 +75,24 @@ std::string_view groupKindName(GroupKind k) {
 }
 std::optional<GroupKind> parseGroupKind(std::string_view text) {
   return kGroupKinds.parse(text);
+}
+
+void setContainer(AlertGroup& g, const ContainerInfo& c) {
+  g.container = c.shortName();
+  g.containerName = c.name;
+  g.pod = c.podName;
+  g.podNamespace = c.podNamespace;
+}
+
+std::string containerText(const AlertGroup& g) {
+  if (!g.pod.empty()) {
+    std::string out = "pod " + (g.podNamespace.empty() ? "" : g.podNamespace + "/") + g.pod;
+    if (!g.containerName.empty()) out += ", container " + g.containerName;
+    return out;
+  }
+  if (!g.containerName.empty()) return "container " + g.containerName;
+  if (!g.container.empty()) return "container " + g.container;
+  return {};
 }
 
 }  // namespace waitwatch

@@ -56,6 +56,7 @@ enum class GroupKind : std::uint8_t {
   Process,       // pid + start time + netns: a reused pid is a new group
   Unit,          // systemd unit + netns (processes with no unit fall back to Process)
   Container,     // container + netns (processes in no container fall back to Process)
+  Pod,           // Kubernetes pod + netns (processes in no pod fall back to Process)
   Unattributed,  // CLOSE_WAIT sockets with no visible owner, per netns
   Destination,   // time_wait: (netns, source address, destination endpoint)
   Namespace,     // time_wait: a whole namespace
@@ -77,8 +78,19 @@ struct AlertGroup {
   std::string netns;      // NetnsRef::label()
   std::uint64_t netnsInode = 0;
   std::uint32_t processes = 0;  // close_wait: processes in the group holding counted sockets
+  // Where the runtime's files name them: the container's name (else empty), and the Kubernetes
+  // pod's name and namespace.
+  std::string containerName{};
+  std::string pod{};
+  std::string podNamespace{};
   bool operator==(const AlertGroup&) const = default;
 };
+
+// Sets the group's container fields from the process's container.
+void setContainer(AlertGroup& g, const ContainerInfo& c);
+// How alert texts name the group's container: "pod payments/checkout-7d9f-x2k4, container api",
+// "container shop-web-1", "container docker:0123456789ab"; "" when not in one.
+std::string containerText(const AlertGroup& g);
 
 struct PortCount {
   std::uint16_t port = 0;

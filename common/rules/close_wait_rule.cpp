@@ -345,6 +345,9 @@ class CloseWaitEvaluator final : public RuleEvaluator {
     } else if (rs.rule.closeWait.groupBy == GroupBy::Container && !pe.info.container.empty()) {
       kind = GroupKind::Container;
       key = "container:" + pe.info.container.runtime + ":" + pe.info.container.id + ":" + inode;
+    } else if (rs.rule.closeWait.groupBy == GroupBy::Pod && !pe.info.container.pod.empty()) {
+      kind = GroupKind::Pod;
+      key = "pod:" + pe.info.container.pod + ":" + inode;
     } else {
       key = "process:" + std::to_string(pe.info.key.pid) + "@" +
             std::to_string(pe.info.key.startTime) + ":" + inode;
@@ -391,7 +394,7 @@ class CloseWaitEvaluator final : public RuleEvaluator {
     g.comm = info.comm;
     g.user = info.user.empty() ? std::to_string(info.uid) : info.user;
     g.unit = info.unit;
-    g.container = info.container.shortName();
+    setContainer(g, info.container);
   }
 
   // Starts a close_wait rule's pass over this poll's sockets.
@@ -410,9 +413,10 @@ class CloseWaitEvaluator final : public RuleEvaluator {
   std::vector<CloseWaitPass> passes_;  // one per close_wait rule
 };
 
-constexpr EnumNames<GroupBy, 3> kGroupBy({{GroupBy::Process, "process"},
+constexpr EnumNames<GroupBy, 4> kGroupBy({{GroupBy::Process, "process"},
                                           {GroupBy::Unit, "unit"},
-                                          {GroupBy::Container, "container"}});
+                                          {GroupBy::Container, "container"},
+                                          {GroupBy::Pod, "pod"}});
 
 constexpr std::array<std::string_view, 6> kKeys = {
     "group_by", "min_sockets", "min_age", "growth", "growth_window", "fd_exhaustion_within"};
@@ -477,6 +481,10 @@ std::string_view groupByName(GroupBy g) {
 
 std::optional<GroupBy> parseGroupBy(std::string_view name) {
   return kGroupBy.parse(name);
+}
+
+std::string groupByNames() {
+  return kGroupBy.quotedList();
 }
 
 const RuleTypeDefinition& closeWaitRuleType() {

@@ -29,15 +29,18 @@ constexpr Duration kMaxPollInterval{60'000};
 constexpr std::size_t kMaxRuleNameLength = 64;
 
 // The keys each object accepts: the validator and the JSON Schema test share these.
-constexpr std::array<std::string_view, 8> kTopLevelKeys = {
-    "$schema", "poll_interval", "listen", "namespaces", "metrics", "alerts", "forecast", "rules"};
+constexpr std::array<std::string_view, 9> kTopLevelKeys = {"$schema",    "poll_interval", "listen",
+                                                           "namespaces", "metrics",       "alerts",
+                                                           "forecast",   "containers",    "rules"};
+constexpr std::array<std::string_view, 2> kContainersKeys = {"names", "root"};
 constexpr std::array<std::string_view, 2> kMetricsKeys = {"include_pid", "max_groups"};
 constexpr std::array<std::string_view, 1> kAlertsKeys = {"reminder_interval"};
 constexpr std::array<std::string_view, 1> kForecastKeys = {"window"};
 
 constexpr std::array<std::string_view, 2> kMatchKeys = {"include", "exclude"};
-constexpr std::array<std::string_view, 7> kSelectorKeys = {
-    "comm", "unit", "container", "user", "local_port", "destination", "destination_port"};
+constexpr std::array<std::string_view, 10> kSelectorKeys = {
+    "comm",      "unit", "container",  "container_name", "pod",
+    "namespace", "user", "local_port", "destination",    "destination_port"};
 
 // A rule object's keys: the common ones, then its type's.
 std::vector<std::string_view> ruleKeys(const RuleTypeDefinition& type) {
@@ -160,6 +163,9 @@ class Validator : public ConfigReader {
       if (key == "comm") good = globs(value, p, out.comm);
       if (key == "unit") good = globs(value, p, out.unit);
       if (key == "container") good = globs(value, p, out.container);
+      if (key == "container_name") good = globs(value, p, out.containerName);
+      if (key == "pod") good = globs(value, p, out.pod);
+      if (key == "namespace") good = globs(value, p, out.podNamespace);
       if (key == "user") good = users(value, p, out.user);
       if (key == "local_port") good = localPorts(value, p, out.localPort);
       if (key == "destination") good = cidrs(value, p, out.destination);
@@ -333,6 +339,20 @@ class Validator : public ConfigReader {
         }
       }
     }
+    if (root.contains("containers")) {
+      const json& c = root["containers"];
+      if (!object(c, "containers") || !knownKeys(c, "containers", kContainersKeys)) return false;
+      if (c.contains("names") && !boolean(c["names"], "containers.names", out.containers.names)) {
+        return false;
+      }
+      if (c.contains("root")) {
+        if (!string(c["root"], "containers.root", out.containers.root)) return false;
+        if (!out.containers.root.starts_with('/')) {
+          return fail("containers.root", jsonQuote(config_json::shorten(out.containers.root, 64)) +
+                                             " is not an absolute path");
+        }
+      }
+    }
     if (root.contains("rules")) {
       const json& rules = root["rules"];
       if (!rules.is_array()) {
@@ -370,6 +390,7 @@ std::vector<ConfigKeySet> configKeySets() {
           set("metrics", kMetricsKeys),
           set("alerts", kAlertsKeys),
           set("forecast", kForecastKeys),
+          set("containers", kContainersKeys),
           set("match", kMatchKeys),
           set("selector", kSelectorKeys),
           set("rule(close_wait)", ruleKeys(closeWaitRuleType())),

@@ -29,9 +29,10 @@ class ConfigReader;
 inline constexpr std::string_view kDefaultListen = "0.0.0.0:9929";
 inline constexpr std::string_view kDefaultConfigPath = "/etc/waitwatch/waitwatch.json";
 
-enum class GroupBy : std::uint8_t { Process, Unit, Container };
-std::string_view groupByName(GroupBy g);  // "process", "unit", "container"
+enum class GroupBy : std::uint8_t { Process, Unit, Container, Pod };
+std::string_view groupByName(GroupBy g);  // "process", "unit", "container", "pod"
 std::optional<GroupBy> parseGroupBy(std::string_view name);
+std::string groupByNames();  // "\"process\", \"unit\", \"container\" or \"pod\"", for errors
 
 // An inclusive port range; a single port is {p, p}.
 struct PortRange {
@@ -56,15 +57,21 @@ struct LocalPortSelector {
 // One side of `match`. Each key is a list of alternatives (any may match). Empty lists are
 // absent keys.
 struct Selector {
-  std::vector<Glob> comm;         // process name, /proc/<pid>/comm
-  std::vector<Glob> unit;         // systemd unit
-  std::vector<Glob> container;    // matched against "runtime:shortid" and the full id
+  std::vector<Glob> comm;       // process name, /proc/<pid>/comm
+  std::vector<Glob> unit;       // systemd unit
+  std::vector<Glob> container;  // matched against "runtime:shortid" and the full id
+  // From the runtime's files: the container's name (in Kubernetes, its name in the pod), and
+  // the Kubernetes pod's name and namespace.
+  std::vector<Glob> containerName;
+  std::vector<Glob> pod;
+  std::vector<Glob> podNamespace;
   std::vector<std::string> user;  // user name or numeric uid
   std::vector<LocalPortSelector> localPort;
   std::vector<Cidr> destination;           // remote address of the socket / TIME_WAIT pair
   std::vector<PortRange> destinationPort;  // remote port
   [[nodiscard]] bool empty() const {
-    return comm.empty() && unit.empty() && container.empty() && user.empty() && localPort.empty() &&
+    return comm.empty() && unit.empty() && container.empty() && containerName.empty() &&
+           pod.empty() && podNamespace.empty() && user.empty() && localPort.empty() &&
            destination.empty() && destinationPort.empty();
   }
   bool operator==(const Selector&) const = default;
@@ -141,6 +148,15 @@ struct ForecastOptions {
   bool operator==(const ForecastOptions&) const = default;
 };
 
+// Container names (containers/container_names.hpp): looked up in the runtimes' own files under
+// `root`, where the host's filesystem is ("/" on the host; a DaemonSet mounts the runtimes'
+// directories at the same paths).
+struct ContainerOptions {
+  bool names = true;
+  std::string root = "/";
+  bool operator==(const ContainerOptions&) const = default;
+};
+
 struct Config {
   Duration pollInterval{5'000};
   std::string listen{kDefaultListen};                        // "ADDR:PORT", "[V6ADDR]:PORT"
@@ -148,6 +164,7 @@ struct Config {
   MetricsOptions metrics;
   AlertOptions alerts;
   ForecastOptions forecast;
+  ContainerOptions containers;
   std::vector<Rule> rules;
   bool operator==(const Config&) const = default;
 

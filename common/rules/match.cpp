@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <string>
+#include <tuple>
 
 namespace waitwatch {
 namespace {
@@ -24,7 +25,9 @@ bool dimension(const std::vector<Pattern>& include, const std::vector<Pattern>& 
 
 bool usesProcessDimensions(const Match& m) {
   for (const Selector* s : {&m.include, &m.exclude}) {
-    if (!s->comm.empty() || !s->unit.empty() || !s->container.empty() || !s->user.empty()) {
+    if (!s->comm.empty() || !s->unit.empty() || !s->container.empty() ||
+        !s->containerName.empty() || !s->pod.empty() || !s->podNamespace.empty() ||
+        !s->user.empty()) {
       return true;
     }
   }
@@ -63,6 +66,17 @@ bool passesProcess(const Match& m, const ProcessInfo* process, std::optional<std
     if (!dimension(in.container, ex.container, inContainer, [&](const Glob& g) {
           return g.matches(shortName) || g.matches(fullName) || g.matches(process->container.id);
         })) {
+      return false;
+    }
+  }
+  // Names the runtime's files gave: a container whose name was not found has none to match.
+  for (auto [includes, excludes, member] :
+       {std::tuple{&in.containerName, &ex.containerName, &ContainerInfo::name},
+        std::tuple{&in.pod, &ex.pod, &ContainerInfo::podName},
+        std::tuple{&in.podNamespace, &ex.podNamespace, &ContainerInfo::podNamespace}}) {
+    const bool present = hasProcess && !(process->container.*member).empty();
+    if (!dimension(*includes, *excludes, present,
+                   [&](const Glob& g) { return g.matches(process->container.*member); })) {
       return false;
     }
   }

@@ -42,14 +42,21 @@ std::string who(const Alert& a) {
     case GroupKind::Process:
       out = (g.comm.empty() ? std::string("pid") : g.comm) + "[" + std::to_string(g.pid) + "]";
       if (!g.container.empty()) {
-        out += " (" + g.container + ")";
+        out += " (" + containerText(g) + ")";
       } else if (!g.unit.empty()) {
         out += " (" + g.unit + ")";
       }
       break;
     case GroupKind::Unit:
-    case GroupKind::Container: {
-      out = g.kind == GroupKind::Unit ? g.unit : "container " + g.container;
+    case GroupKind::Container:
+    case GroupKind::Pod: {
+      if (g.kind == GroupKind::Unit) {
+        out = g.unit;
+      } else if (g.kind == GroupKind::Container) {
+        out = containerText(g);
+      } else {
+        out = "pod " + (g.podNamespace.empty() ? "" : g.podNamespace + "/") + g.pod;
+      }
       std::string inner = g.comm;
       if (g.processes > 1) {
         inner += (inner.empty() ? "" : ", ") + plural(g.processes, "process", "processes");
@@ -224,7 +231,7 @@ std::string closerText(const Alert& a, bool ofThem) {
   std::string name = (a.group.comm.empty() ? std::string("pid") : a.group.comm);
   if (a.group.pid != 0) name += "[" + std::to_string(a.group.pid) + "]";
   if (!a.group.container.empty()) {
-    name += " (" + a.group.container + ")";
+    name += " (" + containerText(a.group) + ")";
   } else if (!a.group.unit.empty()) {
     name += " (" + a.group.unit + ")";
   }
@@ -285,7 +292,7 @@ std::string timeWaitMessage(const Alert& a) {
   }
 
   if (a.group.kind == GroupKind::Process || a.group.kind == GroupKind::Unit ||
-      a.group.kind == GroupKind::Container) {
+      a.group.kind == GroupKind::Container || a.group.kind == GroupKind::Pod) {
     return closerMessage(a, suffix);
   }
   std::string out =

@@ -229,7 +229,7 @@ class TimeWaitEvaluator final : public RuleEvaluator {
     a.group.comm = top->comm;
     a.group.user = top->user;
     a.group.unit = top->unit;
-    a.group.container = top->container.shortName();
+    setContainer(a.group, top->container);
   }
 
   bool passesTimeWait(const Match& m, const Snapshot& snap, const TimeWaitGroup& tg,
@@ -287,6 +287,9 @@ class TimeWaitEvaluator final : public RuleEvaluator {
       } else if (*tw.groupBy == GroupBy::Container && !c.container.empty()) {
         kind = GroupKind::Container;
         key = "closer:container:" + c.container.runtime + ":" + c.container.id + ":" + inode;
+      } else if (*tw.groupBy == GroupBy::Pod && !c.container.pod.empty()) {
+        kind = GroupKind::Pod;
+        key = "closer:pod:" + c.container.pod + ":" + inode;
       } else {
         key = "closer:process:" + std::to_string(c.key.pid) + "@" +
               std::to_string(c.key.startTime) + ":" + c.comm + ":" + inode;
@@ -374,7 +377,7 @@ class TimeWaitEvaluator final : public RuleEvaluator {
       alert.group.comm = c.comm;
       alert.group.user = c.user;
       alert.group.unit = c.unit;
-      alert.group.container = c.container.shortName();
+      setContainer(alert.group, c.container);
     }
   }
 
@@ -479,8 +482,7 @@ bool readSection(ConfigReader& in, const nlohmann::json& v, const std::string& p
       const std::optional<GroupBy> groupBy = parseGroupBy(g);
       if (!groupBy) {
         return in.fail(p, config_json::jsonQuote(g) +
-                              " is not a grouping, expected \"destination\", \"process\", "
-                              "\"unit\" or \"container\"");
+                              " is not a grouping, expected \"destination\", " + groupByNames());
       }
       if (r.timeWaitOverflow) {
         return in.fail(in.child(path, "time_wait_overflow"),

@@ -171,6 +171,9 @@ json alertJson(const Alert& a) {
             {"user", g.user},
             {"unit", g.unit},
             {"container", g.container},
+            {"container_name", g.containerName},
+            {"pod", g.pod},
+            {"pod_namespace", g.podNamespace},
             {"netns", g.netns},
             {"netns_inode", g.netnsInode},
             {"processes", g.processes}}},
@@ -217,6 +220,12 @@ Alert readAlert(const In& in) {
   a.group.user = g["user"].text();
   a.group.unit = g["unit"].text();
   a.group.container = g["container"].text();
+  // Not in files of versions that did not name containers.
+  for (auto [key, member] :
+       {std::pair{"container_name", &AlertGroup::containerName}, std::pair{"pod", &AlertGroup::pod},
+        std::pair{"pod_namespace", &AlertGroup::podNamespace}}) {
+    if (g.has(key)) a.group.*member = g[key].text();
+  }
   a.group.netns = g["netns"].text();
   a.group.netnsInode = g["netns_inode"].u64();
   a.group.processes = static_cast<std::uint32_t>(g["processes"].u64(0xffffffffu));

@@ -104,6 +104,30 @@ Result<void> applyUnit(std::string_view value, CliOptions& o) {
   return {};
 }
 
+// --container, --pod, --namespace: comma-separated names.
+Result<void> applyNames(std::string_view option, std::string_view what, std::string_view value,
+                        std::vector<std::string>& out) {
+  for (std::string_view item : splitList(value)) {
+    if (item.empty()) {
+      return bad(std::string(option) + ": an empty name (expected " + std::string(what) + ")");
+    }
+    addUnique(out, std::string(item));
+  }
+  return {};
+}
+
+Result<void> applyContainer(std::string_view value, CliOptions& o) {
+  return applyNames("--container", "a container's name or id", value, o.filter.containers);
+}
+
+Result<void> applyPod(std::string_view value, CliOptions& o) {
+  return applyNames("--pod", "a Kubernetes pod's name", value, o.filter.pods);
+}
+
+Result<void> applyPodNamespace(std::string_view value, CliOptions& o) {
+  return applyNames("--namespace", "a Kubernetes namespace", value, o.filter.podNamespaces);
+}
+
 Result<void> applyWatch(std::string_view value, CliOptions& o) {
   // Plain seconds ("2", "0.5") as netstat and watch take them, or a duration ("500ms", "1m").
   std::optional<Duration> d;
@@ -179,6 +203,12 @@ constexpr ValueOption kValueOptions[] = {
     {"--port", "--port needs a value: a port number", applyPort},
     {"--pid", "--pid needs a value: a process id", applyPid},
     {"--unit", "--unit needs a value: a systemd unit or a container", applyUnit},
+    {"--container", "--container needs a value: a container's name or id", applyContainer},
+    {"--pod", "--pod needs a value: a Kubernetes pod's name", applyPod},
+    {"--namespace",
+     "--namespace needs a value: a Kubernetes namespace (--netns is the network "
+     "namespace)",
+     applyPodNamespace},
     {"--watch", "--watch needs a value: the interval in seconds", applyWatch},
     {"--from", "--from needs a value: the daemon's address, http://HOST:PORT", applyFrom},
     {"--cacert",
@@ -359,6 +389,11 @@ Filters (a list may be comma-separated, and an option may be repeated):
   --pid PID          sockets held by process PID
   --unit NAME        sockets held by processes of systemd unit NAME (nginx.service), or of a
                      container (docker:0123456789ab, or the container id or its prefix)
+  --container NAME   sockets held by processes of a container: its name (as docker ps, or in
+                     Kubernetes the container's name in its pod), or its id or id prefix
+  --pod NAME         sockets held by processes of a Kubernetes pod
+  --namespace NAME   sockets held by processes of pods in Kubernetes namespace NAME (the
+                     network namespace is --netns)
 
 Views:
   --sockets          one line per socket with its owners, like `ss -tanp`

@@ -21,12 +21,17 @@ struct Filter {
   std::vector<std::uint16_t> ports{};  // local or remote port
   std::vector<std::int32_t> pids{};
   std::vector<std::string> units{};  // systemd unit, or container (runtime:id, id or id prefix)
+  std::vector<std::string> containers{};     // container name, runtime:name, id or id prefix
+  std::vector<std::string> pods{};           // Kubernetes pod name (or uid)
+  std::vector<std::string> podNamespaces{};  // Kubernetes namespace
 
-  [[nodiscard]] bool empty() const {
-    return states == 0 && ports.empty() && pids.empty() && units.empty();
+  [[nodiscard]] bool empty() const { return states == 0 && ports.empty() && !selectsOwners(); }
+  // A filter on who holds the sockets (--pid, --unit, --container, --pod, --namespace), not
+  // only on the sockets themselves.
+  [[nodiscard]] bool selectsOwners() const {
+    return !pids.empty() || !units.empty() || !containers.empty() || !pods.empty() ||
+           !podNamespaces.empty();
   }
-  // A filter on who holds the sockets (--pid, --unit), not only on the sockets themselves.
-  [[nodiscard]] bool selectsOwners() const { return !pids.empty() || !units.empty(); }
 };
 
 struct CliOptions {

@@ -16,6 +16,10 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+// Wide enough for a Kubernetes container ("k8s:payments/checkout-7d9f-x2k4/api") and a
+// templated unit; longer ones are cut in the middle.
+constexpr std::size_t kOwnerWidth = 48;
+
 struct Column {
   std::string header;
   bool right = false;     // numbers
@@ -267,7 +271,7 @@ std::string renderProcessTable(const Snapshot& s, const RenderOptions& o) {
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"PID", true, 0});
   columns.push_back({"USER", false, 12});
-  columns.push_back({"UNIT/CONTAINER", false, 32, true});
+  columns.push_back({"UNIT/CONTAINER", false, kOwnerWidth, true});
   columns.push_back({"COMMAND", false, o.commandWidth, true});
   for (const CountColumn& c : counts) {
     columns.push_back({c.header, true, 0});
@@ -376,7 +380,7 @@ std::string renderTimeWaitClosers(const Snapshot& s, const RenderOptions& o) {
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"CLOSED BY", false, 0});
   columns.push_back({"USER", false, 12});
-  columns.push_back({"UNIT/CONTAINER", false, 32, true});
+  columns.push_back({"UNIT/CONTAINER", false, kOwnerWidth, true});
   columns.push_back({"TO", false, 0});
   columns.push_back({"TIME-WAIT", true, 0});
   columns.push_back({"NEW/S", true, 0});
@@ -634,7 +638,7 @@ std::string renderUdp(const Snapshot& udp, std::span<const SocketLine> sockets) 
   if (multiNs) columns.push_back({"NETNS", false, 20});
   columns.push_back({"PID", true, 0});
   columns.push_back({"USER", false, 12});
-  columns.push_back({"UNIT/CONTAINER", false, 32, true});
+  columns.push_back({"UNIT/CONTAINER", false, kOwnerWidth, true});
   columns.push_back({"COMMAND", false, 40, true});
   columns.push_back({"SOCKETS", true, 0});
   columns.push_back({"CONNECTED", true, 0});
@@ -753,6 +757,9 @@ json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets, bool with
          {"user", p.info.user},
          {"unit", p.info.unit},
          {"container", p.info.container.shortName()},
+         {"container_name", p.info.container.name},
+         {"pod_name", p.info.container.podName},
+         {"pod_namespace", p.info.container.podNamespace},
          {"netns",
           p.netns < udp.namespaces.size() ? udp.namespaces[p.netns].ref.label() : std::string()},
          {"sockets", count[i]},

@@ -134,6 +134,25 @@ SelectionCheck checkAgainst(
     if (there || unitElsewhere(unit, out.notes)) anyUnit = true;
   }
   out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
+  // Names come from the runtimes' files: a name no process shown has cannot be looked for
+  // elsewhere; say which one found nothing.
+  for (auto [option, values] :
+       {std::pair{"container", &filter.containers}, std::pair{"pod", &filter.pods},
+        std::pair{"namespace", &filter.podNamespaces}}) {
+    for (const std::string& v : *values) {
+      Filter one;
+      if (values == &filter.containers) one.containers = {v};
+      if (values == &filter.pods) one.pods = {v};
+      if (values == &filter.podNamespaces) one.podNamespaces = {v};
+      const bool there =
+          std::any_of(shown.processes.begin(), shown.processes.end(),
+                      [&](const ProcessEntry& p) { return matchesContainerFilters(p.info, one); });
+      if (!there) {
+        out.notes.push_back("no process holding TCP sockets is in " + std::string(option) + " '" +
+                            printable(v, 64) + "'");
+      }
+    }
+  }
   return out;
 }
 

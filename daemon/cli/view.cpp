@@ -35,7 +35,7 @@ std::vector<bool> selectProcesses(const Snapshot& s, const Filter& f) {
     const bool pidOk =
         f.pids.empty() || std::find(f.pids.begin(), f.pids.end(), info.key.pid) != f.pids.end();
     const bool unitOk = f.units.empty() || matchesUnit(info, f.units);
-    selected[i] = pidOk && unitOk;
+    selected[i] = pidOk && unitOk && matchesContainerFilters(info, f);
   }
   return selected;
 }
@@ -119,6 +119,28 @@ bool matchesUnit(const ProcessInfo& info, std::span<const std::string> units) {
     if (u.size() >= 4 && c.id.starts_with(u)) return true;
   }
   return false;
+}
+
+bool matchesContainerFilters(const ProcessInfo& info, const Filter& f) {
+  const ContainerInfo& c = info.container;
+  auto any = [](const std::vector<std::string>& list, auto&& test) {
+    return list.empty() || std::any_of(list.begin(), list.end(), test);
+  };
+  return any(f.containers,
+             [&](const std::string& v) {
+               if (c.empty()) return false;
+               if (!c.name.empty() && (c.name == v || c.runtime + ":" + c.name == v)) return true;
+               if (c.shortName() == v || c.id == v) return true;
+               return v.size() >= 4 && c.id.starts_with(v);
+             }) &&
+         any(f.pods,
+             [&](const std::string& v) {
+               return !c.empty() &&
+                      ((!c.podName.empty() && c.podName == v) || (!c.pod.empty() && c.pod == v));
+             }) &&
+         any(f.podNamespaces, [&](const std::string& v) {
+           return !c.empty() && !c.podNamespace.empty() && c.podNamespace == v;
+         });
 }
 
 FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine> lines,
@@ -321,6 +343,9 @@ AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter&
     if (const auto colon = a.container.find(':'); colon != std::string::npos) {
       info.container =
           ContainerInfo{a.container.substr(0, colon), a.container.substr(colon + 1), ""};
+      info.container.name = a.containerName;
+      info.container.podName = a.pod;
+      info.container.podNamespace = a.podNamespace;
     }
     return info;
   };
@@ -340,10 +365,11 @@ AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter&
     bool about = false;
     if (kind == "process" || (kind.empty() && a.pid != 0)) {
       about = (f.pids.empty() || pidSelected(info.key)) &&
-              (f.units.empty() || matchesUnit(info, f.units));
-    } else if (kind == "unit" || kind == "container") {
-      // A unit or container the filters name, holding a selected process where --pid asks.
+              (f.units.empty() || matchesUnit(info, f.units)) && matchesContainerFilters(info, f);
+    } else if (kind == "unit" || kind == "container" || kind == "pod") {
+      // A unit, container or pod the filters name, holding a selected process where --pid asks.
       const bool isUnit = kind == "unit";
+      const bool isPod = kind == "pod";
       ProcessInfo whole;
       if (isUnit) {
         whole.unit = info.unit;
@@ -355,11 +381,18 @@ AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter&
           f.pids.empty() ||
           std::any_of(
               selected.processes.begin(), selected.processes.end(), [&](const ProcessEntry& p) {
+                const ContainerInfo& c = p.info.container;
+                const bool member = isUnit  ? p.info.unit == a.unit
+                                    : isPod ? c.podName == a.pod && c.podNamespace == a.podNamespace
+                                            : c.shortName() == a.container;
                 return std::find(f.pids.begin(), f.pids.end(), p.info.key.pid) != f.pids.end() &&
-                       (isUnit ? p.info.unit == a.unit
-                               : p.info.container.shortName() == a.container);
+                       member;
               });
-      about = !(isUnit ? a.unit : a.container).empty() && namedByUnits && holds;
+      about = !(isUnit  ? a.unit
+                : isPod ? a.pod
+                        : a.container)
+                   .empty() &&
+              namedByUnits && holds && matchesContainerFilters(whole, f);
     }
     // Destinations, namespaces and sockets of no visible owner are about no process.
     if (about) {

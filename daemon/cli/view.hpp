@@ -24,6 +24,12 @@ struct FilteredSnapshot {
 // prefix of at least 4 characters, or its Kubernetes pod uid).
 bool matchesUnit(const ProcessInfo& info, std::span<const std::string> units);
 
+// Does process `info` pass the filters on names the runtimes' files give: --container (the
+// container's name, "runtime:name", its short name, its id or an id prefix of at least 4
+// characters), --pod (a Kubernetes pod's name or uid) and --namespace (its namespace). An
+// empty list passes every process.
+bool matchesContainerFilters(const ProcessInfo& info, const Filter& filter);
+
 // With every socket of the snapshot (`lines`, as the aggregator keeps them): exact. A socket
 // matches when its state is selected, its local or remote port is one of the ports, and one of
 // its owners is selected; a TIME_WAIT socket has no owner and matches an owner filter only on

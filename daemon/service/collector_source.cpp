@@ -45,6 +45,9 @@ class CollectorSource final : public SnapshotSource {
     for (const auto& k : collector_.stats().kernelInfoProblems)
       p.warnings.push_back(k);
     if (auto w = collector_.takeWarning()) p.warnings.push_back(std::move(*w));
+    if (const std::string& miss = collector_.stats().containerNameMiss; !miss.empty()) {
+      p.notes.push_back("container names: " + miss + "; shown by id");
+    }
     if (!closerNote_.empty()) p.notes.push_back(closerNote_);
     return p;
   }
@@ -71,6 +74,8 @@ SnapshotSourceFactory collectorSourceFactory() {
     // comm, user, unit and container): not reading them saves memory per process.
     options.processDetails = false;
     options.tcpMemory = true;
+    options.containerNames = config.containers.names;
+    options.containerRoot = config.containers.root;
     if (bpf::disabledByEnvironment()) {
       options.closers = CloserTracking::Ownership;
     } else {

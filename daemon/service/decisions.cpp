@@ -64,8 +64,10 @@ CloserGroup closerGroup(const Snapshot& s, const TimeWaitByCloser& t, bool inclu
   if (t.closer < s.closers.size()) {
     const ProcessInfo& p = s.closers[t.closer];
     g.comm = p.comm;
-    g.unit = p.unit;
-    g.container = p.container.shortName();
+    g.unit = p.container.empty() ? p.unit : std::string();  // see the exporter's GroupKey
+    g.container = p.container.labelName();
+    g.pod = p.container.podName;
+    g.podNamespace = p.container.podNamespace;
     if (includePid) g.pid = p.key.pid;
   }
   return g;
@@ -111,7 +113,8 @@ ReloadPlan planReload(const ServiceConfig& current, Result<ServiceConfig> loaded
                          "configuration then did not need it)"};
     return plan;
   }
-  plan.newSource = config.namespaces != current.namespaces;
+  plan.newSource =
+      config.namespaces != current.namespaces || config.containers != current.containers;
   if (config.listen != current.listen) {
     plan.logs.emplace_back(
         4, "listen address changes take effect on restart; still serving on " + current.listen);

@@ -134,8 +134,13 @@ void addSocketsByNamespace(const Snapshot& s, const NamespaceChoice& choice,
 
 // ----- process groups
 
+// A process group's labels. `container` is ContainerInfo::labelName(): two containers of one
+// name (a pod's container restarted) are one series. `unit` is empty in a container: its unit
+// is the runtime's scope for that container ("cri-containerd-<id>.scope"), a new series at
+// every restart that says no more than `container`. `pod` and `namespace` (a Kubernetes pod's)
+// are labels only where they apply.
 struct GroupKey {
-  std::string comm, unit, container, netns, pid;
+  std::string comm, unit, container, netns, pid, pod{}, podNamespace{};
   auto operator<=>(const GroupKey&) const = default;
 };
 
@@ -164,10 +169,17 @@ struct GroupValue {
   }
 };
 
+// The labels kube-state-metrics and cAdvisor name a pod's container by, where they apply.
+void addPodLabels(Labels& l, const std::string& pod, const std::string& podNamespace) {
+  if (!podNamespace.empty()) l.push_back(label("namespace", podNamespace));
+  if (!pod.empty()) l.push_back(label("pod", pod));
+}
+
 Labels groupLabels(const GroupKey& k, bool includePid) {
   Labels l{label("comm", k.comm), label("container", k.container), label("netns", k.netns),
            label("unit", k.unit)};
   if (includePid) l.push_back(label("pid", k.pid));
+  addPodLabels(l, k.pod, k.podNamespace);
   return l;
 }
 
@@ -177,8 +189,14 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
   std::map<GroupKey, GroupValue> groups;
   for (std::size_t i = 0; i < s.processes.size(); ++i) {
     const auto& p = s.processes[i];
-    GroupKey key{p.info.comm, p.info.unit, p.info.container.shortName(), netnsLabel(s, p.netns),
-                 options.includePid ? std::to_string(p.info.key.pid) : std::string()};
+    const ContainerInfo& c = p.info.container;
+    GroupKey key{p.info.comm,
+                 c.empty() ? p.info.unit : std::string(),
+                 c.labelName(),
+                 netnsLabel(s, p.netns),
+                 options.includePid ? std::to_string(p.info.key.pid) : std::string(),
+                 c.podName,
+                 c.podNamespace};
     auto& g = groups[key];
     g.states += p.states;
     g.kinds += p.closeWaitKinds;
@@ -290,8 +308,13 @@ std::size_t addCloserFamilies(const PollView& view, const NamespaceChoice& choic
   const Snapshot& s = *view.snapshot;
   if (s.closerSource == CloserSource::None) return 0;
   const auto keyOf = [&](const CloserGroup& g) {
-    return GroupKey{g.comm, g.unit, g.container, g.netns,
-                    options.includePid ? std::to_string(g.pid) : std::string()};
+    return GroupKey{g.comm,
+                    g.unit,
+                    g.container,
+                    g.netns,
+                    options.includePid ? std::to_string(g.pid) : std::string(),
+                    g.pod,
+                    g.podNamespace};
   };
   std::map<GroupKey, double> sockets;
   std::vector<double> unknown(s.namespaces.size(), 0.0);
@@ -554,17 +577,19 @@ std::size_t addAlerts(const PollView& view, const MetricsOptions& options,
     // poll: not a label, or the alert's series would change with it.
     const bool closerNamed = isDestination || g.kind == GroupKind::Namespace;
     auto text = [&](std::string v) { return keep ? std::move(v) : other; };
+    const std::string container = g.containerName.empty() ? g.container : g.containerName;
     Labels l{label("comm", text(closerNamed ? "" : g.comm)),
-             label("container", text(closerNamed ? "" : g.container)),
+             label("container", text(closerNamed ? "" : container)),
              label("destination", text(isDestination ? a.timeWait.destination.toString() : "")),
              label("netns", text(g.netns)),
              label("rule", a.rule),
              label("severity", std::string(severityName(a.severity))),
              label("source", text(isDestination ? a.timeWait.source.toString() : "")),
-             label("unit", text(closerNamed ? "" : g.unit))};
+             label("unit", text(closerNamed || !g.container.empty() ? "" : g.unit))};
     if (options.includePid) {
       l.push_back(label("pid", text(g.pid && !closerNamed ? std::to_string(g.pid) : "")));
     }
+    if (keep && !closerNamed) addPodLabels(l, g.pod, g.podNamespace);
     firing.add(std::move(l), 1.0);
   }
   out.push_back(std::move(firing).finish());
@@ -633,6 +658,19 @@ std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsO
                    static_cast<double>(s.unattributedNoPermission));
   unattributed.add({label("reason", "vanished")}, static_cast<double>(s.unattributedVanished));
   out.push_back(std::move(unattributed).finish());
+
+  SeriesSet lookups("waitwatch_container_name_lookups_total",
+                    "Container ids looked up in the container runtimes' files (once per new "
+                    "container; again after a minute for one not named).",
+                    MetricType::Counter);
+  lookups.add({}, static_cast<double>(s.containerNameLookups));
+  out.push_back(std::move(lookups).finish());
+  SeriesSet misses("waitwatch_container_name_misses_total",
+                   "Of those lookups, the ones no runtime file named (the container shows by "
+                   "id; the daemon's log says why).",
+                   MetricType::Counter);
+  misses.add({}, static_cast<double>(s.containerNameMisses));
+  out.push_back(std::move(misses).finish());
 
   SeriesSet folded("waitwatch_series_folded",
                    "Groups summed under the \"other\" series at the last poll because of "

@@ -98,6 +98,9 @@ JournalEntry alertEntry(const Alert& a) {
   if (!g.user.empty()) f.push_back(field("WAITWATCH_USER", g.user));
   if (!g.unit.empty()) f.push_back(field("WAITWATCH_UNIT", g.unit));
   if (!g.container.empty()) f.push_back(field("WAITWATCH_CONTAINER", g.container));
+  if (!g.containerName.empty()) f.push_back(field("WAITWATCH_CONTAINER_NAME", g.containerName));
+  if (!g.pod.empty()) f.push_back(field("WAITWATCH_POD", g.pod));
+  if (!g.podNamespace.empty()) f.push_back(field("WAITWATCH_POD_NAMESPACE", g.podNamespace));
   f.push_back(field("WAITWATCH_NETNS", g.netns));  // the catalog refers to it: always there
   f.push_back(field("WAITWATCH_COUNT", std::to_string(a.count)));
   if (a.type == RuleType::CloseWait) {

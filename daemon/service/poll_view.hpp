@@ -19,9 +19,12 @@
 namespace waitwatch {
 
 // The labels of a TIME_WAIT closer's series: who closed the connections, and where.
+// A closer's metric labels; `container` is ContainerInfo::labelName(), pod and namespace are a
+// Kubernetes pod's.
 struct CloserGroup {
   std::string comm, unit, container, netns;
   std::int32_t pid = 0;  // 0 unless metrics.include_pid
+  std::string pod{}, podNamespace{};
   auto operator<=>(const CloserGroup&) const = default;
 };
 

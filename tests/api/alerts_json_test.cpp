@@ -31,8 +31,11 @@ TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
   alerts[0].group.pid = 1;
   alerts[0].group.startTime = 77;
   alerts[0].group.unit = "nginx.service";
-  alerts[1].group.kind = GroupKind::Container;
-  alerts[1].group.container = "docker:0123456789ab";
+  alerts[1].group.kind = GroupKind::Pod;
+  alerts[1].group.container = "containerd:0123456789ab";
+  alerts[1].group.containerName = "api";
+  alerts[1].group.pod = "checkout-7d9f-x2k4";
+  alerts[1].group.podNamespace = "payments";
   const auto doc = alertsToJson(alerts, clock);
   EXPECT_DOUBLE_EQ(doc["time_unix_seconds"].get<double>(), 1'700'000'000.0);
   EXPECT_DOUBLE_EQ(doc["alerts"][0]["since_unix_seconds"].get<double>(), 1'699'999'910.0);
@@ -51,8 +54,11 @@ TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
                                                .severity = "critical",
                                                .message = "api[2] holds 900 CLOSE_WAIT sockets",
                                                .sinceUnixSeconds = 1'700'000'000.0,
-                                               .groupKind = "container",
-                                               .container = "docker:0123456789ab"}}));
+                                               .groupKind = "pod",
+                                               .container = "containerd:0123456789ab",
+                                               .containerName = "api",
+                                               .pod = "checkout-7d9f-x2k4",
+                                               .podNamespace = "payments"}}));
 }
 
 TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {

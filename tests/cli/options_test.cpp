@@ -74,6 +74,18 @@ TEST(CliOptions, PortsPidsUnits) {
   EXPECT_TRUE(o->filter.selectsOwners());
 }
 
+TEST(CliOptions, ContainersPodsAndKubernetesNamespaces) {
+  auto o = parse({"--container", "api,shop-web-1", "--pod=checkout-7d9f-x2k4", "--namespace",
+                  "payments", "--namespace", "payments"});
+  ASSERT_TRUE(o.ok()) << o.error().message;
+  EXPECT_EQ(o->filter.containers, (std::vector<std::string>{"api", "shop-web-1"}));
+  EXPECT_EQ(o->filter.pods, (std::vector<std::string>{"checkout-7d9f-x2k4"}));
+  EXPECT_EQ(o->filter.podNamespaces, (std::vector<std::string>{"payments"}));
+  EXPECT_TRUE(o->filter.selectsOwners());
+  EXPECT_FALSE(o->filter.empty());
+  EXPECT_EQ(o->netns, NamespaceSelection::Host);  // --namespace is not --netns
+}
+
 TEST(CliOptions, ViewsAndWatch) {
   auto o = parse({"--sockets", "--udp", "--watch", "2"});
   ASSERT_TRUE(o.ok()) << o.error().message;
@@ -127,6 +139,10 @@ TEST(CliOptions, BadArgumentsNameTheArgument) {
       {{"--port", "-1"}, "--port: \"-1\" is not a port number (0-65535)"},
       {{"--port", "80,,81"}, "--port: \"\" is not a port number (0-65535)"},
       {{"--port"}, "--port needs a value: a port number"},
+      {{"--pod"}, "--pod needs a value: a Kubernetes pod's name"},
+      {{"--container", "api,"}, "--container: an empty name (expected a container's name or id)"},
+      {{"--namespace="},
+       "--namespace needs a value: a Kubernetes namespace (--netns is the network namespace)"},
       {{"--state", "closewaiting"},
        "--state: \"closewaiting\" is not a TCP state (e.g. close-wait, time-wait, established, "
        "listen)"},

@@ -80,11 +80,15 @@ TEST(CliRender, ProcessTableWithAgesCutsLongNamesInTheMiddle) {
             "200  app       docker:0123456789ab  java -jar /srv/app.jar                        2  "
             "         0        -  -                0       0      1");
   // Units that share a long prefix stay apart: the end, where they differ, is kept.
-  shop.snapshot.processes[0].info.unit = "qa2-payments-settlement-reconciler-shard-07.service";
-  shop.snapshot.processes[1].info.unit = "qa2-payments-settlement-reconciler-shard-08.service";
+  shop.snapshot.processes[0].info.unit =
+      "qa2-payments-settlement-reconciler-worker-pool-shard-07.service";
+  shop.snapshot.processes[1].info.unit =
+      "qa2-payments-settlement-reconciler-worker-pool-shard-08.service";
   const auto u = splitLines(renderProcessTable(shop.snapshot));
-  EXPECT_NE(u[1].find(" qa2-payme...ler-shard-07.service "), std::string::npos) << u[1];
-  EXPECT_NE(u[2].find(" qa2-payme...ler-shard-08.service "), std::string::npos) << u[2];
+  EXPECT_NE(u[1].find(" qa2-payments-se...r-worker-pool-shard-07.service "), std::string::npos)
+      << u[1];
+  EXPECT_NE(u[2].find(" qa2-payments-se...r-worker-pool-shard-08.service "), std::string::npos)
+      << u[2];
   // The letters are explained under the table, when there is a KIND column.
   EXPECT_EQ(closeWaitKindLegend(shop.snapshot, 0),
             "(CLOSE-WAIT kinds: a abandoned, not read since the peer closed; e end-of-stream "

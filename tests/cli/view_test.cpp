@@ -146,6 +146,42 @@ TEST(CliView, UnitMatchesContainers) {
   EXPECT_TRUE(none.snapshot.processes.empty());  // a prefix needs 4 characters
 }
 
+TEST(CliView, ContainerPodAndNamespaceFilters) {
+  ProcessInfo api;
+  api.container = ContainerInfo{"containerd", "5e1f" + std::string(60, 'a'), "uid-1"};
+  api.container.name = "api";
+  api.container.podName = "checkout-7d9f-x2k4";
+  api.container.podNamespace = "payments";
+  ProcessInfo web;
+  web.container = ContainerInfo{"docker", "0123" + std::string(60, 'b'), ""};
+  web.container.name = "shop-web-1";
+  ProcessInfo host;
+  host.unit = "cron.service";
+  struct Case {
+    Filter filter;
+    std::vector<bool> passes;  // api, web, host
+  };
+  const std::vector<Case> cases = {
+      {Filter{}, {true, true, true}},
+      {Filter{.containers = {"api"}}, {true, false, false}},
+      {Filter{.containers = {"docker:shop-web-1"}}, {false, true, false}},
+      {Filter{.containers = {"docker:0123bbbbbbbb"}}, {false, true, false}},
+      {Filter{.containers = {"5e1f"}}, {true, false, false}},  // an id prefix
+      {Filter{.containers = {"5e1"}}, {false, false, false}},  // too short for one
+      {Filter{.containers = {"api", "shop-web-1"}}, {true, true, false}},
+      {Filter{.pods = {"checkout-7d9f-x2k4"}}, {true, false, false}},
+      {Filter{.pods = {"uid-1"}}, {true, false, false}},
+      {Filter{.podNamespaces = {"payments"}}, {true, false, false}},
+      {Filter{.containers = {"shop-web-1"}, .podNamespaces = {"payments"}}, {false, false, false}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ((std::vector<bool>{matchesContainerFilters(api, c.filter),
+                                 matchesContainerFilters(web, c.filter),
+                                 matchesContainerFilters(host, c.filter)}),
+              c.passes);
+  }
+}
+
 TEST(CliView, StatesSelectColumnsAndGroups) {
   const auto shop = buildShop();
   auto v =

@@ -17,6 +17,7 @@
 
 #include "daemon_harness.hpp"
 #include "netns_fixture.hpp"
+#include "support/kube_pod.hpp"
 
 namespace waitwatch::testing {
 namespace {
@@ -136,6 +137,104 @@ TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
   const std::string err = run->process().stderrText();
   EXPECT_NE(err.find("waitwatchd: FIRING warning cw-test: "), std::string::npos) << err;
   EXPECT_NE(err.find("waitwatchd: RESOLVED warning cw-test: "), std::string::npos) << err;
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+}
+
+// A leaking process in a Kubernetes pod's container (a real cgroup where the kubelet puts it,
+// containerd's bundle in a fixture root): the journal, /metrics, the API and `waitwatch --from`
+// name the pod, its namespace and the container, and filter by them.
+TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
+  std::string why;
+  auto pod = KubePod::create({}, why);
+  if (!pod) GTEST_SKIP() << why;
+  auto farm = SockFarm::start(netns(), {"--close-wait", "12"});
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  ASSERT_TRUE(pod->add(holderPid(*farm)));
+  const std::string config = R"({"poll_interval": "200ms",
+    "containers": {"root": ")" +
+                             pod->root().string() + R"("},
+    "rules": [{"name": "cw-pod", "type": "close_wait", "group_by": "pod",
+               "match": {"include": {"namespace": "pay*", "container_name": "api"}},
+               "min_sockets": 10, "min_age": "0s"}]})";
+  auto run = DaemonRun::start(netns(), config);
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+
+  const std::vector<nlohmann::json> firing = awaitJournal(*run, kCloseWaitFiring);
+  ASSERT_GE(firing.size(), 1u) << run->process().stderrText();
+  const auto& e = firing.at(0);
+  EXPECT_EQ(field(e, "WAITWATCH_GROUP"), "pod");
+  EXPECT_EQ(field(e, "WAITWATCH_POD"), "checkout-7d9f-x2k4");
+  EXPECT_EQ(field(e, "WAITWATCH_POD_NAMESPACE"), "payments");
+  EXPECT_EQ(field(e, "WAITWATCH_CONTAINER_NAME"), "api");
+  EXPECT_EQ(field(e, "WAITWATCH_CONTAINER"), "kubernetes:" + pod->containerId().substr(0, 12));
+  EXPECT_EQ(field(e, "WAITWATCH_COUNT"), "12");
+  EXPECT_NE(field(e, "MESSAGE").find("pod payments/checkout-7d9f-x2k4 (sockfarm)"),
+            std::string::npos)
+      << field(e, "MESSAGE");
+
+  const std::string metrics = run->http("/metrics").out;
+  const std::string group = R"({comm="sockfarm",container="api",netns=")" + netns().name() +
+                            R"(",unit="",namespace="payments",pod="checkout-7d9f-x2k4")";
+  EXPECT_EQ(sample(metrics, "waitwatch_process_sockets" + group + R"(,state="CLOSE_WAIT"})"), 12)
+      << metrics;
+  EXPECT_EQ(sample(metrics, R"(waitwatch_alert_firing{comm="sockfarm",container="api",)"), 1)
+      << metrics;
+  EXPECT_NE(
+      metrics.find(
+          R"(rule="cw-pod",severity="warning",source="",unit="",namespace="payments",pod="checkout-7d9f-x2k4"} 1)"),
+      std::string::npos)
+      << metrics;
+  EXPECT_GE(sample(metrics, "waitwatch_container_name_lookups_total "), 1);
+  EXPECT_EQ(sample(metrics, "waitwatch_container_name_misses_total "), 0);
+
+  const auto snap = nlohmann::json::parse(run->http("/api/v1/snapshot").out);
+  bool seen = false;
+  for (const auto& p : snap.at("processes")) {
+    if (p.at("pid") != holderPid(*farm)) continue;
+    seen = true;
+    // Under kubepods the cgroup path says Kubernetes; the files were containerd's.
+    EXPECT_EQ(p.at("container_runtime"), "kubernetes") << p.dump();
+    EXPECT_EQ(p.at("container_name"), "api") << p.dump();
+    EXPECT_EQ(p.at("pod_name"), "checkout-7d9f-x2k4") << p.dump();
+    EXPECT_EQ(p.at("pod_namespace"), "payments") << p.dump();
+    EXPECT_EQ(p.at("pod_uid"), pod->uid()) << p.dump();
+  }
+  EXPECT_TRUE(seen) << snap.dump();
+
+  // The CLI from the daemon: the table names the pod, and the filters select by its names.
+  const std::string from = "http://127.0.0.1:" + std::to_string(run->port());
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = netns().execPrefix();
+    argv.push_back(WAITWATCH_CLI_PATH);
+    argv.push_back("--from");
+    argv.push_back(from);
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runCommand(argv);
+  };
+  const CommandResult table = cli({});
+  EXPECT_NE(table.out.find("k8s:payments/checkout-7d9f-x2k4/api"), std::string::npos)
+      << table.out << table.describe();
+  for (const std::vector<std::string>& filter :
+       {std::vector<std::string>{"--pod", "checkout-7d9f-x2k4"},
+        std::vector<std::string>{"--namespace", "payments"},
+        std::vector<std::string>{"--container", "api"},
+        std::vector<std::string>{"--container", pod->containerId().substr(0, 8)}}) {
+    std::vector<std::string> args = {"--json"};
+    args.insert(args.end(), filter.begin(), filter.end());
+    const CommandResult r = cli(args);
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+    const auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j.at("processes").size(), 1u) << filter[0] << ": " << r.out;
+    EXPECT_EQ(j.at("processes").at(0).at("pid"), holderPid(*farm));
+    EXPECT_EQ(j.at("alerts").size(), 1u) << filter[0] << ": " << r.out;
+  }
+  const CommandResult other = cli({"--json", "--namespace", "kube-system"});
+  ASSERT_EQ(other.exitCode, 0) << other.describe();
+  EXPECT_EQ(nlohmann::json::parse(other.out).at("processes").size(), 0u) << other.out;
+  EXPECT_NE(other.err.find("no process holding TCP sockets is in namespace 'kube-system'"),
+            std::string::npos)
+      << other.err;
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
 }
 

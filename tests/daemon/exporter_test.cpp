@@ -101,6 +101,51 @@ TEST(Exporter, PidLabelOnlyWhenEnabled) {
             std::string::npos);
 }
 
+// Containers by name: `container` is the name the runtime gave (its short id only without one),
+// and a Kubernetes pod's processes also carry `namespace` and `pod`, as kube-state-metrics does.
+// Two containers of one name in one pod (a restart) are one series.
+TEST(Exporter, ContainersAreLabelledByNameAndPod) {
+  auto view = testing::sampleView();
+  Snapshot s = *view->snapshot;
+  auto inPod = [](ProcessEntry& p, char idChar) {
+    p.info.unit = "";
+    p.info.container = ContainerInfo{"containerd", std::string(64, idChar), "uid-1"};
+    p.info.container.name = "api";
+    p.info.container.podName = "checkout-7d9f-x2k4";
+    p.info.container.podNamespace = "payments";
+  };
+  inPod(s.processes[0], 'a');
+  inPod(s.processes[1], 'b');
+  s.processes[2].info.unit = "";
+  s.processes[2].info.container = ContainerInfo{"docker", std::string(64, 'c'), ""};
+  s.containerNameLookups = 3;
+  s.containerNameMisses = 1;
+  view->snapshot = std::make_shared<const Snapshot>(std::move(s));
+  ContainerInfo named{"containerd", std::string(64, 'a'), "uid-1"};
+  named.name = "api";
+  named.podName = "checkout-7d9f-x2k4";
+  named.podNamespace = "payments";
+  setContainer(view->firing[0].group, named);
+  const std::string text = render(*view, MetricsOptions{});
+  EXPECT_EQ(
+      samples(text, "waitwatch_process_sockets"),
+      (std::vector<std::string>{
+          R"(waitwatch_process_sockets{comm="nginx",container="api",netns="net:[4026531840]",unit="",namespace="payments",pod="checkout-7d9f-x2k4",state="CLOSE_WAIT"} 3)",
+          R"(waitwatch_process_sockets{comm="nginx",container="api",netns="net:[4026531840]",unit="",namespace="payments",pod="checkout-7d9f-x2k4",state="ESTABLISHED"} 4)",
+          R"(waitwatch_process_sockets{comm="nginx",container="api",netns="net:[4026531840]",unit="",namespace="payments",pod="checkout-7d9f-x2k4",state="LISTEN"} 2)",
+          R"(waitwatch_process_sockets{comm="redis-server",container="docker:cccccccccccc",netns="net:[4026531840]",unit="",state="CLOSE_WAIT"} 0)",
+          R"(waitwatch_process_sockets{comm="redis-server",container="docker:cccccccccccc",netns="net:[4026531840]",unit="",state="ESTABLISHED"} 1)"}));
+  const auto firing = samples(text, "waitwatch_alert_firing");
+  ASSERT_EQ(firing.size(), 1u);
+  EXPECT_NE(firing[0].find(R"(container="api",)"), std::string::npos) << firing[0];
+  EXPECT_NE(firing[0].find(R"(,namespace="payments",pod="checkout-7d9f-x2k4")"), std::string::npos)
+      << firing[0];
+  EXPECT_EQ(samples(text, "waitwatch_container_name_lookups_total"),
+            std::vector<std::string>{"waitwatch_container_name_lookups_total 3"});
+  EXPECT_EQ(samples(text, "waitwatch_container_name_misses_total"),
+            std::vector<std::string>{"waitwatch_container_name_misses_total 1"});
+}
+
 TEST(Exporter, DestinationsCountersAndAlerts) {
   const auto view = testing::sampleView();
   const auto text = render(*view, MetricsOptions{});

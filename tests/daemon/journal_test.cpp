@@ -41,10 +41,32 @@ TEST(JournalFields, FiringCloseWaitAlert) {
   EXPECT_EQ(e.get("WAITWATCH_REASONS"), "old_sockets");
   // Fields that do not apply are absent, not empty.
   EXPECT_EQ(e.get("WAITWATCH_CONTAINER"), "");
+  EXPECT_EQ(e.get("WAITWATCH_POD"), "");
   EXPECT_EQ(e.get("WAITWATCH_DESTINATION"), "");
   EXPECT_EQ(e.get("WAITWATCH_PORT_USAGE_RATIO"), "");
   for (const auto& f : e.fields)
     EXPECT_NE(f.find('='), std::string::npos) << f;
+}
+
+// A Kubernetes pod's container: the id, the container's name, the pod and its namespace.
+TEST(JournalFields, PodAndContainerNames) {
+  Alert a = testing::sampleAlert();
+  ContainerInfo c{"containerd", std::string(64, 'a'), "d6b1c0de-0000-4000-8000-00000000abcd"};
+  c.name = "api";
+  c.podName = "checkout-7d9f-x2k4";
+  c.podNamespace = "payments";
+  setContainer(a.group, c);
+  const JournalEntry e = alertEntry(a);
+  EXPECT_EQ(e.get("WAITWATCH_CONTAINER"), "containerd:aaaaaaaaaaaa");
+  EXPECT_EQ(e.get("WAITWATCH_CONTAINER_NAME"), "api");
+  EXPECT_EQ(e.get("WAITWATCH_POD"), "checkout-7d9f-x2k4");
+  EXPECT_EQ(e.get("WAITWATCH_POD_NAMESPACE"), "payments");
+  // A container no runtime file named: its id only.
+  setContainer(a.group, ContainerInfo{"docker", std::string(64, 'b'), ""});
+  const JournalEntry bare = alertEntry(a);
+  EXPECT_EQ(bare.get("WAITWATCH_CONTAINER"), "docker:bbbbbbbbbbbb");
+  EXPECT_EQ(bare.get("WAITWATCH_CONTAINER_NAME"), "");
+  EXPECT_EQ(bare.get("WAITWATCH_POD"), "");
 }
 
 TEST(JournalFields, PrioritiesAndIdsPerTypeAndState) {

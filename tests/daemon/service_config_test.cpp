@@ -28,6 +28,7 @@ TEST(ServiceConfig, SchemaListsExactlyTheValidatorsKeys) {
       {"metrics", &schema.at("properties").at("metrics")},
       {"alerts", &schema.at("properties").at("alerts")},
       {"forecast", &schema.at("properties").at("forecast")},
+      {"containers", &schema.at("properties").at("containers")},
       {"rule(close_wait)", &defs.at("closeWaitRule")},
       {"rule(time_wait)", &defs.at("timeWaitRule")},
       {"match", &defs.at("match")},
@@ -60,7 +61,7 @@ struct BadConfig {
 
 const BadConfig kBadConfigs[] = {
     {R"({"colour": "red"})",
-     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, rules, web, state))"},
+     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, containers, rules, web, state))"},
     // state: where the daemon keeps what survives a restart.
     {R"({"state": {"directory": "var/lib/waitwatch"}})",
      R"(state.directory: "var/lib/waitwatch" is not an absolute path)"},

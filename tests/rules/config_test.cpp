@@ -55,12 +55,15 @@ TEST(Config, EveryKeyParses) {
     "namespaces": "all",
     "metrics": {"include_pid": true, "max_groups": 7},
     "alerts": {"reminder_interval": "0s"},
+    "containers": {"names": false, "root": "/proc/1/root"},
     "rules": [
       {"name": "cw", "type": "close_wait", "severity": "critical", "for": "30s",
        "clear_for": "1m", "group_by": "unit", "min_sockets": 3, "min_age": "0s",
        "growth": 4, "growth_window": "2m",
        "match": {"include": {"comm": ["ngin*", "php-fpm?"], "unit": "*.service",
-                             "container": "docker:*", "user": ["www-data", 1000],
+                             "container": "docker:*", "container_name": "api",
+                             "pod": ["checkout-*"], "namespace": "pay*",
+                             "user": ["www-data", 1000],
                              "local_port": [80, "8000-8099", "well-known"],
                              "destination": ["10.0.0.0/8", "fd00::1"],
                              "destination_port": [5432, "6379-6380"]},
@@ -77,6 +80,7 @@ TEST(Config, EveryKeyParses) {
   EXPECT_EQ(c->namespaces, NamespaceSelection::All);
   EXPECT_EQ(c->metrics, (MetricsOptions{.includePid = true, .maxGroups = 7}));
   EXPECT_EQ(c->alerts.reminderInterval, 0s);
+  EXPECT_EQ(c->containers, (ContainerOptions{.names = false, .root = "/proc/1/root"}));
   ASSERT_EQ(c->rules.size(), 2u);
   const Rule& cw = c->rules[0];
   EXPECT_EQ(cw.severity, Severity::Critical);
@@ -91,6 +95,9 @@ TEST(Config, EveryKeyParses) {
   ASSERT_EQ(in.comm.size(), 2u);
   EXPECT_EQ(in.comm[1].pattern(), "php-fpm?");
   ASSERT_EQ(in.unit.size(), 1u);
+  ASSERT_EQ(in.containerName.size(), 1u);
+  EXPECT_EQ(in.pod.at(0).pattern(), "checkout-*");
+  EXPECT_EQ(in.podNamespace.at(0).pattern(), "pay*");
   EXPECT_EQ(in.user, (std::vector<std::string>{"www-data", "1000"}));
   ASSERT_EQ(in.localPort.size(), 3u);
   EXPECT_EQ(in.localPort[0].range, (PortRange{80, 80}));
@@ -132,7 +139,7 @@ const BadConfig kBadConfigs[] = {
      R"(poll_interval: expected a duration such as "30s" or "5m", got number 5)"},
     {R"({"pol_interval": "5s"})", R"(pol_interval: unknown key, did you mean "poll_interval"?)"},
     {R"({"colour": "red"})",
-     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, rules))"},
+     R"(colour: unknown key (expected one of: $schema, poll_interval, listen, namespaces, metrics, alerts, forecast, containers, rules))"},
     {R"({"listen": "localhost:9929"})",
      R"(listen: "localhost:9929" is not an address and port, expected e.g. "0.0.0.0:9929" or "[::]:9929")"},
     {R"({"listen": "0.0.0.0:0"})",
@@ -182,12 +189,12 @@ const BadConfig kBadConfigs[] = {
      R"(rules[0].min_sockts: unknown key for a close_wait rule, did you mean "min_sockets"?)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "port_usage_ratio": 0.5}]})",
      R"(rules[0].port_usage_ratio: not a key of close_wait rules (only time_wait rules have it))"},
-    {R"({"rules": [{"name": "x", "type": "time_wait", "group_by": "pod", "min_sockets": 1}]})",
-     R"(rules[0].group_by: "pod" is not a grouping, expected "destination", "process", "unit" or "container")"},
+    {R"({"rules": [{"name": "x", "type": "time_wait", "group_by": "node", "min_sockets": 1}]})",
+     R"(rules[0].group_by: "node" is not a grouping, expected "destination", "process", "unit", "container" or "pod")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "rate_per_second": 5}]})",
      R"(rules[0].rate_per_second: not a key of close_wait rules (only time_wait rules have it))"},
-    {R"({"rules": [{"name": "x", "type": "close_wait", "group_by": "pod"}]})",
-     R"(rules[0].group_by: "pod" is not a grouping, expected "process", "unit" or "container")"},
+    {R"({"rules": [{"name": "x", "type": "close_wait", "group_by": "node"}]})",
+     R"(rules[0].group_by: "node" is not a grouping, expected "process", "unit", "container" or "pod")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "severity": "high"}]})",
      R"(rules[0].severity: "high" is not a severity, expected "warning" or "critical")"},
     {R"({"forecast": {"window": "10s"}})",
@@ -195,6 +202,13 @@ const BadConfig kBadConfigs[] = {
     {R"({"poll_interval": "1s", "forecast": {"window": "2d"}})",
      R"(forecast.window: "2d" is too long, expected at most "1d")"},
     {R"({"forecast": {"span": "10m"}})", R"(forecast.span: unknown key (expected one of: window))"},
+    {R"({"containers": {"root": "host"}})", R"(containers.root: "host" is not an absolute path)"},
+    {R"({"containers": {"names": "yes"}})",
+     R"(containers.names: expected true or false, got string "yes")"},
+    {R"({"containers": {"path": "/"}})",
+     R"(containers.path: unknown key (expected one of: names, root))"},
+    {R"({"rules": [{"name": "a", "type": "close_wait", "group_by": "namespace"}]})",
+     R"(rules[0].group_by: "namespace" is not a grouping, expected "process", "unit", "container" or "pod")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "fd_exhaustion_within": "0s"}]})",
      R"(rules[0].fd_exhaustion_within: "0s" never fires, expected a duration such as "1h")"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "fd_exhaustion_within": 60}]})",
@@ -240,7 +254,7 @@ const BadConfig kBadConfigs[] = {
     {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"user": [true]}}}]})",
      R"(rules[0].match.include.user[0]: expected a user name or uid, got true)"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"include": {"process": "x"}}}]})",
-     R"(rules[0].match.include.process: unknown key (expected one of: comm, unit, container, user, local_port, destination, destination_port))"},
+     R"(rules[0].match.include.process: unknown key (expected one of: comm, unit, container, container_name, pod, namespace, user, local_port, destination, destination_port))"},
     {R"({"rules": [{"name": "x", "type": "close_wait", "match": {"only": {}}}]})",
      R"(rules[0].match.only: unknown key (expected one of: include, exclude))"},
     {R"({"listen": "0.0.0.0:1", "listen": "0.0.0.0:2"})", R"(duplicate key "listen")"},

@@ -308,6 +308,61 @@ TEST(CloseWaitRule, GroupByContainer) {
                 kAbandonedHint);
 }
 
+// A pod's two containers are one group; the alert names the pod, and a process outside any pod
+// stays a process group. Names come from the runtime's files (container_name etc.).
+TEST(CloseWaitRule, GroupByPodNamesThePodAndItsNamespace) {
+  Engine e(configFrom(R"({"rules": [{"name": "p", "type": "close_wait", "group_by": "pod",
+                         "min_sockets": 2, "min_age": "0s"}]})"));
+  SnapshotBuilder b;
+  const std::string uid = "d6b1c0de-0000-4000-8000-00000000abcd";
+  const std::string api(64, 'a');
+  const std::string sidecar(64, 'b');
+  auto a = b.process(proc(20, "java").inPod(api, uid, "payments", "checkout-7d9f-x2k4", "api"));
+  auto s = b.process(
+      proc(21, "envoy").inPod(sidecar, uid, "payments", "checkout-7d9f-x2k4", "istio-proxy"));
+  auto host = b.process(proc(22, "cron"));
+  b.closeWait(1, {a}, 8080, "10.1.2.3:40000");
+  b.closeWait(2, {a}, 8080, "10.1.2.3:40001");
+  b.closeWait(3, {s}, 15001, "10.1.2.4:40002");
+  b.closeWait(4, {host}, 25, "10.1.2.5:40003");
+  b.closeWait(5, {host}, 25, "10.1.2.5:40004");
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(briefs(out), (std::vector<std::string>{"firing p pod:" + uid + ":4026531840",
+                                                   "firing p process:22@1000:4026531840"}));
+  const AlertGroup& g = out[0].group;
+  EXPECT_EQ(g.kind, GroupKind::Pod);
+  EXPECT_EQ(out[0].count, 3u);
+  EXPECT_EQ(g.processes, 2u);
+  EXPECT_EQ(g.pod, "checkout-7d9f-x2k4");
+  EXPECT_EQ(g.podNamespace, "payments");
+  EXPECT_EQ(g.containerName, "api");  // of the process holding the most
+  EXPECT_EQ(g.container, "containerd:aaaaaaaaaaaa");
+  EXPECT_EQ(out[0].message.substr(0, 72),
+            "pod payments/checkout-7d9f-x2k4 (java, 2 processes) holds 3 CLOSE_WAIT s");
+  EXPECT_EQ(out[1].group.pod, "");
+}
+
+// A process of a named container is named by it in the text, not by its id.
+TEST(CloseWaitRule, AProcessInANamedContainerIsNamedByIt) {
+  Engine e(configFrom(R"({"rules": [{"name": "c", "type": "close_wait", "min_sockets": 2,
+                         "min_age": "0s"}]})"));
+  SnapshotBuilder b;
+  auto web =
+      b.process(proc(30, "node").inContainer("docker", std::string(64, 'd')).named("shop-web-1"));
+  auto java = b.process(
+      proc(31, "java").inPod(std::string(64, 'e'), "u-1", "payments", "checkout-1", "api"));
+  b.closeWait(1, {web}, 3000, "10.1.2.3:40000");
+  b.closeWait(2, {web}, 3000, "10.1.2.3:40001");
+  b.closeWait(3, {java}, 8080, "10.1.2.3:40002");
+  b.closeWait(4, {java}, 8080, "10.1.2.3:40003");
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].message.substr(0, 42), "node[30] (container shop-web-1) holds 2 CL");
+  EXPECT_EQ(out[0].group.containerName, "shop-web-1");
+  EXPECT_EQ(out[1].message.substr(0, 55),
+            "java[31] (pod payments/checkout-1, container api) holds");
+}
+
 TEST(CloseWaitRule, SocketsWithoutAVisibleOwnerGroupPerNamespace) {
   Engine e(configFrom(R"({"rules": [{"name": "x", "type": "close_wait", "min_sockets": 2,
                          "min_age": "0s"}]})"));

@@ -40,6 +40,46 @@ std::set<std::string> firingFor(const std::string& match) {
   return out;
 }
 
+// The names the runtime's files give: a container without them lacks those dimensions.
+std::set<std::string> firingForNamed(const std::string& match) {
+  Engine e(configFrom(R"({"rules": [{"name": "m", "type": "close_wait", "min_sockets": 1,
+                         "min_age": "0s", "match": )" +
+                      match + "}]}"));
+  SnapshotBuilder b;
+  auto api =
+      b.process(proc(1, "api").inPod(std::string(64, 'a'), "u-1", "payments", "checkout-1", "api"));
+  auto job =
+      b.process(proc(2, "job").inPod(std::string(64, 'b'), "u-2", "batch", "nightly-1", "runner"));
+  auto web =
+      b.process(proc(3, "web").inContainer("docker", std::string(64, 'c')).named("shop-web"));
+  auto bare = b.process(proc(4, "bare").inContainer("docker", std::string(64, 'f')));
+  auto host = b.process(proc(5, "host"));
+  std::uint64_t cookie = 1;
+  for (auto p : {api, job, web, bare, host}) {
+    b.closeWait(cookie, {p}, 8080, "10.0.0.7:" + std::to_string(40000 + cookie));
+    ++cookie;
+  }
+  std::set<std::string> out;
+  for (const Alert& a : e.evaluate(b.build(), at(0)))
+    out.insert(a.group.comm);
+  return out;
+}
+
+TEST(Match, ContainerNamePodAndNamespace) {
+  const std::vector<std::pair<std::string, std::set<std::string>>> cases = {
+      {R"({"include": {"namespace": "pay*"}})", {"api"}},
+      {R"({"exclude": {"namespace": "batch"}})", {"api", "web", "bare", "host"}},
+      {R"({"include": {"pod": ["checkout-*", "nightly-1"]}})", {"api", "job"}},
+      {R"({"include": {"container_name": "shop-*"}})", {"web"}},
+      {R"({"include": {"container_name": "*"}})", {"api", "job", "web"}},
+      {R"({"exclude": {"container_name": "*"}})", {"bare", "host"}},
+      {R"({"include": {"namespace": "payments", "container_name": "runner"}})", {}},
+  };
+  for (const auto& [match, firing] : cases) {
+    EXPECT_EQ(firingForNamed(match), firing) << match;
+  }
+}
+
 struct MatchCase {
   const char* match;
   std::set<std::string> firing;

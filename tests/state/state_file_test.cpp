@@ -16,9 +16,19 @@ namespace {
 Alert fullAlert() {
   Alert a;
   a.severity = Severity::Critical;
-  a.group =
-      AlertGroup{GroupKind::Unit,       0,      77,         "nginx", "www-data", "nginx.service",
-                 "docker:0123456789ab", "blue", 4026532001, 3};
+  a.group = AlertGroup{GroupKind::Unit,
+                       0,
+                       77,
+                       "nginx",
+                       "www-data",
+                       "nginx.service",
+                       "docker:0123456789ab",
+                       "blue",
+                       4026532001,
+                       3,
+                       "web-1",
+                       "checkout-1",
+                       "payments"};
   a.reasons = {AlertReason::OldSockets, AlertReason::FdExhaustion};
   a.count = 12;
   a.oldestAge = Duration(93'000);

@@ -26,6 +26,10 @@ struct ProcessSpec {
   std::string unit;
   std::string containerRuntime;  // "docker"
   std::string containerId;
+  std::string containerName;  // names from the runtime's files
+  std::string podUid;
+  std::string podName;
+  std::string podNamespace;
   std::string user = "www-data";
   std::uint32_t uid = 33;
   std::vector<std::uint16_t> listen;  // sorted
@@ -39,6 +43,21 @@ struct ProcessSpec {
   ProcessSpec& inContainer(std::string runtime, std::string id) {
     containerRuntime = std::move(runtime);
     containerId = std::move(id);
+    return *this;
+  }
+  // A Kubernetes pod's container (containerd), named as the runtime's files name it.
+  ProcessSpec& inPod(std::string id, std::string podUidText, std::string podNs, std::string pod,
+                     std::string container) {
+    containerRuntime = "containerd";
+    containerId = std::move(id);
+    podUid = std::move(podUidText);
+    podNamespace = std::move(podNs);
+    podName = std::move(pod);
+    containerName = std::move(container);
+    return *this;
+  }
+  ProcessSpec& named(std::string name) {
+    containerName = std::move(name);
     return *this;
   }
   ProcessSpec& ownedBy(std::string name, std::uint32_t id) {
@@ -85,7 +104,10 @@ class SnapshotBuilder {
     i.key = ProcessKey{spec.pid, spec.startTime};
     i.comm = spec.comm;
     i.unit = spec.unit;
-    i.container = ContainerInfo{spec.containerRuntime, spec.containerId, {}};
+    i.container = ContainerInfo{spec.containerRuntime, spec.containerId, spec.podUid};
+    i.container.name = spec.containerName;
+    i.container.podName = spec.podName;
+    i.container.podNamespace = spec.podNamespace;
     i.user = spec.user;
     i.uid = spec.uid;
     return i;
