@@ -265,11 +265,19 @@ TEST(DashboardLegends, WhoNamesEveryOwner) {
   }
   ASSERT_FALSE(perProcess.empty());
   ASSERT_FALSE(perUnit.empty());
-  // comm, unit, container, sockets
-  const std::vector<std::tuple<std::string, std::string, std::string, int>> processes = {
-      {"a", "", "", 1},         {"b", "u.service", "", 2},
-      {"c", "", "docker:1", 3}, {"d", "u.service", "docker:2", 4},
-      {"e", "", "docker:1", 5}, {"other", "other", "other", 6}};
+  struct Owner {
+    std::string comm, unit, container;
+    int sockets;
+    std::string podNamespace{}, pod{};
+  };
+  const std::vector<Owner> processes = {
+      {"a", "", "", 1},
+      {"b", "u.service", "", 2},
+      {"c", "", "docker:1", 3},
+      {"d", "u.service", "docker:2", 4},
+      {"e", "", "docker:1", 5},
+      {"other", "other", "other", 6},
+      {"f", "cri-containerd-1.scope", "api", 7, "payments", "checkout-1"}};
   auto quoted = [](std::string text) {  // a YAML single-quoted scalar
     for (auto at = text.find('\''); at != std::string::npos; at = text.find('\'', at + 2))
       text.insert(at, "'");
@@ -278,15 +286,16 @@ TEST(DashboardLegends, WhoNamesEveryOwner) {
   std::string test =
       "rule_files: []\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n"
       "    input_series:\n";
-  auto labels = [](const std::string& comm, const std::string& unit, const std::string& container) {
-    return "instance=\"h:9929\",job=\"waitwatch\",netns=\"host\",comm=\"" + comm + "\",unit=\"" +
-           unit + "\",container=\"" + container + "\"";
+  auto labels = [](const Owner& o) {
+    std::string l = "instance=\"h:9929\",job=\"waitwatch\",netns=\"host\",comm=\"" + o.comm +
+                    "\",unit=\"" + o.unit + "\",container=\"" + o.container + "\"";
+    if (!o.pod.empty()) l += ",namespace=\"" + o.podNamespace + "\",pod=\"" + o.pod + "\"";
+    return l;
   };
-  for (const auto& [comm, unit, container, n] : processes) {
+  for (const Owner& o : processes) {
     test += "      - series: " +
-            quoted("waitwatch_process_sockets{" + labels(comm, unit, container) +
-                   ",state=\"CLOSE_WAIT\"}") +
-            "\n        values: '" + std::to_string(n) + "'\n";
+            quoted("waitwatch_process_sockets{" + labels(o) + ",state=\"CLOSE_WAIT\"}") +
+            "\n        values: '" + std::to_string(o.sockets) + "'\n";
   }
   test += "    promql_expr_test:\n      - expr: " + quoted(perProcess) +
           "\n        eval_time: 0m\n        exp_samples:\n";
@@ -295,23 +304,27 @@ TEST(DashboardLegends, WhoNamesEveryOwner) {
                                         "c (docker:1)",
                                         "d (u.service, docker:2)",
                                         "e (docker:1)",
-                                        "other (folded)"};
+                                        "other (folded)",
+                                        "f (pod payments/checkout-1, container api)"};
   for (std::size_t i = 0; i < processes.size(); ++i) {
-    const auto& [comm, unit, container, n] = processes[i];
+    const Owner& o = processes[i];
     // What `sum by` keeps: no job, and no label that was empty.
-    std::string kept = "instance=\"h:9929\",netns=\"host\",comm=\"" + comm + "\"";
-    if (!unit.empty()) kept += ",unit=\"" + unit + "\"";
-    if (!container.empty()) kept += ",container=\"" + container + "\"";
+    std::string kept = "instance=\"h:9929\",netns=\"host\",comm=\"" + o.comm + "\"";
+    if (!o.unit.empty()) kept += ",unit=\"" + o.unit + "\"";
+    if (!o.container.empty()) kept += ",container=\"" + o.container + "\"";
+    if (!o.pod.empty()) kept += ",namespace=\"" + o.podNamespace + "\",pod=\"" + o.pod + "\"";
     test += "          - labels: " + quoted("{" + kept + ",who=\"" + who[i] + "\"}") +
-            "\n            value: " + std::to_string(n) + "\n";
+            "\n            value: " + std::to_string(o.sockets) + "\n";
   }
-  // Per unit or container: c and e share a container; a process in neither is named.
+  // Per unit, container or pod: c and e share a container; a process in neither is named.
   test += "      - expr: " + quoted(perUnit) + "\n        eval_time: 0m\n        exp_samples:\n";
-  for (const auto& [name, n] : std::vector<std::pair<std::string, int>>{{"a (no unit)", 1},
-                                                                        {"u.service", 2},
-                                                                        {"docker:1", 8},
-                                                                        {"docker:2", 4},
-                                                                        {"other (folded)", 6}}) {
+  for (const auto& [name, n] :
+       std::vector<std::pair<std::string, int>>{{"a (no unit)", 1},
+                                                {"u.service", 2},
+                                                {"docker:1", 8},
+                                                {"docker:2", 4},
+                                                {"other (folded)", 6},
+                                                {"pod payments/checkout-1, container api", 7}}) {
     test += "          - labels: " +
             quoted("{instance=\"h:9929\",netns=\"host\",who=\"" + name + "\"}") +
             "\n            value: " + std::to_string(n) + "\n";

@@ -150,19 +150,21 @@ case $check in
 
   kubernetes)
     manifest=$src/packaging/kubernetes/waitwatch-daemonset.yaml
-    # The DaemonSet grants exactly the unit's capabilities (host-namespace mode).
-    unit_caps=$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr ' ' '\n' | sed 's/^CAP_//' | sort | xargs)
+    # The DaemonSet grants exactly the unit's capabilities with its all-namespaces drop-in (pods'
+    # sockets are in their own network namespaces).
+    unit_caps=$(sed -n 's/^AmbientCapabilities=//p' "$unit" "$dropin" | tr ' ' '\n' | sed 's/^CAP_//' | sort | xargs)
     pod_caps=$(sed -n 's/^ *add: \[\(.*\)\]$/\1/p' "$manifest" | tr -d '" ' | tr ',' '\n' | sort | xargs)
     [ -n "$unit_caps" ] && [ "$unit_caps" = "$pod_caps" ] ||
       fail "the DaemonSet adds [$pod_caps], the unit grants [$unit_caps]"
     if python3 -c 'import yaml' 2>/dev/null; then
       python3 - "$manifest" <<'PY' || fail "$manifest"
-import sys, yaml
+import json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = [d["kind"] for d in docs]
 assert kinds == ["Namespace", "ConfigMap", "DaemonSet"], kinds
 spec = docs[2]["spec"]["template"]["spec"]
 assert spec["hostPID"] and spec["hostNetwork"], "hostPID and hostNetwork"
+assert json.loads(docs[1]["data"]["waitwatch.json"])["namespaces"] == "all"
 c = spec["containers"][0]
 sc = c["securityContext"]
 assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"], sc
@@ -178,6 +180,11 @@ state = mounts[env["STATE_DIRECTORY"]]
 assert not state.get("readOnly", False), state
 volume = {v["name"]: v for v in spec["volumes"]}[state["name"]]
 assert volume["hostPath"]["path"] == env["STATE_DIRECTORY"], volume
+# Container names come through /proc/1/root: the only node paths mounted are the state.
+config = docs[1]["data"]["waitwatch.json"]
+assert json.loads(config)["containers"]["root"] == "/proc/1/root", config
+host = [v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v]
+assert host == [env["STATE_DIRECTORY"]], host
 PY
       # Its configuration compiles.
       python3 -c 'import sys, yaml; print(list(yaml.safe_load_all(open(sys.argv[1])))[1]["data"]["waitwatch.json"])' \
