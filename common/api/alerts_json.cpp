@@ -47,8 +47,9 @@ json alertToJson(const Alert& a, const PollClock& clock) {
            {"unit", g.unit},
            {"container", g.container},
            {"container_name", g.containerName},
-           {"pod", g.pod},
+           {"pod_name", g.pod},
            {"pod_namespace", g.podNamespace},
+           {"pod_uid", g.podUid},
            {"netns", g.netns},
            {"processes", g.processes}}},
          {"reasons", std::move(reasons)},
@@ -151,8 +152,9 @@ Result<std::vector<AlertSummary>> alertsFromJson(const nlohmann::json& j) {
            {std::pair{"kind", &AlertSummary::groupKind}, std::pair{"unit", &AlertSummary::unit},
             std::pair{"container", &AlertSummary::container},
             std::pair{"container_name", &AlertSummary::containerName},
-            std::pair{"pod", &AlertSummary::pod},
-            std::pair{"pod_namespace", &AlertSummary::podNamespace}}) {
+            std::pair{"pod_name", &AlertSummary::pod},
+            std::pair{"pod_namespace", &AlertSummary::podNamespace},
+            std::pair{"pod_uid", &AlertSummary::podUid}}) {
         if (!g.contains(key)) continue;
         if (!g[key].is_string())
           return Error{EBADMSG, where + ".group." + key + ": expected a string"};

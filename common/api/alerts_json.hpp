@@ -48,8 +48,9 @@ struct AlertSummary {
   std::string unit{};
   std::string container{};
   std::string containerName{};  // where the runtime's files named them
-  std::string pod{};
+  std::string pod{};            // the pod's name
   std::string podNamespace{};
+  std::string podUid{};
   bool operator==(const AlertSummary&) const = default;
 };
 

@@ -19,6 +19,8 @@ constexpr std::size_t kMaxContainerList = 32u << 20;
 // Default locations (containerd defaults/defaults_linux.go DefaultStateDir; containers/storage
 // types/options_linux.go runroot and graphroot; moby's data-root).
 constexpr std::string_view kContainerdTasks = "run/containerd/io.containerd.runtime.v2.task";
+// k3s runs its embedded containerd with the state directory under /run/k3s.
+constexpr std::string_view kK3sTasks = "run/k3s/containerd/io.containerd.runtime.v2.task";
 constexpr std::string_view kCrioRun = "run/containers/storage/overlay-containers";
 constexpr std::string_view kStorage = "var/lib/containers/storage/overlay-containers";
 constexpr std::string_view kDocker = "var/lib/docker/containers";
@@ -103,8 +105,8 @@ bool ContainerNameCache::read(const ContainerInfo& c, ContainerNames& out) {
   };
   // containerd's namespace ("k8s.io" for Kubernetes, "default" for nerdctl, "moby" for Docker)
   // is not in the cgroup path: each namespace directory is tried.
-  auto containerd = [&] {
-    const std::string tasks = base + std::string(kContainerdTasks);
+  auto containerdIn = [&](std::string_view stateDir) {
+    const std::string tasks = base + std::string(stateDir);
     if (oci(tasks + "/k8s.io/" + c.id + "/config.json", OciBundle::Containerd)) return true;
     const int fd = ::open(tasks.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return false;
@@ -119,6 +121,7 @@ bool ContainerNameCache::read(const ContainerInfo& c, ContainerNames& out) {
     }
     return false;
   };
+  auto containerd = [&] { return containerdIn(kContainerdTasks) || containerdIn(kK3sTasks); };
   auto podman = [&] {
     return tryFile(base + std::string(kStorage) + "/containers.json", kMaxContainerList,
                    [&](std::string_view text) { return namesFromStorageContainers(text, c.id); });

@@ -82,11 +82,17 @@ void setContainer(AlertGroup& g, const ContainerInfo& c) {
   g.containerName = c.name;
   g.pod = c.podName;
   g.podNamespace = c.podNamespace;
+  g.podUid = c.pod;
+}
+
+std::string podText(const AlertGroup& g) {
+  if (g.pod.empty()) return "pod " + g.podUid;
+  return "pod " + (g.podNamespace.empty() ? "" : g.podNamespace + "/") + g.pod;
 }
 
 std::string containerText(const AlertGroup& g) {
   if (!g.pod.empty()) {
-    std::string out = "pod " + (g.podNamespace.empty() ? "" : g.podNamespace + "/") + g.pod;
+    std::string out = podText(g);
     if (!g.containerName.empty()) out += ", container " + g.containerName;
     return out;
   }

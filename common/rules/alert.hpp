@@ -79,10 +79,11 @@ struct AlertGroup {
   std::uint64_t netnsInode = 0;
   std::uint32_t processes = 0;  // close_wait: processes in the group holding counted sockets
   // Where the runtime's files name them: the container's name (else empty), and the Kubernetes
-  // pod's name and namespace.
+  // pod's name and namespace. The pod's uid also where only the cgroup path gives it.
   std::string containerName{};
   std::string pod{};
   std::string podNamespace{};
+  std::string podUid{};
   bool operator==(const AlertGroup&) const = default;
 };
 
@@ -91,6 +92,8 @@ void setContainer(AlertGroup& g, const ContainerInfo& c);
 // How alert texts name the group's container: "pod payments/checkout-7d9f-x2k4, container api",
 // "container shop-web-1", "container docker:0123456789ab"; "" when not in one.
 std::string containerText(const AlertGroup& g);
+// "pod payments/checkout-7d9f-x2k4", or "pod <uid>" when its name was not found.
+std::string podText(const AlertGroup& g);
 
 struct PortCount {
   std::uint16_t port = 0;

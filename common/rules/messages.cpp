@@ -32,6 +32,8 @@ std::string plural(std::uint64_t n, std::string_view one, std::string_view many)
 // Unnamed namespaces read "net:[4026531840]" and waitwatch's own "host": only another named
 // one is worth saying.
 bool namedNetns(const AlertGroup& g) {
+  // A pod's own namespace is named after the pod ("pod:<uid>"): the pod is named already.
+  if (!g.podUid.empty() && g.netns.rfind("pod:", 0) == 0) return false;
   return !g.netns.empty() && g.netns.rfind("net:[", 0) != 0 && g.netns != kOwnNetnsAlias;
 }
 
@@ -55,7 +57,7 @@ std::string who(const Alert& a) {
       } else if (g.kind == GroupKind::Container) {
         out = containerText(g);
       } else {
-        out = "pod " + (g.podNamespace.empty() ? "" : g.podNamespace + "/") + g.pod;
+        out = podText(g);
       }
       std::string inner = g.comm;
       if (g.processes > 1) {

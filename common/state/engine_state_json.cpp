@@ -174,6 +174,7 @@ json alertJson(const Alert& a) {
             {"container_name", g.containerName},
             {"pod", g.pod},
             {"pod_namespace", g.podNamespace},
+            {"pod_uid", g.podUid},
             {"netns", g.netns},
             {"netns_inode", g.netnsInode},
             {"processes", g.processes}}},
@@ -223,7 +224,8 @@ Alert readAlert(const In& in) {
   // Not in files of versions that did not name containers.
   for (auto [key, member] :
        {std::pair{"container_name", &AlertGroup::containerName}, std::pair{"pod", &AlertGroup::pod},
-        std::pair{"pod_namespace", &AlertGroup::podNamespace}}) {
+        std::pair{"pod_namespace", &AlertGroup::podNamespace},
+        std::pair{"pod_uid", &AlertGroup::podUid}}) {
     if (g.has(key)) a.group.*member = g[key].text();
   }
   a.group.netns = g["netns"].text();

@@ -131,7 +131,9 @@ bool matchesContainerFilters(const ProcessInfo& info, const Filter& f) {
                if (c.empty()) return false;
                if (!c.name.empty() && (c.name == v || c.runtime + ":" + c.name == v)) return true;
                if (c.shortName() == v || c.id == v) return true;
-               return v.size() >= 4 && c.id.starts_with(v);
+               if (v.size() >= 4 && c.id.starts_with(v)) return true;
+               // An alert's container is its short id only: a longer id or prefix names it too.
+               return c.id.size() == 12 && v.size() > 12 && v.starts_with(c.id);
              }) &&
          any(f.pods,
              [&](const std::string& v) {
@@ -343,6 +345,7 @@ AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter&
     if (const auto colon = a.container.find(':'); colon != std::string::npos) {
       info.container =
           ContainerInfo{a.container.substr(0, colon), a.container.substr(colon + 1), ""};
+      info.container.pod = a.podUid;
       info.container.name = a.containerName;
       info.container.podName = a.pod;
       info.container.podNamespace = a.podNamespace;
@@ -382,14 +385,17 @@ AlertSelection selectAlerts(std::vector<api::AlertSummary> alerts, const Filter&
           std::any_of(
               selected.processes.begin(), selected.processes.end(), [&](const ProcessEntry& p) {
                 const ContainerInfo& c = p.info.container;
-                const bool member = isUnit  ? p.info.unit == a.unit
-                                    : isPod ? c.podName == a.pod && c.podNamespace == a.podNamespace
-                                            : c.shortName() == a.container;
+                const bool member =
+                    isUnit ? p.info.unit == a.unit
+                    : isPod
+                        ? (a.podUid.empty() ? c.podName == a.pod && c.podNamespace == a.podNamespace
+                                            : c.pod == a.podUid)
+                        : c.shortName() == a.container;
                 return std::find(f.pids.begin(), f.pids.end(), p.info.key.pid) != f.pids.end() &&
                        member;
               });
       about = !(isUnit  ? a.unit
-                : isPod ? a.pod
+                : isPod ? a.pod + a.podUid
                         : a.container)
                    .empty() &&
               namedByUnits && holds && matchesContainerFilters(whole, f);

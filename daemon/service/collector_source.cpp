@@ -45,8 +45,14 @@ class CollectorSource final : public SnapshotSource {
     for (const auto& k : collector_.stats().kernelInfoProblems)
       p.warnings.push_back(k);
     if (auto w = collector_.takeWarning()) p.warnings.push_back(std::move(*w));
-    if (const std::string& miss = collector_.stats().containerNameMiss; !miss.empty()) {
-      p.notes.push_back("container names: " + miss + "; shown by id");
+    // The first miss only: its reason names one container's file, and a host where every lookup
+    // misses would log one line per container. The metric counts them all.
+    if (const std::string& miss = collector_.stats().containerNameMiss;
+        !missNoted_ && !miss.empty()) {
+      missNoted_ = true;
+      p.notes.push_back("container names: " + miss +
+                        "; such containers show by id (waitwatch_container_name_misses_total "
+                        "counts them)");
     }
     if (!closerNote_.empty()) p.notes.push_back(closerNote_);
     return p;
@@ -55,6 +61,7 @@ class CollectorSource final : public SnapshotSource {
  private:
   Collector collector_;
   std::string closerNote_;
+  bool missNoted_ = false;
 };
 
 struct SharedRecorder {

@@ -577,7 +577,10 @@ std::size_t addAlerts(const PollView& view, const MetricsOptions& options,
     // poll: not a label, or the alert's series would change with it.
     const bool closerNamed = isDestination || g.kind == GroupKind::Namespace;
     auto text = [&](std::string v) { return keep ? std::move(v) : other; };
-    const std::string container = g.containerName.empty() ? g.container : g.containerName;
+    // A pod's alert: its busiest container may change from poll to poll, the pod does not.
+    const std::string container = g.kind == GroupKind::Pod  ? std::string()
+                                  : g.containerName.empty() ? g.container
+                                                            : g.containerName;
     Labels l{label("comm", text(closerNamed ? "" : g.comm)),
              label("container", text(closerNamed ? "" : container)),
              label("destination", text(isDestination ? a.timeWait.destination.toString() : "")),

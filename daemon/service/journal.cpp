@@ -101,6 +101,7 @@ JournalEntry alertEntry(const Alert& a) {
   if (!g.containerName.empty()) f.push_back(field("WAITWATCH_CONTAINER_NAME", g.containerName));
   if (!g.pod.empty()) f.push_back(field("WAITWATCH_POD", g.pod));
   if (!g.podNamespace.empty()) f.push_back(field("WAITWATCH_POD_NAMESPACE", g.podNamespace));
+  if (!g.podUid.empty()) f.push_back(field("WAITWATCH_POD_UID", g.podUid));
   f.push_back(field("WAITWATCH_NETNS", g.netns));  // the catalog refers to it: always there
   f.push_back(field("WAITWATCH_COUNT", std::to_string(a.count)));
   if (a.type == RuleType::CloseWait) {

@@ -36,6 +36,7 @@ TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
   alerts[1].group.containerName = "api";
   alerts[1].group.pod = "checkout-7d9f-x2k4";
   alerts[1].group.podNamespace = "payments";
+  alerts[1].group.podUid = "d6b1c0de-0000-4000-8000-00000000abcd";
   const auto doc = alertsToJson(alerts, clock);
   EXPECT_DOUBLE_EQ(doc["time_unix_seconds"].get<double>(), 1'700'000'000.0);
   EXPECT_DOUBLE_EQ(doc["alerts"][0]["since_unix_seconds"].get<double>(), 1'699'999'910.0);
@@ -58,7 +59,8 @@ TEST(AlertsJson, WhatTheDaemonWritesTheCliReadsBack) {
                                                .container = "containerd:0123456789ab",
                                                .containerName = "api",
                                                .pod = "checkout-7d9f-x2k4",
-                                               .podNamespace = "payments"}}));
+                                               .podNamespace = "payments",
+                                               .podUid = "d6b1c0de-0000-4000-8000-00000000abcd"}}));
 }
 
 TEST(AlertsJson, ReaderMakesTextPrintableAndNamesWhatIsWrong) {

@@ -581,5 +581,89 @@ TEST_F(CliFarmTest, FromARunningDaemon) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// A real Podman container (Debian's podman, with runc: crun refuses cgroup v2 controllers on a
+// hybrid host like this one) holding a listening socket on the host's network: `waitwatch`
+// shows it by the name given with `podman run --name`, read from containers/storage's
+// containers.json. The container asks for no more file or process limits than this host's hard
+// limits (without CAP_SYS_RESOURCE, podman's default of 1048576 open files fails setrlimit).
+TEST(CliPodman, ARealContainerShowsByItsName) {
+  if (!isRoot()) GTEST_SKIP() << "needs root";
+  for (const char* tool : {"podman", "runc", "busybox"}) {
+    if (runCommand({"sh", "-c", std::string("command -v ") + tool}).exitCode != 0) {
+      GTEST_SKIP() << tool << " is not installed (Debian packages podman, runc, busybox-static)";
+    }
+  }
+  // A one-binary image: busybox and its nc, imported from a directory (no registry is reachable).
+  const std::string image = "localhost/waitwatch-test-busybox:1";
+  char dirTemplate[] = "/tmp/waitwatch-podman-XXXXXX";
+  ASSERT_NE(::mkdtemp(dirTemplate), nullptr);
+  const std::filesystem::path dir = dirTemplate;
+  std::filesystem::create_directories(dir / "root/bin");
+  const CommandResult copy =
+      runCommand({"sh", "-c",
+                  "cp \"$(command -v busybox)\" " + (dir / "root/bin/busybox").string() +
+                      " && ln -s busybox " + (dir / "root/bin/nc").string() + " && tar -C " +
+                      (dir / "root").string() + " -cf " + (dir / "root.tar").string() + " ."});
+  ASSERT_EQ(copy.exitCode, 0) << copy.describe();
+  const CommandResult imported =
+      runCommand({"podman", "import", (dir / "root.tar").string(), image}, Millis(120'000));
+  ASSERT_EQ(imported.exitCode, 0) << imported.describe();
+
+  // A port free now, on the host's loopback.
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  probe.reset();
+
+  const std::string name = "waitwatch-test-" + std::to_string(::getpid());
+  struct Cleanup {
+    std::string name;
+    std::filesystem::path dir;
+    ~Cleanup() {
+      runCommand({"podman", "rm", "-f", "-t", "0", name}, Millis(60'000));
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{name, dir};
+  const CommandResult started =
+      runCommand({"podman", "--runtime", "runc", "run", "-d", "--network", "host", "--ulimit",
+                  "nofile=1024:1024", "--ulimit", "nproc=4096:4096", "--name", name, image,
+                  "/bin/nc", "-l", "-p", port},
+                 Millis(120'000));
+  ASSERT_EQ(started.exitCode, 0) << started.describe();
+  std::string id = started.out;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' '))
+    id.pop_back();
+  ASSERT_EQ(id.size(), 64u) << started.out;
+
+  json process;
+  std::string last;
+  for (int i = 0; i < 100 && process.is_null(); ++i) {
+    const CommandResult r = runCommand({WAITWATCH_CLI_PATH, "--json", "--port", port});
+    ASSERT_EQ(r.exitCode, 0) << r.describe();
+    const json out = json::parse(r.out);
+    for (const json& p : out.at("processes")) {
+      if (p.at("comm") == "nc") process = p;
+    }
+    last = r.out;
+    if (process.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(process.is_null()) << "nc never listened on " << port << ": " << last;
+  EXPECT_EQ(process.at("container_runtime"), "podman") << process.dump();
+  EXPECT_EQ(process.at("container_id"), id) << process.dump();
+  EXPECT_EQ(process.at("container_name"), name) << process.dump();
+  const CommandResult table = runCommand({WAITWATCH_CLI_PATH, "--port", port});
+  EXPECT_NE(table.out.find(" podman:" + name + " "), std::string::npos) << table.out;
+  const CommandResult filtered =
+      runCommand({WAITWATCH_CLI_PATH, "--json", "--container", name, "--state", "listen"});
+  ASSERT_EQ(filtered.exitCode, 0) << filtered.describe();
+  EXPECT_EQ(json::parse(filtered.out).at("processes").size(), 1u) << filtered.out;
+}
+
 }  // namespace
 }  // namespace waitwatch::testing

@@ -182,6 +182,48 @@ TEST(CliView, ContainerPodAndNamespaceFilters) {
   }
 }
 
+// Alerts carry a pod's name, namespace and uid, and a container's short id: the filters select
+// them by any of those, and a full id or a longer prefix names the short one.
+TEST(CliView, AlertsOfPodsAndContainersFollowTheNameFilters) {
+  const std::string uid = "d6b1c0de-0000-4000-8000-00000000abcd";
+  const std::vector<api::AlertSummary> alerts = {{.rule = "pod",
+                                                  .severity = "warning",
+                                                  .message = "p",
+                                                  .groupKind = "pod",
+                                                  .container = "containerd:5e1faaaaaaaa",
+                                                  .pod = "checkout-7d9f-x2k4",
+                                                  .podNamespace = "payments",
+                                                  .podUid = uid},
+                                                 {.rule = "unnamed-pod",
+                                                  .severity = "warning",
+                                                  .message = "u",
+                                                  .groupKind = "pod",
+                                                  .container = "containerd:0123cccccccc",
+                                                  .podUid = "other-uid"},
+                                                 {.rule = "web",
+                                                  .severity = "warning",
+                                                  .message = "w",
+                                                  .groupKind = "process",
+                                                  .pid = 7,
+                                                  .container = "docker:0123bbbbbbbb",
+                                                  .containerName = "shop-web-1"}};
+  auto rules = [&](const Filter& f) {
+    std::vector<std::string> out;
+    for (const auto& a : selectAlerts(alerts, f, Snapshot{}).about)
+      out.push_back(a.rule);
+    return out;
+  };
+  EXPECT_EQ(rules(Filter{.pods = {"checkout-7d9f-x2k4"}}), std::vector<std::string>{"pod"});
+  EXPECT_EQ(rules(Filter{.pods = {uid}}), std::vector<std::string>{"pod"});
+  EXPECT_EQ(rules(Filter{.pods = {"other-uid"}}), std::vector<std::string>{"unnamed-pod"});
+  EXPECT_EQ(rules(Filter{.podNamespaces = {"payments"}}), std::vector<std::string>{"pod"});
+  EXPECT_EQ(rules(Filter{.containers = {"shop-web-1"}}), std::vector<std::string>{"web"});
+  EXPECT_EQ(rules(Filter{.containers = {"0123bbbbbbbb" + std::string(52, 'b')}}),
+            std::vector<std::string>{"web"});
+  EXPECT_EQ(rules(Filter{.containers = {"0123"}}),
+            (std::vector<std::string>{"unnamed-pod", "web"}));
+}
+
 TEST(CliView, StatesSelectColumnsAndGroups) {
   const auto shop = buildShop();
   auto v =

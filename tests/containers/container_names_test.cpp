@@ -70,6 +70,19 @@ TEST_F(ContainerNamesTest, EachRuntimeFromItsOwnFile) {
   EXPECT_EQ(podman.lookup(ContainerInfo{"podman", kId, ""}, t).name, "pg-1");
 }
 
+// k3s's embedded containerd keeps its tasks under /run/k3s.
+TEST_F(ContainerNamesTest, K3sContainerdStateDirectory) {
+  write("run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io/" + kId + "/config.json",
+        annotations(R"("io.kubernetes.cri.container-name":"traefik",)"
+                    R"("io.kubernetes.cri.sandbox-name":"traefik-7d9f",)"
+                    R"("io.kubernetes.cri.sandbox-namespace":"kube-system")"));
+  ContainerNameCache cache(root_.string());
+  const ContainerNames& n = cache.lookup(ContainerInfo{"kubernetes", kId, "uid"}, TimePoint{});
+  EXPECT_EQ(n.name, "traefik");
+  EXPECT_EQ(n.podNamespace, "kube-system");
+  EXPECT_EQ(cache.stats(), (ContainerNameCache::Stats{1, 0}));
+}
+
 TEST_F(ContainerNamesTest, ReadOncePerIdMissesRetriedLaterAndGoneIdsForgotten) {
   ContainerNameCache cache(root_.string(), 60s);
   const ContainerInfo c{"docker", kId, ""};

@@ -140,16 +140,29 @@ TEST_F(DaemonTest, LeakFiresOnceAndResolvesInTheJournal) {
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
 }
 
-// A leaking process in a Kubernetes pod's container (a real cgroup where the kubelet puts it,
-// containerd's bundle in a fixture root): the journal, /metrics, the API and `waitwatch --from`
-// name the pod, its namespace and the container, and filter by them.
+// Leaking processes in two Kubernetes pods' containers, one run by containerd and one by CRI-O
+// (real cgroups where the kubelet puts them, each runtime's config.json in a fixture root): the
+// journal, /metrics, the API and `waitwatch --from` name the pod, its namespace and the
+// container, and filter by them; a rule matches and groups by them.
 TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
   std::string why;
   auto pod = KubePod::create({}, why);
   if (!pod) GTEST_SKIP() << why;
+  auto crio = KubePod::create({.podNamespace = "batch",
+                               .podName = "nightly-1",
+                               .container = "runner",
+                               .crio = true,
+                               .tag = 'e',
+                               .root = pod->root()},
+                              why);
+  ASSERT_TRUE(crio) << why;
   auto farm = SockFarm::start(netns(), {"--close-wait", "12"});
   ASSERT_TRUE(farm.ok()) << farm.error().message;
   ASSERT_TRUE(pod->add(holderPid(*farm)));
+  auto batch = SockFarm::start(
+      netns(), {"--listen-port", "8081", "--source-ports", "41000-41999", "--close-wait", "11"});
+  ASSERT_TRUE(batch.ok()) << batch.error().message;
+  ASSERT_TRUE(crio->add(holderPid(*batch)));
   const std::string config = R"({"poll_interval": "200ms",
     "containers": {"root": ")" +
                              pod->root().string() + R"("},
@@ -167,6 +180,7 @@ TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
   EXPECT_EQ(field(e, "WAITWATCH_POD"), "checkout-7d9f-x2k4");
   EXPECT_EQ(field(e, "WAITWATCH_POD_NAMESPACE"), "payments");
   EXPECT_EQ(field(e, "WAITWATCH_CONTAINER_NAME"), "api");
+  EXPECT_EQ(field(e, "WAITWATCH_POD_UID"), pod->uid());
   EXPECT_EQ(field(e, "WAITWATCH_CONTAINER"), "kubernetes:" + pod->containerId().substr(0, 12));
   EXPECT_EQ(field(e, "WAITWATCH_COUNT"), "12");
   EXPECT_NE(field(e, "MESSAGE").find("pod payments/checkout-7d9f-x2k4 (sockfarm)"),
@@ -178,7 +192,14 @@ TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
                             R"(",unit="",namespace="payments",pod="checkout-7d9f-x2k4")";
   EXPECT_EQ(sample(metrics, "waitwatch_process_sockets" + group + R"(,state="CLOSE_WAIT"})"), 12)
       << metrics;
-  EXPECT_EQ(sample(metrics, R"(waitwatch_alert_firing{comm="sockfarm",container="api",)"), 1)
+  EXPECT_EQ(
+      sample(metrics, R"(waitwatch_process_sockets{comm="sockfarm",container="runner",netns=")" +
+                          netns().name() +
+                          R"(",unit="",namespace="batch",pod="nightly-1",state="CLOSE_WAIT"})"),
+      11)
+      << metrics;
+  // A pod's alert: the pod, not whichever of its containers holds most.
+  EXPECT_EQ(sample(metrics, R"(waitwatch_alert_firing{comm="sockfarm",container="",)"), 1)
       << metrics;
   EXPECT_NE(
       metrics.find(
@@ -201,6 +222,16 @@ TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
     EXPECT_EQ(p.at("pod_uid"), pod->uid()) << p.dump();
   }
   EXPECT_TRUE(seen) << snap.dump();
+  seen = false;
+  for (const auto& p : snap.at("processes")) {
+    if (p.at("pid") != holderPid(*batch)) continue;
+    seen = true;
+    EXPECT_EQ(p.at("container_name"), "runner") << p.dump();
+    EXPECT_EQ(p.at("pod_name"), "nightly-1") << p.dump();
+    EXPECT_EQ(p.at("pod_namespace"), "batch") << p.dump();
+    EXPECT_EQ(p.at("pod_uid"), crio->uid()) << p.dump();
+  }
+  EXPECT_TRUE(seen) << snap.dump();
 
   // The CLI from the daemon: the table names the pod, and the filters select by its names.
   const std::string from = "http://127.0.0.1:" + std::to_string(run->port());
@@ -219,7 +250,7 @@ TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
        {std::vector<std::string>{"--pod", "checkout-7d9f-x2k4"},
         std::vector<std::string>{"--namespace", "payments"},
         std::vector<std::string>{"--container", "api"},
-        std::vector<std::string>{"--container", pod->containerId().substr(0, 8)}}) {
+        std::vector<std::string>{"--container", pod->containerId().substr(0, 10)}}) {
     std::vector<std::string> args = {"--json"};
     args.insert(args.end(), filter.begin(), filter.end());
     const CommandResult r = cli(args);
@@ -229,6 +260,14 @@ TEST_F(DaemonTest, ALeakInAKubernetesPodIsNamedByPodNamespaceAndContainer) {
     EXPECT_EQ(j.at("processes").at(0).at("pid"), holderPid(*farm));
     EXPECT_EQ(j.at("alerts").size(), 1u) << filter[0] << ": " << r.out;
   }
+  // The other pod: its processes, and the alert (about the first pod) counted elsewhere.
+  const CommandResult batchOnly = cli({"--json", "--namespace", "batch", "--pod", "nightly-1"});
+  ASSERT_EQ(batchOnly.exitCode, 0) << batchOnly.describe();
+  const auto b = nlohmann::json::parse(batchOnly.out);
+  ASSERT_EQ(b.at("processes").size(), 1u) << batchOnly.out;
+  EXPECT_EQ(b.at("processes").at(0).at("pid"), holderPid(*batch));
+  EXPECT_EQ(b.at("alerts").size(), 0u) << batchOnly.out;
+  EXPECT_EQ(b.at("alerts_not_shown"), 1) << batchOnly.out;
   const CommandResult other = cli({"--json", "--namespace", "kube-system"});
   ASSERT_EQ(other.exitCode, 0) << other.describe();
   EXPECT_EQ(nlohmann::json::parse(other.out).at("processes").size(), 0u) << other.out;

@@ -61,6 +61,7 @@ TEST(JournalFields, PodAndContainerNames) {
   EXPECT_EQ(e.get("WAITWATCH_CONTAINER_NAME"), "api");
   EXPECT_EQ(e.get("WAITWATCH_POD"), "checkout-7d9f-x2k4");
   EXPECT_EQ(e.get("WAITWATCH_POD_NAMESPACE"), "payments");
+  EXPECT_EQ(e.get("WAITWATCH_POD_UID"), "d6b1c0de-0000-4000-8000-00000000abcd");
   // A container no runtime file named: its id only.
   setContainer(a.group, ContainerInfo{"docker", std::string(64, 'b'), ""});
   const JournalEntry bare = alertEntry(a);

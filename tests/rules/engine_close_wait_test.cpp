@@ -342,6 +342,25 @@ TEST(CloseWaitRule, GroupByPodNamesThePodAndItsNamespace) {
   EXPECT_EQ(out[1].group.pod, "");
 }
 
+// A pod whose names no runtime file gave (names off, or a miss) is still one group, named by its
+// uid from the cgroup path.
+TEST(CloseWaitRule, GroupByPodWithoutNamesNamesThePodUid) {
+  Engine e(configFrom(R"({"rules": [{"name": "p", "type": "close_wait", "group_by": "pod",
+                         "min_sockets": 2, "min_age": "0s"}]})"));
+  SnapshotBuilder b;
+  const std::string uid = "d6b1c0de-0000-4000-8000-00000000abcd";
+  auto a = b.process(proc(20, "java").inPod(std::string(64, 'a'), uid, "", "", ""));
+  auto s = b.process(proc(21, "envoy").inPod(std::string(64, 'b'), uid, "", "", ""));
+  b.closeWait(1, {a}, 8080, "10.1.2.3:40000");
+  b.closeWait(2, {s}, 15001, "10.1.2.4:40002");
+  auto out = e.evaluate(b.build(), at(0));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].group.podUid, uid);
+  EXPECT_EQ(out[0].group.pod, "");
+  EXPECT_EQ(out[0].message.rfind("pod " + uid + " (java, 2 processes) holds 2 CLOSE_WAIT", 0), 0u)
+      << out[0].message;
+}
+
 // A process of a named container is named by it in the text, not by its id.
 TEST(CloseWaitRule, AProcessInANamedContainerIsNamedByIt) {
   Engine e(configFrom(R"({"rules": [{"name": "c", "type": "close_wait", "min_sockets": 2,

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A Kubernetes pod's container as a node shows it, without Kubernetes: a real cgroup at the path
-// the kubelet's systemd driver gives a containerd container
+// the kubelet's systemd driver gives a container
 // (kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice/
-// cri-containerd-<id>.scope, in the unified hierarchy), and containerd's task bundle config.json
-// with the CRI plugin's annotations under a fixture root. Processes moved into the cgroup show as
+// cri-containerd-<id>.scope, or crio-<id>.scope, in the unified hierarchy), and the runtime's
+// config.json with the annotations it writes under a fixture root: containerd's task bundle
+// (CRI plugin), or CRI-O's userdata. Processes moved into the cgroup show as
 // that pod's container to anything reading /proc/<pid>/cgroup and the runtime's files under the
 // root. Root only; everything is removed again.
 #include <unistd.h>
@@ -23,6 +24,10 @@ struct KubePodSpec {
   std::string podNamespace = "payments";
   std::string podName = "checkout-7d9f-x2k4";
   std::string container = "api";
+  bool crio = false;  // CRI-O's, not containerd's
+  char tag = 'c';     // a hex digit that sets two pods of one test apart
+  // Another pod's root(), to share one fixture root; empty: a new one, removed with the pod.
+  std::filesystem::path root{};
 };
 
 class KubePod {
@@ -46,37 +51,56 @@ class KubePod {
     char pid[16];
     std::snprintf(pid, sizeof pid, "%08x", static_cast<unsigned>(::getpid()));
     pod.uid_ = std::string("d6b1c0de-") + std::string(pid).substr(0, 4) + "-4000-8000-" +
-               std::string(pid) + "abcd";
-    pod.id_ = std::string(pid) + std::string(56, 'c');
+               std::string(pid) + "abc" + spec.tag;
+    pod.id_ = std::string(pid) + std::string(56, spec.tag);
     std::string underscored = pod.uid_;
     for (char& c : underscored)
       if (c == '-') c = '_';
     pod.slices_ = std::filesystem::path(unified) / "kubepods.slice" / "kubepods-burstable.slice" /
                   ("kubepods-burstable-pod" + underscored + ".slice");
-    pod.scope_ = pod.slices_ / ("cri-containerd-" + pod.id_ + ".scope");
+    pod.scope_ = pod.slices_ / ((spec.crio ? "crio-" : "cri-containerd-") + pod.id_ + ".scope");
     std::error_code ec;
     std::filesystem::create_directories(pod.scope_, ec);
     if (ec) {
       why = pod.scope_.string() + ": " + ec.message();
       return std::nullopt;
     }
-    char root[] = "/tmp/waitwatch-kube-root-XXXXXX";
-    if (::mkdtemp(root) == nullptr) {
-      why = "mkdtemp";
-      return std::nullopt;
+    if (spec.root.empty()) {
+      char root[] = "/tmp/waitwatch-kube-root-XXXXXX";
+      if (::mkdtemp(root) == nullptr) {
+        why = "mkdtemp";
+        return std::nullopt;
+      }
+      pod.root_ = root;
+      pod.ownsRoot_ = true;
+    } else {
+      pod.root_ = spec.root;
     }
-    pod.root_ = root;
-    const std::filesystem::path bundle =
-        pod.root_ / "run/containerd/io.containerd.runtime.v2.task/k8s.io" / pod.id_;
-    std::filesystem::create_directories(bundle, ec);
-    // containerd's CRI plugin (internal/cri/annotations/annotations.go) writes these.
-    std::ofstream(bundle / "config.json")
-        << R"({"ociVersion":"1.1.0","process":{"args":["/app"]},"annotations":{)"
-        << R"("io.kubernetes.cri.container-type":"container",)"
-        << R"("io.kubernetes.cri.container-name":")" << spec.container << R"(",)"
-        << R"("io.kubernetes.cri.sandbox-name":")" << spec.podName << R"(",)"
-        << R"("io.kubernetes.cri.sandbox-namespace":")" << spec.podNamespace << R"(",)"
-        << R"("io.kubernetes.cri.sandbox-uid":")" << pod.uid_ << R"("}})";
+    if (spec.crio) {
+      // CRI-O's container_create.go saves the spec with the kubelet's labels as annotations.
+      const std::filesystem::path userdata =
+          pod.root_ / "run/containers/storage/overlay-containers" / pod.id_ / "userdata";
+      std::filesystem::create_directories(userdata, ec);
+      std::ofstream(userdata / "config.json")
+          << R"({"ociVersion":"1.0.2-dev","annotations":{)"
+          << R"("io.kubernetes.cri-o.ContainerType":"container",)"
+          << R"("io.kubernetes.container.name":")" << spec.container << R"(",)"
+          << R"("io.kubernetes.pod.name":")" << spec.podName << R"(",)"
+          << R"("io.kubernetes.pod.namespace":")" << spec.podNamespace << R"(",)"
+          << R"("io.kubernetes.pod.uid":")" << pod.uid_ << R"("}})";
+    } else {
+      const std::filesystem::path bundle =
+          pod.root_ / "run/containerd/io.containerd.runtime.v2.task/k8s.io" / pod.id_;
+      std::filesystem::create_directories(bundle, ec);
+      // containerd's CRI plugin (internal/cri/annotations/annotations.go) writes these.
+      std::ofstream(bundle / "config.json")
+          << R"({"ociVersion":"1.1.0","process":{"args":["/app"]},"annotations":{)"
+          << R"("io.kubernetes.cri.container-type":"container",)"
+          << R"("io.kubernetes.cri.container-name":")" << spec.container << R"(",)"
+          << R"("io.kubernetes.cri.sandbox-name":")" << spec.podName << R"(",)"
+          << R"("io.kubernetes.cri.sandbox-namespace":")" << spec.podNamespace << R"(",)"
+          << R"("io.kubernetes.cri.sandbox-uid":")" << pod.uid_ << R"("}})";
+    }
     pod.owned_ = true;
     return pod;
   }
@@ -88,6 +112,7 @@ class KubePod {
         slices_(std::move(o.slices_)),
         scope_(std::move(o.scope_)),
         root_(std::move(o.root_)),
+        ownsRoot_(o.ownsRoot_),
         owned_(std::exchange(o.owned_, false)) {}
   KubePod& operator=(KubePod&&) = delete;
   KubePod(const KubePod&) = delete;
@@ -103,7 +128,7 @@ class KubePod {
     std::filesystem::remove(slices_, ec);
     std::filesystem::remove(slices_.parent_path(), ec);
     std::filesystem::remove(slices_.parent_path().parent_path(), ec);
-    std::filesystem::remove_all(root_, ec);
+    if (ownsRoot_) std::filesystem::remove_all(root_, ec);
   }
 
   // Moves process `pid` into the container's cgroup.
@@ -127,6 +152,7 @@ class KubePod {
   std::filesystem::path slices_;
   std::filesystem::path scope_;
   std::filesystem::path root_;
+  bool ownsRoot_ = false;
   bool owned_ = false;
 };
 
