@@ -38,8 +38,9 @@ bool plainId(std::string_view id) {
 
 ContainerNameCache::ContainerNameCache(std::string root, Duration retry)
     : root_(std::move(root)), retry_(retry) {
-  while (root_.size() > 1 && root_.back() == '/')
-    root_.pop_back();
+  // Without trailing slashes; "" and "/" are both the root.
+  const auto last = root_.find_last_not_of('/');
+  root_.resize(last == std::string::npos ? 0 : last + 1);
   if (root_.empty()) root_ = "/";
 }
 

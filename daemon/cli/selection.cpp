@@ -136,14 +136,12 @@ SelectionCheck checkAgainst(
   out.nothingReadable = (!filter.pids.empty() && !anyPid) || (!filter.units.empty() && !anyUnit);
   // Names come from the runtimes' files: a name no process shown has cannot be looked for
   // elsewhere; say which one found nothing.
-  for (auto [option, values] :
-       {std::pair{"container", &filter.containers}, std::pair{"pod", &filter.pods},
-        std::pair{"namespace", &filter.podNamespaces}}) {
-    for (const std::string& v : *values) {
+  for (auto [option, member] :
+       {std::pair{"container", &Filter::containers}, std::pair{"pod", &Filter::pods},
+        std::pair{"namespace", &Filter::podNamespaces}}) {
+    for (const std::string& v : filter.*member) {
       Filter one;
-      if (values == &filter.containers) one.containers = {v};
-      if (values == &filter.pods) one.pods = {v};
-      if (values == &filter.podNamespaces) one.podNamespaces = {v};
+      one.*member = {v};
       const bool there =
           std::any_of(shown.processes.begin(), shown.processes.end(),
                       [&](const ProcessEntry& p) { return matchesContainerFilters(p.info, one); });

@@ -55,6 +55,10 @@ TimeWaitCreatedTotals addTimeWaitCreated(
   return out;
 }
 
+std::string unitLabel(const std::string& unit, bool inContainer) {
+  return inContainer ? std::string() : unit;
+}
+
 CloserGroup closerGroup(const Snapshot& s, const TimeWaitByCloser& t, bool includePid) {
   CloserGroup g;
   if (t.group < s.timeWait.size()) {
@@ -64,7 +68,7 @@ CloserGroup closerGroup(const Snapshot& s, const TimeWaitByCloser& t, bool inclu
   if (t.closer < s.closers.size()) {
     const ProcessInfo& p = s.closers[t.closer];
     g.comm = p.comm;
-    g.unit = p.container.empty() ? p.unit : std::string();  // see the exporter's GroupKey
+    g.unit = unitLabel(p.unit, !p.container.empty());
     g.container = p.container.labelName();
     g.pod = p.container.podName;
     g.podNamespace = p.container.podNamespace;

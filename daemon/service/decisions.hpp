@@ -54,6 +54,11 @@ TimeWaitCreatedTotals addTimeWaitCreated(
     const std::unordered_map<std::uint64_t, std::uint64_t>& before,
     const std::vector<NetnsEntry>& namespaces);
 
+// The `unit` label of a process's series: empty in a container, whose unit is the runtime's
+// scope for that container ("cri-containerd-<id>.scope"), a new series at every restart that
+// says no more than `container`.
+std::string unitLabel(const std::string& unit, bool inContainer);
+
 // The closer group of TIME_WAIT sockets charged to a closer (labels empty for an unknown one).
 CloserGroup closerGroup(const Snapshot& s, const TimeWaitByCloser& t, bool includePid);
 

@@ -135,10 +135,8 @@ void addSocketsByNamespace(const Snapshot& s, const NamespaceChoice& choice,
 // ----- process groups
 
 // A process group's labels. `container` is ContainerInfo::labelName(): two containers of one
-// name (a pod's container restarted) are one series. `unit` is empty in a container: its unit
-// is the runtime's scope for that container ("cri-containerd-<id>.scope"), a new series at
-// every restart that says no more than `container`. `pod` and `namespace` (a Kubernetes pod's)
-// are labels only where they apply.
+// name (a pod's container restarted) are one series. `unit` is unitLabel()'s. `pod` and
+// `namespace` (a Kubernetes pod's) are labels only where they apply.
 struct GroupKey {
   std::string comm, unit, container, netns, pid, pod{}, podNamespace{};
   auto operator<=>(const GroupKey&) const = default;
@@ -191,7 +189,7 @@ std::size_t addProcessFamilies(const PollView& view, const MetricsOptions& optio
     const auto& p = s.processes[i];
     const ContainerInfo& c = p.info.container;
     GroupKey key{p.info.comm,
-                 c.empty() ? p.info.unit : std::string(),
+                 unitLabel(p.info.unit, !c.empty()),
                  c.labelName(),
                  netnsLabel(s, p.netns),
                  options.includePid ? std::to_string(p.info.key.pid) : std::string(),
@@ -588,7 +586,7 @@ std::size_t addAlerts(const PollView& view, const MetricsOptions& options,
              label("rule", a.rule),
              label("severity", std::string(severityName(a.severity))),
              label("source", text(isDestination ? a.timeWait.source.toString() : "")),
-             label("unit", text(closerNamed || !g.container.empty() ? "" : g.unit))};
+             label("unit", text(closerNamed ? "" : unitLabel(g.unit, !g.container.empty())))};
     if (options.includePid) {
       l.push_back(label("pid", text(g.pid && !closerNamed ? std::to_string(g.pid) : "")));
     }

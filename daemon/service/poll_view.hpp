@@ -18,9 +18,9 @@
 
 namespace waitwatch {
 
-// The labels of a TIME_WAIT closer's series: who closed the connections, and where.
-// A closer's metric labels; `container` is ContainerInfo::labelName(), pod and namespace are a
-// Kubernetes pod's.
+// The labels of a TIME_WAIT closer's series: who closed the connections, and where. `container`
+// is ContainerInfo::labelName(), `unit` unitLabel()'s (service/decisions.hpp), pod and namespace
+// a Kubernetes pod's.
 struct CloserGroup {
   std::string comm, unit, container, netns;
   std::int32_t pid = 0;  // 0 unless metrics.include_pid
