@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "netlink/netns.hpp"
 #include "netlink/netns_info.hpp"
 #include "proc/proc_text.hpp"
 
@@ -32,6 +33,12 @@ Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(const std::string&
   return std::make_shared<bpf::CloseRecorder>(std::move(*recorder));
 }
 
+Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator() {
+  auto iterator = bpf::TcpSocketIterator::load();
+  if (!iterator) return iterator.error();
+  return std::make_shared<bpf::TcpSocketIterator>(std::move(*iterator));
+}
+
 Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owners)
     : options_(std::move(options)),
       owners_(std::move(owners)),
@@ -47,6 +54,17 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
                                .cgroupRoot = options_.cgroupRoot,
                                .fullWalkInterval = options_.fullWalkInterval,
                                .processDetails = options_.processDetails});
+  }
+  if (options_.sampler == SamplerMode::Auto) {
+    if (options_.tcpIterator) {
+      iterator_ = options_.tcpIterator;
+    } else if (!options_.tcpIteratorError.empty()) {
+      samplerFallback_ = options_.tcpIteratorError;
+    } else if (auto loaded = loadTcpIterator()) {
+      iterator_ = std::move(*loaded);
+    } else {
+      samplerFallback_ = loaded.error().message;
+    }
   }
   if (options_.closers == CloserTracking::Off) return;
   closerSource_ = CloserSource::Ownership;
@@ -115,7 +133,7 @@ Result<std::vector<NetnsHandle>> Collector::selectNamespaces() {
   return handles;
 }
 
-Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
+Result<SockDiagSampler*> Collector::samplerFor(const NetnsHandle& handle, bool isCurrent) {
   auto it = samplers_.find(handle.ref.inode);
   if (it == samplers_.end()) {
     auto sampler =
@@ -124,6 +142,58 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     it = samplers_.emplace(handle.ref.inode, Namespace{std::move(*sampler), 0}).first;
   }
   it->second.lastPoll = poll_;
+  return &it->second.sampler;
+}
+
+Result<UniqueFd> Collector::startWalk(const NetnsHandle& handle, bool isCurrent) {
+  if (isCurrent) return iterator_->start();
+  // The kernel binds a walk to the namespace its creator is in; reading it needs none.
+  auto guard = NetnsGuard::enter(handle.fd.get());
+  if (!guard) return guard.error();
+  auto walk = iterator_->start();
+  if (auto r = guard->restore(); !r) return r.error();
+  return walk;
+}
+
+Result<void> Collector::readBothWays(const NetnsHandle& handle, bool isCurrent, UniqueFd walk,
+                                     std::vector<SocketRecord>& walked) {
+  auto sampler = samplerFor(handle, isCurrent);
+  if (!sampler) return sampler.error();
+  auto dumpInto = [&](std::vector<SocketRecord>& out) -> Result<void> {
+    out.clear();
+    auto r = (*sampler)->dump(
+        DumpOptions{}, [&](const SocketRecord& s) { out.push_back(s); }, [&] { out.clear(); });
+    if (!r) return r.error();
+    return {};
+  };
+  auto& [before, unused, after] = checkRecords_;
+  (void)unused;
+  if (auto r = dumpInto(before); !r) return r;
+  walked.clear();
+  auto read =
+      iterator_->read(std::move(walk), true, [&](const SocketRecord& s) { walked.push_back(s); });
+  if (!read) return read.error();
+  if (auto r = dumpInto(after); !r) return r;
+  stats_.samplerCheck.add(checkSampler(before, walked, after));
+  return {};
+}
+
+Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
+  // The kernel's walk where it can enter the namespace, else (and for UDP) a dump.
+  std::optional<UniqueFd> walk;
+  if (iterator_) {
+    if (auto w = startWalk(handle, isCurrent)) {
+      walk = std::move(*w);
+    } else if (stats_.walkProblem.empty()) {
+      stats_.walkProblem = handle.ref.label() + ": " + w.error().message;
+    }
+  }
+  SockDiagSampler* sampler = nullptr;
+  if (!walk || options_.udp) {
+    auto s = samplerFor(handle, isCurrent);
+    if (!s) return s.error();
+    sampler = *s;
+  }
   DumpTimes& times = dumpTimes_[handle.ref.inode];
   times.seenPoll = poll_;
   times.pending.reset();
@@ -151,7 +221,6 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   if (options_.udp) udpEntry = entry;
   aggregator_.beginNamespace(std::move(entry));
 
-  Namespace& ns = it->second;
   TimePoint dumpStart = Clock::now();
   auto sinceLastDump = [&]() -> std::optional<Duration> {
     if (!times.last) return std::nullopt;
@@ -182,20 +251,44 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
     dumpStart = Clock::now();
     aggregator_.restartDump(sinceLastDump());
   };
-  // One dump of every state. Within each family the kernel sends the listening sockets before
-  // the established hash, and a TIME_WAIT socket's listener is of its own family, so its
-  // listening port is known by the time it streams past.
+  // Every listening socket streams before the established hash (the dump: within each family,
+  // and a TIME_WAIT socket's listener is of its own family; the walk: all of them first), so a
+  // TIME_WAIT socket's listening port is known by the time it streams past.
   aggregator_.beginDump(sinceLastDump());
-  auto dumped = ns.sampler.dump(DumpOptions{}, visit, restart);
-  if (!dumped) {
-    aggregator_.abortNamespace();
-    samplers_.erase(it);  // a fresh socket next time, should the namespace still exist
-    return dumped.error();
+  Result<void> outcome{};
+  if (walk && options_.verifySampler) {
+    std::vector<SocketRecord>& walked = checkRecords_[1];
+    outcome = readBothWays(handle, isCurrent, std::move(*walk), walked);
+    if (outcome) {
+      for (const SocketRecord& s : walked)
+        aggregator_.add(s);
+      stats_.sockets += walked.size();
+    }
+  } else if (walk) {
+    auto walked = iterator_->read(std::move(*walk), true, visit);
+    if (walked) {
+      stats_.sockets += walked->sockets;
+    } else {
+      outcome = walked.error();
+    }
+  } else {
+    auto dumped = sampler->dump(DumpOptions{}, visit, restart);
+    if (dumped) {
+      stats_.sockets += dumped->sockets;
+      stats_.dumpRetries += dumped->retries;
+    } else {
+      outcome = dumped.error();
+    }
   }
+  if (!outcome) {
+    aggregator_.abortNamespace();
+    samplers_.erase(
+        handle.ref.inode);  // a fresh socket next time, should the namespace still exist
+    return outcome.error();
+  }
+  if (walk) ++stats_.walkedNamespaces;
   times.pending = dumpStart;
   times.pendingLength = std::chrono::duration_cast<Duration>(Clock::now() - dumpStart);
-  stats_.sockets += dumped->sockets;
-  stats_.dumpRetries += dumped->retries;
   aggregator_.endNamespace();
   ++stats_.namespaces;
   if (!options_.udp) return {};
@@ -203,7 +296,7 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   // UDP in a second dump on the same socket. Its failure costs only the namespace's UDP view.
   udpAggregator_.beginNamespace(std::move(udpEntry));
   udpAggregator_.beginDump();
-  auto udpDumped = ns.sampler.dump(
+  auto udpDumped = sampler->dump(
       DumpOptions{.wantCgroupId = false, .protocol = DumpProtocol::Udp},
       [this](const SocketRecord& s) { udpAggregator_.add(s); },
       [this] { udpAggregator_.restartDump(); });
@@ -276,6 +369,16 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
   }
   owners_->resolve(*hints, now);
   aggregator_.finish(out);
+  out.socketSource = stats_.walkedNamespaces == 0                   ? SocketSource::Netlink
+                     : stats_.walkedNamespaces == stats_.namespaces ? SocketSource::BpfIterator
+                                                                    : SocketSource::Mixed;
+  if (options_.verifySampler && iterator_) {
+    checkedSockets_ += stats_.samplerCheck.compared;
+    checkFaults_ += stats_.samplerCheck.faults();
+    out.samplerChecked = true;
+    out.samplerCheckSockets = checkedSockets_;
+    out.samplerCheckFaults = checkFaults_;
+  }
   if (options_.tcpMemory) {
     std::string memoryProblems;
     out.tcpMemory = readTcpMemory(options_.procRoot, memoryProblems);

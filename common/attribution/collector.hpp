@@ -20,6 +20,7 @@
 #include "attribution/owner_finder.hpp"
 #include "attribution/process_resolver.hpp"
 #include "bpf/close_recorder.hpp"
+#include "bpf/tcp_sockets.hpp"
 #include "containers/container_names.hpp"
 #include "core/duration.hpp"
 #include "core/netns_selection.hpp"
@@ -29,6 +30,7 @@
 #include "proc/aggregator.hpp"
 #include "proc/closer_ledger.hpp"
 #include "proc/flat_index.hpp"
+#include "proc/sampler_check.hpp"
 
 namespace waitwatch {
 
@@ -37,6 +39,12 @@ enum class CloserTracking : std::uint8_t {
   Off,        // not at all: Snapshot::timeWaitByCloser stays empty
   Ownership,  // each connection's sole owner at the last poll that saw it alive
   Auto,       // every active close recorded in the kernel (BPF), else Ownership
+};
+
+// How each namespace's TCP sockets are read.
+enum class SamplerMode : std::uint8_t {
+  Netlink,  // an inet_diag dump
+  Auto,     // the kernel's own walk (BPF iter/tcp) where it loads and may enter the namespace
 };
 
 struct CollectorOptions {
@@ -72,6 +80,15 @@ struct CollectorOptions {
   // a DaemonSet mounts the host otherwise): ContainerInfo::name, podName, ...
   bool containerNames = true;
   std::string containerRoot = "/";
+  SamplerMode sampler = SamplerMode::Netlink;
+  // An iterator loaded earlier (with the privileges it needs); with Auto and none given, the
+  // constructor loads one.
+  std::shared_ptr<bpf::TcpSocketIterator> tcpIterator{};
+  // Why an iterator could not be loaded, when one was tried earlier and failed.
+  std::string tcpIteratorError{};
+  // Each namespace read both ways, walk between two dumps, and compared
+  // (CollectStats::samplerCheck); the snapshot is built from the walk.
+  bool verifySampler = false;
 };
 
 struct CollectStats {
@@ -94,7 +111,16 @@ struct CollectStats {
   // why the last miss was one.
   ContainerNameCache::Stats containerNames;
   std::string containerNameMiss;
+  // Namespaces read by the BPF walk; the rest by a dump. Why the walk could not be used for one
+  // (the first such namespace of the poll).
+  std::uint32_t walkedNamespaces = 0;
+  std::string walkProblem;
+  // CollectorOptions::verifySampler: the comparison, over every namespace.
+  SamplerCheck samplerCheck;
 };
+
+// Loads the BPF TCP socket iterator (needs CAP_BPF and CAP_PERFMON).
+Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator();
 
 // Loads the BPF close recorder sized for this host (needs CAP_BPF and CAP_PERFMON).
 Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(
@@ -132,6 +158,10 @@ class Collector {
   // loaded (empty otherwise).
   [[nodiscard]] CloserSource closerSource() const { return closerSource_; }
   [[nodiscard]] const std::string& closerFallbackReason() const { return closerFallback_; }
+  // Whether the BPF walk is used where it can enter a namespace, and why not when it could not
+  // be loaded (empty otherwise).
+  [[nodiscard]] bool walksSockets() const { return iterator_ != nullptr; }
+  [[nodiscard]] const std::string& samplerFallbackReason() const { return samplerFallback_; }
 
  private:
   struct Namespace {
@@ -150,6 +180,11 @@ class Collector {
   };
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
+  Result<SockDiagSampler*> samplerFor(const NetnsHandle& handle, bool isCurrent);
+  Result<UniqueFd> startWalk(const NetnsHandle& handle, bool isCurrent);
+  // verifySampler: dump, walk, dump; the walk's records into `walked`.
+  Result<void> readBothWays(const NetnsHandle& handle, bool isCurrent, UniqueFd walk,
+                            std::vector<SocketRecord>& walked);
   void chargeClosers(Snapshot& out);
   void nameContainers(Snapshot& out, TimePoint now);
   std::uint32_t closerOf(const bpf::Closer& c);
@@ -164,6 +199,11 @@ class Collector {
   CloserSource closerSource_ = CloserSource::None;
   std::string closerFallback_;
   std::shared_ptr<bpf::CloseRecorder> recorder_;
+  std::shared_ptr<bpf::TcpSocketIterator> iterator_;
+  std::string samplerFallback_;
+  std::vector<SocketRecord> checkRecords_[3];  // verifySampler: before, walk, after
+  std::uint64_t checkedSockets_ = 0;           // verifySampler, since construction
+  std::uint64_t checkFaults_ = 0;
   CloserLedger ledger_;
   bpf::CloseBatch closes_;
   std::vector<std::uint32_t> batchCloser_;    // per closer of closes_: its ledger id

@@ -9,5 +9,7 @@ extern const unsigned char kSocketFdsObject[];  // socket_fds.bpf.c
 extern const std::size_t kSocketFdsObjectSize;
 extern const unsigned char kClosesObject[];  // closes.bpf.c
 extern const std::size_t kClosesObjectSize;
+extern const unsigned char kTcpSocketsObject[];  // tcp_sockets.bpf.c
+extern const std::size_t kTcpSocketsObjectSize;
 
 }  // namespace waitwatch::bpf::detail

@@ -72,7 +72,14 @@ namespace {
 constexpr EnumNames<CloserSource, 3> kCloserSources({{CloserSource::None, "none"},
                                                      {CloserSource::Ownership, "ownership"},
                                                      {CloserSource::KernelProbe, "bpf"}});
+constexpr EnumNames<SocketSource, 3> kSocketSources({{SocketSource::Netlink, "netlink"},
+                                                     {SocketSource::BpfIterator, "bpf_iter"},
+                                                     {SocketSource::Mixed, "mixed"}});
 }  // namespace
+
+std::string_view socketSourceName(SocketSource source) {
+  return kSocketSources.name(source);
+}
 
 std::string_view closerSourceName(CloserSource source) {
   return kCloserSources.name(source);

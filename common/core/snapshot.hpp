@@ -153,6 +153,14 @@ enum class CloserSource : std::uint8_t {
 std::string_view closerSourceName(CloserSource source);
 std::optional<CloserSource> parseCloserSource(std::string_view name);
 
+// How a poll read the namespaces' TCP sockets.
+enum class SocketSource : std::uint8_t {
+  Netlink,      // an inet_diag dump of each namespace
+  BpfIterator,  // the kernel's own walk of each namespace (BPF iter/tcp)
+  Mixed,        // the walk where it could enter the namespace, the dump elsewhere
+};
+std::string_view socketSourceName(SocketSource source);
+
 // TCP socket memory, host-wide: the kernel counts it for all namespaces together
 // (tcp_memory_allocated, /proc/net/sockstat "TCP: ... mem"), against one net.ipv4.tcp_mem.
 // Above `pressure` every TCP socket of the host is held to small buffers; at `max` allocations
@@ -192,6 +200,7 @@ struct Snapshot {
   // KernelProbe: active closes the program could not record since it was loaded (its ring or
   // the reader's queue was full); their TIME_WAIT sockets have no known closer.
   std::uint64_t closesLost = 0;
+  SocketSource socketSource = SocketSource::Netlink;
   // Sockets with an inode that no readable process holds (lack of privilege, or the owner
   // exited between the dump and the /proc walk), by reason.
   std::uint64_t unattributedNoPermission = 0;
@@ -200,6 +209,12 @@ struct Snapshot {
   // ones no file named (shown by id).
   std::uint64_t containerNameLookups = 0;
   std::uint64_t containerNameMisses = 0;
+  // With the sampler check (waitwatchd --verify-sampler), since the collector started: sockets
+  // the two netlink dumps around each walk agreed on, and of those the ones the walk missed or
+  // reported otherwise.
+  bool samplerChecked = false;
+  std::uint64_t samplerCheckSockets = 0;
+  std::uint64_t samplerCheckFaults = 0;
 
   // An address of `addresses`; the unspecified address for an index outside it (bad input
   // never reads out of bounds).

@@ -48,6 +48,8 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
                        .udp = request_.udp,
                        .containerRoot = env_.containerRoot};
     if (request_.netns == NamespaceSelection::Named) o.names = {request_.netnsName};
+    // The kernel's walk of each namespace's sockets in place of a dump, where it loads.
+    if (env_.bpf && !bpf::disabledByEnvironment()) o.sampler = SamplerMode::Auto;
     std::unique_ptr<OneShotOwners> oneShot;
     // UDP sockets come and go by the thousand (DNS): in the cache every one that closed would
     // send its holder to a re-walk, so a look at UDP is always a fresh one.

@@ -13,7 +13,24 @@ namespace {
 
 class CollectorSource final : public SnapshotSource {
  public:
-  explicit CollectorSource(const CollectorOptions& options) : collector_(options) {
+  explicit CollectorSource(const CollectorOptions& options)
+      : collector_(options), verify_(options.verifySampler) {
+    samplerNote_ =
+        collector_.walksSockets()
+            ? "sockets: read by the kernel's own walk (BPF iter/tcp program), a netlink dump "
+              "where the daemon cannot enter a namespace"
+            : "sockets: read by netlink (inet_diag) dumps (" +
+                  (collector_.samplerFallbackReason().empty()
+                       ? std::string("WAITWATCH_NO_BPF is set")
+                       : collector_.samplerFallbackReason()) +
+                  ")";
+    if (verify_ && collector_.walksSockets()) {
+      samplerNote_ +=
+          "; --verify-sampler: every namespace is also dumped twice around the walk "
+          "and compared";
+    } else if (verify_) {
+      samplerNote_ += "; --verify-sampler has nothing to compare";
+    }
     // Said once per source: the daemon logs each distinct line once.
     switch (collector_.closerSource()) {
       case CloserSource::KernelProbe:
@@ -55,12 +72,27 @@ class CollectorSource final : public SnapshotSource {
                         "counts them)");
     }
     if (!closerNote_.empty()) p.notes.push_back(closerNote_);
+    p.notes.push_back(samplerNote_);
+    const CollectStats& stats = collector_.stats();
+    if (!stats.walkProblem.empty()) {
+      p.notes.push_back("sockets: a netlink dump for " + stats.walkProblem);
+    }
+    if (stats.samplerCheck.faults() > 0) {
+      std::string line = "sampler check: " + std::to_string(stats.samplerCheck.faults()) + " of " +
+                         std::to_string(stats.samplerCheck.compared) +
+                         " sockets read differently by the walk and the dumps";
+      for (const std::string& e : stats.samplerCheck.examples)
+        line += "; " + e;
+      p.warnings.push_back(std::move(line));
+    }
     return p;
   }
 
  private:
   Collector collector_;
+  bool verify_ = false;
   std::string closerNote_;
+  std::string samplerNote_;
   bool missNoted_ = false;
 };
 
@@ -68,13 +100,15 @@ struct SharedRecorder {
   bool tried = false;
   std::shared_ptr<bpf::CloseRecorder> recorder;
   std::string error;
+  std::shared_ptr<bpf::TcpSocketIterator> iterator;
+  std::string iteratorError;
 };
 
 }  // namespace
 
-SnapshotSourceFactory collectorSourceFactory() {
+SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
   auto shared = std::make_shared<SharedRecorder>();
-  return [shared](const Config& config) -> Result<std::unique_ptr<SnapshotSource>> {
+  return [shared, verifySampler](const Config& config) -> Result<std::unique_ptr<SnapshotSource>> {
     CollectorOptions options;
     options.namespaces = config.namespaces;
     // The daemon shows no command line, executable or cgroup path (metrics, API and alerts name
@@ -93,7 +127,16 @@ SnapshotSourceFactory collectorSourceFactory() {
         } else {
           shared->error = loaded.error().message;
         }
+        if (auto loaded = loadTcpIterator()) {
+          shared->iterator = std::move(*loaded);
+        } else {
+          shared->iteratorError = loaded.error().message;
+        }
       }
+      options.sampler = SamplerMode::Auto;
+      options.tcpIterator = shared->iterator;
+      options.tcpIteratorError = shared->iteratorError;
+      options.verifySampler = verifySampler;
       options.closers = CloserTracking::Auto;
       options.closeRecorder = shared->recorder;
       options.closeRecorderError = shared->error;

@@ -8,8 +8,9 @@ namespace waitwatch {
 
 // A factory of collector sources. The first source it makes loads the BPF close recorder (the
 // daemon opens its source before it drops privileges), and every later one, after a reload that
-// changed the namespaces, shares it. WAITWATCH_NO_BPF=1 loads none: TIME_WAIT closers then come
-// from socket ownership.
-SnapshotSourceFactory collectorSourceFactory();
+// changed the namespaces, shares it; the BPF TCP socket iterator likewise. WAITWATCH_NO_BPF=1
+// loads neither: TIME_WAIT closers then come from socket ownership, sockets from netlink dumps.
+// `verifySampler`: every namespace read both ways and compared at each poll.
+SnapshotSourceFactory collectorSourceFactory(bool verifySampler = false);
 
 }  // namespace waitwatch

@@ -673,6 +673,28 @@ std::vector<MetricFamily> buildPollFamilies(const PollView& view, const MetricsO
   misses.add({}, static_cast<double>(s.containerNameMisses));
   out.push_back(std::move(misses).finish());
 
+  SeriesSet sampler("waitwatch_sampler_info",
+                    "How the last poll read the TCP sockets, 1 for the mode in use: bpf_iter (the "
+                    "kernel's own walk, a BPF iter/tcp program), netlink (an inet_diag dump of "
+                    "each namespace), mixed (the walk where the daemon could enter the namespace).",
+                    MetricType::Gauge);
+  sampler.add({label("mode", std::string(socketSourceName(s.socketSource)))}, 1.0);
+  out.push_back(std::move(sampler).finish());
+  if (s.samplerChecked) {
+    SeriesSet checked("waitwatch_sampler_check_sockets_total",
+                      "--verify-sampler: sockets the two netlink dumps around each walk reported "
+                      "alike, which the walk must report alike too.",
+                      MetricType::Counter);
+    checked.add({}, static_cast<double>(s.samplerCheckSockets));
+    out.push_back(std::move(checked).finish());
+    SeriesSet faults("waitwatch_sampler_check_faults_total",
+                     "--verify-sampler: of those, the sockets the walk missed or reported "
+                     "otherwise (the log names the first ones).",
+                     MetricType::Counter);
+    faults.add({}, static_cast<double>(s.samplerCheckFaults));
+    out.push_back(std::move(faults).finish());
+  }
+
   SeriesSet folded("waitwatch_series_folded",
                    "Groups summed under the \"other\" series at the last poll because of "
                    "metrics.max_groups, by family.",

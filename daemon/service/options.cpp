@@ -17,7 +17,7 @@ Error usageError(std::string message) {
 }  // namespace
 
 std::string daemonUsage() {
-  return "Usage: waitwatchd [--config FILE] [--listen ADDR:PORT]\n"
+  return "Usage: waitwatchd [--config FILE] [--listen ADDR:PORT] [--verify-sampler]\n"
          "       waitwatchd --check-config [FILE]\n"
          "       waitwatchd --version | --help\n"
          "\n"
@@ -33,6 +33,9 @@ std::string daemonUsage() {
          "                       (default " +
          std::string(kDefaultListen) +
          ")\n"
+         "  --verify-sampler     read every namespace both ways at each poll (the kernel's\n"
+         "                       walk between two netlink dumps) and log any socket the two\n"
+         "                       report differently (waitwatch_sampler_check_faults_total)\n"
          "  --check-config [FILE]  compile the configuration, print a summary or the error,\n"
          "                       exit 0 or 1\n"
          "  -V, --version        print the version\n"
@@ -43,7 +46,9 @@ std::string daemonUsage() {
          "TIME_WAIT sockets are charged to the process that closed them, recorded in the\n"
          "kernel by a BPF program loaded at start-up (needs CAP_BPF and CAP_PERFMON);\n"
          "WAITWATCH_NO_BPF=1 in the environment loads none, and closers then come from\n"
-         "socket ownership at each poll.\n";
+         "socket ownership at each poll. The sockets themselves are read by the kernel's own\n"
+         "walk (a BPF iter/tcp program) where it loads, else by a netlink (inet_diag) dump;\n"
+         "the start-up log and waitwatch_sampler_info say which.\n";
 }
 
 Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args) {
@@ -100,6 +105,9 @@ Result<DaemonArgs> parseDaemonArgs(std::span<const std::string_view> args) {
         if (out.configPath) return usageError("--check-config FILE and --config: name one file");
         out.configPath = std::string(args[++i]);
       }
+    } else if (arg == "--verify-sampler") {
+      if (inlineValue) return usageError("--verify-sampler: takes no value");
+      out.verifySampler = true;
     } else if (arg == "--version" || arg == "-V") {
       if (inlineValue) return usageError("--version: takes no value");
       version = true;

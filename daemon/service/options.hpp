@@ -17,6 +17,7 @@ struct DaemonArgs {
   Mode mode = Mode::Run;
   std::optional<std::string> configPath;  // --config FILE, or the FILE of --check-config FILE
   std::optional<std::string> listen;      // --listen ADDR:PORT (already validated)
+  bool verifySampler = false;             // --verify-sampler
 };
 
 // `args` excludes argv[0]. Errors are one line naming the argument: "--listen: \"x\" is not

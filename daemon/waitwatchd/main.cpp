@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     }
     DaemonOptions options;
     options.args = *parsed;
-    options.sourceFactory = collectorSourceFactory();
+    options.sourceFactory = collectorSourceFactory(parsed->verifySampler);
     return runDaemon(options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "waitwatchd: %s\n", e.what());

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+// Every TCP socket of one network namespace: a BPF iter/tcp program, the kernel's own walk of
+// its socket hash tables, in place of an inet_diag dump. The kernel calls `tcp_sockets` once per
+// socket (net/ipv4/tcp_ipv4.c, bpf_iter_tcp_seq_show(): listening sockets first, then the
+// established hash with its TIME_WAIT and request sockets) of the namespace the reader was in
+// when it created the iterator (net/core/net_namespace.c, bpf_iter_init_seq_net(): current's
+// netns). It writes one fixed-size record per socket holding exactly what inet_diag reports for
+// it, so that both paths give one snapshot: net/ipv4/inet_diag.c, inet_diag_msg_common_fill(),
+// inet_sk_diag_fill(), inet_twsk_diag_fill(), inet_req_diag_fill(), and net/ipv4/tcp_diag.c,
+// tcp_diag_get_info().
+//
+// A record is one 80-byte seq_write instead of a netlink message with its attributes built
+// for every socket: the walk costs the kernel's hash walk and one small copy.
+//
+// No vmlinux.h: the kernel types are declared with preserve_access_index (see socket_fds.bpf.c).
+// Needs Linux >= 5.9 (iter/tcp, bpf_skc_to_* helpers) with BTF, and the kernel's configuration
+// readable by libbpf (/proc/config.gz or /boot/config-*) for CONFIG_HZ.
+//
+// The record layout is shared with tcp_sockets.cpp (RawRecord there): keep both in step.
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+
+#define SEC(name) __attribute__((section(name), used))
+#define CORE __attribute__((preserve_access_index))
+#define CORE_OFFSET(type, field) __builtin_preserve_field_info(((type *)0)->field, 0)
+
+struct seq_file;
+
+struct bpf_iter_meta {
+  struct seq_file *seq;
+} CORE;
+
+struct hlist_node {
+  struct hlist_node *next;
+  struct hlist_node **pprev;
+} CORE;
+
+struct timer_list {
+  struct hlist_node entry;
+  unsigned long expires;
+} CORE;
+
+struct in6_addr {
+  union {
+    __u32 u6_addr32[4];
+  } in6_u;
+} CORE;
+
+struct sock_common {
+  union {
+    struct {
+      __u32 skc_daddr;
+      __u32 skc_rcv_saddr;
+    };
+  };
+  union {
+    struct {
+      __u16 skc_dport;
+      __u16 skc_num;
+    };
+  };
+  unsigned short skc_family;
+  volatile unsigned char skc_state;
+  struct in6_addr skc_v6_daddr;
+  struct in6_addr skc_v6_rcv_saddr;
+} CORE;
+
+struct kernfs_node {
+  __u64 id;
+} CORE;
+
+struct cgroup {
+  struct kernfs_node *kn;
+} CORE;
+
+struct sock_cgroup_data {
+  struct cgroup *cgroup;
+} CORE;
+
+struct socket;
+struct sock {
+  struct sock_common __sk_common;
+  struct socket *sk_socket;
+  struct timer_list sk_timer;
+  __u32 sk_ack_backlog;
+  __u32 sk_max_ack_backlog;
+  struct sock_cgroup_data sk_cgrp_data;
+} CORE;
+
+struct inet_sock {
+  struct sock sk;
+} CORE;
+
+struct inet_connection_sock {
+  struct inet_sock icsk_inet;
+  struct timer_list icsk_retransmit_timer;
+  __u8 icsk_retransmits;
+  __u8 icsk_pending;
+  __u8 icsk_probes_out;
+} CORE;
+
+struct tcp_sock {
+  struct inet_connection_sock inet_conn;
+  __u32 copied_seq;
+  __u32 write_seq;
+  __u32 rcv_nxt;
+  __u32 snd_una;
+} CORE;
+
+struct inet_timewait_sock {
+  struct sock_common __tw_common;
+  volatile unsigned char tw_substate;
+  struct timer_list tw_timer;
+} CORE;
+
+struct tcp_timewait_sock {
+  struct inet_timewait_sock tw_sk;
+} CORE;
+
+struct request_sock {
+  struct sock_common __req_common;
+  __u8 num_retrans;
+  struct timer_list rsk_timer;
+} CORE;
+
+struct inet_request_sock {
+  struct request_sock req;
+} CORE;
+
+struct tcp_request_sock {
+  struct inet_request_sock req;
+} CORE;
+
+struct inode {
+  unsigned long i_ino;
+} CORE;
+
+struct socket {
+} CORE;
+
+struct socket_alloc {
+  struct socket socket;
+  struct inode vfs_inode;
+} CORE;
+
+struct bpf_iter__tcp {
+  union {
+    struct bpf_iter_meta *meta;
+  };
+  union {
+    struct sock_common *sk_common;
+  };
+  __u32 uid;
+} CORE;
+
+// Helper numbers from include/uapi/linux/bpf.h, declared as libbpf's bpf_helper_defs.h does.
+static __u64 (*bpf_get_socket_cookie)(void *sk) = (void *)46;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
+static __u64 (*bpf_jiffies64)(void) = (void *)118;
+static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
+static struct tcp_sock *(*bpf_skc_to_tcp_sock)(void *sk) = (void *)137;
+static struct tcp_timewait_sock *(*bpf_skc_to_tcp_timewait_sock)(void *sk) = (void *)138;
+static struct tcp_request_sock *(*bpf_skc_to_tcp_request_sock)(void *sk) = (void *)139;
+
+// Resolved by libbpf from the running kernel's configuration.
+extern unsigned int CONFIG_HZ __attribute__((section(".kconfig")));
+
+// include/net/tcp_states.h, include/uapi/linux/socket.h, include/net/inet_connection_sock.h.
+#define AF_INET 2
+#define TCP_LISTEN 10
+#define TCP_SYN_RECV 3
+#define ICSK_TIME_RETRANS 1
+#define ICSK_TIME_PROBE0 3
+#define ICSK_TIME_LOSS_PROBE 5
+#define ICSK_TIME_REO_TIMEOUT 6
+
+// Set in tcp_socket_record.family for a full socket (not TIME_WAIT, not a request socket).
+#define FULL_SOCKET 0x80
+
+// 80 bytes, no implicit padding. Addresses and ports in network byte order, as inet_diag sends them.
+struct tcp_socket_record {
+  __u32 local[4];   // IPv4 in local[0]
+  __u32 remote[4];  // IPv4 in remote[0]
+  __u64 cookie;
+  __u64 cgroup_id;  // 0 for TIME_WAIT and request sockets, which have no cgroup
+  __u32 inode;
+  __u32 uid;
+  __u32 recv_q;
+  __u32 send_q;
+  __u32 timer_ms;
+  __u16 local_port;
+  __u16 remote_port;
+  __u8 family;  // AF_INET or AF_INET6, with FULL_SOCKET
+  __u8 state;
+  __u8 timer;
+  __u8 retransmits;
+  __u32 reserved;
+};
+
+// jiffies_to_msecs() of include/linux/jiffies.h for a delta clamped at 0, as
+// jiffies_delta_to_msecs() gives it.
+static __u32 remaining_ms(unsigned long expires) {
+  const long delta = (long)(expires - bpf_jiffies64());
+  if (delta <= 0) return 0;
+  const __u64 hz = CONFIG_HZ;
+  if (hz == 0) return 0;
+  if (1000 % hz == 0) return (__u32)((__u64)delta * (1000 / hz));
+  return (__u32)(((__u64)delta * 1000 + hz - 1) / hz);
+}
+
+static void fill_common(struct tcp_socket_record *r, const struct sock_common *skc) {
+  r->family = (__u8)skc->skc_family;
+  r->local_port = (__u16)((skc->skc_num >> 8) | (skc->skc_num << 8));  // htons(sk_num)
+  r->remote_port = skc->skc_dport;
+  if (skc->skc_family == AF_INET) {
+    r->local[0] = skc->skc_rcv_saddr;
+    r->remote[0] = skc->skc_daddr;
+  } else {
+    for (int i = 0; i < 4; i++) {
+      r->local[i] = skc->skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+      r->remote[i] = skc->skc_v6_daddr.in6_u.u6_addr32[i];
+    }
+  }
+}
+
+// sock_i_ino(): the inode of the socket's struct socket, which lives in the same socket_alloc.
+static __u32 socket_inode(const struct sock *sk) {
+  const struct socket *socket = sk->sk_socket;
+  if (!socket) return 0;
+  const char *alloc = (const char *)socket - CORE_OFFSET(struct socket_alloc, socket);
+  const char *inode = alloc + CORE_OFFSET(struct socket_alloc, vfs_inode);
+  unsigned long ino = 0;
+  bpf_probe_read_kernel(&ino, sizeof(ino), inode + CORE_OFFSET(struct inode, i_ino));
+  return (__u32)ino;
+}
+
+static void fill_full(struct tcp_socket_record *r, const struct tcp_sock *tp, __u32 uid) {
+  const struct inet_connection_sock *icsk = &tp->inet_conn;
+  const struct sock *sk = &icsk->icsk_inet.sk;
+  r->state = sk->__sk_common.skc_state;
+  r->uid = uid;  // the iterator's sock_i_uid(sk), as inet_diag_msg_attrs_fill() reports it
+  r->inode = socket_inode(sk);
+  // Full sockets have a cgroup, sent as INET_DIAG_CGROUP_ID (inet_diag_msg_attrs_fill()).
+  r->family |= FULL_SOCKET;
+  const struct cgroup *cgroup = sk->sk_cgrp_data.cgroup;
+  if (cgroup && cgroup->kn) r->cgroup_id = cgroup->kn->id;
+  if (r->state == TCP_LISTEN) {
+    r->recv_q = sk->sk_ack_backlog;
+    r->send_q = sk->sk_max_ack_backlog;
+  } else {
+    const int unread = (int)(tp->rcv_nxt - tp->copied_seq);
+    r->recv_q = unread > 0 ? (__u32)unread : 0;
+    r->send_q = tp->write_seq - tp->snd_una;
+  }
+  const __u8 pending = icsk->icsk_pending;
+  if (pending == ICSK_TIME_RETRANS || pending == ICSK_TIME_REO_TIMEOUT ||
+      pending == ICSK_TIME_LOSS_PROBE) {
+    r->timer = 1;
+    r->retransmits = icsk->icsk_retransmits;
+    r->timer_ms = remaining_ms(icsk->icsk_retransmit_timer.expires);
+  } else if (pending == ICSK_TIME_PROBE0) {
+    r->timer = 4;
+    r->retransmits = icsk->icsk_probes_out;
+    r->timer_ms = remaining_ms(icsk->icsk_retransmit_timer.expires);
+  } else if (sk->sk_timer.entry.pprev) {  // timer_pending(&sk->sk_timer): keepalive
+    r->timer = 2;
+    r->retransmits = icsk->icsk_probes_out;
+    r->timer_ms = remaining_ms(sk->sk_timer.expires);
+  }
+}
+
+SEC("iter/tcp")
+int tcp_sockets(struct bpf_iter__tcp *ctx) {
+  struct sock_common *skc = ctx->sk_common;
+  if (!skc) return 0;  // the call at the end of the walk
+  struct tcp_socket_record r = {};
+  fill_common(&r, skc);
+  r.cookie = bpf_get_socket_cookie(skc);  // sock_gen_cookie(), as sock_diag_save_cookie()
+
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+  if (tp) {
+    fill_full(&r, tp, ctx->uid);
+  } else {
+    struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
+    if (tw) {
+      // FIN_WAIT2 or TIME_WAIT (tw_substate); no owner, no queues.
+      r.state = tw->tw_sk.tw_substate;
+      r.timer = 3;
+      r.timer_ms = remaining_ms(tw->tw_sk.tw_timer.expires);
+    } else {
+      struct tcp_request_sock *req = bpf_skc_to_tcp_request_sock(skc);
+      if (!req) return 0;
+      r.state = TCP_SYN_RECV;
+      r.timer = 1;
+      r.retransmits = req->req.req.num_retrans;
+      r.timer_ms = remaining_ms(req->req.req.rsk_timer.expires);
+    }
+  }
+  bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+  return 0;
+}
+
+// bpf_seq_write is a GPL-only helper (see socket_fds.bpf.c).
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

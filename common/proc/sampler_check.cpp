@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "proc/sampler_check.hpp"
+
+#include <unordered_map>
+
+#include "core/tcp_state.hpp"
+
+namespace waitwatch {
+namespace {
+
+bool sameButTimer(SocketRecord a, const SocketRecord& b) {
+  a.timerRemainingMs = b.timerRemainingMs;
+  return a == b;
+}
+
+bool timedByKernel(const SocketRecord& s) {
+  // TIME_WAIT and request sockets run down one timer that is never re-armed while they live;
+  // a full socket's retransmit or keepalive timer may be re-armed at any time.
+  return s.timer == SocketTimer::TimeWait ||
+         (s.state == TcpState::SynRecv && s.inode == 0 && !s.hasCgroupId);
+}
+
+std::string describe(const SocketRecord& s) {
+  return "cookie " + std::to_string(s.cookie) + " " + std::string(stateName(s.state)) + " " +
+         s.local.toString() + " -> " + s.remote.toString();
+}
+
+// The first field that differs, named.
+std::string difference(const SocketRecord& dump, const SocketRecord& walk) {
+  auto line = [&](const char* field, auto a, auto b) {
+    return describe(dump) + ": " + field + " " + std::to_string(a) + " by the dump, " +
+           std::to_string(b) + " by the walk";
+  };
+  if (dump.state != walk.state) {
+    return describe(dump) + ": state " + std::string(stateName(walk.state)) + " by the walk";
+  }
+  if (dump.family != walk.family || dump.local != walk.local || dump.remote != walk.remote) {
+    return describe(dump) + ": endpoints " + walk.local.toString() + " -> " +
+           walk.remote.toString() + " by the walk";
+  }
+  if (dump.inode != walk.inode) return line("inode", dump.inode, walk.inode);
+  if (dump.uid != walk.uid) return line("uid", dump.uid, walk.uid);
+  if (dump.recvQ != walk.recvQ) return line("Recv-Q", dump.recvQ, walk.recvQ);
+  if (dump.sendQ != walk.sendQ) return line("Send-Q", dump.sendQ, walk.sendQ);
+  if (dump.hasCgroupId != walk.hasCgroupId || dump.cgroupId != walk.cgroupId)
+    return line("cgroup id", dump.cgroupId, walk.cgroupId);
+  if (dump.timer != walk.timer) {
+    return line("timer", static_cast<int>(dump.timer), static_cast<int>(walk.timer));
+  }
+  if (dump.retransmits != walk.retransmits)
+    return line("retransmits", static_cast<int>(dump.retransmits),
+                static_cast<int>(walk.retransmits));
+  return line("remaining ms", dump.timerRemainingMs, walk.timerRemainingMs);
+}
+
+}  // namespace
+
+void SamplerCheck::add(const SamplerCheck& other) {
+  compared += other.compared;
+  missing += other.missing;
+  differing += other.differing;
+  walkOnly += other.walkOnly;
+  for (const std::string& e : other.examples) {
+    if (examples.size() < kExamples) examples.push_back(e);
+  }
+}
+
+SamplerCheck checkSampler(std::span<const SocketRecord> before, std::span<const SocketRecord> walk,
+                          std::span<const SocketRecord> after, std::uint32_t timerSlackMs) {
+  SamplerCheck check;
+  std::unordered_map<std::uint64_t, const SocketRecord*> first;
+  first.reserve(before.size());
+  for (const SocketRecord& s : before)
+    first.emplace(s.cookie, &s);
+  std::unordered_map<std::uint64_t, const SocketRecord*> walked;
+  walked.reserve(walk.size());
+  for (const SocketRecord& s : walk)
+    walked.emplace(s.cookie, &s);
+  std::unordered_map<std::uint64_t, bool> dumped;  // cookie -> in `after`
+  dumped.reserve(after.size());
+  auto fault = [&](std::uint64_t& counter, std::string line) {
+    ++counter;
+    if (check.examples.size() < SamplerCheck::kExamples) check.examples.push_back(std::move(line));
+  };
+  for (const SocketRecord& b : after) {
+    dumped.emplace(b.cookie, true);
+    const auto a = first.find(b.cookie);
+    if (a == first.end() || !sameButTimer(*a->second, b)) continue;
+    ++check.compared;
+    const auto w = walked.find(b.cookie);
+    if (w == walked.end()) {
+      fault(check.missing, describe(b) + ": in both dumps, not in the walk");
+      continue;
+    }
+    const SocketRecord& s = *w->second;
+    if (!sameButTimer(b, s)) {
+      fault(check.differing, difference(b, s));
+      continue;
+    }
+    if (timedByKernel(b)) {
+      const std::uint64_t low = b.timerRemainingMs;
+      const std::uint64_t high = a->second->timerRemainingMs;
+      if (s.timerRemainingMs + std::uint64_t{timerSlackMs} < low ||
+          s.timerRemainingMs > high + timerSlackMs) {
+        fault(check.differing, describe(b) + ": " + std::to_string(s.timerRemainingMs) +
+                                   " ms left by the walk, " + std::to_string(high) + " then " +
+                                   std::to_string(low) + " by the dumps");
+      }
+    }
+  }
+  for (const SocketRecord& s : walk) {
+    if (!first.contains(s.cookie) && !dumped.contains(s.cookie)) ++check.walkOnly;
+  }
+  return check;
+}
+
+}  // namespace waitwatch
