@@ -138,9 +138,9 @@ int main(int argc, char** argv) {
       const double c0 = cpuMs();
       const auto t0 = Clock::now();
       auto started = iterator->start();
-      auto r = started ? iterator->read(std::move(*started), true,
-                                        [&](const SocketRecord&) { ++n; })
-                       : Result<bpf::TcpWalkStats>(started.error());
+      auto r = started
+                   ? iterator->read(std::move(*started), true, [&](const SocketRecord&) { ++n; })
+                   : Result<bpf::TcpWalkStats>(started.error());
       walk.push_back(msSince(t0));
       walkCpu.push_back(cpuMs() - c0);
       if (!r) {

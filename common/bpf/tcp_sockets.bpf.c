@@ -16,7 +16,8 @@
 // Needs Linux >= 5.9 (iter/tcp, bpf_skc_to_* helpers) with BTF, and the kernel's configuration
 // readable by libbpf (/proc/config.gz or /boot/config-*) for CONFIG_HZ.
 //
-// The record layout is shared with tcp_sockets.cpp (RawRecord there): keep both in step.
+// The record layout is shared with common/core/tcp_walk_records.hpp (TcpWalkRecord, which
+// decodes it): keep both in step.
 
 typedef unsigned char __u8;
 typedef unsigned short __u16;

@@ -39,6 +39,9 @@ std::size_t runCorpus(const std::string& name, Entry entry) {
 TEST(FuzzCorpus, NetlinkReplies) {
   EXPECT_GE(runCorpus("netlink", netlinkReply), 10u);
 }
+TEST(FuzzCorpus, TcpWalkRecords) {
+  EXPECT_GE(runCorpus("tcp_walk", tcpWalkRecords), 4u);
+}
 TEST(FuzzCorpus, KernelCounters) {
   EXPECT_GE(runCorpus("kernel_counters", kernelCounters), 4u);
 }

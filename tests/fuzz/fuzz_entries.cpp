@@ -7,6 +7,7 @@
 
 #include "core/kernel_counters.hpp"
 #include "core/netlink_parser.hpp"
+#include "core/tcp_walk_records.hpp"
 
 namespace waitwatch::fuzz {
 namespace {
@@ -81,6 +82,29 @@ const char* netlinkReply(const std::uint8_t* data, std::size_t size) {
     if (const char* e = checkResult(mine, visited, bad, size)) return e;
     // (No comparison with the unfiltered walk: a foreign NLMSG_DONE or a foreign malformed
     // message ends that walk but is skipped by this one, which then goes on delivering.)
+  }
+  return nullptr;
+}
+
+const char* tcpWalkRecords(const std::uint8_t* data, std::size_t size) {
+  const auto bytes = std::as_bytes(std::span<const std::uint8_t>(data, size));
+  for (const bool withCgroupId : {true, false}) {
+    const char* bad = nullptr;
+    std::uint64_t visited = 0;
+    const TcpWalkDecode d = decodeTcpWalkRecords(bytes, withCgroupId, [&](const SocketRecord& r) {
+      ++visited;
+      if (bad == nullptr) bad = checkRecord(r);
+      if (bad == nullptr && !withCgroupId && r.hasCgroupId) bad = "cgroup id not asked for";
+    });
+    if (bad != nullptr) return bad;
+    if (visited != d.sockets) return "visitor calls differ from the sockets count";
+    if (d.consumed % sizeof(TcpWalkRecord) != 0) return "consumed part of a record";
+    if (d.consumed > size || size - d.consumed >= sizeof(TcpWalkRecord)) {
+      return "a whole record left undecoded";
+    }
+    if (d.sockets + d.skipped != d.consumed / sizeof(TcpWalkRecord)) {
+      return "records neither delivered nor skipped";
+    }
   }
   return nullptr;
 }

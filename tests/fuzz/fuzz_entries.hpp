@@ -10,6 +10,8 @@ namespace waitwatch::fuzz {
 
 // Bytes as one recv() buffer of a NETLINK_SOCK_DIAG dump reply.
 const char* netlinkReply(const std::uint8_t* data, std::size_t size);
+// Bytes as one read() of the BPF TCP socket walk (tcp_sockets.bpf.c's records).
+const char* tcpWalkRecords(const std::uint8_t* data, std::size_t size);
 // Bytes as /proc/net/netstat or /proc/net/snmp text.
 const char* kernelCounters(const std::uint8_t* data, std::size_t size);
 

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs one libFuzzer target for a chosen time with the options it wants (see README.md).
 #   tests/fuzz/run.sh BUILD_DIR TARGET SECONDS [SCRATCH_DIR]
-# TARGET: netlink, kernel_counters, proc, core_text, config, http, api, state or containers. New
+# TARGET: netlink, tcp_walk, kernel_counters, proc, core_text, config, http, api, state or containers. New
 # inputs go to
 # SCRATCH_DIR (default /tmp/waitwatch-fuzz-TARGET); the tree's corpus is only read. Prints the
 # final statistics (stat::number_of_executed_units is the number of executions); exits non-zero
@@ -17,6 +17,7 @@ BIN="$BUILD/tests/fuzz/fuzz_$TARGET"
 OPTS=(-max_total_time="$SECONDS_" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1)
 case "$TARGET" in
   netlink) OPTS+=(-max_len=4096) ;;
+  tcp_walk) OPTS+=(-max_len=2048) ;;
   kernel_counters) OPTS+=(-max_len=8192) ;;
   proc) OPTS+=(-max_len=8192) ;;
   core_text) OPTS+=(-max_len=512) ;;
