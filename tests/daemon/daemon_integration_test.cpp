@@ -663,6 +663,8 @@ TEST_F(DaemonTest, TimeWaitSocketsAreChargedToTheProcessThatClosedFirst) {
   }
   EXPECT_EQ(sample(metrics, R"(waitwatch_time_wait_closer_source{source="bpf"})"), 1) << metrics;
   EXPECT_EQ(sample(metrics, "waitwatch_time_wait_closes_lost_total"), 0) << metrics;
+  // The sockets themselves came from the kernel's walk (the same counts as ss, above).
+  EXPECT_EQ(sample(metrics, R"(waitwatch_sampler_info{mode="bpf_iter"})"), 1) << metrics;
   EXPECT_EQ(sample(metrics, "waitwatch_time_wait_sockets{comm=\"srv-waits\""), -1);
   EXPECT_EQ(sample(metrics, "waitwatch_time_wait_sockets{comm=\"cli-gamma\""), -1);
 
@@ -752,6 +754,9 @@ TEST_F(DaemonTest, WithoutBpfOnlyConnectionsSeenAliveAreChargedAndTheRestIsUnkno
   EXPECT_EQ(seen.byComm, (std::map<std::string, std::uint64_t>{{"cli-held", heldTimeWait}}));
   const std::string metrics = run->http("/metrics").out;
   EXPECT_EQ(sample(metrics, R"(waitwatch_time_wait_closer_source{source="ownership"})"), 1);
+  // And the sockets from netlink dumps, which the log says once, with why.
+  EXPECT_EQ(sample(metrics, R"(waitwatch_sampler_info{mode="netlink"})"), 1) << metrics;
+  EXPECT_EQ(sample(metrics, R"(waitwatch_sampler_info{mode="bpf_iter"})"), -1) << metrics;
   // The daemon's own short HTTP connections (these reads) are unknown too.
   EXPECT_GE(
       sample(metrics, R"(waitwatch_time_wait_closer_unknown{netns=")" + netns().name() + R"("})"),
@@ -759,6 +764,10 @@ TEST_F(DaemonTest, WithoutBpfOnlyConnectionsSeenAliveAreChargedAndTheRestIsUnkno
       << metrics;
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
   EXPECT_NE(run->process().stderrText().find("TIME_WAIT closers: from socket ownership"),
+            std::string::npos)
+      << run->process().stderrText();
+  EXPECT_NE(run->process().stderrText().find(
+                "sockets: read by netlink (inet_diag) dumps (WAITWATCH_NO_BPF is set)"),
             std::string::npos)
       << run->process().stderrText();
 }
@@ -800,6 +809,33 @@ TEST_F(DaemonTest, CloseWaitAgesAreTheTimeTheSocketsWereHeld) {
   EXPECT_GE(metricAge, lower) << metrics.out;
   EXPECT_LE(metricAge, upper) << metrics.out;
   EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+}
+
+// --verify-sampler on a namespace full of sockets in every state the farm makes: every socket
+// both dumps agree on is compared with the walk, none differs, and the log says the mode.
+TEST_F(DaemonTest, VerifySamplerComparesEverySocketAndFindsNoDifference) {
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  auto run = DaemonRun::start(netns(), R"({"poll_interval": "200ms"})", {"--verify-sampler"});
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  std::string metrics;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  // The farm alone holds 2 x 116 sockets; a few polls compare each of them again.
+  while (std::chrono::steady_clock::now() < deadline) {
+    metrics = run->http("/metrics").out;
+    if (sample(metrics, "waitwatch_sampler_check_sockets_total") >= 3 * 232) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GE(sample(metrics, "waitwatch_sampler_check_sockets_total"), 3 * 232) << metrics;
+  EXPECT_EQ(sample(metrics, "waitwatch_sampler_check_faults_total"), 0) << metrics;
+  EXPECT_EQ(sample(metrics, R"(waitwatch_sampler_info{mode="bpf_iter"})"), 1) << metrics;
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  const std::string err = run->process().stderrText();
+  EXPECT_NE(err.find("--verify-sampler: every namespace is also dumped twice around the walk"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("sampler check:"), std::string::npos) << err;
 }
 
 // A restart (SIGTERM, start again) keeps what the operator relies on: CLOSE_WAIT ages go on

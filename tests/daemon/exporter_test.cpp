@@ -261,6 +261,33 @@ TEST(Exporter, PublishedFamiliesComeFromOnePoll) {
   EXPECT_FALSE(metrics.Collect().empty());
 }
 
+TEST(Exporter, SamplerModeAndItsCheck) {
+  auto view = testing::sampleView();
+  std::string text = render(*view, MetricsOptions{});
+  EXPECT_EQ(samples(text, "waitwatch_sampler_info"),
+            std::vector<std::string>{R"(waitwatch_sampler_info{mode="netlink"} 1)"});
+  // Without --verify-sampler, no check counters.
+  EXPECT_TRUE(samples(text, "waitwatch_sampler_check_sockets_total").empty());
+
+  Snapshot s = *view->snapshot;
+  s.socketSource = SocketSource::BpfIterator;
+  s.samplerChecked = true;
+  s.samplerCheckSockets = 1234;
+  s.samplerCheckFaults = 2;
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  text = render(*view, MetricsOptions{});
+  EXPECT_EQ(samples(text, "waitwatch_sampler_info"),
+            std::vector<std::string>{R"(waitwatch_sampler_info{mode="bpf_iter"} 1)"});
+  EXPECT_EQ(samples(text, "waitwatch_sampler_check_sockets_total"),
+            std::vector<std::string>{"waitwatch_sampler_check_sockets_total 1234"});
+  EXPECT_EQ(samples(text, "waitwatch_sampler_check_faults_total"),
+            std::vector<std::string>{"waitwatch_sampler_check_faults_total 2"});
+  s.socketSource = SocketSource::Mixed;
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  EXPECT_EQ(samples(render(*view, MetricsOptions{}), "waitwatch_sampler_info"),
+            std::vector<std::string>{R"(waitwatch_sampler_info{mode="mixed"} 1)"});
+}
+
 // The whole /metrics output, as the daemon serves it, passes promtool's linter.
 TEST(Exporter, TimeWaitByCloserUnknownSourceAndLost) {
   auto view = testing::sampleView();

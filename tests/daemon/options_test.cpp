@@ -49,6 +49,17 @@ TEST(DaemonArgs, CheckConfigWithAndWithoutFile) {
   EXPECT_EQ(*c->configPath, "/c.json");
 }
 
+TEST(DaemonArgs, VerifySamplerIsAFlag) {
+  EXPECT_FALSE(parse({})->verifySampler);
+  auto a = parse({"--verify-sampler", "--config", "/x.json"});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_TRUE(a->verifySampler);
+  EXPECT_EQ(a->mode, DaemonArgs::Mode::Run);
+  auto b = parse({"--verify-sampler=yes"});
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().message, "--verify-sampler: takes no value");
+}
+
 TEST(DaemonArgs, HelpAndVersionWin) {
   EXPECT_EQ(parse({"--config", "/x", "--help"})->mode, DaemonArgs::Mode::Help);
   EXPECT_EQ(parse({"--version"})->mode, DaemonArgs::Mode::Version);
