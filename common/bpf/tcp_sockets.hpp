@@ -28,7 +28,7 @@ namespace waitwatch::bpf {
 
 struct TcpWalkStats {
   std::uint64_t sockets = 0;  // records delivered
-  std::uint64_t reads = 0;    // read() calls
+  std::uint64_t reads = 0;    // read() calls that returned records
 };
 
 class TcpSocketIterator {

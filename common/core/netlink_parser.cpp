@@ -37,10 +37,6 @@ T load(std::span<const std::byte> bytes, std::size_t offset) {
   return out;
 }
 
-std::uint16_t fromBigEndian(std::uint16_t v) {
-  return static_cast<std::uint16_t>((v >> 8) | (v << 8));
-}
-
 class Walker {
  public:
   Walker(std::span<const std::byte> buffer, const DumpParseOptions& options,
@@ -225,18 +221,10 @@ class Walker {
       return true;
     }
     rec.state = static_cast<TcpState>(msg.idiag_state);
-    rec.timer = msg.idiag_timer <= static_cast<std::uint8_t>(SocketTimer::ZeroWindowProbe)
-                    ? static_cast<SocketTimer>(msg.idiag_timer)
-                    : SocketTimer::None;
+    rec.timer = socketTimer(msg.idiag_timer);
     rec.retransmits = msg.idiag_retrans;
     const auto& id = msg.id;
-    const std::size_t addrLen = rec.family == AddressFamily::V4 ? 4 : 16;
-    rec.local.address.family = rec.family;
-    rec.remote.address.family = rec.family;
-    std::memcpy(rec.local.address.bytes.data(), id.idiag_src, addrLen);
-    std::memcpy(rec.remote.address.bytes.data(), id.idiag_dst, addrLen);
-    rec.local.port = fromBigEndian(id.idiag_sport);
-    rec.remote.port = fromBigEndian(id.idiag_dport);
+    rec.setEndpoints(rec.family, id.idiag_src, id.idiag_dst, id.idiag_sport, id.idiag_dport);
     rec.uid = msg.idiag_uid;
     rec.inode = msg.idiag_inode;
     rec.cookie = static_cast<std::uint64_t>(id.idiag_cookie[0]) |

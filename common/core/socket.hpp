@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // One TCP socket as the kernel reports it through inet_diag. Plain data, no allocation.
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "core/address.hpp"
 #include "core/tcp_state.hpp"
@@ -16,6 +18,12 @@ enum class SocketTimer : std::uint8_t {
   TimeWait = 3,
   ZeroWindowProbe = 4,
 };
+
+// An idiag_timer value; None for one waitwatch does not know.
+constexpr SocketTimer socketTimer(std::uint8_t v) {
+  return v <= static_cast<std::uint8_t>(SocketTimer::ZeroWindowProbe) ? static_cast<SocketTimer>(v)
+                                                                      : SocketTimer::None;
+}
 
 struct SocketRecord {
   AddressFamily family = AddressFamily::Unspec;
@@ -34,6 +42,22 @@ struct SocketRecord {
   bool hasCgroupId = false;
 
   bool operator==(const SocketRecord&) const = default;
+
+  // Sets `family` and both endpoints from addresses and ports as the kernel sends them (network
+  // order; an IPv4 address in the first 4 of the bytes at `localAddress` / `remoteAddress`).
+  void setEndpoints(AddressFamily f, const void* localAddress, const void* remoteAddress,
+                    std::uint16_t localPortBe, std::uint16_t remotePortBe) {
+    const std::size_t length = f == AddressFamily::V4 ? 4 : 16;
+    family = f;
+    local = Endpoint{};
+    remote = Endpoint{};
+    local.address.family = f;
+    remote.address.family = f;
+    std::memcpy(local.address.bytes.data(), localAddress, length);
+    std::memcpy(remote.address.bytes.data(), remoteAddress, length);
+    local.port = static_cast<std::uint16_t>((localPortBe >> 8) | (localPortBe << 8));
+    remote.port = static_cast<std::uint16_t>((remotePortBe >> 8) | (remotePortBe << 8));
+  }
 };
 
 }  // namespace waitwatch

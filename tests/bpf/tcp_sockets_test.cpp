@@ -107,7 +107,7 @@ void addExtraSockets(const NetnsHandle& h, ExtraSockets& out) {
     // 7701: three children in the accept queue; 7702 (TCP_DEFER_ACCEPT): three request sockets
     // waiting for data; 7703 (backlog 0): one child fills the queue, so the kernel drops the
     // next client's SYNs (tcp_conn_request(), sk_acceptq_is_full()) and it stays in SYN_SENT.
-    for (const std::uint16_t port : {7701, 7702, 7703}) {
+    for (const std::uint16_t port : std::initializer_list<std::uint16_t>{7701, 7702, 7703}) {
       UniqueFd listener = tcpSocket(family);
       ASSERT_TRUE(listener);
       const int one = 1;
