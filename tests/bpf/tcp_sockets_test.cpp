@@ -174,6 +174,7 @@ TEST_F(TcpSocketsTest, EveryFieldOfEverySocketEqualsTheDump) {
       << "walk " << describe(counts) << ", dump " << describe(countStates(before));
 
   const auto dumped = byCookie(before);
+  const auto dumpedAfter = byCookie(after);
   const auto seen = byCookie(walked);
   ASSERT_EQ(seen.size(), dumped.size());
   bool queued = false, unowned = false;
@@ -181,11 +182,19 @@ TEST_F(TcpSocketsTest, EveryFieldOfEverySocketEqualsTheDump) {
     const auto w = seen.find(cookie);
     ASSERT_NE(w, seen.end()) << "cookie " << cookie << " " << stateName(d.state)
                              << " not in the walk";
-    SocketRecord a = d, b = w->second;
-    // Time runs between the two readings: the remaining time is checked by checkSampler.
-    a.timerRemainingMs = b.timerRemainingMs = 0;
-    EXPECT_EQ(a, b) << stateName(d.state) << " " << d.local.toString() << " -> "
-                    << d.remote.toString() << " (cookie " << cookie << ")";
+    // Time runs between the readings: the remaining time is checked by checkSampler below,
+    // and a SYN or SYN-ACK retransmitted meanwhile leaves the walk equal to the later dump.
+    auto untimed = [](SocketRecord r) {
+      r.timerRemainingMs = 0;
+      return r;
+    };
+    const auto later = dumpedAfter.find(cookie);
+    const bool asLater = later != dumpedAfter.end() && untimed(later->second) == untimed(w->second);
+    if (!asLater) {
+      EXPECT_EQ(untimed(d), untimed(w->second))
+          << stateName(d.state) << " " << d.local.toString() << " -> " << d.remote.toString()
+          << " (cookie " << cookie << ")";
+    }
     if (d.state == TcpState::Listen && d.recvQ == 3) queued = true;
     if (d.state == TcpState::Established && d.inode == 0) unowned = true;
   }
@@ -194,7 +203,9 @@ TEST_F(TcpSocketsTest, EveryFieldOfEverySocketEqualsTheDump) {
 
   const SamplerCheck check = checkSampler(before, walked, after);
   EXPECT_EQ(check.faults(), 0u) << (check.examples.empty() ? "" : check.examples.front());
-  EXPECT_EQ(check.compared, walked.size());
+  // All but sockets whose SYN or SYN-ACK was retransmitted between the dumps (the two dumps
+  // then differ, which proves nothing).
+  EXPECT_GE(check.compared + counts[TcpState::SynSent] + counts[TcpState::SynRecv], walked.size());
 }
 
 TEST_F(TcpSocketsTest, EachNamespaceWalksItsOwnSockets) {
@@ -255,7 +266,9 @@ TEST_F(TcpSocketsTest, TheCollectorBuildsTheSameSnapshotEitherWay) {
     o.verifySampler = verify;
     Collector c(o);
     EXPECT_EQ(c.walksSockets(), mode == SamplerMode::Auto) << c.samplerFallbackReason();
-    auto s = c.collect(TimePoint{} + std::chrono::hours(1), std::chrono::seconds(5));
+    // A poll interval longer than the test: every TIME_WAIT socket counts as new in each
+    // collect, however slow the machine.
+    auto s = c.collect(TimePoint{} + std::chrono::hours(1), std::chrono::seconds(60));
     EXPECT_TRUE(s.ok()) << s.error().message;
     if (stats != nullptr) *stats = c.stats();
     return s.ok() ? *s : Snapshot{};

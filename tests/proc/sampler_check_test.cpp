@@ -55,6 +55,24 @@ TEST(SamplerCheck, AFieldTheWalkReportsOtherwiseIsNamed) {
             "the walk");
 }
 
+TEST(SamplerCheck, QueuesMoveWithTrafficExceptACloseWaitSocketsRecvQ) {
+  SocketRecord busy = socketOf(1);
+  SocketRecord leak = socketOf(2, TcpState::CloseWait);
+  leak.recvQ = 1;
+  const std::vector<SocketRecord> dumps = {busy, leak};
+  // Data in flight during the walk only: not a difference.
+  busy.sendQ = 4096;
+  busy.recvQ = 512;
+  EXPECT_EQ(checkSampler(dumps, std::vector<SocketRecord>{busy, leak}, dumps).faults(), 0u);
+  // A CLOSE_WAIT socket's Recv-Q cannot grow back: a walk that says otherwise is wrong.
+  leak.recvQ = 0;
+  const SamplerCheck c = checkSampler(dumps, std::vector<SocketRecord>{busy, leak}, dumps);
+  EXPECT_EQ(c.differing, 1u);
+  ASSERT_EQ(c.examples.size(), 1u);
+  EXPECT_NE(c.examples[0].find("Recv-Q 1 by the dump, 0 by the walk"), std::string::npos)
+      << c.examples[0];
+}
+
 TEST(SamplerCheck, WhatChangedBetweenTheDumpsProvesNothing) {
   SocketRecord closed = socketOf(1);
   closed.state = TcpState::CloseWait;
