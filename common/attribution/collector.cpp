@@ -145,36 +145,34 @@ Result<SockDiagSampler*> Collector::samplerFor(const NetnsHandle& handle, bool i
   return &it->second.sampler;
 }
 
-Result<UniqueFd> Collector::startWalk(const NetnsHandle& handle, bool isCurrent) {
-  if (isCurrent) return iterator_->start();
+Result<std::optional<UniqueFd>> Collector::startWalk(const NetnsHandle& handle, bool isCurrent) {
+  auto fallBack = [&](const Error& e) -> std::optional<UniqueFd> {
+    if (stats_.walkProblem.empty()) stats_.walkProblem = handle.ref.label() + ": " + e.message;
+    return std::nullopt;
+  };
+  if (isCurrent) {
+    auto walk = iterator_->start();
+    if (!walk) return fallBack(walk.error());
+    return std::optional<UniqueFd>(std::move(*walk));
+  }
   // The kernel binds a walk to the namespace its creator is in; reading it needs none.
   auto guard = NetnsGuard::enter(handle.fd.get());
-  if (!guard) return guard.error();
+  if (!guard) return fallBack(guard.error());
   auto walk = iterator_->start();
+  // A thread that cannot come back would read every later namespace in this one.
   if (auto r = guard->restore(); !r) return r.error();
-  return walk;
+  if (!walk) return fallBack(walk.error());
+  return std::optional<UniqueFd>(std::move(*walk));
 }
 
-Result<void> Collector::readBothWays(const NetnsHandle& handle, bool isCurrent, UniqueFd walk,
-                                     std::vector<SocketRecord>& walked) {
+Result<void> Collector::dumpForCheck(const NetnsHandle& handle, bool isCurrent,
+                                     std::vector<SocketRecord>& out) {
+  out.clear();
   auto sampler = samplerFor(handle, isCurrent);
   if (!sampler) return sampler.error();
-  auto dumpInto = [&](std::vector<SocketRecord>& out) -> Result<void> {
-    out.clear();
-    auto r = (*sampler)->dump(
-        DumpOptions{}, [&](const SocketRecord& s) { out.push_back(s); }, [&] { out.clear(); });
-    if (!r) return r.error();
-    return {};
-  };
-  auto& [before, unused, after] = checkRecords_;
-  (void)unused;
-  if (auto r = dumpInto(before); !r) return r;
-  walked.clear();
-  auto read =
-      iterator_->read(std::move(walk), true, [&](const SocketRecord& s) { walked.push_back(s); });
-  if (!read) return read.error();
-  if (auto r = dumpInto(after); !r) return r;
-  stats_.samplerCheck.add(checkSampler(before, walked, after));
+  auto r = (*sampler)->dump(
+      DumpOptions{}, [&](const SocketRecord& s) { out.push_back(s); }, [&] { out.clear(); });
+  if (!r) return r.error();
   return {};
 }
 
@@ -182,17 +180,26 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   // The kernel's walk where it can enter the namespace, else (and for UDP) a dump.
   std::optional<UniqueFd> walk;
   if (iterator_) {
-    if (auto w = startWalk(handle, isCurrent)) {
-      walk = std::move(*w);
-    } else if (stats_.walkProblem.empty()) {
-      stats_.walkProblem = handle.ref.label() + ": " + w.error().message;
-    }
+    auto w = startWalk(handle, isCurrent);
+    if (!w) return w.error();
+    walk = std::move(*w);
   }
   SockDiagSampler* sampler = nullptr;
   if (!walk || options_.udp) {
     auto s = samplerFor(handle, isCurrent);
     if (!s) return s.error();
     sampler = *s;
+  }
+  // verifySampler: a dump before the walk and one after it. A failed check dump costs only the
+  // comparison, not the namespace.
+  auto& [checkBefore, checkWalk, checkAfter] = checkRecords_;
+  bool checking = walk && options_.verifySampler;
+  if (checking) {
+    checkWalk.clear();
+    if (auto r = dumpForCheck(handle, isCurrent, checkBefore); !r) {
+      checking = false;
+      stats_.samplerCheckProblem = handle.ref.label() + ": " + r.error().message;
+    }
   }
   DumpTimes& times = dumpTimes_[handle.ref.inode];
   times.seenPoll = poll_;
@@ -238,6 +245,7 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   constexpr std::uint32_t kClockEvery = 64;
   std::uint32_t timeWaitSeen = 0;
   auto visit = [&](const SocketRecord& s) {
+    if (checking) checkWalk.push_back(s);
     if (s.state == TcpState::TimeWait && previousLength && timeWaitSeen++ % kClockEvery == 0) {
       const auto in = std::chrono::duration_cast<Duration>(Clock::now() - dumpStart);
       if (in > *previousLength) {
@@ -256,15 +264,7 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   // TIME_WAIT socket's listening port is known by the time it streams past.
   aggregator_.beginDump(sinceLastDump());
   Result<void> outcome{};
-  if (walk && options_.verifySampler) {
-    std::vector<SocketRecord>& walked = checkRecords_[1];
-    outcome = readBothWays(handle, isCurrent, std::move(*walk), walked);
-    if (outcome) {
-      for (const SocketRecord& s : walked)
-        aggregator_.add(s);
-      stats_.sockets += walked.size();
-    }
-  } else if (walk) {
+  if (walk) {
     auto walked = iterator_->read(std::move(*walk), true, visit);
     if (walked) {
       stats_.sockets += walked->sockets;
@@ -289,6 +289,13 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   if (walk) ++stats_.walkedNamespaces;
   times.pending = dumpStart;
   times.pendingLength = std::chrono::duration_cast<Duration>(Clock::now() - dumpStart);
+  if (checking) {
+    if (auto r = dumpForCheck(handle, isCurrent, checkAfter); r) {
+      stats_.samplerCheck.add(checkSampler(checkBefore, checkWalk, checkAfter));
+    } else {
+      stats_.samplerCheckProblem = handle.ref.label() + ": " + r.error().message;
+    }
+  }
   aggregator_.endNamespace();
   ++stats_.namespaces;
   if (!options_.udp) return {};
@@ -373,6 +380,9 @@ Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& 
                      : stats_.walkedNamespaces == stats_.namespaces ? SocketSource::BpfIterator
                                                                     : SocketSource::Mixed;
   if (options_.verifySampler && iterator_) {
+    // Three readings of the largest namespace: given back between polls.
+    for (std::vector<SocketRecord>& records : checkRecords_)
+      std::vector<SocketRecord>().swap(records);
     checkedSockets_ += stats_.samplerCheck.compared;
     checkFaults_ += stats_.samplerCheck.faults();
     out.samplerChecked = true;

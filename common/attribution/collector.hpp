@@ -115,8 +115,10 @@ struct CollectStats {
   // (the first such namespace of the poll).
   std::uint32_t walkedNamespaces = 0;
   std::string walkProblem;
-  // CollectorOptions::verifySampler: the comparison, over every namespace.
+  // CollectorOptions::verifySampler: the comparison, over every namespace, and why a namespace
+  // could not be compared (a check dump failed; its walk still counts).
   SamplerCheck samplerCheck;
+  std::string samplerCheckProblem;
 };
 
 // Loads the BPF TCP socket iterator (needs CAP_BPF and CAP_PERFMON).
@@ -181,10 +183,12 @@ class Collector {
   Result<std::vector<NetnsHandle>> selectNamespaces();
   Result<void> pollNamespace(NetnsHandle& handle, bool isCurrent);
   Result<SockDiagSampler*> samplerFor(const NetnsHandle& handle, bool isCurrent);
-  Result<UniqueFd> startWalk(const NetnsHandle& handle, bool isCurrent);
-  // verifySampler: dump, walk, dump; the walk's records into `walked`.
-  Result<void> readBothWays(const NetnsHandle& handle, bool isCurrent, UniqueFd walk,
-                            std::vector<SocketRecord>& walked);
+  // A walk of the namespace, or none (why in CollectStats::walkProblem) when it cannot be
+  // started there; an Error only when the thread could not return from the namespace.
+  Result<std::optional<UniqueFd>> startWalk(const NetnsHandle& handle, bool isCurrent);
+  // verifySampler: one dump into `out`.
+  Result<void> dumpForCheck(const NetnsHandle& handle, bool isCurrent,
+                            std::vector<SocketRecord>& out);
   void chargeClosers(Snapshot& out);
   void nameContainers(Snapshot& out, TimePoint now);
   std::uint32_t closerOf(const bpf::Closer& c);

@@ -13,8 +13,10 @@
 // for every socket: the walk costs the kernel's hash walk and one small copy.
 //
 // No vmlinux.h: the kernel types are declared with preserve_access_index (see socket_fds.bpf.c).
-// Needs Linux >= 5.9 (iter/tcp, bpf_skc_to_* helpers) with BTF, and the kernel's configuration
-// readable by libbpf (/proc/config.gz or /boot/config-*) for CONFIG_HZ.
+// Needs Linux >= 5.15 with BTF (iter/tcp since 5.9, bpf_get_socket_cookie() for tracing
+// programs since 5.12, sock_cgroup_data.cgroup since 5.15: elsewhere the load fails and the
+// dump is used), and the kernel's configuration readable by libbpf (/proc/config.gz or
+// /boot/config-*) for CONFIG_HZ.
 //
 // The record layout is shared with common/core/tcp_walk_records.hpp (TcpWalkRecord, which
 // decodes it): keep both in step.
@@ -27,6 +29,7 @@ typedef unsigned long long __u64;
 #define SEC(name) __attribute__((section(name), used))
 #define CORE __attribute__((preserve_access_index))
 #define CORE_OFFSET(type, field) __builtin_preserve_field_info(((type *)0)->field, 0)
+#define CORE_ADDR(expr) __builtin_preserve_access_index(&(expr))
 
 struct seq_file;
 
@@ -113,26 +116,14 @@ struct tcp_sock {
 
 struct inet_timewait_sock {
   struct sock_common __tw_common;
-  volatile unsigned char tw_substate;
+  unsigned char tw_substate;
   struct timer_list tw_timer;
-} CORE;
-
-struct tcp_timewait_sock {
-  struct inet_timewait_sock tw_sk;
 } CORE;
 
 struct request_sock {
   struct sock_common __req_common;
   __u8 num_retrans;
   struct timer_list rsk_timer;
-} CORE;
-
-struct inet_request_sock {
-  struct request_sock req;
-} CORE;
-
-struct tcp_request_sock {
-  struct inet_request_sock req;
 } CORE;
 
 struct inode {
@@ -163,16 +154,16 @@ static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_p
 static __u64 (*bpf_jiffies64)(void) = (void *)118;
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
 static struct tcp_sock *(*bpf_skc_to_tcp_sock)(void *sk) = (void *)137;
-static struct tcp_timewait_sock *(*bpf_skc_to_tcp_timewait_sock)(void *sk) = (void *)138;
-static struct tcp_request_sock *(*bpf_skc_to_tcp_request_sock)(void *sk) = (void *)139;
 
 // Resolved by libbpf from the running kernel's configuration.
 extern unsigned int CONFIG_HZ __attribute__((section(".kconfig")));
 
 // include/net/tcp_states.h, include/uapi/linux/socket.h, include/net/inet_connection_sock.h.
 #define AF_INET 2
-#define TCP_LISTEN 10
 #define TCP_SYN_RECV 3
+#define TCP_TIME_WAIT 6
+#define TCP_LISTEN 10
+#define TCP_NEW_SYN_RECV 12
 #define ICSK_TIME_RETRANS 1
 #define ICSK_TIME_PROBE0 3
 #define ICSK_TIME_LOSS_PROBE 5
@@ -281,24 +272,34 @@ int tcp_sockets(struct bpf_iter__tcp *ctx) {
   fill_common(&r, skc);
   r.cookie = bpf_get_socket_cookie(skc);  // sock_gen_cookie(), as sock_diag_save_cookie()
 
-  struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
-  if (tp) {
-    fill_full(&r, tp, ctx->uid);
+  // Timewait and request sockets are told by their state and read through relocated offsets:
+  // bpf_skc_to_tcp_timewait_sock() and bpf_skc_to_tcp_request_sock() (net/core/filter.c) know
+  // IPv6 ones only when IPv6 is built in, and would drop them where it is a module.
+  const unsigned char state = skc->skc_state;
+  if (state == TCP_TIME_WAIT) {
+    // FIN_WAIT2 or TIME_WAIT (tw_substate); no owner, no queues.
+    const struct inet_timewait_sock *tw = (const void *)skc;
+    unsigned char substate = 0;
+    unsigned long expires = 0;
+    bpf_probe_read_kernel(&substate, sizeof(substate), CORE_ADDR(tw->tw_substate));
+    bpf_probe_read_kernel(&expires, sizeof(expires), CORE_ADDR(tw->tw_timer.expires));
+    r.state = substate;
+    r.timer = 3;
+    r.timer_ms = remaining_ms(expires);
+  } else if (state == TCP_NEW_SYN_RECV) {
+    const struct request_sock *req = (const void *)skc;
+    __u8 retransmits = 0;
+    unsigned long expires = 0;
+    bpf_probe_read_kernel(&retransmits, sizeof(retransmits), CORE_ADDR(req->num_retrans));
+    bpf_probe_read_kernel(&expires, sizeof(expires), CORE_ADDR(req->rsk_timer.expires));
+    r.state = TCP_SYN_RECV;
+    r.timer = 1;
+    r.retransmits = retransmits;
+    r.timer_ms = remaining_ms(expires);
   } else {
-    struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(skc);
-    if (tw) {
-      // FIN_WAIT2 or TIME_WAIT (tw_substate); no owner, no queues.
-      r.state = tw->tw_sk.tw_substate;
-      r.timer = 3;
-      r.timer_ms = remaining_ms(tw->tw_sk.tw_timer.expires);
-    } else {
-      struct tcp_request_sock *req = bpf_skc_to_tcp_request_sock(skc);
-      if (!req) return 0;
-      r.state = TCP_SYN_RECV;
-      r.timer = 1;
-      r.retransmits = req->req.req.num_retrans;
-      r.timer_ms = remaining_ms(req->req.req.rsk_timer.expires);
-    }
+    struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+    if (!tp) return 0;
+    fill_full(&r, tp, ctx->uid);
   }
   bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
   return 0;

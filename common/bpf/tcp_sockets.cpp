@@ -15,7 +15,7 @@ namespace {
 
 constexpr const char* kProgramName = "tcp_sockets";
 constexpr std::string_view kRequirement =
-    "needs Linux >= 5.9 with BTF, iter/tcp and the kernel's configuration for CONFIG_HZ";
+    "needs Linux >= 5.15 with BTF and the kernel's configuration for CONFIG_HZ";
 // One read() returns at most the kernel's seq_file buffer (bpf_seq_read(): 8 pages); a larger
 // user buffer costs nothing and never splits the buffer's contents.
 constexpr std::size_t kReadBufferSize = 1 << 18;

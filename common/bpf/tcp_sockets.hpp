@@ -5,10 +5,11 @@
 // (SocketRecord, field for field as inet_diag reports them) at a fraction of the cost.
 //
 // What it needs and what it sees:
-// - CAP_BPF and CAP_PERFMON (or root) to load, once; Linux >= 5.9 with BTF; the kernel's
+// - CAP_BPF and CAP_PERFMON (or root) to load, once; Linux >= 5.15 with BTF; the kernel's
 //   configuration readable (/proc/config.gz or /boot/config-<release>) for CONFIG_HZ, in which
 //   the kernel counts its timers. Each walk is then a bpf(BPF_ITER_CREATE) on the attached
-//   program, which needs no capability on Linux >= 6.5.
+//   program, which needs no capability on Linux >= 5.19 (kernel/bpf/syscall.c: since c8644cd0efe7
+//   only map creation and program loads need CAP_BPF); before, it needs CAP_BPF kept.
 // - A walk covers the network namespace the calling thread is in when start() creates it; to
 //   walk another, enter it (setns) around start() alone: reading needs no namespace.
 // - Like a dump, a walk is not an atomic snapshot: the kernel walks bucket by bucket, so a socket

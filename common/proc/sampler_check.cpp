@@ -21,8 +21,9 @@ bool sameSocket(const SocketRecord& a, const SocketRecord& b) {
 }
 
 bool timedByKernel(const SocketRecord& s) {
-  // TIME_WAIT and request sockets run down one timer that is never re-armed while they live;
-  // a full socket's retransmit or keepalive timer may be re-armed at any time.
+  // TIME_WAIT and request sockets run down one timer; the kernel re-arms it only for a
+  // retransmitted FIN or in-window segment (tcp_timewait_state_process(): inet_twsk_reschedule())
+  // or a retransmitted SYN-ACK, and checkSampler() skips a socket whose timer went up.
   return s.timer == SocketTimer::TimeWait ||
          (s.state == TcpState::SynRecv && s.inode == 0 && !s.hasCgroupId);
 }
@@ -96,7 +97,9 @@ SamplerCheck checkSampler(std::span<const SocketRecord> before, std::span<const 
       fault(check.differing, difference(b, s));
       continue;
     }
-    if (timedByKernel(b)) {
+    // A timer that ran down between the dumps (not re-armed) ran down through the walk too.
+    if (timedByKernel(b) &&
+        b.timerRemainingMs <= std::uint64_t{a->second->timerRemainingMs} + timerSlackMs) {
       const std::uint64_t low = b.timerRemainingMs;
       const std::uint64_t high = a->second->timerRemainingMs;
       if (s.timerRemainingMs + std::uint64_t{timerSlackMs} < low ||

@@ -77,6 +77,9 @@ class CollectorSource final : public SnapshotSource {
     if (!stats.walkProblem.empty()) {
       p.notes.push_back("sockets: a netlink dump for " + stats.walkProblem);
     }
+    if (!stats.samplerCheckProblem.empty()) {
+      p.warnings.push_back("sampler check: not compared in " + stats.samplerCheckProblem);
+    }
     if (stats.samplerCheck.faults() > 0) {
       std::string line = "sampler check: " + std::to_string(stats.samplerCheck.faults()) + " of " +
                          std::to_string(stats.samplerCheck.compared) +
@@ -117,6 +120,7 @@ SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
     options.tcpMemory = true;
     options.containerNames = config.containers.names;
     options.containerRoot = config.containers.root;
+    options.verifySampler = verifySampler;
     if (bpf::disabledByEnvironment()) {
       options.closers = CloserTracking::Ownership;
     } else {
@@ -136,7 +140,6 @@ SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
       options.sampler = SamplerMode::Auto;
       options.tcpIterator = shared->iterator;
       options.tcpIteratorError = shared->iteratorError;
-      options.verifySampler = verifySampler;
       options.closers = CloserTracking::Auto;
       options.closeRecorder = shared->recorder;
       options.closeRecorderError = shared->error;
