@@ -150,17 +150,18 @@ Result<std::optional<UniqueFd>> Collector::startWalk(const NetnsHandle& handle, 
     if (stats_.walkProblem.empty()) stats_.walkProblem = handle.ref.label() + ": " + e.message;
     return std::nullopt;
   };
-  if (isCurrent) {
-    auto walk = iterator_->start();
-    if (!walk) return fallBack(walk.error());
-    return std::optional<UniqueFd>(std::move(*walk));
-  }
   // The kernel binds a walk to the namespace its creator is in; reading it needs none.
-  auto guard = NetnsGuard::enter(handle.fd.get());
-  if (!guard) return fallBack(guard.error());
+  std::optional<NetnsGuard> guard;
+  if (!isCurrent) {
+    auto entered = NetnsGuard::enter(handle.fd.get());
+    if (!entered) return fallBack(entered.error());
+    guard.emplace(std::move(*entered));
+  }
   auto walk = iterator_->start();
   // A thread that cannot come back would read every later namespace in this one.
-  if (auto r = guard->restore(); !r) return r.error();
+  if (guard) {
+    if (auto r = guard->restore(); !r) return r.error();
+  }
   if (!walk) return fallBack(walk.error());
   return std::optional<UniqueFd>(std::move(*walk));
 }
@@ -282,8 +283,8 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   }
   if (!outcome) {
     aggregator_.abortNamespace();
-    samplers_.erase(
-        handle.ref.inode);  // a fresh socket next time, should the namespace still exist
+    // A fresh socket next time, should the namespace still exist.
+    samplers_.erase(handle.ref.inode);
     return outcome.error();
   }
   if (walk) ++stats_.walkedNamespaces;

@@ -172,7 +172,8 @@ extern unsigned int CONFIG_HZ __attribute__((section(".kconfig")));
 // Set in tcp_socket_record.family for a full socket (not TIME_WAIT, not a request socket).
 #define FULL_SOCKET 0x80
 
-// 80 bytes, no implicit padding. Addresses and ports in network byte order, as inet_diag sends them.
+// 80 bytes, no implicit padding. Addresses and ports in network byte order, as inet_diag sends
+// them.
 struct tcp_socket_record {
   __u32 local[4];   // IPv4 in local[0]
   __u32 remote[4];  // IPv4 in remote[0]

@@ -2,6 +2,7 @@
 #include "proc/sampler_check.hpp"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/tcp_state.hpp"
 
@@ -76,14 +77,14 @@ SamplerCheck checkSampler(std::span<const SocketRecord> before, std::span<const 
   walked.reserve(walk.size());
   for (const SocketRecord& s : walk)
     walked.emplace(s.cookie, &s);
-  std::unordered_map<std::uint64_t, bool> dumped;  // cookie -> in `after`
+  std::unordered_set<std::uint64_t> dumped;  // the cookies of `after`
   dumped.reserve(after.size());
   auto fault = [&](std::uint64_t& counter, std::string line) {
     ++counter;
     if (check.examples.size() < SamplerCheck::kExamples) check.examples.push_back(std::move(line));
   };
   for (const SocketRecord& b : after) {
-    dumped.emplace(b.cookie, true);
+    dumped.insert(b.cookie);
     const auto a = first.find(b.cookie);
     if (a == first.end() || !sameSocket(*a->second, b)) continue;
     ++check.compared;

@@ -13,8 +13,7 @@ namespace {
 
 class CollectorSource final : public SnapshotSource {
  public:
-  explicit CollectorSource(const CollectorOptions& options)
-      : collector_(options), verify_(options.verifySampler) {
+  explicit CollectorSource(const CollectorOptions& options) : collector_(options) {
     samplerNote_ =
         collector_.walksSockets()
             ? "sockets: read by the kernel's own walk (BPF iter/tcp program), a netlink dump "
@@ -24,11 +23,11 @@ class CollectorSource final : public SnapshotSource {
                        ? std::string("WAITWATCH_NO_BPF is set")
                        : collector_.samplerFallbackReason()) +
                   ")";
-    if (verify_ && collector_.walksSockets()) {
+    if (options.verifySampler && collector_.walksSockets()) {
       samplerNote_ +=
           "; --verify-sampler: every namespace is also dumped twice around the walk "
           "and compared";
-    } else if (verify_) {
+    } else if (options.verifySampler) {
       samplerNote_ += "; --verify-sampler has nothing to compare";
     }
     // Said once per source: the daemon logs each distinct line once.
@@ -93,13 +92,13 @@ class CollectorSource final : public SnapshotSource {
 
  private:
   Collector collector_;
-  bool verify_ = false;
   std::string closerNote_;
   std::string samplerNote_;
   bool missNoted_ = false;
 };
 
-struct SharedRecorder {
+// The BPF programs, loaded once (before privileges are dropped) and shared by every source.
+struct SharedPrograms {
   bool tried = false;
   std::shared_ptr<bpf::CloseRecorder> recorder;
   std::string error;
@@ -110,7 +109,7 @@ struct SharedRecorder {
 }  // namespace
 
 SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
-  auto shared = std::make_shared<SharedRecorder>();
+  auto shared = std::make_shared<SharedPrograms>();
   return [shared, verifySampler](const Config& config) -> Result<std::unique_ptr<SnapshotSource>> {
     CollectorOptions options;
     options.namespaces = config.namespaces;
