@@ -2,13 +2,13 @@
 #pragma once
 // Socket cookie -> a 63-bit value, with mark-and-sweep per poll: the per-socket memory of
 // whatever follows sockets across polls (the ages of CLOSE_WAIT sockets, the closers of
-// TIME_WAIT sockets). An open-addressing table (linear probing, 16 bytes a slot, load <= 0.7)
-// that never allocates per socket; it grows and shrinks by rehashing, which is rare.
+// TIME_WAIT sockets). A FlatTable of 16-byte slots at load <= 0.7 that never allocates per
+// socket; it grows and shrinks by rehashing, which is rare.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <vector>
 
+#include "core/flat_table.hpp"
 #include "core/function_ref.hpp"
 
 namespace waitwatch {
@@ -36,12 +36,10 @@ class CookieTable {
 
   // Hints the CPU to fetch `cookie`'s home slot: a touch() or find() a few sockets later then
   // does not wait on memory (the table outgrows the caches at half a million sockets).
-  void prefetch(std::uint64_t cookie) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[home(cookie)]);
-  }
-  [[nodiscard]] std::size_t size() const { return size_ + (zero_ ? 1 : 0); }
-  [[nodiscard]] std::size_t capacity() const { return slots_.size(); }
-  [[nodiscard]] std::size_t memoryBytes() const { return slots_.capacity() * sizeof(Slot); }
+  void prefetch(std::uint64_t cookie) const { table_.prefetch(cookie); }
+  [[nodiscard]] std::size_t size() const { return table_.size() + (zero_ ? 1 : 0); }
+  [[nodiscard]] std::size_t capacity() const { return table_.capacity(); }
+  [[nodiscard]] std::size_t memoryBytes() const { return table_.memoryBytes(); }
 
  private:
   // cookie 0 marks an empty slot; a (never expected) cookie 0 is kept aside in zero_.
@@ -49,22 +47,28 @@ class CookieTable {
     std::uint64_t cookie = 0;
     std::uint64_t packed = 0;  // value << 1 | mark
   };
+  struct Policy {
+    using Slot = CookieTable::Slot;
+    using Key = std::uint64_t;
+    static constexpr unsigned kMaxLoadPercent = 70;
+    static bool empty(const Slot& s) { return s.cookie == 0; }
+    static std::uint64_t hash(std::uint64_t cookie) { return cookie; }
+    static std::uint64_t slotHash(const Slot& s) { return s.cookie; }
+    static bool matches(const Slot& s, std::uint64_t cookie) { return s.cookie == cookie; }
+    static Slot make(std::uint64_t cookie) { return Slot{cookie, 0}; }
+    static std::size_t home(std::uint64_t cookie, unsigned bits);
+  };
   static constexpr std::size_t kMinCapacity = 1024;
 
-  [[nodiscard]] std::size_t home(std::uint64_t cookie) const;
   [[nodiscard]] const Slot* lookup(std::uint64_t cookie) const;
   Slot& slotFor(std::uint64_t cookie, std::uint64_t valueIfNew);
-  void rehash(std::size_t capacity);
-  void eraseAt(std::size_t i);
   void sweep(const FunctionRef<bool(std::uint64_t)>* keep);
   [[nodiscard]] bool sweeps(const Slot& s, const FunctionRef<bool(std::uint64_t)>* keep) const {
     return (s.packed & 1u) != mark_ && !(keep != nullptr && (*keep)(s.packed >> 1));
   }
 
-  std::vector<Slot> slots_;
-  std::size_t size_ = 0;
+  FlatTable<Policy> table_{kMinCapacity};
   std::uint64_t mark_ = 0;  // alternates each poll
-  unsigned blockShift_ = 64;
   std::optional<Slot> zero_;
 };
 

@@ -15,6 +15,7 @@
 #include "core/address.hpp"
 #include "core/close_wait_kind.hpp"
 #include "core/duration.hpp"
+#include "core/flat_table.hpp"
 #include "core/ports.hpp"
 #include "core/process.hpp"
 #include "core/tcp_state.hpp"
@@ -243,7 +244,7 @@ struct SocketAge {
 };
 
 // Gives each distinct address one index in a table such as Snapshot::addresses, without an
-// allocation per lookup once grown: a flat open-addressing set of indices into the table.
+// allocation per lookup once grown: a FlatTable of indices into the table.
 class AddressInterner {
  public:
   // The index of `a` in `table`, appended when new. `table` must be the one of every call since
@@ -254,12 +255,24 @@ class AddressInterner {
   void clear();
 
  private:
-  [[nodiscard]] std::size_t home(const IpAddress& a) const;
-  void rehash(std::size_t capacity, const std::vector<IpAddress>& table);
-
-  std::vector<std::uint32_t> slots_;  // indices into the table; kNoIndex = empty
-  std::size_t size_ = 0;
-  unsigned shift_ = 64;
+  struct Policy {
+    using Slot = std::uint32_t;  // index into the table + 1; 0 = empty
+    using Key = IpAddress;
+    static constexpr unsigned kMaxLoadPercent = 50;
+    std::vector<IpAddress>* table = nullptr;
+    static bool empty(std::uint32_t s) { return s == 0; }
+    static std::uint64_t hash(const IpAddress& a) { return IpAddressHash{}(a); }
+    [[nodiscard]] std::uint64_t slotHash(std::uint32_t s) const { return hash((*table)[s - 1]); }
+    [[nodiscard]] bool matches(std::uint32_t s, const IpAddress& a) const {
+      return (*table)[s - 1] == a;
+    }
+    std::uint32_t make(const IpAddress& a) {
+      table->push_back(a);
+      return static_cast<std::uint32_t>(table->size());
+    }
+  };
+  static constexpr std::size_t kMinCapacity = 64;
+  FlatTable<Policy> table_{kMinCapacity};
 };
 
 }  // namespace waitwatch

@@ -2,85 +2,14 @@
 #include "proc/inode_table.hpp"
 
 #include <algorithm>
-#include <bit>
 
 namespace waitwatch {
-namespace {
-constexpr std::size_t kMinCapacity = 1024;
-}
-
-InodeTable::InodeTable() {
-  rehash(kMinCapacity);
-}
-
 std::size_t InodeTable::memoryBytes() const {
-  std::size_t bytes = slots_.capacity() * sizeof(Slot) + dead_.capacity() * sizeof(std::uint32_t);
+  std::size_t bytes = table_.memoryBytes();
   bytes += lists_.capacity() * sizeof(lists_[0]) + freeLists_.capacity() * sizeof(std::uint32_t);
   for (const auto& l : lists_)
     bytes += l.capacity() * sizeof(std::uint32_t);
   return bytes;
-}
-
-std::size_t InodeTable::findSlot(std::uint32_t key) const {
-  const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = home(key);; i = (i + 1) & mask) {
-    if (slots_[i].key == key) return i;
-    if (slots_[i].key == 0) return npos;
-  }
-}
-
-std::size_t InodeTable::insertSlot(std::uint32_t key, std::uint32_t value) {
-  // Grows past 80% load. Lookups are hits (~3 probes, one cache line at that load); a lower
-  // bound doubled the table at 1M sockets (700k inodes plus the first poll's other sockets
-  // crossed 70% of 2^20) to 16 MiB, and the larger table was slower, not faster (bench/).
-  if ((size_ + 1) * 5 > slots_.size() * 4) rehash(slots_.size() * 2);
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t i = home(key);
-  while (slots_[i].key != 0)
-    i = (i + 1) & mask;
-  slots_[i] = Slot{key, value};
-  ++size_;
-  return i;
-}
-
-void InodeTable::eraseAt(std::size_t pos) {
-  // Backward-shift deletion: no tombstones, so probes stay short after heavy churn.
-  const std::size_t mask = slots_.size() - 1;
-  std::size_t hole = pos;
-  for (std::size_t j = (pos + 1) & mask; slots_[j].key != 0; j = (j + 1) & mask) {
-    const std::size_t h = home(slots_[j].key);
-    if (((j - h) & mask) >= ((j - hole) & mask)) {
-      slots_[hole] = slots_[j];
-      hole = j;
-    }
-  }
-  slots_[hole] = Slot{};
-  --size_;
-}
-
-void InodeTable::rehash(std::size_t newCapacity) {
-  newCapacity = std::bit_ceil(std::max(newCapacity, kMinCapacity));
-  std::vector<Slot> old(newCapacity);
-  old.swap(slots_);
-  shift_ = 64u - static_cast<unsigned>(std::countr_zero(newCapacity));
-  size_ = 0;
-  const std::size_t mask = slots_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.key == 0) continue;
-    std::size_t i = home(s.key);
-    while (slots_[i].key != 0)
-      i = (i + 1) & mask;
-    slots_[i] = s;
-    ++size_;
-  }
-}
-
-void InodeTable::maybeShrink() {
-  // Give memory back after a spike (a burst of short-lived sockets), with hysteresis.
-  if (slots_.size() > kMinCapacity && size_ * 8 < slots_.size()) rehash(size_ * 2);
-  if (dead_.capacity() > 4 * kMinCapacity && dead_.size() * 4 < dead_.capacity()) {
-    std::vector<std::uint32_t>().swap(dead_);
-  }
 }
 
 InodeTable::View InodeTable::view(std::uint32_t value) const {
@@ -101,21 +30,21 @@ InodeTable::View InodeTable::view(std::uint32_t value) const {
 InodeTable::View InodeTable::touch(std::uint32_t inode) {
   if (inode == 0) return View{State::Vanished, 0, {}};
   const std::uint32_t seenBit = parity_ << 31;
-  std::size_t pos = findSlot(inode);
-  if (pos == npos) {
-    pos = insertSlot(inode, kPending | seenBit | kConfirmedBit);
+  auto [slot, inserted] = table_.findOrInsert(inode);
+  if (inserted) {
+    slot->value = kPending | seenBit | kConfirmedBit;
     ++unresolved_[static_cast<std::size_t>(State::Pending)];
   } else {
-    slots_[pos].value = (slots_[pos].value & ~kSeenBit) | seenBit | kConfirmedBit;
+    slot->value = (slot->value & ~kSeenBit) | seenBit | kConfirmedBit;
   }
-  return view(slots_[pos].value);
+  return view(slot->value);
 }
 
 std::optional<InodeTable::View> InodeTable::find(std::uint32_t inode) const {
   if (inode == 0) return std::nullopt;
-  const std::size_t pos = findSlot(inode);
-  if (pos == npos) return std::nullopt;
-  return view(slots_[pos].value);
+  const Slot* slot = table_.find(inode);
+  if (slot == nullptr) return std::nullopt;
+  return view(slot->value);
 }
 
 std::uint32_t InodeTable::newList() {
@@ -137,14 +66,14 @@ void InodeTable::freeList(std::uint32_t value) {
 
 void InodeTable::addOwner(std::uint32_t inode, std::uint32_t slot, bool insertIfAbsent) {
   if (inode == 0 || slot > kMaxSlot) return;
-  const std::size_t pos = findSlot(inode);
-  if (pos == npos) {
+  Slot* entry = table_.find(inode);
+  if (entry == nullptr) {
     // Unseen until the dump confirms it: sockets of other kinds (unix, UDP, other namespaces)
     // a walk finds are swept at the end of the poll.
-    if (insertIfAbsent) insertSlot(inode, slot | ((parity_ ^ 1u) << 31));
+    if (insertIfAbsent) table_.findOrInsert(inode).first->value = slot | ((parity_ ^ 1u) << 31);
     return;
   }
-  std::uint32_t& value = slots_[pos].value;
+  std::uint32_t& value = entry->value;
   const std::uint32_t flags = value & kFlagBits;
   const std::uint32_t payload = value & kPayloadMask;
   if (value & kMultiBit) {
@@ -163,9 +92,9 @@ void InodeTable::addOwner(std::uint32_t inode, std::uint32_t slot, bool insertIf
 }
 
 void InodeTable::removeOwner(std::uint32_t inode, std::uint32_t slot) {
-  const std::size_t pos = findSlot(inode);
-  if (pos == npos) return;
-  std::uint32_t& value = slots_[pos].value;
+  Slot* entry = table_.find(inode);
+  if (entry == nullptr) return;
+  std::uint32_t& value = entry->value;
   const std::uint32_t payload = value & kPayloadMask;
   if (value & kMultiBit) {
     auto& list = lists_[payload];
@@ -179,7 +108,7 @@ void InodeTable::removeOwner(std::uint32_t inode, std::uint32_t slot) {
     }
     return;
   }
-  if (payload == slot) eraseAt(pos);
+  if (payload == slot) table_.erase(entry);
 }
 
 bool InodeTable::hasOwner(std::uint32_t inode, std::uint32_t slot) const {
@@ -192,9 +121,9 @@ bool InodeTable::hasOwner(std::uint32_t inode, std::uint32_t slot) const {
 }
 
 void InodeTable::setUnresolved(std::uint32_t inode, State state) {
-  const std::size_t pos = findSlot(inode);
-  if (pos == npos) return;
-  std::uint32_t& value = slots_[pos].value;
+  Slot* entry = table_.find(inode);
+  if (entry == nullptr) return;
+  std::uint32_t& value = entry->value;
   if ((value & kMultiBit) || (value & kPayloadMask) != kPending) return;
   const std::uint32_t payload = state == State::NoPermission ? kNoPermission : kVanished;
   countOut(value);
