@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""The waitwatch benchmark (issues 3 and 7). Run it through `bash bench/run`; see
+"""The waitwatch benchmark. Run it through `bash bench/run`; see
 docs/performance.md for what it measures and why it is ordered the way it is.
 
 Per population size, inside a private network namespace:
@@ -654,7 +654,7 @@ class SizeRun:
         n = self.size
         tanp = self.size <= self.args.tanp_max and not self.args.no_tanp
         guess = {"ref": 2e-6 * n, "json": 4e-6 * n}
-        if not self.args.issue3_only:
+        if not self.args.cli_only:
             guess.update({"ss_tan": 4e-6 * n, "poll": 3e-6 * n + 0.05})
         if tanp:
             guess["ss_tanp"] = 40e-6 * n
@@ -665,7 +665,7 @@ class SizeRun:
             t_round = time.monotonic()
             ref_ms = self.m_ref()
             est["ref"] = ref_ms / 1000
-            if self.args.issue3_only:
+            if self.args.cli_only:
                 steps = [("json", ["json_ms", [self.tools["waitwatch"], "--json"], "json_cpu_ms"])]
             else:
                 steps = [("ss_tan", ["ss_tan_ms", ["ss", "-tan"], "ss_tan_cpu_ms"]),
@@ -795,7 +795,7 @@ class SizeRun:
         daemon = None
         try:
             self.build_base()
-            if not args.issue3_only:
+            if not args.cli_only:
                 daemon = Daemon(self.tools["waitwatchd"], self.tools["config"], self.workdir)
                 self.res["daemon_first_poll_ms"] = daemon.first_poll_s * 1000
                 log(f"{self.size}: waitwatchd up, first (cold) poll "
@@ -803,7 +803,7 @@ class SizeRun:
             rounds = args.repeat
             windows = 0
             while True:
-                want_pb = not args.issue3_only and not args.no_poll_bench
+                want_pb = not args.cli_only and not args.no_poll_bench
                 if daemon:
                     daemon.freeze_between_polls()
                 rounds = self.run_window(daemon, rounds, want_pb)
@@ -890,7 +890,7 @@ def evaluate(results, args):
                      "spread": [round(s["min"], 3), round(s["max"], 3)], "limit": target,
                      "pass": ok})
 
-    if not args.issue3_only:
+    if not args.cli_only:
         for r in (mid or {"size": 100_000}, big):
             ratio_row(f"daemon poll / ref dump at {r['size']}"
                       + (big_note if r is big else ""), r, "poll_ref_ratio",
@@ -900,14 +900,14 @@ def evaluate(results, args):
                 rows[-1]["cpu_ratio"] = round(cpu["median"], 3)
     ratio_row("ss -tanp / waitwatch --json at 100000", mid or {"size": 100_000},
               "tanp_json_ratio", TARGETS["tanp_vs_json"], "ge")
-    if not args.issue3_only:
+    if not args.cli_only:
         rss = big.get("daemon_rss_kib")
         rows.append({"target": f"daemon RSS after {big.get('daemon_polls_at_rss')} polls (MiB)"
                      + big_note, "value": None if rss is None else round(rss / 1024, 1),
                      "limit": TARGETS["rss_mib"],
                      "pass": rss is not None and rss / 1024 <= TARGETS["rss_mib"]})
         hwm = big.get("daemon_hwm_kib")
-        # Not a separate target in the issue, but what a MemoryMax= must allow: the peak of a poll.
+        # Not a target of its own, but what a MemoryMax= must allow: the peak of a poll.
         rows.append({"target": "daemon peak RSS during polls, VmHWM (MiB)" + big_note,
                      "value": None if hwm is None else round(hwm / 1024, 1),
                      "limit": TARGETS["rss_mib"],
@@ -1039,12 +1039,12 @@ def main():
     ap.add_argument("--max-windows", type=int, default=6)
     ap.add_argument("--nice", type=int, default=-10,
                     help="nice increment for the runner and everything it measures (default -10)")
-    ap.add_argument("--issue3", dest="issue3_only", action="store_true",
-                    help="issue 3 alone: 100000 sockets, ss -tanp vs waitwatch --json")
+    ap.add_argument("--cli-only", dest="cli_only", action="store_true",
+                    help="the CLI alone: 100000 sockets, ss -tanp vs waitwatch --json")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (network namespaces, sysctls, sockets in every state)")
-    if args.issue3_only:
+    if args.cli_only:
         if args.sizes == ap.get_default("sizes"):
             args.sizes = "100000"
         args.no_cpu = True

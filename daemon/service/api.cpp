@@ -47,7 +47,7 @@ json snapshotJson(const PollView& view) {
   // The same document `waitwatch --json` prints (api::snapshotToJson), plus what only the
   // daemon knows: its version and times, CLOSE_WAIT ages, TIME_WAIT created since start, the
   // number of firing alerts. Command lines and executables are left out on purpose: the API
-  // shows what the metrics show (issue 8), and a command line can carry secrets.
+  // shows what the metrics show, and a command line can carry secrets.
   const json header{{"version", kVersion},
                     {"time_unix_seconds", static_cast<double>(view.unixTimeMs) / 1000.0},
                     {"poll_duration_seconds", seconds(view.pollDuration)}};

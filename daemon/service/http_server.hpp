@@ -2,13 +2,13 @@
 #pragma once
 // The daemon's HTTP listener (libmicrohttpd): GET /metrics and the JSON API.
 //
-// Robustness (issue 8): one epoll loop serves every connection, so a slow client (slow-loris)
+// Robustness: one epoll loop serves every connection, so a slow client (slow-loris)
 // costs one fd and at most `connectionMemoryLimit` bytes, never a thread; headers larger than
 // that are refused (431); idle connections time out; the number of connections is capped. The
 // listening socket is bound by us first, so "address in use" is a clear error before anything
 // else starts.
 //
-// Protection (issue 8, exporter-toolkit's web configuration): TLS from `tls` (the certificate
+// Protection (as in exporter-toolkit's web configuration): TLS from `tls` (the certificate
 // reaches each handshake through GnuTLS's certificate callback, so that reloadCertificate can
 // renew it; one TLS server per process, as that callback has no user pointer), and HTTP basic
 // auth on every path from `auth`. bcrypt is slow on purpose (~70 ms at cost 10), and an epoll

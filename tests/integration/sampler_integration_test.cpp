@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The sock_diag sampler against real sockets in real states (issue 2): counts exact and equal
+// The sock_diag sampler against real sockets in real states: counts exact and equal
 // to `ss -tan` in the same namespace, every field of every socket checked against what sockfarm
 // knows about it (inode, cookie from SO_COOKIE, endpoints, Recv-Q), the kernel-side state filter,
 // cookie stability, and finding the namespace among all of the host's.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Issue 2's "done" check: `waitwatch --json` on a namespace holding 500 CLOSE_WAIT and 2,000
+// `waitwatch --json` on a namespace holding 500 CLOSE_WAIT and 2,000
 // TIME_WAIT sockets reports exactly those counts, whichever way the namespace is selected.
 #include <unistd.h>
 

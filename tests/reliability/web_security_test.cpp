@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Protected endpoints (issue 8, "web" in the configuration): the real waitwatchd serving HTTPS
+// Protected endpoints ("web" in the configuration): the real waitwatchd serving HTTPS
 // with basic auth in a private network namespace, talked to with curl and `waitwatch --from`
 // as an operator and a Prometheus would. The CA, the server certificate and the bcrypt hashes
 // are made here, in the test's scratch directory, with the openssl CLI and libxcrypt.

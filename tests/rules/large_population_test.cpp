@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // evaluate() at 500,000 CLOSE_WAIT sockets: linear work, no allocation per socket. This binary
 // counts every heap allocation (global operator new) to prove the second point; it prints the
-// time of a steady-state poll for the record (the benchmark of issue 7 measures it properly).
+// time of a steady-state poll for the record (bench/ measures it properly).
 #include <gtest/gtest.h>
 
 #include <atomic>
