@@ -24,9 +24,10 @@
 //     bool forgetAll();
 //   };
 //
-// Pointers to slots stay valid until the next insertion, erase, sweep or resize.
+// Pointers to slots stay valid until the next insertion, erase, sweep, reserve or clear.
 #include <algorithm>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -49,6 +50,13 @@ class FlatTable {
  public:
   using Slot = typename Policy::Slot;
   using Key = typename Policy::Key;
+  static constexpr bool kPolicyHome = requires(const Policy p, std::uint64_t h, unsigned bits) {
+    { p.home(h, bits) } -> std::convertible_to<std::size_t>;
+  };
+  // A home() the table could not call would silently give way to Fibonacci hashing.
+  static_assert(
+      kPolicyHome || !requires { &Policy::home; },
+      "Policy::home must be callable as home(std::uint64_t hash, unsigned bits) const");
 
   // Slots are allocated at the first insertion or reserve(); never fewer than `minCapacity`.
   explicit FlatTable(std::size_t minCapacity = 16, Policy policy = {})
@@ -74,26 +82,34 @@ class FlatTable {
     return const_cast<Slot*>(std::as_const(*this).find(key));
   }
 
-  // The slot of `key`, made by Policy::make when absent; `.second` is true when it was.
+  // The slot of `key`, made by Policy::make when absent; `.second` is true when it was. Only an
+  // insertion grows the table.
   std::pair<Slot*, bool> findOrInsert(const Key& key) {
-    if ((size_ + 1) * 100 > slots_.size() * Policy::kMaxLoadPercent) {
-      rehash(std::max(minCapacity_, slots_.size() * 2));
-    }
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = home(policy_.hash(key));; i = (i + 1) & mask) {
-      Slot& s = slots_[i];
-      if (policy_.empty(s)) {
-        s = policy_.make(key);
-        ++size_;
-        return {&s, true};
+    if (slots_.empty()) rehash(minCapacity_);
+    const std::uint64_t hash = policy_.hash(key);
+    for (;;) {
+      const std::size_t mask = slots_.size() - 1;
+      for (std::size_t i = home(hash);; i = (i + 1) & mask) {
+        Slot& s = slots_[i];
+        if (policy_.empty(s)) {
+          if ((size_ + 1) * 100 > slots_.size() * Policy::kMaxLoadPercent) break;
+          s = policy_.make(key);
+          ++size_;
+          return {&s, true};
+        }
+        if (policy_.matches(s, key)) return {&s, false};
       }
-      if (policy_.matches(s, key)) return {&s, false};
+      rehash(slots_.size() * 2);  // then probe again in the larger table
     }
   }
 
   // Hints the CPU to fetch `key`'s home slot, so that a lookup a few keys later does not wait
-  // on memory (the per-socket tables outgrow the caches at half a million sockets).
+  // on memory (the per-socket tables outgrow the caches at half a million sockets); for a
+  // lookup that will write the slot, prefetchForWrite() also asks for ownership of the line.
   void prefetch(const Key& key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(policy_.hash(key))], 0);
+  }
+  void prefetchForWrite(const Key& key) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[home(policy_.hash(key))], 1);
   }
 
@@ -133,7 +149,8 @@ class FlatTable {
 
   // Makes room for `entries` under the load bound without further growth.
   void reserve(std::size_t entries) {
-    const std::size_t needed = std::bit_ceil(entries * 100 / Policy::kMaxLoadPercent + 1);
+    const std::size_t needed =
+        std::bit_ceil((entries * 100 + Policy::kMaxLoadPercent - 1) / Policy::kMaxLoadPercent);
     if (slots_.empty() || needed > slots_.size()) {
       rehash(std::max({needed, minCapacity_, slots_.size()}));
     }
@@ -154,17 +171,17 @@ class FlatTable {
     size_ = 0;
   }
 
-  // Gives back most of a table that is less than 1/8 full (a past burst), keeping room to
-  // double before it grows again.
+  // Gives back most of a table that is less than 1/8 full (a past burst): at most half full
+  // afterwards, so that it does not grow again at once.
   void shrinkIfSparse() {
     if (slots_.size() > minCapacity_ && size_ * 8 < slots_.size()) {
-      rehash(std::max(minCapacity_, std::bit_ceil(size_ * 100 / Policy::kMaxLoadPercent + 1) * 2));
+      rehash(std::max(minCapacity_, std::bit_ceil(size_ * 2)));
     }
   }
 
  private:
   [[nodiscard]] std::size_t home(std::uint64_t hash) const {
-    if constexpr (requires(const Policy p) { p.home(hash, 1u); }) {
+    if constexpr (kPolicyHome) {
       return policy_.home(hash, bits_);
     } else {
       // Fibonacci hashing: the top bits of the product depend on every bit of the hash.

@@ -46,7 +46,7 @@ class InodeTable {
 
   // Hints the CPU to fetch `inode`'s slot: a touch() a few sockets later then finds it in cache
   // instead of waiting on memory (the table outgrows the caches at a million sockets).
-  void prefetch(std::uint32_t inode) const { table_.prefetch(inode); }
+  void prefetch(std::uint32_t inode) const { table_.prefetchForWrite(inode); }
 
   // Lookup without side effects.
   [[nodiscard]] std::optional<View> find(std::uint32_t inode) const;
@@ -66,7 +66,8 @@ class InodeTable {
   // Drops entries not seen since beginPoll() and Pending entries nobody settled. `onDrop` is
   // called with the inode, its owners and whether any dump ever showed it (a socket that went
   // away) before each owned entry goes; a walk's claim no dump confirmed (a unix or UDP socket,
-  // or one of a namespace not dumped) was never a TCP socket of the dump.
+  // or one of a namespace not dumped) was never a TCP socket of the dump. `onDrop` runs
+  // inside the table's pass and must not change the table.
   template <typename Fn>
   void sweep(Fn&& onDrop);
 
@@ -128,12 +129,13 @@ class InodeTable {
 template <typename Fn>
 void InodeTable::sweep(Fn&& onDrop) {
   table_.sweep([&](const Slot& s) {
-    const std::uint32_t payload = s.value & kPayloadMask;
-    if (seen(s.value) && (payload != kPending || (s.value & kMultiBit))) return false;
-    const View v = view(s.value);
-    if (v.state == State::Owned) onDrop(s.key, v.owners(), (s.value & kConfirmedBit) != 0);
-    countOut(s.value);
-    freeList(s.value);
+    const std::uint32_t value = s.value;
+    const std::uint32_t payload = value & kPayloadMask;
+    if (seen(value) && (payload != kPending || (value & kMultiBit))) return false;
+    const View v = view(value);
+    if (v.state == State::Owned) onDrop(s.key, v.owners(), (value & kConfirmedBit) != 0);
+    countOut(value);
+    freeList(value);
     return true;
   });
 }

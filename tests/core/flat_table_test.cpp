@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <unordered_map>
+#include <vector>
 
 namespace waitwatch {
 namespace {
@@ -102,6 +104,43 @@ TEST(FlatTable, ChainsThatPileUpAndWrapSurviveEraseAndSweep) {
     randomOperations(3, seed);
 }
 
+// The policy's home() is the one used: with every key homed on the last slot, the second key
+// wraps to slot 0 and the third follows it, which is the order forEach() walks the slots in.
+struct LastSlotPolicy : TestPolicy {
+  [[nodiscard]] std::size_t home(std::uint64_t, unsigned bits) const {
+    return (std::size_t{1} << bits) - 1;
+  }
+};
+
+TEST(FlatTable, ThePolicysHomeDecidesWhereEntriesSit) {
+  static_assert(FlatTable<LastSlotPolicy>::kPolicyHome);
+  FlatTable<LastSlotPolicy> t(16);
+  for (std::uint64_t k : {10u, 20u, 30u})
+    t.findOrInsert(k);
+  std::vector<std::uint64_t> order;
+  t.forEach([&](const Entry& e) { order.push_back(e.key); });
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{20, 30, 10}));
+  t.erase(t.find(10));  // the chain moves back: 20 to the last slot, 30 to slot 0
+  order.clear();
+  t.forEach([&](const Entry& e) { order.push_back(e.key); });
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{30, 20}));
+  EXPECT_NE(t.find(20), nullptr);
+  EXPECT_NE(t.find(30), nullptr);
+}
+
+TEST(FlatTable, ALookupThatFindsItsKeyNeverGrowsTheTable) {
+  Table t(16);
+  std::uint64_t k = 1;
+  while ((t.size() + 1) * 100 <= std::max<std::size_t>(t.capacity(), 16) * 70)
+    t.findOrInsert(k++);  // exactly at the load bound
+  const std::size_t capacity = t.capacity();
+  for (std::uint64_t i = 1; i < k; ++i)
+    EXPECT_FALSE(t.findOrInsert(i).second);
+  EXPECT_EQ(t.capacity(), capacity);
+  t.findOrInsert(k);  // a new key past the bound does
+  EXPECT_EQ(t.capacity(), capacity * 2);
+}
+
 TEST(FlatTable, GrowsPastItsLoadBoundAndShrinksWhenSwept) {
   Table t(16);
   EXPECT_EQ(t.capacity(), 0u);  // nothing allocated before the first entry
@@ -170,6 +209,7 @@ struct GenerationPolicy {
 };
 
 TEST(FlatTable, AGenerationClearsInConstantTimeAndSurvivesWrapping) {
+  static_assert(!FlatTable<GenerationPolicy>::kPolicyHome);  // Fibonacci hashing
   FlatTable<GenerationPolicy> t(16);
   for (std::uint32_t k = 1; k <= 50; ++k)
     t.findOrInsert(k);  // generation 1

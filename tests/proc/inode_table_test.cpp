@@ -127,6 +127,31 @@ TEST(InodeTable, SweepDropsWhatTheDumpNoLongerShows) {
   EXPECT_EQ(t.count(State::Pending), 0u);
 }
 
+// A shared socket that goes away reports every holder, and its owner list is reused.
+TEST(InodeTable, SweepReportsEveryOwnerOfASharedSocket) {
+  InodeTable t;
+  t.beginPoll();
+  for (std::uint32_t i = 1; i <= 3; ++i) {
+    t.touch(i);
+    t.addOwner(i, 10, false);
+    t.addOwner(i, 10 + i, false);  // shared: a list of two
+  }
+  t.beginPoll();
+  t.touch(2);
+  std::map<std::uint32_t, std::vector<std::uint32_t>> dropped;
+  t.sweep([&](std::uint32_t inode, std::span<const std::uint32_t> o, bool) {
+    dropped[inode].assign(o.begin(), o.end());
+  });
+  EXPECT_EQ(dropped,
+            (std::map<std::uint32_t, std::vector<std::uint32_t>>{{1, {10, 11}}, {3, {10, 13}}}));
+  EXPECT_EQ(owners(t, 2), (std::vector<std::uint32_t>{10, 12}));
+  t.touch(4);
+  t.addOwner(4, 20, false);
+  t.addOwner(4, 21, false);
+  EXPECT_EQ(owners(t, 4), (std::vector<std::uint32_t>{20, 21}));
+  EXPECT_EQ(owners(t, 2), (std::vector<std::uint32_t>{10, 12}));
+}
+
 TEST(InodeTable, ConfirmationByADumpSurvivesEveryOwnerChange) {
   InodeTable t;
   t.beginPoll();
