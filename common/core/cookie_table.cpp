@@ -26,20 +26,20 @@ CookieTable::Slot& CookieTable::slotFor(std::uint64_t cookie, std::uint64_t valu
   const std::uint64_t fresh = ((valueIfNew & kMaxValue) << 1) | mark_;
   if (cookie == 0) {
     if (!zero_) zero_ = Slot{0, fresh};
-    zero_->packed = (zero_->packed & ~std::uint64_t{1}) | mark_;
+    zero_->value = (zero_->value & ~std::uint64_t{1}) | mark_;
     return *zero_;
   }
   auto [s, inserted] = table_.findOrInsert(cookie);
-  s->packed = inserted ? fresh : (s->packed & ~std::uint64_t{1}) | mark_;
+  s->value = inserted ? fresh : (s->value & ~std::uint64_t{1}) | mark_;
   return *s;
 }
 
 std::uint64_t CookieTable::touch(std::uint64_t cookie, std::uint64_t valueIfNew) {
-  return slotFor(cookie, valueIfNew).packed >> 1;
+  return slotFor(cookie, valueIfNew).value >> 1;
 }
 
 void CookieTable::set(std::uint64_t cookie, std::uint64_t value) {
-  slotFor(cookie, value).packed = ((value & kMaxValue) << 1) | mark_;
+  slotFor(cookie, value).value = ((value & kMaxValue) << 1) | mark_;
 }
 
 const CookieTable::Slot* CookieTable::lookup(std::uint64_t cookie) const {
@@ -48,28 +48,28 @@ const CookieTable::Slot* CookieTable::lookup(std::uint64_t cookie) const {
 }
 
 void CookieTable::forEach(FunctionRef<void(std::uint64_t, std::uint64_t)> f) const {
-  if (zero_) f(0, zero_->packed >> 1);
-  table_.forEach([&](const Slot& s) { f(s.cookie, s.packed >> 1); });
+  if (zero_) f(0, zero_->value >> 1);
+  table_.forEach([&](const Slot& s) { f(s.key, s.value >> 1); });
 }
 
 std::optional<std::uint64_t> CookieTable::find(std::uint64_t cookie) const {
   const Slot* s = lookup(cookie);
   if (s == nullptr) return std::nullopt;
-  return s->packed >> 1;
+  return s->value >> 1;
 }
 
 std::optional<std::uint64_t> CookieTable::mark(std::uint64_t cookie) {
   auto* s = const_cast<Slot*>(lookup(cookie));
   if (s == nullptr) return std::nullopt;
-  s->packed = (s->packed & ~std::uint64_t{1}) | mark_;
-  return s->packed >> 1;
+  s->value = (s->value & ~std::uint64_t{1}) | mark_;
+  return s->value >> 1;
 }
 
 void CookieTable::sweep(const FunctionRef<bool(std::uint64_t)>* keep) {
   const auto remark = [&](Slot& s) {
     if (sweeps(s, keep)) return true;
     // Kept without a touch: marked as of this poll, or two polls on it would look touched.
-    s.packed = (s.packed & ~std::uint64_t{1}) | mark_;
+    s.value = (s.value & ~std::uint64_t{1}) | mark_;
     return false;
   };
   if (zero_ && remark(*zero_)) zero_.reset();

@@ -42,29 +42,19 @@ class CookieTable {
   [[nodiscard]] std::size_t memoryBytes() const { return table_.memoryBytes(); }
 
  private:
-  // cookie 0 marks an empty slot; a (never expected) cookie 0 is kept aside in zero_.
-  struct Slot {
-    std::uint64_t cookie = 0;
-    std::uint64_t packed = 0;  // value << 1 | mark
-  };
-  struct Policy {
-    using Slot = CookieTable::Slot;
-    using Key = std::uint64_t;
-    static constexpr unsigned kMaxLoadPercent = 70;
-    static bool empty(const Slot& s) { return s.cookie == 0; }
-    static std::uint64_t hash(std::uint64_t cookie) { return cookie; }
-    static std::uint64_t slotHash(const Slot& s) { return s.cookie; }
-    static bool matches(const Slot& s, std::uint64_t cookie) { return s.cookie == cookie; }
-    static Slot make(std::uint64_t cookie) { return Slot{cookie, 0}; }
+  // Slots of {cookie, value << 1 | mark}. Cookie 0 marks an empty slot; a (never expected)
+  // cookie 0 is kept aside in zero_.
+  struct Policy : IntegerKeyPolicy<std::uint64_t, std::uint64_t, 70> {
     static std::size_t home(std::uint64_t cookie, unsigned bits);
   };
+  using Slot = Policy::Slot;
   static constexpr std::size_t kMinCapacity = 1024;
 
   [[nodiscard]] const Slot* lookup(std::uint64_t cookie) const;
   Slot& slotFor(std::uint64_t cookie, std::uint64_t valueIfNew);
   void sweep(const FunctionRef<bool(std::uint64_t)>* keep);
   [[nodiscard]] bool sweeps(const Slot& s, const FunctionRef<bool(std::uint64_t)>* keep) const {
-    return (s.packed & 1u) != mark_ && !(keep != nullptr && (*keep)(s.packed >> 1));
+    return (s.value & 1u) != mark_ && !(keep != nullptr && (*keep)(s.value >> 1));
   }
 
   FlatTable<Policy> table_{kMinCapacity};

@@ -45,6 +45,23 @@ inline std::uint64_t mixHash(std::uint64_t h) {
   return h;
 }
 
+// The common policy: a slot {key, value} whose integer key hashes to itself (the table's
+// Fibonacci hashing spreads it), with key 0 marking an empty slot.
+template <typename K, typename V, unsigned MaxLoadPercent>
+struct IntegerKeyPolicy {
+  struct Slot {
+    K key = 0;
+    V value = 0;
+  };
+  using Key = K;
+  static constexpr unsigned kMaxLoadPercent = MaxLoadPercent;
+  static bool empty(const Slot& s) { return s.key == 0; }
+  static std::uint64_t hash(K key) { return key; }
+  static std::uint64_t slotHash(const Slot& s) { return s.key; }
+  static bool matches(const Slot& s, K key) { return s.key == key; }
+  static Slot make(K key) { return Slot{key, 0}; }
+};
+
 template <typename Policy>
 class FlatTable {
  public:

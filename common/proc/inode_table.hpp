@@ -83,10 +83,6 @@ class InodeTable {
   [[nodiscard]] std::size_t memoryBytes() const;
 
  private:
-  struct Slot {
-    std::uint32_t key = 0;  // inode; 0 = empty (the kernel never reports inode 0 as held)
-    std::uint32_t value = 0;
-  };
   static constexpr std::uint32_t kSeenBit = 1u << 31;
   static constexpr std::uint32_t kMultiBit = 1u << 30;
   static constexpr std::uint32_t kConfirmedBit = 1u << 29;  // some dump showed the inode
@@ -96,19 +92,12 @@ class InodeTable {
   static constexpr std::uint32_t kNoPermission = kPayloadMask - 1;
   static constexpr std::uint32_t kVanished = kPayloadMask - 2;
 
-  struct Policy {
-    using Slot = InodeTable::Slot;
-    using Key = std::uint32_t;
-    // Lookups are hits (~3 probes, one cache line at this load); a lower bound doubled the
-    // table at 1M sockets (700k inodes plus the first poll's other sockets crossed 70% of 2^20)
-    // to 16 MiB, and the larger table was slower, not faster (bench/).
-    static constexpr unsigned kMaxLoadPercent = 80;
-    static bool empty(const Slot& s) { return s.key == 0; }
-    static std::uint64_t hash(std::uint32_t inode) { return inode; }
-    static std::uint64_t slotHash(const Slot& s) { return s.key; }
-    static bool matches(const Slot& s, std::uint32_t inode) { return s.key == inode; }
-    static Slot make(std::uint32_t inode) { return Slot{inode, 0}; }
-  };
+  // {inode, value}; inode 0 = empty (the kernel never reports inode 0 as held). Lookups are
+  // hits (~3 probes, one cache line at 80% load); a lower bound doubled the table at 1M
+  // sockets (700k inodes plus the first poll's other sockets crossed 70% of 2^20) to 16 MiB,
+  // and the larger table was slower, not faster (bench/).
+  using Policy = IntegerKeyPolicy<std::uint32_t, std::uint32_t, 80>;
+  using Slot = Policy::Slot;
 
   [[nodiscard]] View view(std::uint32_t value) const;
   [[nodiscard]] bool seen(std::uint32_t value) const { return (value >> 31) == parity_; }
