@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -225,6 +226,13 @@ struct Snapshot {
   }
   [[nodiscard]] Endpoint remote(const CloseWaitSocket& s) const {
     return Endpoint{address(s.remoteAddress), s.remotePort};
+  }
+  // ownerLinks[begin, begin + count): indices into `processes` (check each against its size).
+  // A range that runs past ownerLinks (bad input) holds no owners.
+  [[nodiscard]] std::span<const std::uint32_t> owners(std::uint32_t begin,
+                                                      std::uint32_t count) const {
+    if (begin > ownerLinks.size() || count > ownerLinks.size() - begin) return {};
+    return std::span<const std::uint32_t>(ownerLinks).subspan(begin, count);
   }
 
   [[nodiscard]] StateCounts totals() const {

@@ -133,13 +133,10 @@ class CloseWaitEvaluator final : public RuleEvaluator {
     const bool settled = age.lowerBound || age.firstSeenMs < nowMs;
 
     // Owners, ignoring links that point nowhere (bad input never reads out of bounds).
-    const std::uint32_t begin = s.ownerBegin;
-    std::uint32_t count = s.ownerCount;
-    if (begin > snap.ownerLinks.size() || count > snap.ownerLinks.size() - begin) count = 0;
+    const std::span<const std::uint32_t> owners = snap.owners(s.ownerBegin, s.ownerCount);
     bool anyOwner = false;
     bool listens = false;
-    for (std::uint32_t k = 0; k < count; ++k) {
-      const std::uint32_t p = snap.ownerLinks[begin + k];
+    for (const std::uint32_t p : owners) {
       if (p >= nproc) continue;
       anyOwner = true;
       const auto& lp = snap.processes[p].listenPorts;
@@ -181,8 +178,7 @@ class CloseWaitEvaluator final : public RuleEvaluator {
       };
 
       if (anyOwner) {
-        for (std::uint32_t k = 0; k < count; ++k) {
-          const std::uint32_t p = snap.ownerLinks[begin + k];
+        for (const std::uint32_t p : owners) {
           if (p >= nproc) continue;
           const std::uint32_t g = groupForProcess(pass, snap, p);
           if (g == kExcluded) continue;

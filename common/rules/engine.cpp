@@ -333,12 +333,7 @@ std::vector<SocketAge> Engine::oldestCloseWaitByProcess(const Snapshot& snapshot
     const std::optional<CookieAges::Entry> e = impl_->ages.find(s.cookie);
     if (!e) continue;
     const SocketAge age{Duration(std::max<std::int64_t>(0, nowMs - e->firstSeenMs)), e->lowerBound};
-    if (s.ownerBegin > snapshot.ownerLinks.size() ||
-        s.ownerCount > snapshot.ownerLinks.size() - s.ownerBegin) {
-      continue;
-    }
-    for (std::uint32_t k = 0; k < s.ownerCount; ++k) {
-      const std::uint32_t p = snapshot.ownerLinks[s.ownerBegin + k];
+    for (const std::uint32_t p : snapshot.owners(s.ownerBegin, s.ownerCount)) {
       if (p >= nproc) continue;
       if (age.age > out[p].age || (age.age == out[p].age && age.lowerBound)) out[p] = age;
     }

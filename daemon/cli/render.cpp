@@ -95,14 +95,6 @@ std::string percent(double ratio) {
   return buf;
 }
 
-std::span<const std::uint32_t> ownersOf(const Snapshot& s, std::uint32_t begin,
-                                        std::uint32_t count) {
-  const std::size_t size = s.ownerLinks.size();
-  const std::size_t first = std::min<std::size_t>(begin, size);
-  return std::span<const std::uint32_t>(s.ownerLinks)
-      .subspan(first, std::min<std::size_t>(count, size - first));
-}
-
 struct CountColumn {
   std::string header;
   TcpStateMask states;
@@ -589,7 +581,7 @@ std::string renderSockets(const Snapshot& s, std::span<const SocketLine> sockets
     std::string who;
     switch (l.attribution) {
       case Attribution::Owned:
-        for (std::uint32_t o : ownersOf(s, l.ownerBegin, l.ownerCount)) {
+        for (std::uint32_t o : s.owners(l.ownerBegin, l.ownerCount)) {
           if (o >= s.processes.size()) continue;
           if (!who.empty()) who += ',';
           who += processName(s.processes[o].info);
@@ -624,7 +616,7 @@ std::string renderUdp(const Snapshot& udp, std::span<const SocketLine> sockets) 
   std::map<std::uint32_t, Row> byProcess;
   std::uint64_t unowned = 0;
   for (const SocketLine& l : sockets) {
-    const auto owners = ownersOf(udp, l.ownerBegin, l.ownerCount);
+    const auto owners = udp.owners(l.ownerBegin, l.ownerCount);
     if (owners.empty()) ++unowned;
     for (std::uint32_t o : owners) {
       Row& row = byProcess[o];
@@ -701,7 +693,7 @@ json socketsJson(const Snapshot& s, std::span<const SocketLine> sockets, bool ud
   for (const SocketLine& l : sockets) {
     const SocketRecord& r = l.socket;
     json owners = json::array();
-    for (std::uint32_t o : ownersOf(s, l.ownerBegin, l.ownerCount)) {
+    for (std::uint32_t o : s.owners(l.ownerBegin, l.ownerCount)) {
       if (o < s.processes.size()) {
         owners.push_back(
             {{"pid", s.processes[o].info.key.pid}, {"comm", s.processes[o].info.comm}});
@@ -735,7 +727,7 @@ json udpJson(const Snapshot& udp, std::span<const SocketLine> sockets, bool with
   std::uint64_t connectedTotal = 0;
   for (const SocketLine& l : sockets) {
     (l.socket.state == TcpState::Established ? connectedTotal : unconnectedTotal) += 1;
-    for (std::uint32_t o : ownersOf(udp, l.ownerBegin, l.ownerCount)) {
+    for (std::uint32_t o : udp.owners(l.ownerBegin, l.ownerCount)) {
       if (o >= udp.processes.size()) continue;
       ++count[o];
       if (l.socket.state == TcpState::Established) ++connected[o];

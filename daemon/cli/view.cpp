@@ -14,15 +14,6 @@ bool hasPort(const Filter& f, std::uint16_t port) {
   return std::find(f.ports.begin(), f.ports.end(), port) != f.ports.end();
 }
 
-// Snapshot::ownerLinks[begin, begin + count), clamped to what exists.
-std::span<const std::uint32_t> ownersOf(const Snapshot& s, std::uint32_t begin,
-                                        std::uint32_t count) {
-  const std::size_t size = s.ownerLinks.size();
-  const std::size_t first = std::min<std::size_t>(begin, size);
-  return std::span<const std::uint32_t>(s.ownerLinks)
-      .subspan(first, std::min<std::size_t>(count, size - first));
-}
-
 bool stateSelected(const Filter& f, TcpState s) {
   return f.states == 0 || (f.states & stateBit(s)) != 0;
 }
@@ -175,7 +166,7 @@ FilteredSnapshot filterWithSockets(const Snapshot& s, std::span<const SocketLine
     const SocketLine& l = lines[li];
     const SocketRecord& r = l.socket;
     if (l.netns >= s.namespaces.size() || !stateSelected(f, r.state)) continue;
-    const auto owners = ownersOf(s, l.ownerBegin, l.ownerCount);
+    const auto owners = s.owners(l.ownerBegin, l.ownerCount);
     if (r.state == TcpState::TimeWait) {
       const bool server = listening[l.netns] && listening[l.netns]->test(r.local.port);
       if (!f.ports.empty() && !hasPort(f, server ? r.local.port : r.remote.port)) continue;
