@@ -75,8 +75,11 @@ bool passesProcess(const Match& m, const ProcessInfo* process, std::optional<std
         std::tuple{&in.pod, &ex.pod, &ContainerInfo::podName},
         std::tuple{&in.podNamespace, &ex.podNamespace, &ContainerInfo::podNamespace}}) {
     const bool present = hasProcess && !(process->container.*member).empty();
+    // A copy: clang before 16 cannot capture a structured binding (the sanitizer builds use
+    // Debian's clang 14).
+    const auto field = member;
     if (!dimension(*includes, *excludes, present,
-                   [&](const Glob& g) { return g.matches(process->container.*member); })) {
+                   [&](const Glob& g) { return g.matches(process->container.*field); })) {
       return false;
     }
   }
