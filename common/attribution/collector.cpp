@@ -194,7 +194,7 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   // verifySampler: a dump before the walk and one after it. A failed check dump costs only the
   // comparison, not the namespace.
   std::vector<SocketRecord>& checkBefore = checkRecords_[0];
-  std::vector<SocketRecord>& checkWalk = checkRecords_[1];  // captured: not a structured binding
+  std::vector<SocketRecord>& checkWalk = checkRecords_[1];  // clang 14 cannot capture a binding
   std::vector<SocketRecord>& checkAfter = checkRecords_[2];
   bool checking = walk && options_.verifySampler;
   if (checking) {

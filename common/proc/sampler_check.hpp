@@ -7,8 +7,8 @@
 // two dumps report alike (by cookie: endpoints, state, inode, uid, cgroup, and in CLOSE_WAIT its
 // Recv-Q) existed unchanged for the whole walk, so the walk must report it too, and alike; its
 // TIME_WAIT or SYN_RECV timer, unless the kernel re-armed it meanwhile, must lie between the two
-// dumps' values. What the dumps disagree on
-// changed meanwhile and proves nothing; a socket only the walk saw lived between the dumps.
+// dumps' values. What the dumps disagree on changed meanwhile and proves nothing; a socket only
+// the walk saw lived between the dumps.
 // Other queues and which timer runs are not compared: traffic moves them and brings them back
 // between any two readings.
 #include <cstdint>
