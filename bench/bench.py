@@ -40,6 +40,10 @@ TIME_WAIT_LIFETIME = 60.0  # TCP_TIMEWAIT_LEN, not tunable on Linux
 POLL_INTERVAL = 5.0  # the daemon's poll_interval in every run (the CPU target is at 5 s)
 DAEMON_PORT = 19929
 TW_LISTEN_PORT = 8081  # sockfarm B's listener (sockfarm A keeps the default 8080)
+# waitwatch with no daemon's programs to reuse: a pin directory that does not exist.
+NO_PINS_ENV = {"WAITWATCH_BPF_PIN_DIR": "/nonexistent/waitwatch-bench"}
+BPF_FS = "/sys/fs/bpf"
+BPF_FS_MAGIC = 0xCAFE4A11
 FDS_PER_HOLDER = 15000  # below the 20000 RLIMIT_NOFILE hard limit of an unprivileged holder
 STATE_BIT_TIME_WAIT = 1 << 6
 
@@ -172,6 +176,30 @@ class TcpMemGuard:
             self.raised = False
 
 
+class BpfFsGuard:
+    """Mounts the BPF filesystem at /sys/fs/bpf where nothing did (systemd mounts it at boot on
+    every host the daemon is installed on; the daemon pins its programs there for the command
+    line), and unmounts it again."""
+
+    def __init__(self):
+        self.mounted = False
+
+    def ensure(self):
+        out = subprocess.run(["stat", "-f", "-c", "%t", BPF_FS], capture_output=True, text=True)
+        if out.returncode == 0 and int(out.stdout.strip() or "0", 16) == BPF_FS_MAGIC:
+            return "mounted already"
+        r = subprocess.run(["mount", "-t", "bpf", "bpf", BPF_FS], capture_output=True, text=True)
+        if r.returncode != 0:
+            return f"not mounted ({r.stderr.strip()}): waitwatch loads its own programs"
+        self.mounted = True
+        return "mounted by the benchmark, as systemd does at boot"
+
+    def restore(self):
+        if self.mounted:
+            subprocess.run(["umount", BPF_FS], capture_output=True)
+            self.mounted = False
+
+
 class Netns:
     """A private network namespace the runner itself enters (setns), so every child and every
     HTTP request to the daemon run inside it."""
@@ -243,12 +271,13 @@ class Farm:
                 self.proc.wait()
 
 
-def run_timed(argv):
+def run_timed(argv, env=None):
     """Runs argv to completion, stdout discarded (as a terminal reader would not slow it down).
     Returns (wall s from fork to exit, user + system CPU s of the child)."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
+                             env=None if env is None else {**os.environ, **env})
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -535,7 +564,8 @@ class SizeRun:
                                         "ss_tanp_ms", "ss_tanp_cpu_ms",
                                         "json_ms", "json_cpu_ms", "poll_ms", "poll_cpu_ms",
                                         "scrape_ms", "poll_ref_ratio", "poll_ref_cpu_ratio",
-                                        "tanp_json_ratio")}
+                                        "tanp_json_ratio", "json_load_ms", "json_load_cpu_ms",
+                                        "tanp_json_load_ratio")}
         self.poll_bench = []
 
     # -- population ------------------------------------------------------------------------
@@ -611,8 +641,8 @@ class SizeRun:
         self.samples["ref_cpu_ms"].append(r["cpu_ms"][0])
         return r["runs_ms"][0]
 
-    def m_tool(self, key, argv, cpu_key=None):
-        wall, cpu = run_timed(argv)
+    def m_tool(self, key, argv, cpu_key=None, env=None):
+        wall, cpu = run_timed(argv, env)
         self.samples[key].append(wall * 1000)
         if cpu_key:
             self.samples[cpu_key].append(cpu * 1000)
@@ -670,17 +700,25 @@ class SizeRun:
             else:
                 steps = [("ss_tan", ["ss_tan_ms", ["ss", "-tan"], "ss_tan_cpu_ms"]),
                          ("json", ["json_ms", [self.tools["waitwatch"], "--json"], "json_cpu_ms"])]
+            if tanp and daemon is not None:
+                # The daemon pins its BPF programs and --json reuses them; the same run where no
+                # daemon runs loads its own (a pin directory that does not exist).
+                steps.append(("json_load", ["json_load_ms", [self.tools["waitwatch"], "--json"],
+                                            "json_load_cpu_ms", NO_PINS_ENV]))
             if tanp:
                 steps.append(("ss_tanp", ["ss_tanp_ms", ["ss", "-tanp"], "ss_tanp_cpu_ms"]))
             polled = daemon is None
-            for name, (key, argv, cpu_key) in steps:
+            for name, (key, argv, cpu_key, *env) in steps:
                 if not polled and daemon.safe_to_thaw():
                     self.m_poll(daemon, ref_ms)
                     polled = True
-                est[name] = self.m_tool(key, argv, cpu_key) / 1000
+                est[name] = self.m_tool(key, argv, cpu_key, env[0] if env else None) / 1000
             if tanp:
                 j = self.samples["json_ms"][-1]
                 self.samples["tanp_json_ratio"].append(self.samples["ss_tanp_ms"][-1] / j)
+                if daemon is not None:
+                    self.samples["tanp_json_load_ratio"].append(
+                        self.samples["ss_tanp_ms"][-1] / self.samples["json_load_ms"][-1])
             waited = time.monotonic()
             while not polled:
                 relaxed = time.monotonic() - waited > 2 * POLL_INTERVAL
@@ -898,8 +936,12 @@ def evaluate(results, args):
             cpu = r.get("poll_ref_cpu_ratio")
             if cpu:
                 rows[-1]["cpu_ratio"] = round(cpu["median"], 3)
-    ratio_row("ss -tanp / waitwatch --json at 100000", mid or {"size": 100_000},
-              "tanp_json_ratio", TARGETS["tanp_vs_json"], "ge")
+    ratio_row("ss -tanp / waitwatch --json at 100000" +
+              ("" if args.cli_only else " (waitwatchd running: its programs pinned)"),
+              mid or {"size": 100_000}, "tanp_json_ratio", TARGETS["tanp_vs_json"], "ge")
+    if not args.cli_only:
+        ratio_row("ss -tanp / waitwatch --json at 100000, loading its own programs",
+                  mid or {"size": 100_000}, "tanp_json_load_ratio", TARGETS["tanp_vs_json"], "ge")
     if not args.cli_only:
         rss = big.get("daemon_rss_kib")
         rows.append({"target": f"daemon RSS after {big.get('daemon_polls_at_rss')} polls (MiB)"
@@ -985,6 +1027,11 @@ def print_report(results, rows, machine, out_path, args):
           f"{fmt_ms(r.get('ss_tanp_ms')):>26} "
           f"{(format(scrape['median'], '.2f') if scrape else '-'):>8} "
           f"{(format(rss / 1024, '.1f') if rss else '-'):>8}")
+    for r in results:
+        if r.get("json_load_ms"):
+            p(f"{r['size']:>9} waitwatch --json loading its own programs (no daemon's pinned): "
+              f"{fmt_ms(r['json_load_ms'])}; with the daemon's: {fmt_ms(r.get('json_ms'))}")
+    p(f"BPF filesystem at {BPF_FS}: {machine.get('bpffs')}")
     p("")
     p("(median [min-max] over the repeated rounds; every ratio is per round, same population;")
     p(" cN.NN: the same ratio on CPU time, which other load on the machine does not inflate)")
@@ -1069,6 +1116,8 @@ def main():
     machine = machine_info(args.repo)
     machine["nice"] = os.nice(0)
     tcpmem = TcpMemGuard()
+    bpffs = BpfFsGuard()
+    machine["bpffs"] = bpffs.ensure()
     results = []
 
     def on_signal(signum, frame):
@@ -1098,6 +1147,7 @@ def main():
                 break
     finally:
         tcpmem.restore()
+        bpffs.restore()
     machine["loadavg_at_end"] = read("/proc/loadavg").split()[:3]
     rows = evaluate(results, args)
     doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine,

@@ -33,7 +33,12 @@ Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(const std::string&
   return std::make_shared<bpf::CloseRecorder>(std::move(*recorder));
 }
 
-Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator() {
+Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator(bool reusePinned) {
+  if (reusePinned) {
+    if (auto pinned = bpf::TcpSocketIterator::reusePinned()) {
+      return std::make_shared<bpf::TcpSocketIterator>(std::move(*pinned));
+    }
+  }
   auto iterator = bpf::TcpSocketIterator::load();
   if (!iterator) return iterator.error();
   return std::make_shared<bpf::TcpSocketIterator>(std::move(*iterator));
@@ -60,7 +65,7 @@ Collector::Collector(CollectorOptions options, std::unique_ptr<OwnerFinder> owne
       iterator_ = options_.tcpIterator;
     } else if (!options_.tcpIteratorError.empty()) {
       samplerFallback_ = options_.tcpIteratorError;
-    } else if (auto loaded = loadTcpIterator()) {
+    } else if (auto loaded = loadTcpIterator(options_.reusePinnedIterator)) {
       iterator_ = std::move(*loaded);
     } else {
       samplerFallback_ = loaded.error().message;
@@ -318,6 +323,10 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   }
   udpAggregator_.endNamespace();
   return {};
+}
+
+bool Collector::walkReusedPinned() const {
+  return iterator_ != nullptr && iterator_->reused();
 }
 
 Result<void> Collector::collect(TimePoint now, Duration pollInterval, Snapshot& out) {

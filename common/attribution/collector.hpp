@@ -86,6 +86,9 @@ struct CollectorOptions {
   std::shared_ptr<bpf::TcpSocketIterator> tcpIterator{};
   // Why an iterator could not be loaded, when one was tried earlier and failed.
   std::string tcpIteratorError{};
+  // With Auto and no iterator given: the one a running waitwatchd pinned, where there is one of
+  // this build, before loading one (a one-shot run then loads nothing).
+  bool reusePinnedIterator = false;
   // Each namespace read both ways, walk between two dumps, and compared
   // (CollectStats::samplerCheck); the snapshot is built from the walk.
   bool verifySampler = false;
@@ -121,8 +124,9 @@ struct CollectStats {
   std::string samplerCheckProblem;
 };
 
-// Loads the BPF TCP socket iterator (needs CAP_BPF and CAP_PERFMON).
-Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator();
+// Loads the BPF TCP socket iterator (needs CAP_BPF and CAP_PERFMON); with `reusePinned`, the one
+// a running waitwatchd pinned, where there is one.
+Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator(bool reusePinned = false);
 
 // Loads the BPF close recorder sized for this host (needs CAP_BPF and CAP_PERFMON).
 Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(
@@ -163,6 +167,8 @@ class Collector {
   // Whether the BPF walk is used where it can enter a namespace, and why not when it could not
   // be loaded (empty otherwise).
   [[nodiscard]] bool walksSockets() const { return iterator_ != nullptr; }
+  // Whether that walk's program was one a running waitwatchd pinned.
+  [[nodiscard]] bool walkReusedPinned() const;
   [[nodiscard]] const std::string& samplerFallbackReason() const { return samplerFallback_; }
 
  private:

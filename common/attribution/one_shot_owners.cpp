@@ -189,7 +189,8 @@ class InodeSet {
 // One look: the walk or scan, and what it found, by slot.
 class OneShotRun final : public OwnerIndex {
  public:
-  OneShotRun(std::string procRoot, bool tryBpf) : procRoot_(std::move(procRoot)), tryBpf_(tryBpf) {}
+  OneShotRun(std::string procRoot, bool tryBpf, bool reusePinned)
+      : procRoot_(std::move(procRoot)), tryBpf_(tryBpf), reusePinned_(reusePinned) {}
   ~OneShotRun() { join(); }
   OneShotRun(const OneShotRun&) = delete;
   OneShotRun& operator=(const OneShotRun&) = delete;
@@ -208,10 +209,14 @@ class OneShotRun final : public OwnerIndex {
     // The BPF path never lists /proc (measured with 10,000 processes on the host: 87 -> 77 ms
     // CPU per run, all of it before the dump started). The fallback lists in startWalkers().
     loader_ = std::thread([this] {
-      auto scanner = bpf::SocketFdScanner::load();
-      if (scanner) {
+      if (reusePinned_) {
+        if (auto pinned = bpf::SocketFdScanner::reusePinned()) scanner_.emplace(std::move(*pinned));
+      }
+      if (!scanner_) {
+        if (auto loaded = bpf::SocketFdScanner::load()) scanner_.emplace(std::move(*loaded));
+      }
+      if (scanner_) {
         // Scanned beside the dumps; finishWithScan() looks again for what this pass missed.
-        scanner_.emplace(std::move(*scanner));
         scanned_ = scanner_->scan(scan_).ok();
         return;
       }
@@ -272,6 +277,8 @@ class OneShotRun final : public OwnerIndex {
 
   // Whether the owners came from the BPF scan (after finishWalk).
   [[nodiscard]] bool usedBpf() const { return usedBpf_; }
+  // Whether that scan's program was a running daemon's (after finishWalk).
+  [[nodiscard]] bool reusedPinned() const { return usedBpf_ && scanner_ && scanner_->reused(); }
 
   void fillStats(ResolverStats& s) const {
     s.processes = pids_.size();
@@ -442,6 +449,7 @@ class OneShotRun final : public OwnerIndex {
 
   std::string procRoot_;
   bool tryBpf_ = false;
+  bool reusePinned_ = false;
   bool usedBpf_ = false;
   unsigned threads_ = 1;
   UniqueFd procFd_;
@@ -474,7 +482,7 @@ OneShotOwners::~OneShotOwners() = default;
 Result<void> OneShotOwners::beginPoll(TimePoint) {
   run_.reset();  // joins the last look's threads, if it was abandoned midway
   stats_ = ResolverStats{};
-  run_ = std::make_unique<OneShotRun>(options_.procRoot, options_.bpf);
+  run_ = std::make_unique<OneShotRun>(options_.procRoot, options_.bpf, options_.reusePinned);
   return run_->start(options_.threads);
 }
 
@@ -513,6 +521,10 @@ std::vector<std::string> OneShotOwners::problems() const {
 
 bool OneShotOwners::usedBpf() const {
   return run_ && run_->usedBpf();
+}
+
+bool OneShotOwners::reusedPinned() const {
+  return run_ && run_->reusedPinned();
 }
 
 }  // namespace waitwatch

@@ -23,6 +23,8 @@ struct OneShotOwnersOptions {
   // Try the BPF scan first. Its pids are those of the caller's pid namespace: only for a
   // procRoot that is that namespace's /proc.
   bool bpf = true;
+  // The scan program a running waitwatchd pinned, where there is one, instead of a load.
+  bool reusePinned = false;
   unsigned threads = 1;  // fd-walking threads of the /proc walk
 };
 
@@ -44,6 +46,8 @@ class OneShotOwners final : public OwnerFinder {
 
   // Whether the last look's owners came from the BPF scan (else from walking /proc).
   [[nodiscard]] bool usedBpf() const;
+  // Whether that scan's program was one a running waitwatchd pinned.
+  [[nodiscard]] bool reusedPinned() const;
 
  private:
   OneShotOwnersOptions options_;

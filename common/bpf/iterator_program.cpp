@@ -3,9 +3,16 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -13,6 +20,41 @@
 #include "libbpf_log.hpp"
 
 namespace waitwatch::bpf::detail {
+namespace {
+
+constexpr const char* kDefaultPinDirectory = "/sys/fs/bpf/waitwatch";
+
+std::string parentOf(const std::string& dir) {
+  const auto slash = dir.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : dir.substr(0, slash);
+}
+
+// The link id of an open link fd (0 when it is not one).
+std::uint32_t linkId(int fd) {
+  bpf_link_info info{};
+  std::uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return 0;
+  return info.id;
+}
+
+}  // namespace
+
+std::string pinDirectory() {
+  const char* v = std::getenv("WAITWATCH_BPF_PIN_DIR");
+  return v != nullptr && *v != '\0' ? std::string(v) : std::string(kDefaultPinDirectory);
+}
+
+std::string pinName(std::span<const unsigned char> object, const char* program) {
+  // FNV-1a: not a defence (only root can write the directory), a name per build.
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : object) {
+    h = (h ^ c) * 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return std::string(program) + "-" + hex;
+}
 
 Result<IteratorProgram> IteratorProgram::load(std::span<const unsigned char> object,
                                               const char* objectName, const char* program,
@@ -43,14 +85,63 @@ Result<IteratorProgram> IteratorProgram::load(std::span<const unsigned char> obj
   return p;
 }
 
+Result<IteratorProgram> IteratorProgram::openPinned(std::span<const unsigned char> object,
+                                                    const char* program) {
+  silenceLibbpf();
+  const std::string path = pinDirectory() + "/" + pinName(object, program);
+  IteratorProgram p;
+  p.link_ = bpf_link__open(path.c_str());
+  if (p.link_ == nullptr) return osError(errno, path);
+  bpf_link_info info{};
+  std::uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_link__fd(p.link_), &info, &len) != 0) {
+    return osError(errno, path);
+  }
+  if (info.type != BPF_LINK_TYPE_ITER) return Error{EINVAL, path + " is not an iterator's link"};
+  return p;
+}
+
+Result<std::string> IteratorProgram::pin(std::span<const unsigned char> object,
+                                         const char* program) {
+  const std::string dir = pinDirectory();
+  // Where no BPF filesystem is mounted the directory would be made on whatever is there (sysfs
+  // refuses, a tmpfs would not), and the pin would fail less clearly.
+  struct statfs fs {};
+  const std::string parent = parentOf(dir);
+  if (::statfs(parent.c_str(), &fs) != 0) return osError(errno, parent);
+  if (fs.f_type != BPF_FS_MAGIC) {
+    return Error{ENOTSUP, parent + " is not a BPF filesystem (mount -t bpf bpf " + parent + ")"};
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return osError(errno, dir);
+  const std::string name = pinName(object, program);
+  const std::string prefix = std::string(program) + "-";
+  if (DIR* d = ::opendir(dir.c_str()); d != nullptr) {
+    // Pins of other builds: left by a daemon that was killed before an upgrade; nothing of this
+    // build reads them.
+    while (const dirent* e = ::readdir(d)) {
+      const std::string_view n(e->d_name);
+      if (n.starts_with(prefix) && n != name) ::unlinkat(::dirfd(d), e->d_name, 0);
+    }
+    ::closedir(d);
+  }
+  const std::string path = dir + "/" + name;
+  ::unlink(path.c_str());  // a pin of a process that is gone, or of another daemon: ours now
+  if (const int r = bpf_link__pin(link_, path.c_str()); r != 0) return osError(-r, path);
+  pinnedAt_ = path;
+  return path;
+}
+
 IteratorProgram::IteratorProgram(IteratorProgram&& other) noexcept
-    : object_(std::exchange(other.object_, nullptr)), link_(std::exchange(other.link_, nullptr)) {}
+    : object_(std::exchange(other.object_, nullptr)),
+      link_(std::exchange(other.link_, nullptr)),
+      pinnedAt_(std::exchange(other.pinnedAt_, {})) {}
 
 IteratorProgram& IteratorProgram::operator=(IteratorProgram&& other) noexcept {
   if (this != &other) {
     reset();
     object_ = std::exchange(other.object_, nullptr);
     link_ = std::exchange(other.link_, nullptr);
+    pinnedAt_ = std::exchange(other.pinnedAt_, {});
   }
   return *this;
 }
@@ -59,8 +150,27 @@ IteratorProgram::~IteratorProgram() {
   reset();
 }
 
+void IteratorProgram::unpin() {
+  if (pinnedAt_.empty()) return;
+  // Only while the pin is still this link's: another daemon may have replaced it since.
+  const std::string path = std::exchange(pinnedAt_, {});
+  const int pinned = bpf_obj_get(path.c_str());
+  if (pinned < 0) {
+    // Gone already; or, where the kernel wants CAP_BPF for any bpf() call (before Linux 6.5 with
+    // unprivileged BPF disabled) and it was dropped, most likely still ours.
+    if (errno != ENOENT) ::unlink(path.c_str());
+    return;
+  }
+  const bool ours = linkId(pinned) != 0 && linkId(pinned) == linkId(bpf_link__fd(link_));
+  ::close(pinned);
+  if (ours) ::unlink(path.c_str());
+}
+
 void IteratorProgram::reset() {
-  if (link_ != nullptr) bpf_link__destroy(std::exchange(link_, nullptr));
+  if (link_ != nullptr) {
+    unpin();
+    bpf_link__destroy(std::exchange(link_, nullptr));
+  }
   if (object_ != nullptr) bpf_object__close(std::exchange(object_, nullptr));
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // What the BPF iterators share (socket_fds, tcp_sockets): an embedded program loaded and
-// attached once, a walk started per pass, and its read() loop in whole fixed-size records.
-// Internal to waitwatch::bpf.
+// attached once, a walk started per pass, and its read() loop in whole fixed-size records; a
+// program pinned by the daemon for the command line to reuse. Internal to waitwatch::bpf.
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +27,11 @@ class IteratorProgram {
                                       const char* program, std::string_view what,
                                       std::string_view requirement);
 
+  // The same program (the same embedded object, so the same records), loaded and pinned by
+  // another process with pin(): no load, no BTF to parse. ENOENT when none is pinned.
+  static Result<IteratorProgram> openPinned(std::span<const unsigned char> object,
+                                            const char* program);
+
   IteratorProgram(IteratorProgram&& other) noexcept;
   IteratorProgram& operator=(IteratorProgram&& other) noexcept;
   IteratorProgram(const IteratorProgram&) = delete;
@@ -35,12 +41,29 @@ class IteratorProgram {
   // A new pass from the start (an iteration cannot be resumed or rewound).
   Result<UniqueFd> start(std::string_view what) const;
 
+  // Pins the attached program in pinDirectory() for openPinned() until this object goes. A pin
+  // of the same name (left by a process that was killed) is replaced; pins of other builds of
+  // the program are removed. Returns the pin's path.
+  Result<std::string> pin(std::span<const unsigned char> object, const char* program);
+
+  // Whether this program came from openPinned().
+  [[nodiscard]] bool reused() const { return object_ == nullptr && link_ != nullptr; }
+
  private:
   IteratorProgram() = default;
   void reset();
+  void unpin();
   bpf_object* object_ = nullptr;
   bpf_link* link_ = nullptr;
+  std::string pinnedAt_;  // the pin this object made, removed with it
 };
+
+// Where a daemon's programs are pinned: $WAITWATCH_BPF_PIN_DIR, else /sys/fs/bpf/waitwatch (a
+// directory on a BPF filesystem).
+std::string pinDirectory();
+// The pin's file name: the program's name and a hash of the embedded object, so that only a
+// program of the same build, writing the same records, is ever reused.
+std::string pinName(std::span<const unsigned char> object, const char* program);
 
 // Reads `walk` to its end. `consume` gets the whole records of each read (a record the kernel
 // never cuts, but a short buffer could) and returns how many bytes it used; a record cut at the

@@ -14,6 +14,9 @@ namespace waitwatch::bpf {
 namespace {
 
 constexpr const char* kProgramName = "socket_fds";
+std::span<const unsigned char> embeddedObject() {
+  return {detail::kSocketFdsObject, detail::kSocketFdsObjectSize};
+}
 constexpr std::string_view kRequirement = "needs Linux >= 5.8 with BTF and task_file iterators";
 // One read() returns at most the kernel's seq_file buffer (a few pages); a large user buffer
 // lets it hand over everything it has without a second copy.
@@ -49,13 +52,29 @@ SocketFdScanner& SocketFdScanner::operator=(SocketFdScanner&&) noexcept = defaul
 SocketFdScanner::~SocketFdScanner() = default;
 
 Result<SocketFdScanner> SocketFdScanner::load() {
-  auto program = detail::IteratorProgram::load(
-      {detail::kSocketFdsObject, detail::kSocketFdsObjectSize}, "waitwatch_socket_fds",
-      kProgramName, "the BPF socket-fd iterator", kRequirement);
+  auto program =
+      detail::IteratorProgram::load(embeddedObject(), "waitwatch_socket_fds", kProgramName,
+                                    "the BPF socket-fd iterator", kRequirement);
   if (!program) return program.error();
   auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}, {}});
   loaded->buffer.resize(kReadBufferSize);
   return SocketFdScanner(std::move(loaded));
+}
+
+Result<SocketFdScanner> SocketFdScanner::reusePinned() {
+  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName);
+  if (!program) return program.error();
+  auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}, {}});
+  loaded->buffer.resize(kReadBufferSize);
+  return SocketFdScanner(std::move(loaded));
+}
+
+Result<std::string> SocketFdScanner::pin() {
+  return loaded_->program.pin(embeddedObject(), kProgramName);
+}
+
+bool SocketFdScanner::reused() const {
+  return loaded_->program.reused();
 }
 
 Result<void> SocketFdScanner::scan(std::vector<SocketFd>& out) {

@@ -53,6 +53,15 @@ class SocketFdScanner {
   // Errors name the reason: no privilege (EPERM), no BTF (ENOENT), an old kernel, or a build
   // without BPF (ENOTSUP).
   static Result<SocketFdScanner> load();
+  // The program a running waitwatchd pinned (pin()), when it is this build's: no load.
+  // ENOENT when there is none.
+  static Result<SocketFdScanner> reusePinned();
+
+  // Leaves the loaded program pinned until this scanner goes, for the command line's
+  // reusePinned(). Returns the pin's path.
+  Result<std::string> pin();
+  // Whether this scanner came from reusePinned().
+  [[nodiscard]] bool reused() const;
 
   SocketFdScanner(SocketFdScanner&&) noexcept;
   SocketFdScanner& operator=(SocketFdScanner&&) noexcept;

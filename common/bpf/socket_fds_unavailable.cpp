@@ -25,6 +25,18 @@ Result<SocketFdScanner> SocketFdScanner::load() {
   return Error{ENOTSUP, unavailableReason()};
 }
 
+Result<SocketFdScanner> SocketFdScanner::reusePinned() {
+  return Error{ENOTSUP, unavailableReason()};
+}
+
+Result<std::string> SocketFdScanner::pin() {
+  return Error{ENOTSUP, unavailableReason()};
+}
+
+bool SocketFdScanner::reused() const {
+  return false;
+}
+
 Result<void> SocketFdScanner::scan(std::vector<SocketFd>& out) {
   out.clear();
   return Error{ENOTSUP, unavailableReason()};

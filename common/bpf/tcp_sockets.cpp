@@ -14,6 +14,9 @@ namespace waitwatch::bpf {
 namespace {
 
 constexpr const char* kProgramName = "tcp_sockets";
+std::span<const unsigned char> embeddedObject() {
+  return {detail::kTcpSocketsObject, detail::kTcpSocketsObjectSize};
+}
 constexpr std::string_view kRequirement =
     "needs Linux >= 5.15 with BTF and the kernel's configuration for CONFIG_HZ";
 // One read() returns at most the kernel's seq_file buffer (bpf_seq_read(): 8 pages); a larger
@@ -33,13 +36,29 @@ TcpSocketIterator& TcpSocketIterator::operator=(TcpSocketIterator&&) noexcept = 
 TcpSocketIterator::~TcpSocketIterator() = default;
 
 Result<TcpSocketIterator> TcpSocketIterator::load() {
-  auto program = detail::IteratorProgram::load(
-      {detail::kTcpSocketsObject, detail::kTcpSocketsObjectSize}, "waitwatch_tcp_sockets",
-      kProgramName, "the BPF TCP socket iterator", kRequirement);
+  auto program =
+      detail::IteratorProgram::load(embeddedObject(), "waitwatch_tcp_sockets", kProgramName,
+                                    "the BPF TCP socket iterator", kRequirement);
   if (!program) return program.error();
   auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}});
   loaded->buffer.resize(kReadBufferSize);
   return TcpSocketIterator(std::move(loaded));
+}
+
+Result<TcpSocketIterator> TcpSocketIterator::reusePinned() {
+  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName);
+  if (!program) return program.error();
+  auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}});
+  loaded->buffer.resize(kReadBufferSize);
+  return TcpSocketIterator(std::move(loaded));
+}
+
+Result<std::string> TcpSocketIterator::pin() {
+  return loaded_->program.pin(embeddedObject(), kProgramName);
+}
+
+bool TcpSocketIterator::reused() const {
+  return loaded_->program.reused();
 }
 
 Result<UniqueFd> TcpSocketIterator::start() {

@@ -19,6 +19,18 @@ Result<TcpSocketIterator> TcpSocketIterator::load() {
   return Error{ENOTSUP, unavailableReason()};
 }
 
+Result<TcpSocketIterator> TcpSocketIterator::reusePinned() {
+  return Error{ENOTSUP, unavailableReason()};
+}
+
+Result<std::string> TcpSocketIterator::pin() {
+  return Error{ENOTSUP, unavailableReason()};
+}
+
+bool TcpSocketIterator::reused() const {
+  return false;
+}
+
 Result<UniqueFd> TcpSocketIterator::start() {
   return Error{ENOTSUP, unavailableReason()};
 }

@@ -49,15 +49,23 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
                        .containerRoot = env_.containerRoot};
     if (request_.netns == NamespaceSelection::Named) o.names = {request_.netnsName};
     // The kernel's walk of each namespace's sockets in place of a dump, where it loads.
-    if (env_.bpf && !bpf::disabledByEnvironment()) o.sampler = SamplerMode::Auto;
+    if (env_.bpf && !bpf::disabledByEnvironment()) {
+      o.sampler = SamplerMode::Auto;
+      // Where waitwatchd runs, its programs are already loaded: a run that takes them loads
+      // nothing (measured at 100k sockets: ~21 ms of ~100 on the critical path, ~40 ms of CPU).
+      o.reusePinnedIterator = true;
+    }
     std::unique_ptr<OneShotOwners> oneShot;
     // UDP sockets come and go by the thousand (DNS): in the cache every one that closed would
     // send its holder to a re-walk, so a look at UDP is always a fresh one.
     if (!request_.reuseCache || request_.udp) {
       const bool tryBpf =
           env_.bpf && !bpf::disabledByEnvironment() && procRootIsOurs(env_.procRoot);
-      oneShot = std::make_unique<OneShotOwners>(OneShotOwnersOptions{
-          .procRoot = env_.procRoot, .bpf = tryBpf, .threads = walkerThreads(env_)});
+      oneShot =
+          std::make_unique<OneShotOwners>(OneShotOwnersOptions{.procRoot = env_.procRoot,
+                                                               .bpf = tryBpf,
+                                                               .reusePinned = true,
+                                                               .threads = walkerThreads(env_)});
       oneShot_ = oneShot.get();
     }
     collector_ = std::make_unique<Collector>(std::move(o), std::move(oneShot));
@@ -82,6 +90,10 @@ Result<Collection> LocalCollector::collect(TimePoint now) {
     c.hasUdp = true;
   }
   c.ownersFromBpf = oneShot_ != nullptr && oneShot_->usedBpf();
+  if (stats.walkedNamespaces > 0 && collector_->walkReusedPinned()) {
+    c.reusedPrograms.emplace_back("tcp_sockets");
+  }
+  if (c.ownersFromBpf && oneShot_->reusedPinned()) c.reusedPrograms.emplace_back("socket_fds");
   if (auto w = collector_->takeWarning()) c.privilegeWarning = std::move(w);
   return c;
 }

@@ -64,6 +64,9 @@ struct Collection {
   std::optional<std::string> privilegeWarning;
   // A one-shot run found the owners with the BPF scan (else by walking /proc).
   bool ownersFromBpf = false;
+  // The BPF programs this run used that a running waitwatchd had pinned ("tcp_sockets",
+  // "socket_fds"), instead of loading them.
+  std::vector<std::string> reusedPrograms;
 };
 
 class LocalCollector {

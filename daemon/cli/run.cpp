@@ -121,7 +121,8 @@ struct Sample {
   FilteredSnapshot udp;
   bool hasUdp = false;
   bool ownersFromBpf = false;
-  double timeUnixSeconds = 0;  // when it was taken (a daemon's: its poll)
+  std::vector<std::string> reusedPrograms;  // Collection::reusedPrograms
+  double timeUnixSeconds = 0;               // when it was taken (a daemon's: its poll)
   // A daemon's view.
   bool remote = false;
   std::string version;
@@ -164,6 +165,7 @@ Sample localSample(const CliOptions& o, LocalCollector& collector, const Environ
     sample.hasUdp = true;
   }
   sample.ownersFromBpf = c->ownersFromBpf;
+  sample.reusedPrograms = std::move(c->reusedPrograms);
   // --pid and --unit name things that may not exist or may not be readable: an empty table
   // would then read as "holds no sockets".
   if (!takeSelection(checkSelection(o.filter, sample.tcp.snapshot, env.procRoot), sample)) {
@@ -224,6 +226,9 @@ Frame plainFrame(const CliOptions& o, Sample sample) {
       if (o.watch) header["time_unix_seconds"] = sample.timeUnixSeconds;
       // How the owners were found: one BPF pass over every process's fds, or /proc.
       header["owners_from"] = sample.ownersFromBpf ? "bpf" : "proc";
+      // How the sockets were read, and which BPF programs were a running waitwatchd's.
+      header["sockets_from"] = socketSourceName(tcp.socketSource);
+      header["bpf_programs_reused"] = sample.reusedPrograms;
       json j = api::snapshotToJson(
           tcp, api::SnapshotJsonOptions{.commandLines = true, .header = &header});
       if (o.sockets) j["sockets"] = socketsJson(tcp, sample.tcp.sockets);

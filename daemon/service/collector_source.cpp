@@ -2,18 +2,22 @@
 #include "service/collector_source.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "attribution/collector.hpp"
 #include "bpf/disabled.hpp"
+#include "bpf/socket_fds.hpp"
+#include "bpf/tcp_sockets.hpp"
 
 namespace waitwatch {
 namespace {
 
 class CollectorSource final : public SnapshotSource {
  public:
-  explicit CollectorSource(const CollectorOptions& options) : collector_(options) {
+  CollectorSource(const CollectorOptions& options, std::string pinNote)
+      : collector_(options), pinNote_(std::move(pinNote)) {
     samplerNote_ =
         collector_.walksSockets()
             ? "sockets: read by the kernel's own walk (BPF iter/tcp program), a netlink dump "
@@ -72,6 +76,7 @@ class CollectorSource final : public SnapshotSource {
     }
     if (!closerNote_.empty()) p.notes.push_back(closerNote_);
     p.notes.push_back(samplerNote_);
+    if (!pinNote_.empty()) p.notes.push_back(pinNote_);
     const CollectStats& stats = collector_.stats();
     if (!stats.walkProblem.empty()) {
       p.notes.push_back("sockets: a netlink dump for " + stats.walkProblem);
@@ -94,6 +99,7 @@ class CollectorSource final : public SnapshotSource {
   Collector collector_;
   std::string closerNote_;
   std::string samplerNote_;
+  std::string pinNote_;
   bool missNoted_ = false;
 };
 
@@ -104,7 +110,40 @@ struct SharedPrograms {
   std::string error;
   std::shared_ptr<bpf::TcpSocketIterator> iterator;
   std::string iteratorError;
+  // Loaded only to be pinned: the command line's owner scan.
+  std::optional<bpf::SocketFdScanner> scanner;
+  std::string pinNote;
 };
+
+// The programs the command line would load, left pinned while the daemon runs so that a
+// `waitwatch` run loads none (unpinned when the daemon stops). Returns the line to log.
+std::string pinForTheCommandLine(SharedPrograms& shared) {
+  std::string pinned;
+  std::string problem;
+  if (auto p = shared.iterator->pin()) {
+    pinned = *p;
+  } else {
+    problem = p.error().message;
+  }
+  if (problem.empty()) {
+    if (auto s = bpf::SocketFdScanner::load()) {
+      if (auto p = s->pin()) {
+        pinned += ", " + *p;
+        shared.scanner.emplace(std::move(*s));
+      } else {
+        problem = p.error().message;
+      }
+    } else {
+      problem = s.error().message;
+    }
+  }
+  if (problem.empty()) {
+    return "BPF programs: pinned for the waitwatch command while the daemon runs (" + pinned + ")";
+  }
+  std::string line = "BPF programs: ";
+  line += pinned.empty() ? "not pinned" : "only " + pinned + " pinned";
+  return line + " for the waitwatch command, which loads its own (" + problem + ")";
+}
 
 }  // namespace
 
@@ -132,6 +171,7 @@ SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
         }
         if (auto loaded = loadTcpIterator()) {
           shared->iterator = std::move(*loaded);
+          shared->pinNote = pinForTheCommandLine(*shared);
         } else {
           shared->iteratorError = loaded.error().message;
         }
@@ -143,7 +183,8 @@ SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
       options.closeRecorder = shared->recorder;
       options.closeRecorderError = shared->error;
     }
-    return std::unique_ptr<SnapshotSource>(std::make_unique<CollectorSource>(options));
+    return std::unique_ptr<SnapshotSource>(
+        std::make_unique<CollectorSource>(options, shared->pinNote));
   };
 }
 
