@@ -18,11 +18,16 @@ typedef unsigned long long __u64;
 
 #define SEC(name) __attribute__((section(name), used))
 #define CORE __attribute__((preserve_access_index))
+#define __uint(name, val) int(*name)[val]
+#define __type(name, val) typeof(val) *name
 
 struct seq_file;
 
+// session_id: one per iterator fd, from a global counter (kernel/bpf/bpf_iter.c,
+// prepare_seq_file()).
 struct bpf_iter_meta {
   struct seq_file *seq;
+  __u64 session_id;
 } CORE;
 
 struct upid {
@@ -69,25 +74,47 @@ struct bpf_iter__task_file {
 static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
 static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
 static __u64 (*bpf_get_current_task)(void) = (void *)35;
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
+                                   __u64 flags) = (void *)2;
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 
 // __builtin_preserve_access_index / type_info as libbpf's bpf_core_read.h uses them: the
 // offsets and the size are relocated at load time.
 #define CORE_ADDR(expr) __builtin_preserve_access_index(&(expr))
 #define CORE_SIZE(type) __builtin_preserve_type_info(*(type *)0, 1 /* BPF_TYPE_SIZE */)
 
-// Caches in the program's .bss: each waitwatch process loads its own copy and alone reads it.
-static __u32 reader_level_plus_one;  // 0: not known yet
-static int last_tgid;                // the process of the previous record...
-static __u64 last_start;             // ...identified with its start time (tgids are reused)...
-static __u32 last_pid;               // ...and its number in the reader's namespace
+// What one scan remembers between records, kept per iterator session: a daemon pins this
+// program and every waitwatch run that reuses it scans at the same time as others, each maybe
+// in a pid namespace of its own. One session is one reader whose read()s the kernel serializes
+// (bpf_seq_read() holds the seq_file's lock, kernel/bpf/bpf_iter.c), so nothing else writes
+// its entry. Removed by the end-of-iteration call; a scan abandoned midway leaves its entry,
+// and with the map full scans go on without the cache.
+struct scan_cache {
+  __u32 reader_level_plus_one;  // 0: not known yet
+  __u32 last_pid;               // the number, in the reader's namespace, of the process...
+  __u64 last_start;             // ...of the previous record, identified with its start time...
+  int last_tgid;                // ...and tgid (tgids are reused)
+  __u32 unused;
+};
+
+#define BPF_MAP_TYPE_HASH 1
+#define BPF_NOEXIST 1
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 256);
+  __type(key, __u64);
+  __type(value, struct scan_cache);
+} scans SEC(".maps");
 
 // The thread group id of `leader` as the reading process's pid namespace numbers it: what
 // /proc shows the reader. task->tgid is the initial namespace's number, which differs when
 // waitwatch runs in a container with its own pid namespace. The reader is `current`: the
 // iterator runs inside its read(). The iterator only visits tasks visible in that namespace,
 // so the leader's pid has a number at the reader's level. 0 when a read fails.
-static __u32 reader_pid(struct task_struct *leader) {
-  if (reader_level_plus_one == 0) {
+static __u32 reader_pid(struct task_struct *leader, struct scan_cache *c) {
+  if (c->reader_level_plus_one == 0) {
     struct task_struct *reader = (struct task_struct *)bpf_get_current_task();
     struct pid *reader_pid = 0;
     unsigned int level = 0;
@@ -96,24 +123,24 @@ static __u32 reader_pid(struct task_struct *leader) {
         bpf_probe_read_kernel(&level, sizeof(level), CORE_ADDR(reader_pid->level))) {
       return 0;
     }
-    reader_level_plus_one = (level & 63) + 1;
+    c->reader_level_plus_one = (level & 63) + 1;
   }
   // Most records come in runs from one process: look its number up once per run.
   const int tgid = leader->tgid;
   const __u64 start = leader->start_boottime;
-  if (last_pid != 0 && tgid == last_tgid && start == last_start) return last_pid;
+  if (c->last_pid != 0 && tgid == c->last_tgid && start == c->last_start) return c->last_pid;
   struct pid *pid = 0;
   if (bpf_probe_read_kernel(&pid, sizeof(pid), CORE_ADDR(leader->thread_pid)) || !pid) return 0;
   const char *numbers = (const char *)CORE_ADDR(pid->numbers[0]);
   int nr = 0;
   if (bpf_probe_read_kernel(&nr, sizeof(nr),
-                            numbers + (__u64)(reader_level_plus_one - 1) *
+                            numbers + (__u64)(c->reader_level_plus_one - 1) *
                                           CORE_SIZE(struct upid))) {
     return 0;
   }
-  last_tgid = tgid;
-  last_start = start;
-  last_pid = (__u32)nr;
+  c->last_tgid = tgid;
+  c->last_start = start;
+  c->last_pid = (__u32)nr;
   return (__u32)nr;
 }
 
@@ -132,13 +159,26 @@ SEC("iter/task_file")
 int socket_fds(struct bpf_iter__task_file *ctx) {
   struct task_struct *task = ctx->task;
   struct file *file = ctx->file;
-  if (!task || !file) return 0;  // the end-of-iteration call, or an empty slot
+  const __u64 session = ctx->meta->session_id;
+  if (!task) {
+    // The end-of-iteration call (task_file_seq_stop() in kernel/bpf/task_iter.c).
+    bpf_map_delete_elem(&scans, &session);
+    return 0;
+  }
+  if (!file) return 0;
   struct inode *inode = file->f_inode;
   if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK) return 0;
   struct task_struct *leader = task->group_leader;
   if (!leader) leader = task;
+  struct scan_cache *c = bpf_map_lookup_elem(&scans, &session);
+  if (!c) {
+    struct scan_cache fresh = {};
+    bpf_map_update_elem(&scans, &session, &fresh, BPF_NOEXIST);
+    c = bpf_map_lookup_elem(&scans, &session);
+  }
+  struct scan_cache uncached = {};  // the map is full: this record alone
   struct socket_fd_record r = {
-      .pid = reader_pid(leader),
+      .pid = reader_pid(leader, c ? c : &uncached),
       .fd = ctx->fd,
       .inode = inode->i_ino,
       .start_boottime_ns = leader->start_boottime,

@@ -4,16 +4,22 @@
 // only with it, when another took the name since); pins of other builds are removed; whatever
 // is at the name and is not an iterator is refused; the daemon's source pins both programs and
 // removes them when it goes; `waitwatch --json` then loads nothing and gives the same answer.
+#include <fcntl.h>
 #include <linux/bpf.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "bpf/socket_fds.hpp"
 #include "bpf/tcp_sockets.hpp"
@@ -197,6 +203,84 @@ TEST_F(PinnedProgramsTest, NoBpfFilesystemNoPin) {
       << path.error().message;
   EXPECT_FALSE(fs::exists(plain));
   ::rmdir(tmpl);
+}
+
+// One scan program pinned and used at once by readers in two pid namespaces: each numbers
+// processes as its own namespace does. (The program caches the reader's namespace level and
+// the last process per scan; a cache shared by every reader would hand one the other's numbers.)
+TEST_F(PinnedProgramsTest, ReadersInTwoPidNamespacesShareOneScanProgram) {
+  auto loaded = bpf::SocketFdScanner::load();
+  if (!loaded) GTEST_SKIP() << "the socket-fd scan cannot load here: " << loaded.error().message;
+  ASSERT_TRUE(loaded->pin().ok());
+  auto host = bpf::SocketFdScanner::reusePinned();
+  ASSERT_TRUE(host.ok()) << host.error().message;
+  UniqueFd mine(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct stat st {};
+  ASSERT_EQ(::fstat(mine.get(), &st), 0);
+  std::vector<bpf::SocketFd> fds;
+  ASSERT_TRUE(host->scan(fds).ok());  // the host's numbers are in use first
+
+  struct Reply {
+    std::int32_t scans = 0;
+    std::int32_t records = 0;
+    std::int32_t otherPids = 0;  // records with a pid other than 1: the host's numbers
+    char error[200] = {};
+  };
+  int pipeFds[2];
+  ASSERT_EQ(::pipe2(pipeFds, O_CLOEXEC), 0);
+  UniqueFd replyRead(pipeFds[0]);
+  UniqueFd replyWrite(pipeFds[1]);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWPID) != 0) ::_exit(2);
+    const pid_t init = ::fork();
+    if (init < 0) ::_exit(3);
+    if (init == 0) {
+      Reply r;
+      auto s = bpf::SocketFdScanner::reusePinned();
+      if (!s) std::snprintf(r.error, sizeof(r.error), "%s", s.error().message.c_str());
+      std::vector<bpf::SocketFd> own;
+      for (int i = 0; s && i < 40; ++i) {
+        if (auto scanned = s->scan(own); !scanned) {
+          std::snprintf(r.error, sizeof(r.error), "%s", scanned.error().message.c_str());
+          break;
+        }
+        ++r.scans;
+        for (const auto& f : own) {
+          ++r.records;
+          if (f.pid != 1) ++r.otherPids;
+        }
+      }
+      (void)!::write(replyWrite.get(), &r, sizeof(r));
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(init, &status, 0);
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 4);
+  }
+  replyWrite.reset();
+  // Meanwhile this process scans in its own namespace, through the same program.
+  int hostScans = 0;
+  int wrong = 0;
+  for (; hostScans < 40; ++hostScans) {
+    ASSERT_TRUE(host->scan(fds).ok());
+    const bool found = std::any_of(fds.begin(), fds.end(), [&](const bpf::SocketFd& f) {
+      return f.pid == ::getpid() && f.inode == st.st_ino;
+    });
+    if (!found) ++wrong;
+  }
+  Reply r;
+  const ssize_t n = ::read(replyRead.get(), &r, sizeof(r));
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  ASSERT_EQ(n, static_cast<ssize_t>(sizeof(r)));
+  ASSERT_EQ(r.error[0], '\0') << r.error;
+  EXPECT_EQ(r.scans, 40);
+  EXPECT_GE(r.records, r.scans);  // pid 1 holds the sockets it inherited
+  EXPECT_EQ(r.otherPids, 0) << "of " << r.records << " records";
+  EXPECT_EQ(wrong, 0) << "scans in this namespace that missed this process's socket";
 }
 
 StateCounts countsOf(const json& j) {
