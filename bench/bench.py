@@ -40,9 +40,12 @@ TIME_WAIT_LIFETIME = 60.0  # TCP_TIMEWAIT_LEN, not tunable on Linux
 POLL_INTERVAL = 5.0  # the daemon's poll_interval in every run (the CPU target is at 5 s)
 DAEMON_PORT = 19929
 TW_LISTEN_PORT = 8081  # sockfarm B's listener (sockfarm A keeps the default 8080)
-# waitwatch with no daemon's programs to reuse: a pin directory that does not exist.
-NO_PINS_ENV = {"WAITWATCH_BPF_PIN_DIR": "/nonexistent/waitwatch-bench"}
 BPF_FS = "/sys/fs/bpf"
+# The bench's daemon pins its programs in a directory of its own (an installed waitwatchd keeps
+# /sys/fs/bpf/waitwatch), where waitwatch --json finds them; with no daemon's programs to reuse,
+# a pin directory that does not exist.
+PINS_ENV = {"WAITWATCH_BPF_PIN_DIR": f"{BPF_FS}/waitwatch-bench-{os.getpid()}"}
+NO_PINS_ENV = {"WAITWATCH_BPF_PIN_DIR": "/nonexistent/waitwatch-bench"}
 BPF_FS_MAGIC = 0xCAFE4A11
 FDS_PER_HOLDER = 15000  # below the 20000 RLIMIT_NOFILE hard limit of an unprivileged holder
 STATE_BIT_TIME_WAIT = 1 << 6
@@ -188,13 +191,18 @@ class BpfFsGuard:
         out = subprocess.run(["stat", "-f", "-c", "%t", BPF_FS], capture_output=True, text=True)
         if out.returncode == 0 and int(out.stdout.strip() or "0", 16) == BPF_FS_MAGIC:
             return "mounted already"
-        r = subprocess.run(["mount", "-t", "bpf", "bpf", BPF_FS], capture_output=True, text=True)
+        r = subprocess.run(["mount", "-t", "bpf", "-o", "mode=0700", "bpf", BPF_FS],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             return f"not mounted ({r.stderr.strip()}): waitwatch loads its own programs"
         self.mounted = True
         return "mounted by the benchmark, as systemd does at boot"
 
     def restore(self):
+        try:
+            os.rmdir(PINS_ENV["WAITWATCH_BPF_PIN_DIR"])  # the daemon removed its pins
+        except OSError:
+            pass
         if self.mounted:
             subprocess.run(["umount", BPF_FS], capture_output=True)
             self.mounted = False
@@ -327,7 +335,7 @@ class Daemon:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "--config", config, "--listen",
                                       f"127.0.0.1:{DAEMON_PORT}"], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env={**os.environ, **PINS_ENV})
         self.pid = self.proc.pid
         self.conn = None
         self.stopped = False
@@ -648,6 +656,20 @@ class SizeRun:
             self.samples[cpu_key].append(cpu * 1000)
         return wall * 1000
 
+    def check_reuse(self):
+        """Whether waitwatch --json finds the daemon's programs: the figures labelled so must not
+        measure loads."""
+        out = subprocess.run([self.tools["waitwatch"], "--json"], capture_output=True, text=True,
+                             env={**os.environ, **PINS_ENV})
+        try:
+            reused = json.loads(out.stdout).get("bpf_programs_reused", [])
+        except ValueError:
+            reused = []
+        self.res["json_reused_programs"] = reused
+        if len(reused) < 2:
+            log(f"{self.size}: waitwatch --json reuses {reused or 'none'} of the daemon's programs "
+                f"(BPF filesystem: {BPF_FS}); its figures include loading the rest")
+
     def m_poll(self, daemon, ref_ms):
         r = daemon.measured_poll(scrapes=5)
         if r is None:
@@ -686,6 +708,8 @@ class SizeRun:
         guess = {"ref": 2e-6 * n, "json": 4e-6 * n}
         if not self.args.cli_only:
             guess.update({"ss_tan": 4e-6 * n, "poll": 3e-6 * n + 0.05})
+            if tanp:
+                guess["json_load"] = 4e-6 * n
         if tanp:
             guess["ss_tanp"] = 40e-6 * n
         while rounds_left > 0:
@@ -699,7 +723,8 @@ class SizeRun:
                 steps = [("json", ["json_ms", [self.tools["waitwatch"], "--json"], "json_cpu_ms"])]
             else:
                 steps = [("ss_tan", ["ss_tan_ms", ["ss", "-tan"], "ss_tan_cpu_ms"]),
-                         ("json", ["json_ms", [self.tools["waitwatch"], "--json"], "json_cpu_ms"])]
+                         ("json", ["json_ms", [self.tools["waitwatch"], "--json"], "json_cpu_ms",
+                                   PINS_ENV])]
             if tanp and daemon is not None:
                 # The daemon pins its BPF programs and --json reuses them; the same run where no
                 # daemon runs loads its own (a pin directory that does not exist).
@@ -838,6 +863,7 @@ class SizeRun:
                 self.res["daemon_first_poll_ms"] = daemon.first_poll_s * 1000
                 log(f"{self.size}: waitwatchd up, first (cold) poll "
                     f"{daemon.first_poll_s * 1000:.0f} ms")
+                self.check_reuse()
             rounds = args.repeat
             windows = 0
             while True:

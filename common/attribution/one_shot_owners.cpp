@@ -218,7 +218,13 @@ class OneShotRun final : public OwnerIndex {
       if (scanner_) {
         // Scanned beside the dumps; finishWithScan() looks again for what this pass missed.
         scanned_ = scanner_->scan(scan_).ok();
-        return;
+        if (!scanned_ && scanner_->reused()) {
+          // The daemon's program failed where a program of our own may not.
+          scanner_.reset();
+          if (auto loaded = bpf::SocketFdScanner::load()) scanner_.emplace(std::move(*loaded));
+          scanned_ = scanner_ && scanner_->scan(scan_).ok();
+        }
+        if (scanner_) return;
       }
       // No BPF here (no privilege, no BTF, an old kernel): walk /proc while the caller dumps.
       startWalkers();

@@ -4,25 +4,41 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/magic.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "bpf/pins.hpp"
 #include "libbpf_log.hpp"
+#include "sys/file.hpp"
 
 namespace waitwatch::bpf::detail {
 namespace {
 
 constexpr const char* kDefaultPinDirectory = "/sys/fs/bpf/waitwatch";
+// The system user the packaged unit runs the daemon as (systemd/waitwatch.sysusers).
+constexpr const char* kDaemonUser = "waitwatch";
+
+std::string withoutTrailingSlashes(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  return dir;
+}
 
 std::string parentOf(const std::string& dir) {
   const auto slash = dir.find_last_of('/');
@@ -30,23 +46,85 @@ std::string parentOf(const std::string& dir) {
   return slash == 0 ? "/" : dir.substr(0, slash);
 }
 
-// The link id of an open link fd (0 when it is not one).
-std::uint32_t linkId(int fd) {
-  bpf_link_info info{};
-  std::uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return 0;
-  return info.id;
+// The iterator target ("tcp", "task_file") of the link behind `fd`; nullopt when `fd` is not
+// an iterator's link. Maps, programs and links share bpf_obj_get_info_by_fd() but fill
+// different structures, so what the fd is comes first, from its fdinfo (kernel/bpf/syscall.c,
+// bpf_link_show_fdinfo(): "link_type:\titer").
+std::optional<std::string> iteratorTarget(int fd) {
+  std::string info;
+  if (!readFileAt(AT_FDCWD, "/proc/self/fdinfo/" + std::to_string(fd), info)) return std::nullopt;
+  if (info.find("\nlink_type:\titer\n") == std::string::npos &&
+      !info.starts_with("link_type:\titer\n")) {
+    return std::nullopt;
+  }
+  char name[64] = {};
+  bpf_link_info link{};
+  link.iter.target_name = reinterpret_cast<std::uint64_t>(name);
+  link.iter.target_name_len = sizeof(name);
+  std::uint32_t len = sizeof(link);
+  if (bpf_obj_get_info_by_fd(fd, &link, &len) != 0 || link.type != BPF_LINK_TYPE_ITER) {
+    return std::nullopt;
+  }
+  name[sizeof(name) - 1] = '\0';
+  return std::string(name);
+}
+
+// Whom a pin directory may belong to for this process to run what is in it: root, this user,
+// or the daemon's own user. Nobody else may be able to write to it.
+Result<void> trustedDirectory(const std::string& dir, bool mustBeOurs) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return osError(errno, dir);
+  if (!S_ISDIR(st.st_mode)) return Error{ENOTDIR, dir + " is not a directory"};
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Error{EPERM, dir + " is writable by others than its owner: not used for pins"};
+  }
+  const uid_t me = ::geteuid();
+  bool trusted = st.st_uid == me;
+  if (!trusted && !mustBeOurs) {
+    trusted = st.st_uid == 0;
+    if (!trusted) {
+      passwd pw{};
+      passwd* found = nullptr;
+      char buf[1024];
+      if (::getpwnam_r(kDaemonUser, &pw, buf, sizeof(buf), &found) == 0 && found != nullptr) {
+        trusted = st.st_uid == found->pw_uid;
+      }
+    }
+  }
+  if (!trusted) {
+    return Error{EPERM,
+                 dir + " belongs to uid " + std::to_string(st.st_uid) + ": not used for pins"};
+  }
+  return {};
+}
+
+// Pins this process made and still owns, for removePinsOfThisProcess().
+struct OwnPin {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+std::mutex ownPinsMutex;
+std::vector<OwnPin> ownPins;
+
+// Removes `path` when it is still the file this process pinned there.
+void removeIfOurs(const OwnPin& pin) {
+  struct stat st {};
+  if (::lstat(pin.path.c_str(), &st) == 0 && st.st_dev == pin.dev && st.st_ino == pin.ino) {
+    ::unlink(pin.path.c_str());
+  }
 }
 
 }  // namespace
 
 std::string pinDirectory() {
   const char* v = std::getenv("WAITWATCH_BPF_PIN_DIR");
-  return v != nullptr && *v != '\0' ? std::string(v) : std::string(kDefaultPinDirectory);
+  return withoutTrailingSlashes(v != nullptr && *v != '\0' ? std::string(v)
+                                                           : std::string(kDefaultPinDirectory));
 }
 
 std::string pinName(std::span<const unsigned char> object, const char* program) {
-  // FNV-1a: not a defence (only root can write the directory), a name per build.
+  // FNV-1a: a name per build, not a defence (the directory's owner is checked).
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : object) {
     h = (h ^ c) * 0x100000001b3ULL;
@@ -86,18 +164,19 @@ Result<IteratorProgram> IteratorProgram::load(std::span<const unsigned char> obj
 }
 
 Result<IteratorProgram> IteratorProgram::openPinned(std::span<const unsigned char> object,
-                                                    const char* program) {
+                                                    const char* program, std::string_view target) {
   silenceLibbpf();
-  const std::string path = pinDirectory() + "/" + pinName(object, program);
+  const std::string dir = pinDirectory();
+  if (auto trusted = trustedDirectory(dir, false); !trusted) return trusted.error();
+  const std::string path = dir + "/" + pinName(object, program);
   IteratorProgram p;
   p.link_ = bpf_link__open(path.c_str());
   if (p.link_ == nullptr) return osError(errno, path);
-  bpf_link_info info{};
-  std::uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(bpf_link__fd(p.link_), &info, &len) != 0) {
-    return osError(errno, path);
+  const auto found = iteratorTarget(bpf_link__fd(p.link_));
+  if (!found) return Error{EINVAL, path + " is not an iterator's link"};
+  if (*found != target) {
+    return Error{EINVAL, path + " iterates " + *found + ", not " + std::string(target)};
   }
-  if (info.type != BPF_LINK_TYPE_ITER) return Error{EINVAL, path + " is not an iterator's link"};
   return p;
 }
 
@@ -110,9 +189,13 @@ Result<std::string> IteratorProgram::pin(std::span<const unsigned char> object,
   const std::string parent = parentOf(dir);
   if (::statfs(parent.c_str(), &fs) != 0) return osError(errno, parent);
   if (fs.f_type != BPF_FS_MAGIC) {
-    return Error{ENOTSUP, parent + " is not a BPF filesystem (mount -t bpf bpf " + parent + ")"};
+    return Error{ENOTSUP, parent + " is not a BPF filesystem (mount -t bpf -o mode=0700 bpf " +
+                              parent + ")"};
   }
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return osError(errno, dir);
+  // Made by this process or for it (the unit makes it for the daemon's user): one that someone
+  // else made first, or that others may write to, could hand the command line their programs.
+  if (auto trusted = trustedDirectory(dir, true); !trusted) return trusted.error();
   const std::string name = pinName(object, program);
   const std::string prefix = std::string(program) + "-";
   if (DIR* d = ::opendir(dir.c_str()); d != nullptr) {
@@ -125,16 +208,35 @@ Result<std::string> IteratorProgram::pin(std::span<const unsigned char> object,
     ::closedir(d);
   }
   const std::string path = dir + "/" + name;
+  OwnPin own{path, 0, 0};
   ::unlink(path.c_str());  // a pin of a process that is gone, or of another daemon: ours now
   if (const int r = bpf_link__pin(link_, path.c_str()); r != 0) return osError(-r, path);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    own.dev = st.st_dev;
+    own.ino = st.st_ino;
+  }
   pinnedAt_ = path;
+  pinDev_ = own.dev;
+  pinIno_ = own.ino;
+  const std::lock_guard lock(ownPinsMutex);
+  ownPins.push_back(std::move(own));
   return path;
+}
+
+void removeOwnPins() {
+  const std::lock_guard lock(ownPinsMutex);
+  for (const OwnPin& pin : ownPins)
+    removeIfOurs(pin);
+  ownPins.clear();
 }
 
 IteratorProgram::IteratorProgram(IteratorProgram&& other) noexcept
     : object_(std::exchange(other.object_, nullptr)),
       link_(std::exchange(other.link_, nullptr)),
-      pinnedAt_(std::exchange(other.pinnedAt_, {})) {}
+      pinnedAt_(std::exchange(other.pinnedAt_, {})),
+      pinDev_(other.pinDev_),
+      pinIno_(other.pinIno_) {}
 
 IteratorProgram& IteratorProgram::operator=(IteratorProgram&& other) noexcept {
   if (this != &other) {
@@ -142,6 +244,8 @@ IteratorProgram& IteratorProgram::operator=(IteratorProgram&& other) noexcept {
     object_ = std::exchange(other.object_, nullptr);
     link_ = std::exchange(other.link_, nullptr);
     pinnedAt_ = std::exchange(other.pinnedAt_, {});
+    pinDev_ = other.pinDev_;
+    pinIno_ = other.pinIno_;
   }
   return *this;
 }
@@ -152,18 +256,16 @@ IteratorProgram::~IteratorProgram() {
 
 void IteratorProgram::unpin() {
   if (pinnedAt_.empty()) return;
-  // Only while the pin is still this link's: another daemon may have replaced it since.
   const std::string path = std::exchange(pinnedAt_, {});
-  const int pinned = bpf_obj_get(path.c_str());
-  if (pinned < 0) {
-    // Gone already; or, where the kernel wants CAP_BPF for any bpf() call (before Linux 6.5 with
-    // unprivileged BPF disabled) and it was dropped, most likely still ours.
-    if (errno != ENOENT) ::unlink(path.c_str());
-    return;
-  }
-  const bool ours = linkId(pinned) != 0 && linkId(pinned) == linkId(bpf_link__fd(link_));
-  ::close(pinned);
-  if (ours) ::unlink(path.c_str());
+  const std::lock_guard lock(ownPinsMutex);
+  // Only while the pin is still the file this process made: another daemon may have replaced
+  // it since. The file's identity, not a bpf() call, which may need a capability dropped since.
+  const auto it = std::find_if(ownPins.begin(), ownPins.end(), [&](const OwnPin& p) {
+    return p.path == path && p.dev == pinDev_ && p.ino == pinIno_;
+  });
+  if (it == ownPins.end()) return;
+  removeIfOurs(*it);
+  ownPins.erase(it);
 }
 
 void IteratorProgram::reset() {
@@ -207,3 +309,11 @@ Result<void> readRecords(int walk, std::vector<char>& buffer, std::size_t record
 }
 
 }  // namespace waitwatch::bpf::detail
+
+namespace waitwatch::bpf {
+
+void removePinsOfThisProcess() {
+  detail::removeOwnPins();
+}
+
+}  // namespace waitwatch::bpf

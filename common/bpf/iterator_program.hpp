@@ -3,6 +3,8 @@
 // What the BPF iterators share (socket_fds, tcp_sockets): an embedded program loaded and
 // attached once, a walk started per pass, and its read() loop in whole fixed-size records; a
 // program pinned by the daemon for the command line to reuse. Internal to waitwatch::bpf.
+#include <sys/types.h>
+
 #include <cstddef>
 #include <span>
 #include <string>
@@ -29,8 +31,10 @@ class IteratorProgram {
 
   // The same program (the same embedded object, so the same records), loaded and pinned by
   // another process with pin(): no load, no BTF to parse. ENOENT when none is pinned.
+  // `target` is the iterator's ("tcp", "task_file"): a link of another is refused. So is a pin
+  // directory that anyone but root, this user or the daemon's user could write to.
   static Result<IteratorProgram> openPinned(std::span<const unsigned char> object,
-                                            const char* program);
+                                            const char* program, std::string_view target);
 
   IteratorProgram(IteratorProgram&& other) noexcept;
   IteratorProgram& operator=(IteratorProgram&& other) noexcept;
@@ -41,9 +45,10 @@ class IteratorProgram {
   // A new pass from the start (an iteration cannot be resumed or rewound).
   Result<UniqueFd> start(std::string_view what) const;
 
-  // Pins the attached program in pinDirectory() for openPinned() until this object goes. A pin
-  // of the same name (left by a process that was killed) is replaced; pins of other builds of
-  // the program are removed. Returns the pin's path.
+  // Pins the attached program in pinDirectory() for openPinned() until this object goes (or
+  // removePinsOfThisProcess()). The directory must be this user's alone. A pin of the same name
+  // (left by a process that was killed) is replaced; pins of other builds of the program are
+  // removed. Returns the pin's path.
   Result<std::string> pin(std::span<const unsigned char> object, const char* program);
 
   // Whether this program came from openPinned().
@@ -55,8 +60,13 @@ class IteratorProgram {
   void unpin();
   bpf_object* object_ = nullptr;
   bpf_link* link_ = nullptr;
-  std::string pinnedAt_;  // the pin this object made, removed with it
+  std::string pinnedAt_;  // the pin this object made, removed with it...
+  dev_t pinDev_ = 0;      // ...while the file there is still that one
+  ino_t pinIno_ = 0;
 };
+
+// removePinsOfThisProcess() (bpf/pins.hpp).
+void removeOwnPins();
 
 // Where a daemon's programs are pinned: $WAITWATCH_BPF_PIN_DIR, else /sys/fs/bpf/waitwatch (a
 // directory on a BPF filesystem).

@@ -88,8 +88,9 @@ static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 // program and every waitwatch run that reuses it scans at the same time as others, each maybe
 // in a pid namespace of its own. One session is one reader whose read()s the kernel serializes
 // (bpf_seq_read() holds the seq_file's lock, kernel/bpf/bpf_iter.c), so nothing else writes
-// its entry. Removed by the end-of-iteration call; a scan abandoned midway leaves its entry,
-// and with the map full scans go on without the cache.
+// its entry. Removed by the end-of-iteration call; a scan abandoned midway (a reader killed)
+// leaves its entry, and with the map full scans go on without the cache. Entries are allocated
+// as used, not 1024 up front.
 struct scan_cache {
   __u32 reader_level_plus_one;  // 0: not known yet
   __u32 last_pid;               // the number, in the reader's namespace, of the process...
@@ -100,10 +101,12 @@ struct scan_cache {
 
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_NOEXIST 1
+#define BPF_F_NO_PREALLOC 1
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 256);
+  __uint(max_entries, 1024);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, __u64);
   __type(value, struct scan_cache);
 } scans SEC(".maps");

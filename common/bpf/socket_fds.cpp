@@ -62,7 +62,7 @@ Result<SocketFdScanner> SocketFdScanner::load() {
 }
 
 Result<SocketFdScanner> SocketFdScanner::reusePinned() {
-  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName);
+  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName, "task_file");
   if (!program) return program.error();
   auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}, {}});
   loaded->buffer.resize(kReadBufferSize);

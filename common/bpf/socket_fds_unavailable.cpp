@@ -3,6 +3,7 @@
 // time): every load fails with the reason, and callers walk /proc.
 #include <cerrno>
 
+#include "bpf/pins.hpp"
 #include "bpf/socket_fds.hpp"
 
 namespace waitwatch::bpf {
@@ -15,6 +16,8 @@ bool compiledIn() {
 std::string unavailableReason() {
   return WAITWATCH_BPF_UNAVAILABLE;
 }
+
+void removePinsOfThisProcess() {}
 
 SocketFdScanner::SocketFdScanner(std::unique_ptr<Loaded> loaded) : loaded_(std::move(loaded)) {}
 SocketFdScanner::SocketFdScanner(SocketFdScanner&&) noexcept = default;

@@ -46,7 +46,7 @@ Result<TcpSocketIterator> TcpSocketIterator::load() {
 }
 
 Result<TcpSocketIterator> TcpSocketIterator::reusePinned() {
-  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName);
+  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName, "tcp");
   if (!program) return program.error();
   auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}});
   loaded->buffer.resize(kReadBufferSize);

@@ -21,6 +21,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bpf/pins.hpp"
 #include "rules/fd_forecast.hpp"
 #include "service/api.hpp"
 #include "service/basic_auth.hpp"
@@ -400,6 +401,8 @@ void Daemon::watchSignals() {
         notifier_->sendNow("STOPPING=1\nSTATUS=stopping during a poll");
         logger_.log(4, std::string("a poll was still running 0.8s after ") + name +
                            ": stopped without waiting for it");
+        // The one thing the kernel would keep: the programs pinned for the command line.
+        bpf::removePinsOfThisProcess();
         ::_exit(0);
       }
       return;

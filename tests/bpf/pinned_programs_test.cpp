@@ -16,11 +16,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <thread>
 
+#include "bpf/pins.hpp"
 #include "bpf/socket_fds.hpp"
 #include "bpf/tcp_sockets.hpp"
 #include "cli/collect.hpp"
@@ -28,6 +30,7 @@
 #include "netlink/sampler.hpp"
 #include "netns_fixture.hpp"
 #include "service/collector_source.hpp"
+#include "support/pid_namespace.hpp"
 
 namespace waitwatch::testing {
 namespace {
@@ -85,21 +88,34 @@ class PinnedProgramsTest : public NetnsTest {
   }
 
   // A map pinned at `name` in the pin directory: something at a pin's path that is not ours.
-  void pinAMap(const std::string& name) {
+  // A perf event array's type number is an iterator link's (4), which a check of the type alone
+  // would take for one.
+  void pinAMap(const std::string& name, std::uint32_t type = BPF_MAP_TYPE_ARRAY) {
     ::mkdir(dir_.c_str(), 0700);
     union bpf_attr create {};
-    create.map_type = BPF_MAP_TYPE_ARRAY;
+    create.map_type = type;
     create.key_size = 4;
     create.value_size = 4;
     create.max_entries = 1;
     const UniqueFd map(
         static_cast<int>(::syscall(SYS_bpf, BPF_MAP_CREATE, &create, sizeof(create))));
     ASSERT_TRUE(map) << std::strerror(errno);
+    ASSERT_NO_FATAL_FAILURE(pinFd(map.get(), name));
+  }
+
+  void pinFd(int fd, const std::string& name) {
     const std::string path = dir_ + "/" + name;
     union bpf_attr pin {};
     pin.pathname = reinterpret_cast<std::uint64_t>(path.c_str());
-    pin.bpf_fd = static_cast<std::uint32_t>(map.get());
+    pin.bpf_fd = static_cast<std::uint32_t>(fd);
     ASSERT_EQ(::syscall(SYS_bpf, BPF_OBJ_PIN, &pin, sizeof(pin)), 0) << std::strerror(errno);
+  }
+
+  UniqueFd openPin(const std::string& name) {
+    const std::string path = dir_ + "/" + name;
+    union bpf_attr get {};
+    get.pathname = reinterpret_cast<std::uint64_t>(path.c_str());
+    return UniqueFd(static_cast<int>(::syscall(SYS_bpf, BPF_OBJ_GET, &get, sizeof(get))));
   }
 
   std::string mount_;
@@ -174,6 +190,17 @@ TEST_F(PinnedProgramsTest, TheLastToPinOwnsTheNameAndOtherBuildsGo) {
   EXPECT_TRUE(bpf::TcpSocketIterator::reusePinned().ok());
   { auto gone = std::move(*second); }
   EXPECT_EQ(pins(), (std::vector<std::string>{"socket_fds-0123456789abcdef"}));
+
+  // The other way round: the one that owns the name goes first and takes its pin along.
+  auto third = bpf::TcpSocketIterator::load();
+  auto fourth = bpf::TcpSocketIterator::load();
+  ASSERT_TRUE(third.ok() && fourth.ok());
+  ASSERT_TRUE(third->pin().ok());
+  ASSERT_TRUE(fourth->pin().ok());
+  { auto gone = std::move(*fourth); }
+  EXPECT_EQ(pins(), (std::vector<std::string>{"socket_fds-0123456789abcdef"}));
+  { auto gone = std::move(*third); }
+  EXPECT_EQ(pins(), (std::vector<std::string>{"socket_fds-0123456789abcdef"}));
 }
 
 TEST_F(PinnedProgramsTest, WhatIsNotAnIteratorAtThePinIsRefused) {
@@ -183,10 +210,110 @@ TEST_F(PinnedProgramsTest, WhatIsNotAnIteratorAtThePinIsRefused) {
   ASSERT_TRUE(path.ok()) << path.error().message;
   const std::string name = fs::path(*path).filename().string();
   { auto gone = std::move(*loaded); }
-  ASSERT_NO_FATAL_FAILURE(pinAMap(name));
+  for (const std::uint32_t type : {BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERF_EVENT_ARRAY}) {
+    ASSERT_NO_FATAL_FAILURE(pinAMap(name, type));
+    auto reused = bpf::TcpSocketIterator::reusePinned();
+    ASSERT_FALSE(reused.ok()) << "map type " << type;
+    EXPECT_NE(reused.error().message.find("is not an iterator's link"), std::string::npos)
+        << reused.error().message;
+    ::unlink((dir_ + "/" + name).c_str());
+  }
+}
+
+// An iterator of another kind at a program's name (the walk's link where the scan's should be)
+// would be read as the wrong records.
+TEST_F(PinnedProgramsTest, AnotherIteratorAtTheNameIsRefused) {
+  auto scanner = bpf::SocketFdScanner::load();
+  if (!scanner) GTEST_SKIP() << "the socket-fd scan cannot load here: " << scanner.error().message;
+  auto scanPath = scanner->pin();
+  ASSERT_TRUE(scanPath.ok()) << scanPath.error().message;
+  const std::string scanName = fs::path(*scanPath).filename().string();
+  { auto gone = std::move(*scanner); }
+  auto walk = bpf::TcpSocketIterator::load();
+  ASSERT_TRUE(walk.ok()) << walk.error().message;
+  auto walkPath = walk->pin();
+  ASSERT_TRUE(walkPath.ok()) << walkPath.error().message;
+  const UniqueFd link = openPin(fs::path(*walkPath).filename().string());
+  ASSERT_TRUE(link) << std::strerror(errno);
+  ASSERT_NO_FATAL_FAILURE(pinFd(link.get(), scanName));
+  auto reused = bpf::SocketFdScanner::reusePinned();
+  ASSERT_FALSE(reused.ok());
+  EXPECT_NE(reused.error().message.find("iterates tcp, not task_file"), std::string::npos)
+      << reused.error().message;
+  EXPECT_TRUE(bpf::TcpSocketIterator::reusePinned().ok());
+}
+
+// A pin directory someone else made, or that others may write to, is not used either way.
+TEST_F(PinnedProgramsTest, APinDirectoryOthersCouldWriteIsNotUsed) {
+  ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(dir_.c_str(), 12345, 12345), 0) << std::strerror(errno);
+  auto loaded = bpf::TcpSocketIterator::load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  auto path = loaded->pin();
+  ASSERT_FALSE(path.ok());
+  EXPECT_NE(path.error().message.find("belongs to uid 12345"), std::string::npos)
+      << path.error().message;
+  EXPECT_TRUE(pins().empty());
+
+  ASSERT_EQ(::chown(dir_.c_str(), 0, 0), 0);
+  ASSERT_TRUE(loaded->pin().ok());
+  ASSERT_TRUE(bpf::TcpSocketIterator::reusePinned().ok());
+  ASSERT_EQ(::chmod(dir_.c_str(), 0770), 0);
   auto reused = bpf::TcpSocketIterator::reusePinned();
   ASSERT_FALSE(reused.ok());
-  EXPECT_NE(reused.error().message.find(name), std::string::npos) << reused.error().message;
+  EXPECT_NE(reused.error().message.find("writable by others than its owner"), std::string::npos)
+      << reused.error().message;
+}
+
+// A daemon that stops in the middle of a long poll ends without its destructors; it removes its
+// pins first, and only those still its own.
+TEST_F(PinnedProgramsTest, AnExitWithoutDestructorsRemovesOnlyItsOwnPins) {
+  auto loaded = bpf::TcpSocketIterator::load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  auto walkPath = loaded->pin();
+  ASSERT_TRUE(walkPath.ok()) << walkPath.error().message;
+  auto scanner = bpf::SocketFdScanner::load();
+  if (!scanner) GTEST_SKIP() << "the socket-fd scan cannot load here: " << scanner.error().message;
+  ASSERT_TRUE(scanner->pin().ok());
+  ASSERT_EQ(pins().size(), 2u);
+
+  // Another daemon, a process of its own, takes the walk's name over.
+  int ready[2];
+  int hold[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+  const pid_t other = ::fork();
+  ASSERT_GE(other, 0);
+  if (other == 0) {
+    ::close(hold[1]);  // so that the test's close ends the read below
+    auto mine = bpf::TcpSocketIterator::load();
+    const char c = mine && mine->pin() ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    char wait = 0;
+    (void)!::read(hold[0], &wait, 1);
+    ::_exit(0);  // its pin stays: this test plays only its start
+  }
+  ::close(ready[1]);
+  ::close(hold[0]);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{other};
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+
+  bpf::removePinsOfThisProcess();  // what waitwatchd does before _exit()
+  EXPECT_EQ(pins(), (std::vector<std::string>{fs::path(*walkPath).filename().string()}));
+  EXPECT_TRUE(bpf::TcpSocketIterator::reusePinned().ok());  // the other daemon's
+  ::close(hold[1]);
+  ::close(ready[0]);
+  // This process's programs going later remove nothing more.
+  { auto gone = std::move(*loaded); }
+  EXPECT_EQ(pins().size(), 1u);
 }
 
 TEST_F(PinnedProgramsTest, NoBpfFilesystemNoPin) {
@@ -226,56 +353,38 @@ TEST_F(PinnedProgramsTest, ReadersInTwoPidNamespacesShareOneScanProgram) {
     std::int32_t otherPids = 0;  // records with a pid other than 1: the host's numbers
     char error[200] = {};
   };
-  int pipeFds[2];
-  ASSERT_EQ(::pipe2(pipeFds, O_CLOEXEC), 0);
-  UniqueFd replyRead(pipeFds[0]);
-  UniqueFd replyWrite(pipeFds[1]);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    if (::unshare(CLONE_NEWPID) != 0) ::_exit(2);
-    const pid_t init = ::fork();
-    if (init < 0) ::_exit(3);
-    if (init == 0) {
-      Reply r;
-      auto s = bpf::SocketFdScanner::reusePinned();
-      if (!s) std::snprintf(r.error, sizeof(r.error), "%s", s.error().message.c_str());
-      std::vector<bpf::SocketFd> own;
-      for (int i = 0; s && i < 40; ++i) {
-        if (auto scanned = s->scan(own); !scanned) {
-          std::snprintf(r.error, sizeof(r.error), "%s", scanned.error().message.c_str());
-          break;
-        }
-        ++r.scans;
-        for (const auto& f : own) {
-          ++r.records;
-          if (f.pid != 1) ++r.otherPids;
-        }
-      }
-      (void)!::write(replyWrite.get(), &r, sizeof(r));
-      ::_exit(0);
-    }
-    int status = 0;
-    ::waitpid(init, &status, 0);
-    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 4);
-  }
-  replyWrite.reset();
   // Meanwhile this process scans in its own namespace, through the same program.
-  int hostScans = 0;
   int wrong = 0;
-  for (; hostScans < 40; ++hostScans) {
-    ASSERT_TRUE(host->scan(fds).ok());
-    const bool found = std::any_of(fds.begin(), fds.end(), [&](const bpf::SocketFd& f) {
-      return f.pid == ::getpid() && f.inode == st.st_ino;
-    });
-    if (!found) ++wrong;
-  }
-  Reply r;
-  const ssize_t n = ::read(replyRead.get(), &r, sizeof(r));
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  ASSERT_EQ(n, static_cast<ssize_t>(sizeof(r)));
+  auto reply = runAsPidOneOfANewPidNamespace<Reply>(
+      [] {
+        Reply r;
+        auto s = bpf::SocketFdScanner::reusePinned();
+        if (!s) std::snprintf(r.error, sizeof(r.error), "%s", s.error().message.c_str());
+        std::vector<bpf::SocketFd> own;
+        for (int i = 0; s && i < 40; ++i) {
+          if (auto scanned = s->scan(own); !scanned) {
+            std::snprintf(r.error, sizeof(r.error), "%s", scanned.error().message.c_str());
+            break;
+          }
+          ++r.scans;
+          for (const auto& f : own) {
+            ++r.records;
+            if (f.pid != 1) ++r.otherPids;
+          }
+        }
+        return r;
+      },
+      [&] {
+        for (int i = 0; i < 40; ++i) {
+          const bool found = host->scan(fds).ok() &&
+                             std::any_of(fds.begin(), fds.end(), [&](const bpf::SocketFd& f) {
+                               return f.pid == ::getpid() && f.inode == st.st_ino;
+                             });
+          if (!found) ++wrong;
+        }
+      });
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  const Reply& r = *reply;
   ASSERT_EQ(r.error[0], '\0') << r.error;
   EXPECT_EQ(r.scans, 40);
   EXPECT_GE(r.records, r.scans);  // pid 1 holds the sockets it inherited

@@ -25,6 +25,7 @@
 
 #include "netns_fixture.hpp"
 #include "proc/proc_text.hpp"
+#include "support/pid_namespace.hpp"
 #include "sys/file.hpp"
 
 namespace waitwatch::testing {
@@ -254,55 +255,34 @@ TEST_F(SocketFdsForkTest, PidsAreNumberedAsTheReadersPidNamespaceDoes) {
     std::int32_t ticksMatch = 0;  // pid 1's start ticks == its /proc/self/stat field 22
     char error[200] = {};
   };
-  int pipeFds[2];
-  ASSERT_EQ(::pipe2(pipeFds, O_CLOEXEC), 0);
-  UniqueFd replyRead(pipeFds[0]);
-  UniqueFd replyWrite(pipeFds[1]);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // The child: a new pid namespace for its children, and one child, its pid 1.
-    if (::unshare(CLONE_NEWPID) != 0) ::_exit(2);
-    const pid_t init = ::fork();
-    if (init < 0) ::_exit(3);
-    if (init == 0) {
-      Reply r;
-      UniqueFd own(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      struct stat st {};
-      ::fstat(own.get(), &st);
-      std::vector<bpf::SocketFd> fds;
-      auto s = bpf::SocketFdScanner::load();
-      if (s) {
-        if (auto scanned = s->scan(fds); !scanned) s = scanned.error();
-      }
-      if (!s) {
-        std::snprintf(r.error, sizeof(r.error), "%s", s.error().message.c_str());
-      }
-      // /proc is the parent namespace's mount: "self" still resolves to this process.
-      std::string stat;
-      std::uint64_t ticks = 0;
-      if (readFileAt(AT_FDCWD, "/proc/self/stat", stat))
-        if (auto p = parseProcStat(stat)) ticks = p->startTime;
-      for (const auto& f : fds) {
-        ++r.count;
-        if (f.pid != 1) ++r.otherPids;
-        if (f.pid == 1 && f.inode == st.st_ino) ++r.ownFound;
-        if (f.pid == 1 && f.startTicks == ticks) ++r.ticksMatch;
-      }
-      (void)!::write(replyWrite.get(), &r, sizeof(r));
-      ::_exit(0);
+  auto reply = runAsPidOneOfANewPidNamespace<Reply>([] {
+    Reply r;
+    UniqueFd own(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    struct stat st {};
+    ::fstat(own.get(), &st);
+    std::vector<bpf::SocketFd> fds;
+    auto s = bpf::SocketFdScanner::load();
+    if (s) {
+      if (auto scanned = s->scan(fds); !scanned) s = scanned.error();
     }
-    int status = 0;
-    ::waitpid(init, &status, 0);
-    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 4);
-  }
-  replyWrite.reset();
-  Reply r;
-  const ssize_t n = ::read(replyRead.get(), &r, sizeof(r));
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-  ASSERT_EQ(n, static_cast<ssize_t>(sizeof(r)));
+    if (!s) {
+      std::snprintf(r.error, sizeof(r.error), "%s", s.error().message.c_str());
+    }
+    // /proc is the parent namespace's mount: "self" still resolves to this process.
+    std::string stat;
+    std::uint64_t ticks = 0;
+    if (readFileAt(AT_FDCWD, "/proc/self/stat", stat))
+      if (auto p = parseProcStat(stat)) ticks = p->startTime;
+    for (const auto& f : fds) {
+      ++r.count;
+      if (f.pid != 1) ++r.otherPids;
+      if (f.pid == 1 && f.inode == st.st_ino) ++r.ownFound;
+      if (f.pid == 1 && f.startTicks == ticks) ++r.ticksMatch;
+    }
+    return r;
+  });
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  const Reply& r = *reply;
   ASSERT_EQ(r.error[0], '\0') << r.error;
   // pid 1 holds its own socket and every socket it inherited from this test process.
   EXPECT_GE(r.count, 1);
