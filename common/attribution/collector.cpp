@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "bpf/pins.hpp"
 #include "netlink/netns.hpp"
 #include "netlink/netns_info.hpp"
 #include "proc/proc_text.hpp"
@@ -34,12 +35,8 @@ Result<std::shared_ptr<bpf::CloseRecorder>> loadCloseRecorder(const std::string&
 }
 
 Result<std::shared_ptr<bpf::TcpSocketIterator>> loadTcpIterator(bool reusePinned) {
-  if (reusePinned) {
-    if (auto pinned = bpf::TcpSocketIterator::reusePinned()) {
-      return std::make_shared<bpf::TcpSocketIterator>(std::move(*pinned));
-    }
-  }
-  auto iterator = bpf::TcpSocketIterator::load();
+  auto iterator = reusePinned ? bpf::reusePinnedOrLoad<bpf::TcpSocketIterator>()
+                              : bpf::TcpSocketIterator::load();
   if (!iterator) return iterator.error();
   return std::make_shared<bpf::TcpSocketIterator>(std::move(*iterator));
 }

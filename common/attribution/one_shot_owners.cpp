@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "attribution/process_resolver.hpp"
+#include "bpf/pins.hpp"
 #include "bpf/socket_fds.hpp"
 #include "core/flat_table.hpp"
 #include "proc/inode_table.hpp"
@@ -209,13 +210,10 @@ class OneShotRun final : public OwnerIndex {
     // The BPF path never lists /proc (measured with 10,000 processes on the host: 87 -> 77 ms
     // CPU per run, all of it before the dump started). The fallback lists in startWalkers().
     loader_ = std::thread([this] {
-      if (reusePinned_) {
-        if (auto pinned = bpf::SocketFdScanner::reusePinned()) scanner_.emplace(std::move(*pinned));
-      }
-      if (!scanner_) {
-        if (auto loaded = bpf::SocketFdScanner::load()) scanner_.emplace(std::move(*loaded));
-      }
-      if (scanner_) {
+      auto scanner = reusePinned_ ? bpf::reusePinnedOrLoad<bpf::SocketFdScanner>()
+                                  : bpf::SocketFdScanner::load();
+      if (scanner) {
+        scanner_.emplace(std::move(*scanner));
         // Scanned beside the dumps; finishWithScan() looks again for what this pass missed.
         scanned_ = scanner_->scan(scan_).ok();
         if (!scanned_ && scanner_->reused()) {

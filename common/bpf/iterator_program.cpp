@@ -99,16 +99,11 @@ Result<void> trustedDirectory(const std::string& dir, bool mustBeOurs) {
 }
 
 // Pins this process made and still owns, for removePinsOfThisProcess().
-struct OwnPin {
-  std::string path;
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
 std::mutex ownPinsMutex;
-std::vector<OwnPin> ownPins;
+std::vector<PinFile> ownPins;
 
-// Removes `path` when it is still the file this process pinned there.
-void removeIfOurs(const OwnPin& pin) {
+// Removes the pin when its path still holds the file this process made there.
+void removeIfOurs(const PinFile& pin) {
   struct stat st {};
   if (::lstat(pin.path.c_str(), &st) == 0 && st.st_dev == pin.dev && st.st_ino == pin.ino) {
     ::unlink(pin.path.c_str());
@@ -207,26 +202,23 @@ Result<std::string> IteratorProgram::pin(std::span<const unsigned char> object,
     }
     ::closedir(d);
   }
-  const std::string path = dir + "/" + name;
-  OwnPin own{path, 0, 0};
-  ::unlink(path.c_str());  // a pin of a process that is gone, or of another daemon: ours now
-  if (const int r = bpf_link__pin(link_, path.c_str()); r != 0) return osError(-r, path);
+  PinFile own{dir + "/" + name};
+  ::unlink(own.path.c_str());  // a pin of a process that is gone, or of another daemon: ours now
+  if (const int r = bpf_link__pin(link_, own.path.c_str()); r != 0) return osError(-r, own.path);
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) {
+  if (::lstat(own.path.c_str(), &st) == 0) {
     own.dev = st.st_dev;
     own.ino = st.st_ino;
   }
-  pinnedAt_ = path;
-  pinDev_ = own.dev;
-  pinIno_ = own.ino;
+  pin_ = own;
   const std::lock_guard lock(ownPinsMutex);
-  ownPins.push_back(std::move(own));
-  return path;
+  ownPins.push_back(own);
+  return own.path;
 }
 
 void removeOwnPins() {
   const std::lock_guard lock(ownPinsMutex);
-  for (const OwnPin& pin : ownPins)
+  for (const PinFile& pin : ownPins)
     removeIfOurs(pin);
   ownPins.clear();
 }
@@ -234,18 +226,14 @@ void removeOwnPins() {
 IteratorProgram::IteratorProgram(IteratorProgram&& other) noexcept
     : object_(std::exchange(other.object_, nullptr)),
       link_(std::exchange(other.link_, nullptr)),
-      pinnedAt_(std::exchange(other.pinnedAt_, {})),
-      pinDev_(other.pinDev_),
-      pinIno_(other.pinIno_) {}
+      pin_(std::exchange(other.pin_, std::nullopt)) {}
 
 IteratorProgram& IteratorProgram::operator=(IteratorProgram&& other) noexcept {
   if (this != &other) {
     reset();
     object_ = std::exchange(other.object_, nullptr);
     link_ = std::exchange(other.link_, nullptr);
-    pinnedAt_ = std::exchange(other.pinnedAt_, {});
-    pinDev_ = other.pinDev_;
-    pinIno_ = other.pinIno_;
+    pin_ = std::exchange(other.pin_, std::nullopt);
   }
   return *this;
 }
@@ -255,16 +243,14 @@ IteratorProgram::~IteratorProgram() {
 }
 
 void IteratorProgram::unpin() {
-  if (pinnedAt_.empty()) return;
-  const std::string path = std::exchange(pinnedAt_, {});
+  if (!pin_) return;
+  const PinFile pin = *std::exchange(pin_, std::nullopt);
   const std::lock_guard lock(ownPinsMutex);
   // Only while the pin is still the file this process made: another daemon may have replaced
   // it since. The file's identity, not a bpf() call, which may need a capability dropped since.
-  const auto it = std::find_if(ownPins.begin(), ownPins.end(), [&](const OwnPin& p) {
-    return p.path == path && p.dev == pinDev_ && p.ino == pinIno_;
-  });
-  if (it == ownPins.end()) return;
-  removeIfOurs(*it);
+  const auto it = std::find(ownPins.begin(), ownPins.end(), pin);
+  if (it == ownPins.end()) return;  // removePinsOfThisProcess() did
+  removeIfOurs(pin);
   ownPins.erase(it);
 }
 

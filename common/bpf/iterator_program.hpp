@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,15 @@ struct bpf_object;
 struct bpf_link;
 
 namespace waitwatch::bpf::detail {
+
+// A pin this process made: its path and the file it made there, which a later pin of the same
+// name (another daemon's) replaces.
+struct PinFile {
+  std::string path;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  friend bool operator==(const PinFile&, const PinFile&) = default;
+};
 
 class IteratorProgram {
  public:
@@ -60,9 +70,7 @@ class IteratorProgram {
   void unpin();
   bpf_object* object_ = nullptr;
   bpf_link* link_ = nullptr;
-  std::string pinnedAt_;  // the pin this object made, removed with it...
-  dev_t pinDev_ = 0;      // ...while the file there is still that one
-  ino_t pinIno_ = 0;
+  std::optional<PinFile> pin_;  // the pin this object made, removed with it
 };
 
 // removePinsOfThisProcess() (bpf/pins.hpp).

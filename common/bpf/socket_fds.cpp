@@ -46,27 +46,38 @@ std::string unavailableReason() {
   return {};
 }
 
+namespace {
+
+// A program, loaded or opened from a pin, with its read buffer.
+Result<std::unique_ptr<SocketFdScanner::Loaded>> withBuffer(
+    Result<detail::IteratorProgram> program) {
+  if (!program) return program.error();
+  auto loaded = std::make_unique<SocketFdScanner::Loaded>(
+      SocketFdScanner::Loaded{std::move(*program), {}, {}});
+  loaded->buffer.resize(kReadBufferSize);
+  return loaded;
+}
+
+}  // namespace
+
 SocketFdScanner::SocketFdScanner(std::unique_ptr<Loaded> loaded) : loaded_(std::move(loaded)) {}
 SocketFdScanner::SocketFdScanner(SocketFdScanner&&) noexcept = default;
 SocketFdScanner& SocketFdScanner::operator=(SocketFdScanner&&) noexcept = default;
 SocketFdScanner::~SocketFdScanner() = default;
 
 Result<SocketFdScanner> SocketFdScanner::load() {
-  auto program =
-      detail::IteratorProgram::load(embeddedObject(), "waitwatch_socket_fds", kProgramName,
-                                    "the BPF socket-fd iterator", kRequirement);
-  if (!program) return program.error();
-  auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}, {}});
-  loaded->buffer.resize(kReadBufferSize);
-  return SocketFdScanner(std::move(loaded));
+  auto loaded = withBuffer(detail::IteratorProgram::load(embeddedObject(), "waitwatch_socket_fds",
+                                                         kProgramName, "the BPF socket-fd iterator",
+                                                         kRequirement));
+  if (!loaded) return loaded.error();
+  return SocketFdScanner(std::move(*loaded));
 }
 
 Result<SocketFdScanner> SocketFdScanner::reusePinned() {
-  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName, "task_file");
-  if (!program) return program.error();
-  auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}, {}});
-  loaded->buffer.resize(kReadBufferSize);
-  return SocketFdScanner(std::move(loaded));
+  auto loaded =
+      withBuffer(detail::IteratorProgram::openPinned(embeddedObject(), kProgramName, "task_file"));
+  if (!loaded) return loaded.error();
+  return SocketFdScanner(std::move(*loaded));
 }
 
 Result<std::string> SocketFdScanner::pin() {

@@ -30,27 +30,38 @@ struct TcpSocketIterator::Loaded {
   std::vector<char> buffer;
 };
 
+namespace {
+
+// A program, loaded or opened from a pin, with its read buffer.
+Result<std::unique_ptr<TcpSocketIterator::Loaded>> withBuffer(
+    Result<detail::IteratorProgram> program) {
+  if (!program) return program.error();
+  auto loaded = std::make_unique<TcpSocketIterator::Loaded>(
+      TcpSocketIterator::Loaded{std::move(*program), {}});
+  loaded->buffer.resize(kReadBufferSize);
+  return loaded;
+}
+
+}  // namespace
+
 TcpSocketIterator::TcpSocketIterator(std::unique_ptr<Loaded> loaded) : loaded_(std::move(loaded)) {}
 TcpSocketIterator::TcpSocketIterator(TcpSocketIterator&&) noexcept = default;
 TcpSocketIterator& TcpSocketIterator::operator=(TcpSocketIterator&&) noexcept = default;
 TcpSocketIterator::~TcpSocketIterator() = default;
 
 Result<TcpSocketIterator> TcpSocketIterator::load() {
-  auto program =
+  auto loaded = withBuffer(
       detail::IteratorProgram::load(embeddedObject(), "waitwatch_tcp_sockets", kProgramName,
-                                    "the BPF TCP socket iterator", kRequirement);
-  if (!program) return program.error();
-  auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}});
-  loaded->buffer.resize(kReadBufferSize);
-  return TcpSocketIterator(std::move(loaded));
+                                    "the BPF TCP socket iterator", kRequirement));
+  if (!loaded) return loaded.error();
+  return TcpSocketIterator(std::move(*loaded));
 }
 
 Result<TcpSocketIterator> TcpSocketIterator::reusePinned() {
-  auto program = detail::IteratorProgram::openPinned(embeddedObject(), kProgramName, "tcp");
-  if (!program) return program.error();
-  auto loaded = std::make_unique<Loaded>(Loaded{std::move(*program), {}});
-  loaded->buffer.resize(kReadBufferSize);
-  return TcpSocketIterator(std::move(loaded));
+  auto loaded =
+      withBuffer(detail::IteratorProgram::openPinned(embeddedObject(), kProgramName, "tcp"));
+  if (!loaded) return loaded.error();
+  return TcpSocketIterator(std::move(*loaded));
 }
 
 Result<std::string> TcpSocketIterator::pin() {
