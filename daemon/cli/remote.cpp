@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/remote.hpp"
 
-#include <curl/curl.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 
+#include "cli/curl_library.hpp"
 #include "proc/proc_text.hpp"
 #include "sys/file.hpp"
 
@@ -39,7 +37,8 @@ std::size_t onData(char* data, std::size_t size, std::size_t count, void* user) 
 }
 
 struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  const CurlLibrary* curl;
+  void operator()(CURL* c) const { curl->easyCleanup(c); }
 };
 
 // The first line of a body, for an error message.
@@ -85,37 +84,43 @@ Result<RemoteAccess> remoteAccess(const CliOptions& o) {
 }
 
 Result<std::string> httpGet(const std::string& url, Duration timeout, const RemoteAccess& access) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  auto library = curlLibrary();
+  if (!library) return library.error().wrap(url);
+  const CurlLibrary& lib = **library;
+  std::unique_ptr<CURL, CurlDeleter> curl(lib.easyInit(), CurlDeleter{&lib});
   if (!curl) return Error{ENOMEM, url + ": could not start an HTTP client"};
   char message[CURL_ERROR_SIZE] = {};
   Body body;
   CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for name-lookup timeouts
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, message);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, onData);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever the daemon can compress with
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "waitwatch");
-  if (!access.cacert.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, access.cacert.c_str());
-  if (!access.user.empty()) {
-    curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
-    curl_easy_setopt(c, CURLOPT_USERNAME, access.user.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, access.password.c_str());
+  lib.easySetopt(c, CURLOPT_URL, url.c_str());
+  // Refused by a libcurl older than 7.85, which would then follow a redirect anywhere.
+  if (lib.easySetopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+    return Error{ELIBACC, url +
+                              ": this libcurl cannot be limited to HTTP and HTTPS (it needs "
+                              "7.85 or later)"};
   }
-  const CURLcode rc = curl_easy_perform(c);
+  lib.easySetopt(c, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for name-lookup timeouts
+  lib.easySetopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  lib.easySetopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  lib.easySetopt(c, CURLOPT_ERRORBUFFER, message);
+  lib.easySetopt(c, CURLOPT_WRITEFUNCTION, onData);
+  lib.easySetopt(c, CURLOPT_WRITEDATA, &body);
+  lib.easySetopt(c, CURLOPT_ACCEPT_ENCODING, "");  // whatever the daemon can compress with
+  lib.easySetopt(c, CURLOPT_USERAGENT, "waitwatch");
+  if (!access.cacert.empty()) lib.easySetopt(c, CURLOPT_CAINFO, access.cacert.c_str());
+  if (!access.user.empty()) {
+    lib.easySetopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    lib.easySetopt(c, CURLOPT_USERNAME, access.user.c_str());
+    lib.easySetopt(c, CURLOPT_PASSWORD, access.password.c_str());
+  }
+  const CURLcode rc = lib.easyPerform(c);
   if (body.tooLarge) {
     return Error{EFBIG, url + ": the answer is larger than " + std::to_string(kMaxBody >> 20) +
                             " MiB, more than a waitwatchd snapshot of fewer than ~300,000 "
                             "TIME_WAIT destinations: not a waitwatchd?"};
   }
   if (rc != CURLE_OK) {
-    std::string why = message[0] != '\0' ? message : curl_easy_strerror(rc);
+    std::string why = message[0] != '\0' ? message : lib.easyStrerror(rc);
     if (rc == CURLE_COULDNT_CONNECT) why += " (is waitwatchd running and listening there?)";
     if (rc == CURLE_PEER_FAILED_VERIFICATION) {
       why += " (--cacert FILE names the CA that signed the daemon's certificate)";
@@ -126,7 +131,7 @@ Result<std::string> httpGet(const std::string& url, Duration timeout, const Remo
     return Error{ECONNREFUSED, url + ": " + why};
   }
   long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  lib.easyGetinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (status != 200) {
     std::string error = url + ": HTTP " + std::to_string(status);
     if (!body.text.empty()) error += ": " + firstLine(body.text);

@@ -581,6 +581,37 @@ TEST_F(CliFarmTest, FromARunningDaemon) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// libcurl is opened by --from, not linked: a local look starts without it, and --from says
+// which library it needs. An unloadable libcurl.so.4 first on the library path stops a program
+// linked with it before main().
+TEST(CliHttpClient, OnlyFromLoadsLibcurl) {
+  if (::access(WAITWATCH_CLI_PATH, X_OK) != 0) GTEST_SKIP() << "no " << WAITWATCH_CLI_PATH;
+  char dir[] = "/tmp/waitwatch-nocurl-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string fake = std::string(dir) + "/libcurl.so.4";
+  std::ofstream(fake) << "not a library\n";
+  const std::string path = std::string("LD_LIBRARY_PATH=") + dir;
+
+  auto r = runCommand({"env", path, WAITWATCH_CLI_PATH, "--version"});
+  EXPECT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_NE(r.out.find("waitwatch"), std::string::npos) << r.describe();
+
+  r = runCommand({"env", path, WAITWATCH_CLI_PATH, "--from", "http://127.0.0.1:1"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("http://127.0.0.1:1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("libcurl.so.4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("install the package libcurl4"), std::string::npos) << r.err;
+
+  // Without the fake, the same library path gives the real one.
+  std::filesystem::remove(fake);
+  r = runCommand({"env", path, WAITWATCH_CLI_PATH, "--from", "http://127.0.0.1:1"});
+  EXPECT_EQ(r.exitCode, 1) << r.describe();
+  EXPECT_EQ(r.err.find("libcurl4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is waitwatchd running"), std::string::npos) << r.err;
+  std::filesystem::remove(dir);
+}
+
 // A real Podman container (Debian's podman, with runc: crun refuses cgroup v2 controllers on a
 // hybrid host like this one) holding a listening socket on the host's network: `waitwatch`
 // shows it by the name given with `podman run --name`, read from containers/storage's

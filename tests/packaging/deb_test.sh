@@ -93,6 +93,8 @@ for dep in libc6 libstdc++6 libsystemd0 libmicrohttpd12 libprometheus-cpp-core; 
   grep -q "$dep" <<<"$depends" || fail "Depends lacks $dep (dpkg-shlibdeps): $depends"
 done
 grep -q "systemd-sysusers" <<<"$depends" || fail "Depends lacks systemd-sysusers: $depends"
+# Opened at run time by `waitwatch --from`: no dpkg-shlibdeps entry of its own.
+grep -q "libcurl4 (>= 7.85.0)" <<<"$depends" || fail "Depends lacks libcurl4: $depends"
 [ "$(dpkg-deb -I "$deb" conffiles)" = /etc/waitwatch/waitwatch.json ] ||
   fail "conffiles: $(dpkg-deb -I "$deb" conffiles)"
 for script in postinst prerm postrm; do
