@@ -4,8 +4,9 @@
 // socket is Pending; after them, resolve() finds the holders. Two ways:
 // - BPF (where the task_file iterator loads: root, or CAP_BPF + CAP_PERFMON, and a kernel with
 //   BTF): a worker thread loads the program and scans (one kernel pass lists every socket fd of
-//   every process) while the caller dumps; after the dumps only the processes holding a socket
-//   the dumps showed are read (stat, status, cmdline, exe, cgroup). No readlink per fd.
+//   every process) while the caller dumps, then reads the facts of the processes it found
+//   (stat, status, cmdline, exe, cgroup) until the dumps end; after them, only those holding a
+//   socket the dumps showed. No readlink per fd.
 // - /proc: every process's fds read once, on worker threads, while the caller dumps; then the
 //   processes that changed meanwhile once more. Also when BPF cannot load or its scan fails.
 // Each beginPoll() starts afresh: nothing is kept from one look to the next.
@@ -26,6 +27,10 @@ struct OneShotOwnersOptions {
   // The scan program a running waitwatchd pinned, where there is one, instead of a load.
   bool reusePinned = false;
   unsigned threads = 1;  // fd-walking threads of the /proc walk
+  // The scan's claims are taken in on its thread while the socket walk goes on, and after the
+  // walk only on the sockets it saw. True takes in every claim first however soon the walk
+  // ends (tests: the answer is the same either way).
+  bool claimAllAhead = false;
 };
 
 class OneShotRun;

@@ -14,6 +14,8 @@
 #include <map>
 #include <thread>
 
+#include "attribution/collector.hpp"
+#include "attribution/one_shot_owners.hpp"
 #include "bpf/socket_fds.hpp"
 #include "cli/collect.hpp"
 #include "netns_fixture.hpp"
@@ -139,6 +141,60 @@ TEST_F(BpfCliTest, LocalCollectorUsesTheScanUnlessTold) {
   }
   EXPECT_EQ(scanned->snapshot.unattributedVanished, walked->snapshot.unattributedVanished);
   EXPECT_EQ(scanned->snapshot.unattributedNoPermission, 0u);
+}
+
+// The scan's claims taken in while the walk goes on (every process it found, Unix-only holders
+// too) or after it (only holders of sockets the walk saw): the same owners and facts. This
+// process holds a Unix socket and no TCP socket in the namespace: only the first way reads it.
+TEST_F(BpfCliTest, ClaimsTakenInBeforeOrAfterTheWalkGiveTheSameOwners) {
+  auto farm = SockFarm::start(netns(), kMixedFarmArgs);
+  ASSERT_TRUE(farm.ok()) << farm.error().message;
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  const UniqueFd a(pair[0]);
+  const UniqueFd b(pair[1]);
+
+  struct Look {
+    Snapshot snapshot;
+    ResolverStats stats;
+  };
+  auto look = [&](bool claimAllAhead) -> Look {
+    auto owners = std::make_unique<OneShotOwners>(
+        OneShotOwnersOptions{.bpf = true, .threads = 2, .claimAllAhead = claimAllAhead});
+    OneShotOwners* o = owners.get();
+    Collector collector(CollectorOptions{.namespaces = NamespaceSelection::Named,
+                                         .names = {netns().name()},
+                                         .sampler = SamplerMode::Auto},
+                        std::move(owners));
+    Look l;
+    auto r = collector.collect(TimePoint{}, Duration{0}, l.snapshot);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(o->usedBpf());
+    l.stats = collector.stats().resolver;
+    return l;
+  };
+  const Look ahead = look(true);
+  const Look after = look(false);
+
+  auto facts = [](const Snapshot& s) {
+    std::map<ProcessKey, std::tuple<std::string, std::string, std::string, std::string, StateCounts,
+                                    CloseWaitKinds>>
+        m;
+    for (const ProcessEntry& p : s.processes)
+      m[p.info.key] = {p.info.comm, p.info.user, p.info.cmdline,
+                       p.info.unit, p.states,    p.closeWaitKinds};
+    return m;
+  };
+  EXPECT_EQ(facts(ahead.snapshot).size(), 4u);  // 3 holders and holder 0's sharer
+  EXPECT_EQ(facts(ahead.snapshot), facts(after.snapshot));
+  ASSERT_EQ(ahead.snapshot.namespaces.size(), 1u);
+  ASSERT_EQ(after.snapshot.namespaces.size(), 1u);
+  EXPECT_EQ(ahead.snapshot.namespaces[0].states, after.snapshot.namespaces[0].states);
+  EXPECT_EQ(ahead.snapshot.unattributedVanished, 0u);
+  EXPECT_EQ(after.snapshot.unattributedVanished, 0u);
+  // Taken in ahead: the holders, and at least this process, read for nothing.
+  EXPECT_GT(ahead.stats.walks, after.stats.walks);
+  EXPECT_GE(after.stats.walks, 4u);
 }
 
 // Connections made by this process while collections run (ESTABLISHED client sockets, which
