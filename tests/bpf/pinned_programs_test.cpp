@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "bpf/pins.hpp"
@@ -51,11 +52,18 @@ class PinnedProgramsTest : public NetnsTest {
     ASSERT_EQ(::mount("bpf", mount_.c_str(), "bpf", 0, "mode=0700"), 0) << std::strerror(errno);
     mounted_ = true;
     dir_ = mount_ + "/waitwatch";
+    if (const char* before = std::getenv("WAITWATCH_BPF_PIN_DIR")) pinDirBefore_ = before;
     ::setenv("WAITWATCH_BPF_PIN_DIR", dir_.c_str(), 1);
   }
 
   void TearDown() override {
-    ::unsetenv("WAITWATCH_BPF_PIN_DIR");
+    // Back to what the test runner set (a directory that is no BPF filesystem), never to the
+    // host's default.
+    if (pinDirBefore_) {
+      ::setenv("WAITWATCH_BPF_PIN_DIR", pinDirBefore_->c_str(), 1);
+    } else {
+      ::unsetenv("WAITWATCH_BPF_PIN_DIR");
+    }
     if (mounted_) ::umount2(mount_.c_str(), MNT_DETACH);
     if (!mount_.empty()) ::rmdir(mount_.c_str());
     NetnsTest::TearDown();
@@ -120,6 +128,7 @@ class PinnedProgramsTest : public NetnsTest {
 
   std::string mount_;
   bool mounted_ = false;
+  std::optional<std::string> pinDirBefore_;
   std::string dir_;
 };
 
