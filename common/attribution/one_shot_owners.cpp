@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ struct WalkedProcess {
   std::int64_t fdDirMtimeNs = 0;
   std::vector<std::uint32_t> inodes;  // socket inodes it holds, sorted, unique
   ProcessInfo info;                   // filled when it holds sockets
+  bool factsPending = false;          // cmdline and user name not read yet (see describe())
 };
 
 // Reads /proc/<pid> for the fd walk. One per worker thread: its buffers are reused.
@@ -52,10 +54,12 @@ class ProcessWalker {
   explicit ProcessWalker(int procFd) : procFd_(procFd) {}
 
   // What the BPF scan found of `pid`: its socket inodes among those the dumps showed. Reads the
-  // facts of the process (no fd walk). False when it is gone or its pid was reused since the
-  // scan (another start time).
+  // facts of the process (no fd walk); with `factsPending`, all but those whose read can wait on
+  // the process or on a user database (cmdline, user name), which finish() reads if it holds a
+  // socket the dumps showed. False when it is gone or its pid was reused since the scan (another
+  // start time).
   bool describe(std::int32_t pid, std::uint64_t startTicks, std::vector<std::uint32_t> inodes,
-                WalkedProcess& out) {
+                WalkedProcess& out, bool factsPending = false) {
     auto pidFd = open(pid, out);
     if (!pidFd || out.info.key.startTime != startTicks) return false;
     struct stat ds {};
@@ -63,8 +67,18 @@ class ProcessWalker {
     std::sort(inodes.begin(), inodes.end());
     inodes.erase(std::unique(inodes.begin(), inodes.end()), inodes.end());
     out.inodes = std::move(inodes);
-    loadInfo(out.info, pidFd->get(), out.fdUid);
+    out.factsPending = factsPending;
+    readProcessFacts(pidFd->get(), out.fdUid, kMaxCmdlineBytes, text_, out.info, !factsPending);
     return true;
+  }
+
+  // The cmdline describe() left out, when the process is still the one described.
+  void finish(WalkedProcess& p) {
+    p.factsPending = false;
+    WalkedProcess now;
+    auto pidFd = open(p.pid, now);
+    if (!pidFd || now.info.key != p.info.key) return;
+    readProcessCmdline(pidFd->get(), kMaxCmdlineBytes, text_, p.info);
   }
 
   // False when the process is gone.
@@ -185,17 +199,29 @@ class InodeSet {
   FlatTable<Policy> table_;
 };
 
+// CPUs this process may run on.
+unsigned usableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return static_cast<unsigned>(CPU_COUNT(&set));
+}
+
 }  // namespace
 
 // One look: the walk or scan, and what it found, by slot.
 class OneShotRun final : public OwnerIndex {
  public:
-  OneShotRun(std::string procRoot, bool tryBpf, bool reusePinned, bool claimAllAhead)
+  OneShotRun(std::string procRoot, bool tryBpf, bool reusePinned,
+             std::optional<std::size_t> claimAheadProcesses)
       : procRoot_(std::move(procRoot)),
         tryBpf_(tryBpf),
         reusePinned_(reusePinned),
-        claimAllAhead_(claimAllAhead) {}
-  ~OneShotRun() { join(); }
+        claimAheadProcesses_(claimAheadProcesses) {}
+  ~OneShotRun() {
+    walkDone_.store(true, std::memory_order_relaxed);  // an abandoned look reads nothing more
+    join();
+  }
   OneShotRun(const OneShotRun&) = delete;
   OneShotRun& operator=(const OneShotRun&) = delete;
 
@@ -225,7 +251,10 @@ class OneShotRun final : public OwnerIndex {
           if (auto loaded = bpf::SocketFdScanner::load()) scanner_.emplace(std::move(*loaded));
           scanned_ = scanner_ && scanner_->scan(scan_).ok();
         }
-        if (scanned_) claimAhead();
+        if (scanned_) {
+          walkInit();
+          claimAhead();
+        }
         if (scanner_) return;
       }
       // No BPF here (no privilege, no BTF, an old kernel): walk /proc while the caller dumps.
@@ -350,20 +379,30 @@ class OneShotRun final : public OwnerIndex {
   bool finishWithScan() {
     if (!scanned_) return false;
     ProcessWalker walker(procFd_.get());
-    WalkedProcess p;
-    // pid 1 is not visited by the iteration in the initial pid namespace; it is walked through
-    // /proc, and ignored in the scan, which does visit a child namespace's pid 1.
-    if (walker.walk(1, p) && (p.unreadable || !p.inodes.empty())) add(std::move(p));
     // What the loader did not take in before the walk ended: only holders of dumped sockets.
     if (claimed_ < scan_.size()) addScanned(walker, claimed_, InodeSet(seen_));
     std::vector<std::uint32_t> missing;
-    for (std::uint32_t inode : seen_)
-      if (!table_.find(inode)) missing.push_back(inode);
+    finishHolders(walker, seen_, &missing);
+    if (!missing.empty()) {
+      // pid 1 was walked before the walk ended, and the scan skips it.
+      WalkedProcess p;
+      if (walker.walk(1, p)) {
+        const auto it = byPid_.find(1);
+        if (it == byPid_.end() || processes_[it->second].info.key != p.info.key) {
+          add(std::move(p));
+        } else {
+          for (std::uint32_t inode : p.inodes)
+            table_.addOwner(inode, it->second, true);
+        }
+      }
+    }
     // When the second scan fails, the sockets it was for count as vanished.
     if (!missing.empty() && scanner_->scan(scan_)) {
       std::size_t from = 0;
       addScanned(walker, from, InodeSet(missing));
     }
+    // Processes taken in ahead that only now turn out to hold one of them.
+    if (!missing.empty()) finishHolders(walker, missing, nullptr);
     usedBpf_ = true;
     seen_.clear();
     seen_.shrink_to_fit();
@@ -372,12 +411,42 @@ class OneShotRun final : public OwnerIndex {
     return true;
   }
 
+  // The facts left pending of every holder of `inodes`; the inodes without one into `unowned`.
+  void finishHolders(ProcessWalker& walker, const std::vector<std::uint32_t>& inodes,
+                     std::vector<std::uint32_t>* unowned) {
+    for (std::uint32_t inode : inodes) {
+      const auto owned = table_.find(inode);
+      if (!owned) {
+        if (unowned) unowned->push_back(inode);
+        continue;
+      }
+      for (std::uint32_t slot : owned->owners()) {
+        WalkedProcess& holder = processes_[slot];
+        if (!holder.factsPending) continue;
+        walker.finish(holder);
+        holder.info.user = userName_(holder.info.uid);
+      }
+    }
+  }
+
+  // pid 1 is not visited by the iteration in the initial pid namespace; it is walked through
+  // /proc (on the loader thread, first: its claims come first in every owner list whichever
+  // thread takes in the rest), and ignored in the scan, which does visit a child namespace's
+  // pid 1.
+  void walkInit() {
+    ProcessWalker walker(procFd_.get());
+    WalkedProcess p;
+    if (walker.walk(1, p) && (p.unreadable || !p.inodes.empty())) add(std::move(p));
+  }
+
   // On the loader thread, after its scan, while the socket walk goes on (the longer of the two:
   // ~87 against ~46 ms at 100k sockets): every claim of the scan and the facts of every process
   // in it, so that the walk's end waits only for what is left when it comes (measured at 70k
   // sockets: 5-8 ms less after the walk). Which sockets the walk saw is known only then, so
-  // holders of Unix sockets alone are read too, on a core that would be idle.
+  // holders of Unix sockets alone are read too; not their cmdline or user name, whose reads can
+  // block (readProcessCmdline(), NSS), and only with a second CPU to do it on.
   void claimAhead() {
+    if (claimAheadProcesses_ == 0) return;
     ProcessWalker walker(procFd_.get());
     addScanned(walker, claimed_, std::nullopt);
   }
@@ -386,11 +455,15 @@ class OneShotRun final : public OwnerIndex {
   // `wanted`, or all of them. Without `wanted`, stops at the next process once the walk is done
   // (unless told to take in everything); `from` is then where to go on.
   void addScanned(ProcessWalker& walker, std::size_t& from, const std::optional<InodeSet>& wanted) {
-    const bool stopWhenWalkDone = !wanted && !claimAllAhead_;
+    const bool ahead = !wanted;
+    std::size_t described = 0;
     WalkedProcess p;
     std::vector<std::uint32_t> inodes;
     while (from < scan_.size()) {
-      if (stopWhenWalkDone && walkDone_.load(std::memory_order_relaxed)) return;
+      if (ahead && (claimAheadProcesses_ ? described >= *claimAheadProcesses_
+                                         : walkDone_.load(std::memory_order_relaxed))) {
+        return;
+      }
       const bpf::SocketFd& first = scan_[from];
       inodes.clear();
       for (; from < scan_.size() && scan_[from].pid == first.pid; ++from) {
@@ -407,7 +480,8 @@ class OneShotRun final : public OwnerIndex {
           table_.addOwner(inode, it->second, true);
         continue;
       }
-      if (walker.describe(first.pid, first.startTicks, inodes, p)) add(std::move(p));
+      ++described;
+      if (walker.describe(first.pid, first.startTicks, inodes, p, ahead)) add(std::move(p));
     }
   }
 
@@ -423,7 +497,7 @@ class OneShotRun final : public OwnerIndex {
     const auto slot = static_cast<std::uint32_t>(processes_.size());
     for (std::uint32_t inode : p.inodes)
       table_.addOwner(inode, slot, true);
-    if (!p.inodes.empty()) p.info.user = userName_(p.info.uid);
+    if (!p.inodes.empty() && !p.factsPending) p.info.user = userName_(p.info.uid);
     p.inodes.clear();
     p.inodes.shrink_to_fit();
     byPid_[p.pid] = slot;
@@ -476,7 +550,8 @@ class OneShotRun final : public OwnerIndex {
   std::string procRoot_;
   bool tryBpf_ = false;
   bool reusePinned_ = false;
-  bool claimAllAhead_ = false;
+  // How many of the scan's processes the loader takes in; unset: until the walk ends.
+  std::optional<std::size_t> claimAheadProcesses_;
   bool usedBpf_ = false;
   unsigned threads_ = 1;
   UniqueFd procFd_;
@@ -489,7 +564,7 @@ class OneShotRun final : public OwnerIndex {
   std::vector<bpf::SocketFd> scan_;
   bool scanned_ = false;               // the loader's scan succeeded
   std::atomic<bool> walkDone_{false};  // set by the caller when the socket walk has ended
-  std::size_t claimed_ = 0;            // scan_[0, claimed_) is in table_
+  std::size_t claimed_ = 0;            // where in the first scan's records the loader stopped
   int listError_ = 0;                  // the fallback walk could not list /proc (errno)
 
   InodeTable table_;
@@ -511,8 +586,11 @@ OneShotOwners::~OneShotOwners() = default;
 Result<void> OneShotOwners::beginPoll(TimePoint) {
   run_.reset();  // joins the last look's threads, if it was abandoned midway
   stats_ = ResolverStats{};
-  run_ = std::make_unique<OneShotRun>(options_.procRoot, options_.bpf, options_.reusePinned,
-                                      options_.claimAllAhead);
+  // Ahead only with a CPU beside the walk's: on one, the reads of processes that hold no
+  // dumped socket would only slow the walk.
+  std::optional<std::size_t> ahead = options_.claimAheadProcesses;
+  if (!ahead && usableCpus() < 2) ahead = 0;
+  run_ = std::make_unique<OneShotRun>(options_.procRoot, options_.bpf, options_.reusePinned, ahead);
   return run_->start(options_.threads);
 }
 

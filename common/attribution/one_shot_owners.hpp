@@ -4,9 +4,9 @@
 // socket is Pending; after them, resolve() finds the holders. Two ways:
 // - BPF (where the task_file iterator loads: root, or CAP_BPF + CAP_PERFMON, and a kernel with
 //   BTF): a worker thread loads the program and scans (one kernel pass lists every socket fd of
-//   every process) while the caller dumps, then reads the facts of the processes it found
-//   (stat, status, cmdline, exe, cgroup) until the dumps end; after them, only those holding a
-//   socket the dumps showed. No readlink per fd.
+//   every process) while the caller dumps, then takes in its claims and the facts of the
+//   processes it found (stat, status, exe, cgroup) until the dumps end; after them, only those
+//   holding a socket the dumps showed, and their cmdline and user name. No readlink per fd.
 // - /proc: every process's fds read once, on worker threads, while the caller dumps; then the
 //   processes that changed meanwhile once more. Also when BPF cannot load or its scan fails.
 // Each beginPoll() starts afresh: nothing is kept from one look to the next.
@@ -28,9 +28,9 @@ struct OneShotOwnersOptions {
   bool reusePinned = false;
   unsigned threads = 1;  // fd-walking threads of the /proc walk
   // The scan's claims are taken in on its thread while the socket walk goes on, and after the
-  // walk only on the sockets it saw. True takes in every claim first however soon the walk
-  // ends (tests: the answer is the same either way).
-  bool claimAllAhead = false;
+  // walk only those on the sockets it saw. Tests: how many of the scan's processes its thread
+  // takes in, however soon or late the walk ends (the answer is the same whatever the split).
+  std::optional<std::size_t> claimAheadProcesses{};
 };
 
 class OneShotRun;

@@ -297,10 +297,9 @@ void ProcessResolver::markUnreadable(std::uint32_t slot, int pidFd, const std::s
 namespace {
 
 // cmdline and exe: what only a reader showing command lines (the CLI) needs.
-void readDetails(int pidFd, std::size_t cmdlineMaxBytes, std::string& scratch, ProcessInfo& info) {
-  if (readFileAt(pidFd, "cmdline", scratch, 4096)) {
-    info.cmdline = formatCmdline(scratch, cmdlineMaxBytes);
-  }
+void readDetails(int pidFd, std::size_t cmdlineMaxBytes, bool cmdline, std::string& scratch,
+                 ProcessInfo& info) {
+  if (cmdline) readProcessCmdline(pidFd, cmdlineMaxBytes, scratch, info);
   char exe[4096];
   const ssize_t n = ::readlinkat(pidFd, "exe", exe, sizeof(exe));
   info.exe = n > 0 ? printable(std::string_view(exe, static_cast<std::size_t>(n)), sizeof(exe))
@@ -308,12 +307,12 @@ void readDetails(int pidFd, std::size_t cmdlineMaxBytes, std::string& scratch, P
 }
 
 void readFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes, bool details,
-               std::string& scratch, ProcessInfo& info) {
+               bool cmdline, std::string& scratch, ProcessInfo& info) {
   info.uid = fallbackUid;
   if (readFileAt(pidFd, "status", scratch, kMaxProcFileBytes)) {
     if (auto status = parseProcStatus(scratch)) info.uid = status->effectiveUid;
   }
-  if (details) readDetails(pidFd, cmdlineMaxBytes, scratch, info);
+  if (details) readDetails(pidFd, cmdlineMaxBytes, cmdline, scratch, info);
   if (readFileAt(pidFd, "cgroup", scratch, kMaxProcFileBytes)) {
     if (auto cg = parseCgroupFile(scratch)) {
       if (details) info.cgroup = std::move(cg->path);
@@ -326,12 +325,19 @@ void readFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes
 }  // namespace
 
 void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
-                      std::string& scratch, ProcessInfo& info) {
-  readFacts(pidFd, fallbackUid, cmdlineMaxBytes, true, scratch, info);
+                      std::string& scratch, ProcessInfo& info, bool cmdline) {
+  readFacts(pidFd, fallbackUid, cmdlineMaxBytes, true, cmdline, scratch, info);
+}
+
+void readProcessCmdline(int pidFd, std::size_t cmdlineMaxBytes, std::string& scratch,
+                        ProcessInfo& info) {
+  if (readFileAt(pidFd, "cmdline", scratch, 4096)) {
+    info.cmdline = formatCmdline(scratch, cmdlineMaxBytes);
+  }
 }
 
 void ProcessResolver::loadInfo(Proc& p, int pidFd) {
-  readFacts(pidFd, p.uid, options_.cmdlineMaxBytes, options_.processDetails, text_, p.info);
+  readFacts(pidFd, p.uid, options_.cmdlineMaxBytes, options_.processDetails, true, text_, p.info);
   p.info.user = userName_(p.info.uid);
 }
 

@@ -74,9 +74,16 @@ struct ProcessResolverOptions {
 // effective uid (from status; `fallbackUid`, e.g. the directory's owner, when status cannot be
 // read or parsed), cmdline (cut to `cmdlineMaxBytes`), exe, cgroup path, unit and container. Fields
 // whose file cannot be read keep their value, but exe, which is cleared. `scratch` is reused.
-// Shared by ProcessResolver and the CLI's one-shot collection.
+// Shared by ProcessResolver and the CLI's one-shot collection. Without `cmdline`, all but the
+// cmdline, which readProcessCmdline() reads.
 void readProcessFacts(int pidFd, std::uint32_t fallbackUid, std::size_t cmdlineMaxBytes,
-                      std::string& scratch, ProcessInfo& info);
+                      std::string& scratch, ProcessInfo& info, bool cmdline = true);
+
+// The one fact whose read can wait on the process: the kernel copies the cmdline out of its
+// memory under its mmap lock (fs/proc/base.c get_mm_cmdline() -> access_remote_vm()), which a
+// process stuck in a page fault or a long munmap() holds.
+void readProcessCmdline(int pidFd, std::size_t cmdlineMaxBytes, std::string& scratch,
+                        ProcessInfo& info);
 
 // uid -> user name through the passwd database (NSS), each uid looked up once; the uid itself
 // when it has no name. Not thread-safe: one per reader.

@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <limits>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "attribution/collector.hpp"
@@ -144,8 +146,9 @@ TEST_F(BpfCliTest, LocalCollectorUsesTheScanUnlessTold) {
 }
 
 // The scan's claims taken in while the walk goes on (every process it found, Unix-only holders
-// too) or after it (only holders of sockets the walk saw): the same owners and facts. This
-// process holds a Unix socket and no TCP socket in the namespace: only the first way reads it.
+// too), after it (only holders of sockets the walk saw), or split between the two: the same
+// owners, in the same order, and the same facts. This process holds a Unix socket and no TCP
+// socket in the namespace: only the first way reads it.
 TEST_F(BpfCliTest, ClaimsTakenInBeforeOrAfterTheWalkGiveTheSameOwners) {
   auto farm = SockFarm::start(netns(), kMixedFarmArgs);
   ASSERT_TRUE(farm.ok()) << farm.error().message;
@@ -154,44 +157,81 @@ TEST_F(BpfCliTest, ClaimsTakenInBeforeOrAfterTheWalkGiveTheSameOwners) {
   const UniqueFd a(pair[0]);
   const UniqueFd b(pair[1]);
 
+  // A split with the first holder (in the scan's order, by pid) taken in ahead and the others
+  // after the walk.
+  std::set<int> holderPids;
+  for (const auto& h : farm->holders())
+    holderPids.insert(h["pid"].get<int>());
+  auto scan = bpf::scanSocketFds();
+  ASSERT_TRUE(scan.ok()) << scan.error().message;
+  std::size_t split = 0;
+  int groupPid = 0;
+  int holdersSeen = 0;
+  for (const bpf::SocketFd& fd : scan->fds) {
+    if (static_cast<int>(fd.pid) == groupPid) continue;
+    groupPid = static_cast<int>(fd.pid);
+    if (holderPids.contains(groupPid) && ++holdersSeen == 2) break;
+    ++split;
+  }
+  ASSERT_EQ(holdersSeen, 2) << "the scan did not find the holders";
+
   struct Look {
     Snapshot snapshot;
+    std::vector<std::pair<std::uint64_t, std::vector<ProcessKey>>> owners;  // by cookie
     ResolverStats stats;
   };
-  auto look = [&](bool claimAllAhead) -> Look {
-    auto owners = std::make_unique<OneShotOwners>(
-        OneShotOwnersOptions{.bpf = true, .threads = 2, .claimAllAhead = claimAllAhead});
-    OneShotOwners* o = owners.get();
+  auto look = [&](std::size_t ahead) -> Look {
+    auto finder = std::make_unique<OneShotOwners>(
+        OneShotOwnersOptions{.bpf = true, .threads = 2, .claimAheadProcesses = ahead});
+    OneShotOwners* o = finder.get();
     Collector collector(CollectorOptions{.namespaces = NamespaceSelection::Named,
                                          .names = {netns().name()},
+                                         .keepAllSockets = true,
                                          .sampler = SamplerMode::Auto},
-                        std::move(owners));
+                        std::move(finder));
     Look l;
     auto r = collector.collect(TimePoint{}, Duration{0}, l.snapshot);
     EXPECT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE(o->usedBpf());
+    for (const SocketLine& line : collector.sockets()) {
+      std::vector<ProcessKey> keys;
+      for (std::uint32_t i = 0; i < line.ownerCount; ++i)
+        keys.push_back(l.snapshot.processes[l.snapshot.ownerLinks[line.ownerBegin + i]].info.key);
+      l.owners.emplace_back(line.socket.cookie, std::move(keys));
+    }
+    std::sort(l.owners.begin(), l.owners.end());
     l.stats = collector.stats().resolver;
     return l;
   };
-  const Look ahead = look(true);
-  const Look after = look(false);
+  const Look after = look(0);
+  const Look ahead = look(std::numeric_limits<std::size_t>::max());
+  const Look partly = look(split);
 
   auto facts = [](const Snapshot& s) {
-    std::map<ProcessKey, std::tuple<std::string, std::string, std::string, std::string, StateCounts,
-                                    CloseWaitKinds>>
+    std::map<ProcessKey, std::tuple<std::string, std::string, std::string, std::string, std::string,
+                                    std::string, StateCounts, CloseWaitKinds>>
         m;
-    for (const ProcessEntry& p : s.processes)
-      m[p.info.key] = {p.info.comm, p.info.user, p.info.cmdline,
-                       p.info.unit, p.states,    p.closeWaitKinds};
+    for (const ProcessEntry& p : s.processes) {
+      const ProcessInfo& i = p.info;
+      m[i.key] = {i.comm, i.user, i.cmdline, i.exe, i.cgroup, i.unit, p.states, p.closeWaitKinds};
+    }
     return m;
   };
-  EXPECT_EQ(facts(ahead.snapshot).size(), 4u);  // 3 holders and holder 0's sharer
-  EXPECT_EQ(facts(ahead.snapshot), facts(after.snapshot));
-  ASSERT_EQ(ahead.snapshot.namespaces.size(), 1u);
-  ASSERT_EQ(after.snapshot.namespaces.size(), 1u);
-  EXPECT_EQ(ahead.snapshot.namespaces[0].states, after.snapshot.namespaces[0].states);
-  EXPECT_EQ(ahead.snapshot.unattributedVanished, 0u);
+  const auto expected = facts(after.snapshot);
+  EXPECT_EQ(expected.size(), 4u);  // 3 holders and holder 0's sharer
+  for (const auto& [key, f] : expected) {
+    EXPECT_NE(std::get<2>(f).find("sockfarm"), std::string::npos) << "cmdline of " << key.pid;
+    EXPECT_FALSE(std::get<1>(f).empty()) << "user of " << key.pid;
+  }
+  for (const Look* l : {&ahead, &partly}) {
+    EXPECT_EQ(facts(l->snapshot), expected);
+    EXPECT_EQ(l->owners, after.owners);
+    ASSERT_EQ(l->snapshot.namespaces.size(), 1u);
+    EXPECT_EQ(l->snapshot.namespaces[0].states, after.snapshot.namespaces[0].states);
+    EXPECT_EQ(l->snapshot.unattributedVanished, 0u);
+  }
   EXPECT_EQ(after.snapshot.unattributedVanished, 0u);
+  EXPECT_GT(after.owners.size(), 100u);
   // Taken in ahead: the holders, and at least this process, read for nothing.
   EXPECT_GT(ahead.stats.walks, after.stats.walks);
   EXPECT_GE(after.stats.walks, 4u);
