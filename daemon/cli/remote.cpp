@@ -93,7 +93,8 @@ Result<std::string> httpGet(const std::string& url, Duration timeout, const Remo
   Body body;
   CURL* c = curl.get();
   lib.easySetopt(c, CURLOPT_URL, url.c_str());
-  // Refused by a libcurl older than 7.85, which would then follow a redirect anywhere.
+  // No redirect is followed and the URL was checked already: a second fence, which a libcurl
+  // older than 7.85 cannot put up.
   if (lib.easySetopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
     return Error{ELIBACC, url +
                               ": this libcurl cannot be limited to HTTP and HTTPS (it needs "
