@@ -251,10 +251,7 @@ class OneShotRun final : public OwnerIndex {
           if (auto loaded = bpf::SocketFdScanner::load()) scanner_.emplace(std::move(*loaded));
           scanned_ = scanner_ && scanner_->scan(scan_).ok();
         }
-        if (scanned_) {
-          walkInit();
-          claimAhead();
-        }
+        if (scanned_) takeInAhead();
         if (scanner_) return;
       }
       // No BPF here (no privilege, no BTF, an old kernel): walk /proc while the caller dumps.
@@ -386,15 +383,7 @@ class OneShotRun final : public OwnerIndex {
     if (!missing.empty()) {
       // pid 1 was walked before the walk ended, and the scan skips it.
       WalkedProcess p;
-      if (walker.walk(1, p)) {
-        const auto it = byPid_.find(1);
-        if (it == byPid_.end() || processes_[it->second].info.key != p.info.key) {
-          add(std::move(p));
-        } else {
-          for (std::uint32_t inode : p.inodes)
-            table_.addOwner(inode, it->second, true);
-        }
-      }
+      if (walker.walk(1, p)) addOrClaim(std::move(p));
     }
     // When the second scan fails, the sockets it was for count as vanished.
     if (!missing.empty() && scanner_->scan(scan_)) {
@@ -429,26 +418,20 @@ class OneShotRun final : public OwnerIndex {
     }
   }
 
-  // pid 1 is not visited by the iteration in the initial pid namespace; it is walked through
-  // /proc (on the loader thread, first: its claims come first in every owner list whichever
-  // thread takes in the rest), and ignored in the scan, which does visit a child namespace's
-  // pid 1.
-  void walkInit() {
+  // On the loader thread, after its scan, while the socket walk goes on (the longer of the two:
+  // ~87 against ~46 ms at 100k sockets). pid 1 first: the iteration in the initial pid namespace
+  // does not visit it (the scan ignores the pid 1 of a child namespace), so it is walked through
+  // /proc, here so that its claims come first in every owner list whichever thread takes in
+  // the rest. Then every claim of the scan and the facts of every process in it, so that the
+  // walk's end waits only for what is left when it comes (measured at 70k sockets: 5-8 ms less
+  // after the walk). Which sockets the walk saw is known only then, so holders of Unix sockets
+  // alone are read too; not their cmdline or user name, whose reads can block
+  // (readProcessCmdline(), NSS), and only with a second CPU to do it on.
+  void takeInAhead() {
     ProcessWalker walker(procFd_.get());
     WalkedProcess p;
     if (walker.walk(1, p) && (p.unreadable || !p.inodes.empty())) add(std::move(p));
-  }
-
-  // On the loader thread, after its scan, while the socket walk goes on (the longer of the two:
-  // ~87 against ~46 ms at 100k sockets): every claim of the scan and the facts of every process
-  // in it, so that the walk's end waits only for what is left when it comes (measured at 70k
-  // sockets: 5-8 ms less after the walk). Which sockets the walk saw is known only then, so
-  // holders of Unix sockets alone are read too; not their cmdline or user name, whose reads can
-  // block (readProcessCmdline(), NSS), and only with a second CPU to do it on.
-  void claimAhead() {
-    if (claimAheadProcesses_ == 0) return;
-    ProcessWalker walker(procFd_.get());
-    addScanned(walker, claimed_, std::nullopt);
+    if (claimAheadProcesses_ != 0) addScanned(walker, claimed_, std::nullopt);
   }
 
   // Claims of the scan from scan_[from] on, one process at a time: those on the inodes in
@@ -529,21 +512,24 @@ class OneShotRun final : public OwnerIndex {
     });
     ProcessWalker walker(procFd_.get());
     WalkedProcess p;
-    for (std::int32_t pid : candidates) {
-      if (!walker.walk(pid, p)) continue;
-      const auto it = byPid_.find(pid);
-      if (it != byPid_.end() && processes_[it->second].info.key == p.info.key) {
-        // The same process: only the sockets it did not hold before are new claims.
-        WalkedProcess& old = processes_[it->second];
-        for (std::uint32_t inode : p.inodes)
-          table_.addOwner(inode, it->second, true);
-        if (old.info.user.empty() && !p.inodes.empty()) {
-          old.info = std::move(p.info);
-          old.info.user = userName_(old.info.uid);
-        }
-        continue;
-      }
+    for (std::int32_t pid : candidates)
+      if (walker.walk(pid, p)) addOrClaim(std::move(p));
+  }
+
+  // A process walked once more: a new one is added; the same process (pid and start time) gets
+  // only the sockets it did not hold before as new claims.
+  void addOrClaim(WalkedProcess p) {
+    const auto it = byPid_.find(p.pid);
+    if (it == byPid_.end() || processes_[it->second].info.key != p.info.key) {
       add(std::move(p));
+      return;
+    }
+    WalkedProcess& old = processes_[it->second];
+    for (std::uint32_t inode : p.inodes)
+      table_.addOwner(inode, it->second, true);
+    if (old.info.user.empty() && !p.inodes.empty()) {
+      old.info = std::move(p.info);
+      old.info.user = userName_(old.info.uid);
     }
   }
 
