@@ -3,7 +3,9 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 
@@ -274,6 +276,19 @@ Result<std::array<std::uint64_t, 3>> parseTcpMem(std::string_view text) {
   }
   if (!nextField(text).empty()) return Error{EBADMSG, "expected three page counts"};
   return out;
+}
+
+Result<std::int64_t> parseTcpHashEntries(std::string_view text) {
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  // The kernel prints an int: anything wider, or no bucket at all, is not its output.
+  if (ec != std::errc{} || end != text.data() + text.size() || v == 0 ||
+      v > std::numeric_limits<std::int32_t>::max() ||
+      v < -std::int64_t{std::numeric_limits<std::int32_t>::max()}) {
+    return Error{EBADMSG, "expected a non-zero bucket count"};
+  }
+  return v;
 }
 
 }  // namespace waitwatch

@@ -42,5 +42,9 @@ Result<KernelTcpCounters> parseKernelTcpCounters(std::string_view netstatText,
 Result<std::uint64_t> parseSockstatTcpPages(std::string_view sockstatText);
 // net.ipv4.tcp_mem: three page counts, min, pressure and max ("188319\t251092\t376638\n").
 Result<std::array<std::uint64_t, 3>> parseTcpMem(std::string_view text);
+// net.ipv4.tcp_ehash_entries ("-262144\n"): the buckets of the TCP hash table the namespace's
+// sockets are in, negative when that is the host's table, shared (net/ipv4/sysctl_net_ipv4.c,
+// proc_tcp_ehash_entries()). Never 0: a table has at least one bucket.
+Result<std::int64_t> parseTcpHashEntries(std::string_view text);
 
 }  // namespace waitwatch

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -76,6 +77,16 @@ NetnsKernelInfo readCurrentNetnsKernelInfo(const std::string& procRoot) {
     } else {
       info.maxTimeWaitBuckets = v;
     }
+  }
+
+  std::string entries;
+  if (auto r = readFileAt(AT_FDCWD, sys + "tcp_ehash_entries", entries); !r) {
+    if (r.error().errnum != ENOENT) note(info.problems, r.error().message);
+  } else if (auto v = parseTcpHashEntries(entries); !v) {
+    note(info.problems, "tcp_ehash_entries: cannot parse '" + std::string(trimmed(entries)) +
+                            "' (" + v.error().message + ")");
+  } else {
+    info.tcpHashEntries = *v;
   }
   return info;
 }

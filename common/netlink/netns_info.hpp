@@ -17,6 +17,10 @@ struct NetnsKernelInfo {
   KernelTcpCounters counters;               // valid == false when unreadable (see problems)
   std::optional<EphemeralRange> ephemeral;  // ip_local_port_range minus ip_local_reserved_ports
   std::uint32_t maxTimeWaitBuckets = 0;     // net.ipv4.tcp_max_tw_buckets, 0 when unreadable
+  // net.ipv4.tcp_ehash_entries: the buckets of the TCP hash table the namespace's sockets are
+  // in, negative when it is the host's, shared (net/ipv4/sysctl_net_ipv4.c,
+  // proc_tcp_ehash_entries()). Absent before Linux 6.1, which has no other table than the host's.
+  std::optional<std::int64_t> tcpHashEntries;
   // What could not be read, one line each ("tcp_max_tw_buckets: ..."); empty when all was read.
   std::string problems;
 };

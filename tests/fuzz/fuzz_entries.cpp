@@ -135,6 +135,15 @@ const char* kernelCounters(const std::uint8_t* data, std::size_t size) {
   } else if (mem.error().message.empty()) {
     return "empty tcp_mem error";
   }
+  // And as net.ipv4.tcp_ehash_entries.
+  auto entries = parseTcpHashEntries(text);
+  if (entries.ok()) {
+    if (*entries == 0) return "tcp_ehash_entries: zero buckets accepted";
+    auto back = parseTcpHashEntries(std::to_string(*entries) + "\n");
+    if (!back.ok() || *back != *entries) return "tcp_ehash_entries does not read back";
+  } else if (entries.error().message.empty()) {
+    return "empty tcp_ehash_entries error";
+  }
   return nullptr;
 }
 

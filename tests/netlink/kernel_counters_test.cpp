@@ -176,5 +176,15 @@ TEST(TcpMemoryTexts, TcpMemSysctl) {
     EXPECT_EQ(parseTcpMem(bad).error().message, "expected three page counts") << bad;
 }
 
+TEST(TcpHashTexts, EhashEntriesSysctl) {
+  EXPECT_EQ(parseTcpHashEntries("262144\n").value(), 262144);
+  EXPECT_EQ(parseTcpHashEntries("-262144\n").value(), -262144);  // the host's, shared
+  EXPECT_EQ(parseTcpHashEntries("512").value(), 512);
+  for (const char* bad :
+       {"", "\n", "0\n", "-0", "x", "12 3", " 12", "+12", "2147483648", "-2147483648", "12\n\n"}) {
+    EXPECT_EQ(parseTcpHashEntries(bad).error().message, "expected a non-zero bucket count") << bad;
+  }
+}
+
 }  // namespace
 }  // namespace waitwatch

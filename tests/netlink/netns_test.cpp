@@ -247,6 +247,50 @@ TEST_F(NetnsTest, KernelInfoComesFromTheNamespace) {
   EXPECT_NE(own.maxTimeWaitBuckets, 777u);
 }
 
+// A namespace made while its parent's net.ipv4.tcp_child_ehash_entries is 0 shares the host's
+// TCP hash table; one made with it set gets a table of its own of that size
+// (net/ipv4/tcp_ipv4.c, tcp_set_hashinfo()), and the sysctl tells which.
+TEST_F(NetnsTest, TcpHashTableIsReadAsSharedOrOwn) {
+  if (::access("/proc/sys/net/ipv4/tcp_ehash_entries", F_OK) != 0) {
+    GTEST_SKIP() << "no net.ipv4.tcp_ehash_entries (Linux before 6.1: one table for all)";
+  }
+  UniqueFd parent;
+  UniqueFd shared;
+  UniqueFd own;
+  std::thread t([&] {
+    const auto enter = [](UniqueFd& into) {
+      ASSERT_EQ(::unshare(CLONE_NEWNET), 0) << std::strerror(errno);
+      auto fd = openAt(AT_FDCWD, "/proc/thread-self/ns/net");
+      ASSERT_TRUE(fd.ok());
+      into = std::move(*fd);
+    };
+    ASSERT_NO_FATAL_FAILURE(enter(parent));
+    writeFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", "0");
+    ASSERT_NO_FATAL_FAILURE(enter(shared));
+    ASSERT_EQ(::setns(parent.get(), CLONE_NEWNET), 0) << std::strerror(errno);
+    writeFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", "512");
+    ASSERT_NO_FATAL_FAILURE(enter(own));
+  });
+  t.join();
+  ASSERT_TRUE(own.valid());
+
+  auto sharedInfo = readNetnsKernelInfo(shared.get());
+  auto ownInfo = readNetnsKernelInfo(own.get());
+  ASSERT_TRUE(sharedInfo.ok() && ownInfo.ok());
+  EXPECT_EQ(sharedInfo->problems, "");
+  EXPECT_EQ(ownInfo->problems, "");
+  ASSERT_TRUE(sharedInfo->tcpHashEntries.has_value());
+  ASSERT_TRUE(ownInfo->tcpHashEntries.has_value());
+  EXPECT_EQ(*ownInfo->tcpHashEntries, 512);
+  EXPECT_LT(*sharedInfo->tcpHashEntries, 0);
+  // The parent was made with the caller's setting: where that shares too, it is the same table.
+  auto parentInfo = readNetnsKernelInfo(parent.get());
+  ASSERT_TRUE(parentInfo.ok() && parentInfo->tcpHashEntries.has_value());
+  if (*parentInfo->tcpHashEntries < 0) {
+    EXPECT_EQ(*parentInfo->tcpHashEntries, *sharedInfo->tcpHashEntries);
+  }
+}
+
 TEST_F(NetnsTest, NamesComeFromRunNetnsAndDuplicatesFold) {
   PrivateNetns ns;
   TempRunNetns run;
