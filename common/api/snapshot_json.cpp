@@ -307,6 +307,14 @@ Result<NetnsEntry> readNamespace(const Node& n) {
     WW_TRY(buckets, intKey<std::uint32_t>(n, "max_time_wait_buckets"));
     e.maxTimeWaitBuckets = buckets;
   }
+  if (n.has("tcp_hash")) {
+    WW_TRY(hash, n.key("tcp_hash"));
+    WW_TRY(buckets, intKey<std::uint32_t>(hash, "buckets"));
+    WW_TRY(sharedNode, hash.key("shared_with_host"));
+    WW_TRY(shared, sharedNode.boolean());
+    e.tcpHashBuckets = buckets;
+    e.sharesHostTcpHash = shared;
+  }
   if (n.has("ephemeral_ports")) {
     WW_TRY(range, n.key("ephemeral_ports"));
     WW_TRY(low, intKey<std::uint16_t>(range, "low"));
@@ -654,6 +662,9 @@ json snapshotToJson(const Snapshot& s, const SnapshotJsonOptions& o) {
              {"high", ns.ephemeral.high()},
              {"usable", ns.ephemeral.usableCount()}}}};
     if (ns.timeWaitWindow.count() > 0) n["time_wait_window_seconds"] = seconds(ns.timeWaitWindow);
+    if (ns.sharesHostTcpHash) {
+      n["tcp_hash"] = {{"buckets", ns.tcpHashBuckets}, {"shared_with_host", *ns.sharesHostTcpHash}};
+    }
     if (i < o.timeWaitCreatedTotal.size()) n["time_wait_created_total"] = o.timeWaitCreatedTotal[i];
     if (ns.kernel.valid) {
       n["kernel"] = {{"TCPTimeWaitOverflow", ns.kernel.timeWaitOverflow},

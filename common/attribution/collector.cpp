@@ -229,6 +229,15 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   entry.kernel = info.counters;
   entry.maxTimeWaitBuckets = info.maxTimeWaitBuckets;
   if (info.ephemeral) entry.ephemeral = *info.ephemeral;
+  if (info.tcpHashEntries) {
+    const std::int64_t n = *info.tcpHashEntries;
+    entry.tcpHashBuckets = static_cast<std::uint32_t>(n < 0 ? -n : n);
+    entry.sharesHostTcpHash = n < 0;
+    if (n < 0) {
+      ++stats_.sharingHostTcpHash;
+      stats_.hostTcpHashBuckets = entry.tcpHashBuckets;
+    }
+  }
   NetnsEntry udpEntry;
   if (options_.udp) udpEntry = entry;
   aggregator_.beginNamespace(std::move(entry));

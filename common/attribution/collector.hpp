@@ -122,6 +122,10 @@ struct CollectStats {
   // could not be compared (a check dump failed; its walk still counts).
   SamplerCheck samplerCheck;
   std::string samplerCheckProblem;
+  // Namespaces without a TCP hash table of their own (NetnsEntry::sharesHostTcpHash), and the
+  // buckets of the host's that they share.
+  std::uint32_t sharingHostTcpHash = 0;
+  std::uint32_t hostTcpHashBuckets = 0;
 };
 
 // Loads the BPF TCP socket iterator (needs CAP_BPF and CAP_PERFMON); with `reusePinned`, the one

@@ -81,6 +81,18 @@ class CollectorSource final : public SnapshotSource {
     if (!stats.walkProblem.empty()) {
       p.notes.push_back("sockets: a netlink dump for " + stats.walkProblem);
     }
+    if (!hashNoted_ && stats.sharingHostTcpHash > 0) {
+      // Once: namespaces come and go on a container host, and the metric follows them.
+      hashNoted_ = true;
+      p.notes.push_back(
+          "sockets: " + std::to_string(stats.sharingHostTcpHash) + " of the " +
+          std::to_string(stats.namespaces) +
+          " namespaces polled have no TCP hash table of their own and share the host's (" +
+          std::to_string(stats.hostTcpHashBuckets) +
+          " buckets): each poll reads that whole table once for each of them, passing over the "
+          "sockets of the others; net.ipv4.tcp_child_ehash_entries (Linux >= 6.1) gives "
+          "namespaces made after it is set tables of their own (waitwatch_kernel_tcp_hash_shared)");
+    }
     if (!stats.samplerCheckProblem.empty()) {
       p.warnings.push_back("sampler check: not compared in " + stats.samplerCheckProblem);
     }
@@ -101,6 +113,7 @@ class CollectorSource final : public SnapshotSource {
   std::string samplerNote_;
   std::string pinNote_;
   bool missNoted_ = false;
+  bool hashNoted_ = false;
 };
 
 // The BPF programs, loaded once (before privileges are dropped) and shared by every source.

@@ -484,6 +484,16 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
   SeriesSet buckets("waitwatch_kernel_tcp_max_tw_buckets",
                     "net.ipv4.tcp_max_tw_buckets: past it the kernel drops new TIME_WAIT sockets.",
                     MetricType::Gauge);
+  SeriesSet hashBuckets("waitwatch_kernel_tcp_hash_buckets",
+                        "net.ipv4.tcp_ehash_entries: buckets of the TCP hash table the "
+                        "namespace's sockets are in, which every poll of it scans.",
+                        MetricType::Gauge);
+  SeriesSet hashShared("waitwatch_kernel_tcp_hash_shared",
+                       "1 when the namespace has no TCP hash table of its own and shares the "
+                       "host's: every poll of it also passes over the sockets of every other "
+                       "namespace that shares it (net.ipv4.tcp_child_ehash_entries gives new "
+                       "namespaces their own).",
+                       MetricType::Gauge);
   SeriesSet usable("waitwatch_ephemeral_ports_usable",
                    "Usable ephemeral ports: net.ipv4.ip_local_port_range minus "
                    "ip_local_reserved_ports.",
@@ -534,6 +544,10 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
         i < view.timeWaitCreatedTotal.size() ? view.timeWaitCreatedTotal[i] : 0;
     created.add(l, static_cast<double>(createdTotal));
     if (ns.maxTimeWaitBuckets > 0) buckets.add(l, ns.maxTimeWaitBuckets);
+    if (ns.sharesHostTcpHash) {
+      hashBuckets.add(l, ns.tcpHashBuckets);
+      hashShared.add(l, *ns.sharesHostTcpHash ? 1 : 0);
+    }
     usable.add(l, ns.ephemeral.usableCount());
     if (!ns.kernel.valid) continue;
     for (std::size_t k = 0; k < std::size(kKernel); ++k) {
@@ -542,6 +556,8 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
   }
   out.push_back(std::move(created).finish());
   out.push_back(std::move(buckets).finish());
+  out.push_back(std::move(hashBuckets).finish());
+  out.push_back(std::move(hashShared).finish());
   out.push_back(std::move(usable).finish());
   for (auto& k : kernel)
     out.push_back(std::move(k).finish());

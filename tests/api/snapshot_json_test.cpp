@@ -50,7 +50,8 @@ TEST(SnapshotJson, TopLevelKeysAndTotals) {
   EXPECT_EQ(ns["max_time_wait_buckets"], 262144);
   EXPECT_EQ(ns["ephemeral_ports"],
             (nlohmann::json{{"low", 32768}, {"high", 60999}, {"usable", 28232}}));
-  EXPECT_FALSE(ns.contains("kernel"));  // not read
+  EXPECT_FALSE(ns.contains("kernel"));    // not read
+  EXPECT_FALSE(ns.contains("tcp_hash"));  // not known (a kernel before 6.1)
 }
 
 TEST(SnapshotJson, ProcessItems) {
@@ -147,6 +148,8 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.namespaces[0].kernel = KernelTcpCounters{1, 2, 3, 4, 5, 6, 7, 8, true};
   s.namespaces[0].timeWaitCreated = 3;
   s.namespaces[0].timeWaitWindow = Duration(4250);
+  s.namespaces[0].tcpHashBuckets = 262144;
+  s.namespaces[0].sharesHostTcpHash = true;
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
   s.processes[2].info.container.name = "api";
@@ -171,6 +174,8 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   EXPECT_EQ(r.namespaces[0].timeWaitCreated, 3u);
   EXPECT_EQ(r.namespaces[0].timeWaitWindow, Duration(4250));
   EXPECT_EQ(r.namespaces[0].maxTimeWaitBuckets, 262144u);
+  EXPECT_EQ(r.namespaces[0].tcpHashBuckets, 262144u);
+  EXPECT_EQ(r.namespaces[0].sharesHostTcpHash, std::optional<bool>(true));
   EXPECT_EQ(r.namespaces[0].ephemeral.low(), 40000);
   EXPECT_EQ(r.namespaces[0].ephemeral.high(), 40099);
   EXPECT_EQ(r.namespaces[0].ephemeral.usableCount(), 99u);
@@ -311,6 +316,14 @@ TEST(SnapshotJson, BadDocumentsNameThePath) {
        "time_wait[1].side: \"both\" is neither server nor client"},
       {[](nlohmann::json& j) { j["namespaces"][0]["ephemeral_ports"]["low"] = 70000; },
        "namespaces[0].ephemeral_ports.low: expected an integer between 0 and 65535"},
+      {[](nlohmann::json& j) {
+         j["namespaces"][0]["tcp_hash"] = {{"buckets", 512}};
+       },
+       "namespaces[0].tcp_hash.shared_with_host: missing"},
+      {[](nlohmann::json& j) {
+         j["namespaces"][0]["tcp_hash"] = {{"buckets", 512}, {"shared_with_host", 1}};
+       },
+       "namespaces[0].tcp_hash.shared_with_host: expected true or false"},
       {[](nlohmann::json& j) { j["states"]["TIME_WAIT"] = 7; },
        "states: the totals differ from the namespaces' sum"},
       {[](nlohmann::json& j) { j["processes"][0]["close_wait_kinds"]["abandoned"] = 2; },

@@ -184,6 +184,40 @@ TEST(Exporter, KernelCountersOmittedWhenUnreadable) {
   EXPECT_EQ(text.find("# TYPE waitwatch_kernel_tcp_active_opens_total"), std::string::npos);
 }
 
+TEST(Exporter, TcpHashTableOfEachNamespace) {
+  auto view = testing::sampleView();
+  const auto text = render(*view, MetricsOptions{});
+  // Unknown (a kernel before 6.1): no series.
+  EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_hash_shared").empty());
+  EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_hash_buckets").empty());
+
+  Snapshot s = *view->snapshot;
+  s.namespaces[0].tcpHashBuckets = 262144;
+  s.namespaces[0].sharesHostTcpHash = false;
+  NetnsEntry pod = s.namespaces[0];
+  pod.ref = NetnsRef{4026532001, "pod", {}};
+  pod.states = {};
+  pod.sharesHostTcpHash = true;
+  s.namespaces.push_back(pod);
+  NetnsEntry own = pod;
+  own.ref = NetnsRef{4026532002, "own", {}};
+  own.tcpHashBuckets = 512;
+  own.sharesHostTcpHash = false;
+  s.namespaces.push_back(own);
+  view->snapshot = std::make_shared<const Snapshot>(s);
+  const auto more = render(*view, MetricsOptions{});
+  EXPECT_EQ(
+      samples(more, "waitwatch_kernel_tcp_hash_shared"),
+      (std::vector<std::string>{R"(waitwatch_kernel_tcp_hash_shared{netns="net:[4026531840]"} 0)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="own"} 0)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="pod"} 1)"}));
+  EXPECT_EQ(samples(more, "waitwatch_kernel_tcp_hash_buckets"),
+            (std::vector<std::string>{
+                R"(waitwatch_kernel_tcp_hash_buckets{netns="net:[4026531840]"} 262144)",
+                R"(waitwatch_kernel_tcp_hash_buckets{netns="own"} 512)",
+                R"(waitwatch_kernel_tcp_hash_buckets{netns="pod"} 262144)"}));
+}
+
 TEST(Exporter, GroupsBeyondTheCapFoldIntoOther) {
   auto view = testing::sampleView();
   Snapshot s = *view->snapshot;
