@@ -895,6 +895,10 @@ class SizeRun:
                 daemon.thaw()
                 self.wait_time_wait_gone()
                 self.run_cpu_window(daemon)
+            if not args.cli_only:
+                if daemon and not daemon.stopped:
+                    daemon.freeze_between_polls()
+                self.measure_neighbours()
         finally:
             if daemon:
                 self.res["daemon_log_tail"] = read(daemon.log_path)[-2000:]
@@ -903,6 +907,46 @@ class SizeRun:
                 self.farm.stop()
             ns.close()
         return self.partial()
+
+    def measure_neighbours(self):
+        """Two empty namespaces beside the population: one made as every namespace is by default,
+        sharing the host's TCP hash table, and one with a table of its own
+        (net.ipv4.tcp_child_ehash_entries, Linux >= 6.1). A walk or dump of a namespace reads its
+        whole table, passing over the sockets of every namespace that shares it."""
+        setting = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
+        if not os.path.exists(setting):
+            return  # before 6.1 every namespace shares the host's table
+        res = {"beside_sockets": self.count_sockets()}
+        for kind, entries in (("shared", "0"), ("own", "1024")):
+            # `ip netns add` runs in the bench's namespace, whose setting a new one follows
+            # (net/ipv4/tcp_ipv4.c, tcp_set_hashinfo()); that setting goes with the namespace.
+            with open(setting, "w") as f:
+                f.write(entries)
+            name = f"{self.ns.name}-{kind}"
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            enter = ["nsenter", f"--net=/run/netns/{name}"]
+            try:
+                buckets = subprocess.run(enter + ["cat", "/proc/sys/net/ipv4/tcp_ehash_entries"],
+                                         capture_output=True, text=True, check=True)
+                r = {"tcp_ehash_entries": int(buckets.stdout.strip())}
+                dump = run_json(enter + [self.tools["ref_dump"], "--repeat", "5"])
+                r["dump_ms"] = dump["median_ms"]
+                try:
+                    walk = run_json(enter + [self.tools["poll_bench"], "--phase", "walk",
+                                             "--polls", "5"])
+                    r["walk_ms"] = walk["walk_ms"]["median"]
+                except RuntimeError as e:  # no BPF here: the dump alone
+                    r["walk_error"] = str(e)[-200:]
+                res[kind] = r
+            finally:
+                subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        with open(setting, "w") as f:
+            f.write("0")
+        self.res["neighbours"] = res
+        log(f"{self.size}: an empty namespace beside {res['beside_sockets']} sockets: " +
+            "; ".join(f"{k} table ({res[k]['tcp_ehash_entries']}) dump {res[k]['dump_ms']:.2f} ms"
+                      f", walk {res[k].get('walk_ms', float('nan')):.2f} ms"
+                      for k in ("shared", "own") if k in res))
 
     def partial(self):
         for k, v in self.samples.items():
@@ -1087,6 +1131,19 @@ def print_report(results, rows, machine, out_path, args):
                        ("collect", "collect_ms"), ("evaluate", "evaluate_ms"))
                       if isinstance(pb.get(key), dict)]
             p(f"  phases at {r['size']} (poll_bench, in process): " + ", ".join(phases))
+    for r in results:
+        nb = r.get("neighbours")
+        if not nb:
+            continue
+        parts = []
+        for kind, what in (("shared", "sharing the host's TCP hash table"),
+                           ("own", "with a table of its own")):
+            if kind in nb:
+                n = nb[kind]
+                walk = f"{n['walk_ms']:.2f} ms" if "walk_ms" in n else "-"
+                parts.append(f"{what} ({abs(n['tcp_ehash_entries'])} buckets): dump "
+                             f"{n['dump_ms']:.2f} ms, walk {walk}")
+        p(f"  an empty namespace beside {nb['beside_sockets']} sockets: " + "; ".join(parts))
     p("")
     p(f"JSON: {out_path}")
 
