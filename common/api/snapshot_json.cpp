@@ -310,6 +310,10 @@ Result<NetnsEntry> readNamespace(const Node& n) {
   if (n.has("tcp_hash")) {
     WW_TRY(hash, n.key("tcp_hash"));
     WW_TRY(buckets, intKey<std::uint32_t>(hash, "buckets"));
+    if (buckets == 0) {
+      WW_TRY(bucketsNode, hash.key("buckets"));
+      return bucketsNode.fail("a table has at least one bucket");
+    }
     WW_TRY(sharedNode, hash.key("shared_with_host"));
     WW_TRY(shared, sharedNode.boolean());
     e.tcpHashBuckets = buckets;

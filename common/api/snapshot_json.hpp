@@ -9,7 +9,7 @@
 //  "namespaces": [{"inode", "name", "label", "states", "time_wait_created",
 //                  "time_wait_window_seconds",
 //                  "max_time_wait_buckets", "ephemeral_ports": {"low", "high", "usable"},
-//                  "kernel": {...}}],
+//                  "tcp_hash": {"buckets", "shared_with_host"}, "kernel": {...}}],
 //  "processes": [{"pid", "start_time", "comm", "user", "uid", "unit", "container",
 //                 "container_id", "pod", "netns", "states", "listen_ports",
 //                 "listen": [{"port", "class"}]}],

@@ -324,6 +324,10 @@ TEST(SnapshotJson, BadDocumentsNameThePath) {
          j["namespaces"][0]["tcp_hash"] = {{"buckets", 512}, {"shared_with_host", 1}};
        },
        "namespaces[0].tcp_hash.shared_with_host: expected true or false"},
+      {[](nlohmann::json& j) {
+         j["namespaces"][0]["tcp_hash"] = {{"buckets", 0}, {"shared_with_host", true}};
+       },
+       "namespaces[0].tcp_hash.buckets: a table has at least one bucket"},
       {[](nlohmann::json& j) { j["states"]["TIME_WAIT"] = 7; },
        "states: the totals differ from the namespaces' sum"},
       {[](nlohmann::json& j) { j["processes"][0]["close_wait_kinds"]["abandoned"] = 2; },

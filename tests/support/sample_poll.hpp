@@ -41,6 +41,8 @@ inline Snapshot sampleSnapshot() {
   ns.states[TcpState::TimeWait] = 7;
   ns.timeWaitCreated = 2;
   ns.maxTimeWaitBuckets = 131072;
+  ns.tcpHashBuckets = 262144;
+  ns.sharesHostTcpHash = false;
   ns.kernel = KernelTcpCounters{.timeWaitOverflow = 1,
                                 .timeWaitEntered = 40,
                                 .abortOnClose = 2,
