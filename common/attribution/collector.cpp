@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "bpf/pins.hpp"
+#include "core/kernel_counters.hpp"
 #include "netlink/netns.hpp"
 #include "netlink/netns_info.hpp"
 #include "proc/proc_text.hpp"
@@ -229,14 +231,11 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   entry.kernel = info.counters;
   entry.maxTimeWaitBuckets = info.maxTimeWaitBuckets;
   if (info.ephemeral) entry.ephemeral = *info.ephemeral;
+  std::optional<TcpHashTable> hash;
   if (info.tcpHashEntries) {
-    const std::int64_t n = *info.tcpHashEntries;
-    entry.tcpHashBuckets = static_cast<std::uint32_t>(n < 0 ? -n : n);
-    entry.sharesHostTcpHash = n < 0;
-    if (n < 0) {
-      ++stats_.sharingHostTcpHash;
-      stats_.hostTcpHashBuckets = entry.tcpHashBuckets;
-    }
+    hash = tcpHashTable(*info.tcpHashEntries);
+    entry.tcpHashBuckets = hash->buckets;
+    entry.sharesHostTcpHash = hash->sharedWithHost;
   }
   NetnsEntry udpEntry;
   if (options_.udp) udpEntry = entry;
@@ -312,6 +311,10 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   }
   aggregator_.endNamespace();
   ++stats_.namespaces;
+  if (hash && hash->sharedWithHost) {
+    ++stats_.sharingHostTcpHash;
+    stats_.hostTcpHashBuckets = hash->buckets;
+  }
   if (!options_.udp) return {};
 
   // UDP in a second dump on the same socket. Its failure costs only the namespace's UDP view.

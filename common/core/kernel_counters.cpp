@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "core/kernel_counters.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -289,6 +290,13 @@ Result<std::int64_t> parseTcpHashEntries(std::string_view text) {
     return Error{EBADMSG, "expected a non-zero bucket count"};
   }
   return v;
+}
+
+TcpHashTable tcpHashTable(std::int64_t ehashEntries) {
+  const std::int64_t n = ehashEntries < 0 ? -ehashEntries : ehashEntries;
+  return TcpHashTable{static_cast<std::uint32_t>(
+                          std::min<std::int64_t>(n, std::numeric_limits<std::uint32_t>::max())),
+                      ehashEntries < 0};
 }
 
 }  // namespace waitwatch

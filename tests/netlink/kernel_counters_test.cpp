@@ -184,6 +184,11 @@ TEST(TcpHashTexts, EhashEntriesSysctl) {
        {"", "\n", "0\n", "-0", "x", "12 3", " 12", "+12", "2147483648", "-2147483648", "12\n\n"}) {
     EXPECT_EQ(parseTcpHashEntries(bad).error().message, "expected a non-zero bucket count") << bad;
   }
+  // Negative: the host's table, shared; positive: the namespace's own (or the host's, read there).
+  EXPECT_EQ(tcpHashTable(-262144).buckets, 262144u);
+  EXPECT_TRUE(tcpHashTable(-262144).sharedWithHost);
+  EXPECT_EQ(tcpHashTable(512).buckets, 512u);
+  EXPECT_FALSE(tcpHashTable(512).sharedWithHost);
 }
 
 }  // namespace

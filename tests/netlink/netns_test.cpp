@@ -265,10 +265,11 @@ TEST_F(NetnsTest, TcpHashTableIsReadAsSharedOrOwn) {
       into = std::move(*fd);
     };
     ASSERT_NO_FATAL_FAILURE(enter(parent));
-    writeFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", "0");
+    // Explicit, whatever the caller's namespace has.
+    ASSERT_NO_FATAL_FAILURE(writeFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", "0"));
     ASSERT_NO_FATAL_FAILURE(enter(shared));
     ASSERT_EQ(::setns(parent.get(), CLONE_NEWNET), 0) << std::strerror(errno);
-    writeFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", "512");
+    ASSERT_NO_FATAL_FAILURE(writeFile("/proc/sys/net/ipv4/tcp_child_ehash_entries", "512"));
     ASSERT_NO_FATAL_FAILURE(enter(own));
   });
   t.join();
