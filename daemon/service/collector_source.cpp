@@ -81,17 +81,13 @@ class CollectorSource final : public SnapshotSource {
     if (!stats.walkProblem.empty()) {
       p.notes.push_back("sockets: a netlink dump for " + stats.walkProblem);
     }
-    if (!hashNoted_ && stats.sharingHostTcpHash > 0) {
-      // Once: namespaces come and go on a container host, and the metric follows them.
-      hashNoted_ = true;
+    if (stats.sharingHostTcpHash >= nextHashNote_) {
+      // Again each time the number doubles: a daemon started at boot meets the pods later, and
+      // the metric follows every namespace that comes and goes.
+      while (nextHashNote_ <= stats.sharingHostTcpHash)
+        nextHashNote_ *= 2;
       p.notes.push_back(
-          "sockets: " + std::to_string(stats.sharingHostTcpHash) + " of the " +
-          std::to_string(stats.namespaces) +
-          " namespaces polled have no TCP hash table of their own and share the host's (" +
-          std::to_string(stats.hostTcpHashBuckets) +
-          " buckets): each poll reads that whole table once for each of them, passing over the "
-          "sockets of the others; net.ipv4.tcp_child_ehash_entries (Linux >= 6.1) gives "
-          "namespaces made after it is set tables of their own (waitwatch_kernel_tcp_hash_shared)");
+          sharedTcpHashNote(stats.sharingHostTcpHash, stats.namespaces, stats.hostTcpHashBuckets));
     }
     if (!stats.samplerCheckProblem.empty()) {
       p.warnings.push_back("sampler check: not compared in " + stats.samplerCheckProblem);
@@ -113,7 +109,7 @@ class CollectorSource final : public SnapshotSource {
   std::string samplerNote_;
   std::string pinNote_;
   bool missNoted_ = false;
-  bool hashNoted_ = false;
+  std::uint32_t nextHashNote_ = 1;
 };
 
 // The BPF programs, loaded once (before privileges are dropped) and shared by every source.
@@ -199,6 +195,20 @@ SnapshotSourceFactory collectorSourceFactory(bool verifySampler) {
     return std::unique_ptr<SnapshotSource>(
         std::make_unique<CollectorSource>(options, shared->pinNote));
   };
+}
+
+std::string sharedTcpHashNote(std::uint32_t sharing, std::uint32_t polled, std::uint32_t buckets) {
+  const std::string who = polled <= 1 ? std::string("the one namespace polled")
+                                      : std::to_string(sharing) + " of the " +
+                                            std::to_string(polled) + " namespaces polled";
+  return "sockets: " + who + (sharing == 1 ? " shares" : " share") +
+         " the host's TCP established-hash table (" + std::to_string(buckets) +
+         " buckets) instead of having one of " + (sharing == 1 ? "its" : "their") +
+         " own: each poll reads that whole table once for " +
+         (sharing == 1 ? "it" : "each of them") +
+         ", passing over the sockets of every other namespace in it. "
+         "net.ipv4.tcp_child_ehash_entries (Linux >= 6.1) gives namespaces made after it is set "
+         "tables of their own (waitwatch_kernel_tcp_hash_shared shows which share)";
 }
 
 }  // namespace waitwatch

@@ -2,6 +2,9 @@
 #pragma once
 // The real SnapshotSource: the netlink sampler and /proc attribution (waitwatch::attribution's
 // Collector), over the namespaces the configuration names.
+#include <cstdint>
+#include <string>
+
 #include "service/daemon.hpp"
 
 namespace waitwatch {
@@ -12,5 +15,9 @@ namespace waitwatch {
 // loads neither: TIME_WAIT closers then come from socket ownership, sockets from netlink dumps.
 // `verifySampler`: every namespace read both ways and compared at each poll.
 SnapshotSourceFactory collectorSourceFactory(bool verifySampler = false);
+
+// The log line about `sharing` of the `polled` namespaces sharing the host's TCP hash table of
+// `buckets` buckets (CollectStats::sharingHostTcpHash).
+std::string sharedTcpHashNote(std::uint32_t sharing, std::uint32_t polled, std::uint32_t buckets);
 
 }  // namespace waitwatch

@@ -489,10 +489,10 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
                         "namespace's sockets are in, which every poll of it scans.",
                         MetricType::Gauge);
   SeriesSet hashShared("waitwatch_kernel_tcp_hash_shared",
-                       "1 when the namespace has no TCP hash table of its own and shares the "
-                       "host's: every poll of it also passes over the sockets of every other "
-                       "namespace that shares it (net.ipv4.tcp_child_ehash_entries gives new "
-                       "namespaces their own).",
+                       "1 when the namespace is not the host's and has no TCP hash table of its "
+                       "own: every poll of it also passes over the sockets of every namespace "
+                       "that shares the host's (net.ipv4.tcp_child_ehash_entries gives new "
+                       "namespaces their own); \"other\" counts the folded namespaces that do.",
                        MetricType::Gauge);
   SeriesSet usable("waitwatch_ephemeral_ports_usable",
                    "Usable ephemeral ports: net.ipv4.ip_local_port_range minus "
@@ -544,15 +544,20 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
         i < view.timeWaitCreatedTotal.size() ? view.timeWaitCreatedTotal[i] : 0;
     created.add(l, static_cast<double>(createdTotal));
     if (ns.maxTimeWaitBuckets > 0) buckets.add(l, ns.maxTimeWaitBuckets);
-    if (ns.sharesHostTcpHash) {
-      hashBuckets.add(l, ns.tcpHashBuckets);
-      hashShared.add(l, *ns.sharesHostTcpHash ? 1 : 0);
-    }
+    if (ns.sharesHostTcpHash) hashBuckets.add(l, ns.tcpHashBuckets);
     usable.add(l, ns.ephemeral.usableCount());
     if (!ns.kernel.valid) continue;
     for (std::size_t k = 0; k < std::size(kKernel); ++k) {
       kernel[k].add(l, static_cast<double>(ns.kernel.*(kKernel[k].field)));
     }
+  }
+  // The namespaces that share the host's table cost most where there are many, exactly where
+  // they fold: the folded ones add up under "other", so the sum over all series counts them all.
+  for (std::uint32_t i = 0; i < s.namespaces.size(); ++i) {
+    const auto& ns = s.namespaces[i];
+    if (!ns.sharesHostTcpHash) continue;
+    hashShared.add({label("netns", choice.isKept[i] ? ns.ref.label() : std::string(kFoldedLabel))},
+                   *ns.sharesHostTcpHash ? 1 : 0);
   }
   out.push_back(std::move(created).finish());
   out.push_back(std::move(buckets).finish());

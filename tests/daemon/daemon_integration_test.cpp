@@ -838,6 +838,42 @@ TEST_F(DaemonTest, VerifySamplerComparesEverySocketAndFindsNoDifference) {
   EXPECT_EQ(err.find("sampler check:"), std::string::npos) << err;
 }
 
+// The namespace's TCP hash table as the kernel reports it: shared with the host's (the default
+// for a namespace made without net.ipv4.tcp_child_ehash_entries), said once in the log.
+TEST_F(DaemonTest, SaysWhetherItsNamespaceSharesTheHostsTcpHashTable) {
+  const auto read = netns().run({"cat", "/proc/sys/net/ipv4/tcp_ehash_entries"});
+  if (read.exitCode != 0) GTEST_SKIP() << "no net.ipv4.tcp_ehash_entries (Linux before 6.1)";
+  const long long entries = std::stoll(read.out);
+  const bool shared = entries < 0;
+  const long long buckets = shared ? -entries : entries;
+  auto run = DaemonRun::start(netns(), R"({"poll_interval": "200ms"})");
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  ASSERT_TRUE(run->waitNotification("READY=1", 15s)) << run->process().stderrText();
+  const std::string label = "{netns=\"" + netns().name() + "\"}";
+  std::string metrics;
+  ASSERT_TRUE(eventually(
+      [&] {
+        metrics = run->http("/metrics").out;
+        return sample(metrics, "waitwatch_kernel_tcp_hash_shared" + label) >= 0;
+      },
+      10s))
+      << metrics;
+  EXPECT_EQ(sample(metrics, "waitwatch_kernel_tcp_hash_shared" + label), shared ? 1 : 0);
+  EXPECT_EQ(sample(metrics, "waitwatch_kernel_tcp_hash_buckets" + label),
+            static_cast<double>(buckets));
+  const auto api = nlohmann::json::parse(run->http("/api/v1/snapshot").out, nullptr, false);
+  ASSERT_FALSE(api.is_discarded());
+  EXPECT_EQ(api["namespaces"][0]["tcp_hash"],
+            (nlohmann::json{{"buckets", buckets}, {"shared_with_host", shared}}));
+  EXPECT_EQ(run->stop(), 0) << run->process().stderrText();
+  const std::string err = run->process().stderrText();
+  const std::string note =
+      "sockets: the one namespace polled shares the host's TCP "
+      "established-hash table (" +
+      std::to_string(buckets) + " buckets)";
+  EXPECT_EQ(err.find(note) != std::string::npos, shared) << err;
+}
+
 // A restart (SIGTERM, start again) keeps what the operator relies on: CLOSE_WAIT ages go on
 // from when the sockets were first seen, a firing alert stays firing without a second "firing"
 // entry, and one whose leak ended while the daemon was down resolves exactly once. A damaged

@@ -186,17 +186,20 @@ TEST(Exporter, KernelCountersOmittedWhenUnreadable) {
 
 TEST(Exporter, TcpHashTableOfEachNamespace) {
   auto view = testing::sampleView();
+  Snapshot s = *view->snapshot;
+  s.namespaces[0].tcpHashBuckets = 0;  // unknown (a kernel before 6.1): no series
+  s.namespaces[0].sharesHostTcpHash.reset();
+  view->snapshot = std::make_shared<const Snapshot>(s);
   const auto text = render(*view, MetricsOptions{});
-  // Unknown (a kernel before 6.1): no series.
   EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_hash_shared").empty());
   EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_hash_buckets").empty());
 
-  Snapshot s = *view->snapshot;
   s.namespaces[0].tcpHashBuckets = 262144;
   s.namespaces[0].sharesHostTcpHash = false;
   NetnsEntry pod = s.namespaces[0];
   pod.ref = NetnsRef{4026532001, "pod", {}};
   pod.states = {};
+  pod.states[TcpState::Established] = 1;
   pod.sharesHostTcpHash = true;
   s.namespaces.push_back(pod);
   NetnsEntry own = pod;
@@ -204,18 +207,39 @@ TEST(Exporter, TcpHashTableOfEachNamespace) {
   own.tcpHashBuckets = 512;
   own.sharesHostTcpHash = false;
   s.namespaces.push_back(own);
+  // Two empty ones sharing: fewer sockets than the others, so they fold first.
+  for (std::uint64_t inode : {4026532003u, 4026532004u}) {
+    NetnsEntry idle = pod;
+    idle.ref = NetnsRef{inode, "idle" + std::to_string(inode), {}};
+    idle.states = {};
+    s.namespaces.push_back(idle);
+  }
   view->snapshot = std::make_shared<const Snapshot>(s);
-  const auto more = render(*view, MetricsOptions{});
+  const auto all = render(*view, MetricsOptions{});
   EXPECT_EQ(
-      samples(more, "waitwatch_kernel_tcp_hash_shared"),
-      (std::vector<std::string>{R"(waitwatch_kernel_tcp_hash_shared{netns="net:[4026531840]"} 0)",
+      samples(all, "waitwatch_kernel_tcp_hash_shared"),
+      (std::vector<std::string>{R"(waitwatch_kernel_tcp_hash_shared{netns="idle4026532003"} 1)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="idle4026532004"} 1)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="net:[4026531840]"} 0)",
                                 R"(waitwatch_kernel_tcp_hash_shared{netns="own"} 0)",
                                 R"(waitwatch_kernel_tcp_hash_shared{netns="pod"} 1)"}));
-  EXPECT_EQ(samples(more, "waitwatch_kernel_tcp_hash_buckets"),
+  EXPECT_EQ(samples(all, "waitwatch_kernel_tcp_hash_buckets"),
             (std::vector<std::string>{
+                R"(waitwatch_kernel_tcp_hash_buckets{netns="idle4026532003"} 262144)",
+                R"(waitwatch_kernel_tcp_hash_buckets{netns="idle4026532004"} 262144)",
                 R"(waitwatch_kernel_tcp_hash_buckets{netns="net:[4026531840]"} 262144)",
                 R"(waitwatch_kernel_tcp_hash_buckets{netns="own"} 512)",
                 R"(waitwatch_kernel_tcp_hash_buckets{netns="pod"} 262144)"}));
+
+  // Three namespaces keep their series; the two idle ones fold, and still count under "other".
+  const auto capped = render(*view, MetricsOptions{.maxGroups = 3});
+  EXPECT_EQ(
+      samples(capped, "waitwatch_kernel_tcp_hash_shared"),
+      (std::vector<std::string>{R"(waitwatch_kernel_tcp_hash_shared{netns="net:[4026531840]"} 0)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="other"} 2)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="own"} 0)",
+                                R"(waitwatch_kernel_tcp_hash_shared{netns="pod"} 1)"}));
+  EXPECT_EQ(samples(capped, "waitwatch_kernel_tcp_hash_buckets").size(), 3u);
 }
 
 TEST(Exporter, GroupsBeyondTheCapFoldIntoOther) {
