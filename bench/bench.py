@@ -895,10 +895,9 @@ class SizeRun:
                 daemon.thaw()
                 self.wait_time_wait_gone()
                 self.run_cpu_window(daemon)
-            if not args.cli_only:
-                if daemon and not daemon.stopped:
-                    daemon.freeze_between_polls()
-                self.measure_neighbours()
+            if daemon and not daemon.stopped:
+                daemon.freeze_between_polls()
+            self.measure_neighbours()
         finally:
             if daemon:
                 self.res["daemon_log_tail"] = read(daemon.log_path)[-2000:]
@@ -916,37 +915,47 @@ class SizeRun:
         setting = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
         if not os.path.exists(setting):
             return  # before 6.1 every namespace shares the host's table
-        res = {"beside_sockets": self.count_sockets()}
-        for kind, entries in (("shared", "0"), ("own", "1024")):
-            # `ip netns add` runs in the bench's namespace, whose setting a new one follows
-            # (net/ipv4/tcp_ipv4.c, tcp_set_hashinfo()); that setting goes with the namespace.
+        # The setting written below must be the bench namespace's, never the host's.
+        if os.stat("/proc/self/ns/net").st_ino != os.stat(f"/run/netns/{self.ns.name}").st_ino:
+            raise RuntimeError("measure_neighbours runs outside the benchmark's namespace")
+        with open("/proc/sys/net/ipv4/tcp_ehash_entries") as f:
+            population = int(f.read())
+        res = {"beside_sockets": self.count_sockets(), "population_tcp_ehash_entries": population}
+        with open(setting) as f:
+            before = f.read().strip()
+        try:
+            for kind, entries in (("shared", "0"), ("own", "1024")):
+                # `ip netns add` runs in the bench's namespace, whose setting a new one follows
+                # (net/ipv4/tcp_ipv4.c, tcp_set_hashinfo()).
+                with open(setting, "w") as f:
+                    f.write(entries)
+                res[kind] = self.measure_neighbour(f"{self.ns.name}-{kind}")
+        finally:
             with open(setting, "w") as f:
-                f.write(entries)
-            name = f"{self.ns.name}-{kind}"
-            subprocess.run(["ip", "netns", "add", name], check=True)
-            enter = ["nsenter", f"--net=/run/netns/{name}"]
-            try:
-                buckets = subprocess.run(enter + ["cat", "/proc/sys/net/ipv4/tcp_ehash_entries"],
-                                         capture_output=True, text=True, check=True)
-                r = {"tcp_ehash_entries": int(buckets.stdout.strip())}
-                dump = run_json(enter + [self.tools["ref_dump"], "--repeat", "5"])
-                r["dump_ms"] = dump["median_ms"]
-                try:
-                    walk = run_json(enter + [self.tools["poll_bench"], "--phase", "walk",
-                                             "--polls", "5"])
-                    r["walk_ms"] = walk["walk_ms"]["median"]
-                except RuntimeError as e:  # no BPF here: the dump alone
-                    r["walk_error"] = str(e)[-200:]
-                res[kind] = r
-            finally:
-                subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        with open(setting, "w") as f:
-            f.write("0")
+                f.write(before)
         self.res["neighbours"] = res
         log(f"{self.size}: an empty namespace beside {res['beside_sockets']} sockets: " +
-            "; ".join(f"{k} table ({res[k]['tcp_ehash_entries']}) dump {res[k]['dump_ms']:.2f} ms"
-                      f", walk {res[k].get('walk_ms', float('nan')):.2f} ms"
-                      for k in ("shared", "own") if k in res))
+            "; ".join(describe_neighbour(res[k]) for k in ("shared", "own")))
+
+    def measure_neighbour(self, name):
+        r = {}
+        try:
+            subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+            enter = ["nsenter", f"--net=/run/netns/{name}"]
+            entries = subprocess.run(enter + ["cat", "/proc/sys/net/ipv4/tcp_ehash_entries"],
+                                     capture_output=True, text=True, check=True)
+            r["tcp_ehash_entries"] = int(entries.stdout)
+            r["dump_ms"] = run_json(enter + [self.tools["ref_dump"], "--repeat", "5"])["median_ms"]
+            if not self.args.no_poll_bench:
+                walk = run_json(enter + [self.tools["poll_bench"], "--phase", "walk",
+                                         "--polls", "5"])
+                r["walk_ms"] = walk["walk_ms"]["median"]
+        except (OSError, ValueError, KeyError, RuntimeError,
+                subprocess.CalledProcessError) as e:  # this figure only: the size goes on
+            r["error"] = str(e)[-300:]
+        finally:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        return r
 
     def partial(self):
         for k, v in self.samples.items():
@@ -1063,6 +1072,19 @@ def evaluate(results, args):
     return rows
 
 
+def describe_neighbour(n):
+    """One empty neighbour namespace's figures, named by what its table is."""
+    if "tcp_ehash_entries" not in n:
+        return f"not measured ({n.get('error', 'unknown error')})"
+    entries = n["tcp_ehash_entries"]
+    what = (f"sharing the host's TCP hash table ({-entries} buckets)" if entries < 0 else
+            f"with a table of its own ({entries} buckets)")
+    dump = f"{n['dump_ms']:.2f} ms" if "dump_ms" in n else "-"
+    walk = f"{n['walk_ms']:.2f} ms" if "walk_ms" in n else "-"
+    err = f" ({n['error']})" if "error" in n else ""
+    return f"{what}: dump {dump}, walk {walk}{err}"
+
+
 def print_report(results, rows, machine, out_path, args):
     p = print
     p("")
@@ -1135,15 +1157,10 @@ def print_report(results, rows, machine, out_path, args):
         nb = r.get("neighbours")
         if not nb:
             continue
-        parts = []
-        for kind, what in (("shared", "sharing the host's TCP hash table"),
-                           ("own", "with a table of its own")):
-            if kind in nb:
-                n = nb[kind]
-                walk = f"{n['walk_ms']:.2f} ms" if "walk_ms" in n else "-"
-                parts.append(f"{what} ({abs(n['tcp_ehash_entries'])} buckets): dump "
-                             f"{n['dump_ms']:.2f} ms, walk {walk}")
-        p(f"  an empty namespace beside {nb['beside_sockets']} sockets: " + "; ".join(parts))
+        where = ("" if nb.get("population_tcp_ehash_entries", -1) < 0 else
+                 " (the population has a table of its own here: nothing is shared with it)")
+        p(f"  an empty namespace beside {nb['beside_sockets']} sockets{where}: " +
+          "; ".join(describe_neighbour(nb[k]) for k in ("shared", "own") if k in nb))
     p("")
     p(f"JSON: {out_path}")
 
