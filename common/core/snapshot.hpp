@@ -67,11 +67,11 @@ struct NetnsEntry {
   KernelTcpCounters kernel;
   std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
   EphemeralRange ephemeral;
-  // The TCP hash table its sockets are in, which every walk or dump of the namespace scans
-  // whole: its own, or the host's, which each namespace made without
-  // net.ipv4.tcp_child_ehash_entries (Linux >= 6.1) shares, so that reading one of them passes
-  // over the sockets of all (net/ipv4/tcp_ipv4.c, established_get_first(): a bucket's sockets of
-  // another namespace are skipped one by one). Unknown (0, nullopt) before Linux 6.1.
+  // The TCP established-hash table its sockets are in, which a walk or dump of the namespace
+  // reads whole (net/ipv4/tcp_ipv4.c, established_get_first()). The host's, shared, unless the
+  // namespace was made after net.ipv4.tcp_child_ehash_entries was set; then a walk of one
+  // namespace also passes over the sockets of every other that shares it. Unknown (0, nullopt)
+  // before Linux 6.1.
   std::uint32_t tcpHashBuckets = 0;
   std::optional<bool> sharesHostTcpHash;
   // Pages its CLOSE_WAIT sockets hold at least (TcpMemory::closeWaitMinPages).
