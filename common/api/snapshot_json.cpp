@@ -309,15 +309,12 @@ Result<NetnsEntry> readNamespace(const Node& n) {
   }
   if (n.has("tcp_hash")) {
     WW_TRY(hash, n.key("tcp_hash"));
-    WW_TRY(buckets, intKey<std::uint32_t>(hash, "buckets"));
-    if (buckets == 0) {
-      WW_TRY(bucketsNode, hash.key("buckets"));
-      return bucketsNode.fail("a table has at least one bucket");
-    }
+    WW_TRY(bucketsNode, hash.key("buckets"));
+    WW_TRY(buckets, bucketsNode.integer<std::uint32_t>());
+    if (buckets == 0) return bucketsNode.fail("a table has at least one bucket");
     WW_TRY(sharedNode, hash.key("shared_with_host"));
     WW_TRY(shared, sharedNode.boolean());
-    e.tcpHashBuckets = buckets;
-    e.sharesHostTcpHash = shared;
+    e.tcpHash = TcpHashTable{buckets, shared};
   }
   if (n.has("ephemeral_ports")) {
     WW_TRY(range, n.key("ephemeral_ports"));
@@ -666,8 +663,9 @@ json snapshotToJson(const Snapshot& s, const SnapshotJsonOptions& o) {
              {"high", ns.ephemeral.high()},
              {"usable", ns.ephemeral.usableCount()}}}};
     if (ns.timeWaitWindow.count() > 0) n["time_wait_window_seconds"] = seconds(ns.timeWaitWindow);
-    if (ns.sharesHostTcpHash) {
-      n["tcp_hash"] = {{"buckets", ns.tcpHashBuckets}, {"shared_with_host", *ns.sharesHostTcpHash}};
+    if (ns.tcpHash) {
+      n["tcp_hash"] = {{"buckets", ns.tcpHash->buckets},
+                       {"shared_with_host", ns.tcpHash->sharedWithHost}};
     }
     if (i < o.timeWaitCreatedTotal.size()) n["time_wait_created_total"] = o.timeWaitCreatedTotal[i];
     if (ns.kernel.valid) {

@@ -231,12 +231,8 @@ Result<void> Collector::pollNamespace(NetnsHandle& handle, bool isCurrent) {
   entry.kernel = info.counters;
   entry.maxTimeWaitBuckets = info.maxTimeWaitBuckets;
   if (info.ephemeral) entry.ephemeral = *info.ephemeral;
-  std::optional<TcpHashTable> hash;
-  if (info.tcpHashEntries) {
-    hash = tcpHashTable(*info.tcpHashEntries);
-    entry.tcpHashBuckets = hash->buckets;
-    entry.sharesHostTcpHash = hash->sharedWithHost;
-  }
+  if (info.tcpHashEntries) entry.tcpHash = tcpHashTable(*info.tcpHashEntries);
+  const std::optional<TcpHashTable> hash = entry.tcpHash;  // entry is moved below
   NetnsEntry udpEntry;
   if (options_.udp) udpEntry = entry;
   aggregator_.beginNamespace(std::move(entry));

@@ -122,7 +122,7 @@ struct CollectStats {
   // could not be compared (a check dump failed; its walk still counts).
   SamplerCheck samplerCheck;
   std::string samplerCheckProblem;
-  // Namespaces without a TCP hash table of their own (NetnsEntry::sharesHostTcpHash), and the
+  // Namespaces without a TCP hash table of their own (NetnsEntry::tcpHash), and the
   // buckets of the host's that they share.
   std::uint32_t sharingHostTcpHash = 0;
   std::uint32_t hostTcpHashBuckets = 0;

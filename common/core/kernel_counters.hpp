@@ -46,13 +46,7 @@ Result<std::array<std::uint64_t, 3>> parseTcpMem(std::string_view text);
 // sockets are in, negative when that is the host's table, shared (net/ipv4/sysctl_net_ipv4.c,
 // proc_tcp_ehash_entries()). Never 0: a table has at least one bucket.
 Result<std::int64_t> parseTcpHashEntries(std::string_view text);
-
-// What that value says of a namespace: its table's buckets, and whether the table is the
-// host's, shared with every namespace made without one of its own.
-struct TcpHashTable {
-  std::uint32_t buckets = 0;
-  bool sharedWithHost = false;
-};
+// What that value says of a namespace (TcpHashTable).
 TcpHashTable tcpHashTable(std::int64_t ehashEntries);
 
 }  // namespace waitwatch

@@ -57,6 +57,16 @@ struct KernelTcpCounters {
   bool operator==(const KernelTcpCounters&) const = default;
 };
 
+// The TCP established-hash table a namespace's sockets are in, which a walk or dump of the
+// namespace reads whole (net/ipv4/tcp_ipv4.c, established_get_first()): the host's, shared,
+// unless the namespace was made after net.ipv4.tcp_child_ehash_entries was set, so that a walk of
+// one namespace that shares it also passes over the sockets of every other.
+struct TcpHashTable {
+  std::uint32_t buckets = 0;
+  bool sharedWithHost = false;
+  bool operator==(const TcpHashTable&) const = default;
+};
+
 struct NetnsEntry {
   NetnsRef ref;
   StateCounts states;                 // every TCP socket in the namespace, counted from the dump
@@ -67,13 +77,7 @@ struct NetnsEntry {
   KernelTcpCounters kernel;
   std::uint32_t maxTimeWaitBuckets = 0;  // net.ipv4.tcp_max_tw_buckets, 0 if unknown
   EphemeralRange ephemeral;
-  // The TCP established-hash table its sockets are in, which a walk or dump of the namespace
-  // reads whole (net/ipv4/tcp_ipv4.c, established_get_first()). The host's, shared, unless the
-  // namespace was made after net.ipv4.tcp_child_ehash_entries was set; then a walk of one
-  // namespace also passes over the sockets of every other that shares it. Unknown (0, nullopt)
-  // before Linux 6.1.
-  std::uint32_t tcpHashBuckets = 0;
-  std::optional<bool> sharesHostTcpHash;
+  std::optional<TcpHashTable> tcpHash;  // unknown before Linux 6.1
   // Pages its CLOSE_WAIT sockets hold at least (TcpMemory::closeWaitMinPages).
   std::uint64_t closeWaitMinPages = 0;
 };

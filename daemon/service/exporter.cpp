@@ -544,7 +544,7 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
         i < view.timeWaitCreatedTotal.size() ? view.timeWaitCreatedTotal[i] : 0;
     created.add(l, static_cast<double>(createdTotal));
     if (ns.maxTimeWaitBuckets > 0) buckets.add(l, ns.maxTimeWaitBuckets);
-    if (ns.sharesHostTcpHash) hashBuckets.add(l, ns.tcpHashBuckets);
+    if (ns.tcpHash) hashBuckets.add(l, ns.tcpHash->buckets);
     usable.add(l, ns.ephemeral.usableCount());
     if (!ns.kernel.valid) continue;
     for (std::size_t k = 0; k < std::size(kKernel); ++k) {
@@ -555,9 +555,9 @@ void addNamespaceCounters(const PollView& view, const NamespaceChoice& choice,
   // they fold: the folded ones add up under "other", so the sum over all series counts them all.
   for (std::uint32_t i = 0; i < s.namespaces.size(); ++i) {
     const auto& ns = s.namespaces[i];
-    if (!ns.sharesHostTcpHash) continue;
+    if (!ns.tcpHash) continue;
     hashShared.add({label("netns", choice.isKept[i] ? ns.ref.label() : std::string(kFoldedLabel))},
-                   *ns.sharesHostTcpHash ? 1 : 0);
+                   ns.tcpHash->sharedWithHost ? 1 : 0);
   }
   out.push_back(std::move(created).finish());
   out.push_back(std::move(buckets).finish());

@@ -148,8 +148,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   s.namespaces[0].kernel = KernelTcpCounters{1, 2, 3, 4, 5, 6, 7, 8, true};
   s.namespaces[0].timeWaitCreated = 3;
   s.namespaces[0].timeWaitWindow = Duration(4250);
-  s.namespaces[0].tcpHashBuckets = 262144;
-  s.namespaces[0].sharesHostTcpHash = true;
+  s.namespaces[0].tcpHash = TcpHashTable{262144, true};
   s.unattributedVanished = 5;
   s.processes[2].info.container.pod = "d6b1c0de-0000-4000-8000-00000000abcd";
   s.processes[2].info.container.name = "api";
@@ -174,8 +173,7 @@ TEST(SnapshotJson, ReadsBackWhatItWrites) {
   EXPECT_EQ(r.namespaces[0].timeWaitCreated, 3u);
   EXPECT_EQ(r.namespaces[0].timeWaitWindow, Duration(4250));
   EXPECT_EQ(r.namespaces[0].maxTimeWaitBuckets, 262144u);
-  EXPECT_EQ(r.namespaces[0].tcpHashBuckets, 262144u);
-  EXPECT_EQ(r.namespaces[0].sharesHostTcpHash, std::optional<bool>(true));
+  EXPECT_EQ(r.namespaces[0].tcpHash, (TcpHashTable{262144, true}));
   EXPECT_EQ(r.namespaces[0].ephemeral.low(), 40000);
   EXPECT_EQ(r.namespaces[0].ephemeral.high(), 40099);
   EXPECT_EQ(r.namespaces[0].ephemeral.usableCount(), 99u);

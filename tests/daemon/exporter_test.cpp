@@ -187,25 +187,22 @@ TEST(Exporter, KernelCountersOmittedWhenUnreadable) {
 TEST(Exporter, TcpHashTableOfEachNamespace) {
   auto view = testing::sampleView();
   Snapshot s = *view->snapshot;
-  s.namespaces[0].tcpHashBuckets = 0;  // unknown (a kernel before 6.1): no series
-  s.namespaces[0].sharesHostTcpHash.reset();
+  s.namespaces[0].tcpHash.reset();  // unknown (a kernel before 6.1): no series
   view->snapshot = std::make_shared<const Snapshot>(s);
   const auto text = render(*view, MetricsOptions{});
   EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_hash_shared").empty());
   EXPECT_TRUE(samples(text, "waitwatch_kernel_tcp_hash_buckets").empty());
 
-  s.namespaces[0].tcpHashBuckets = 262144;
-  s.namespaces[0].sharesHostTcpHash = false;
+  s.namespaces[0].tcpHash = TcpHashTable{262144, false};
   NetnsEntry pod = s.namespaces[0];
   pod.ref = NetnsRef{4026532001, "pod", {}};
   pod.states = {};
   pod.states[TcpState::Established] = 1;
-  pod.sharesHostTcpHash = true;
+  pod.tcpHash = TcpHashTable{262144, true};
   s.namespaces.push_back(pod);
   NetnsEntry own = pod;
   own.ref = NetnsRef{4026532002, "own", {}};
-  own.tcpHashBuckets = 512;
-  own.sharesHostTcpHash = false;
+  own.tcpHash = TcpHashTable{512, false};
   s.namespaces.push_back(own);
   // Two empty ones sharing: fewer sockets than the others, so they fold first.
   for (std::uint64_t inode : {4026532003u, 4026532004u}) {

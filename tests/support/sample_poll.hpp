@@ -41,8 +41,7 @@ inline Snapshot sampleSnapshot() {
   ns.states[TcpState::TimeWait] = 7;
   ns.timeWaitCreated = 2;
   ns.maxTimeWaitBuckets = 131072;
-  ns.tcpHashBuckets = 262144;
-  ns.sharesHostTcpHash = false;
+  ns.tcpHash = TcpHashTable{262144, false};
   ns.kernel = KernelTcpCounters{.timeWaitOverflow = 1,
                                 .timeWaitEntered = 40,
                                 .abortOnClose = 2,
