@@ -49,6 +49,8 @@ NO_PINS_ENV = {"WAITWATCH_BPF_PIN_DIR": "/nonexistent/waitwatch-bench"}
 BPF_FS_MAGIC = 0xCAFE4A11
 FDS_PER_HOLDER = 15000  # below the 20000 RLIMIT_NOFILE hard limit of an unprivileged holder
 STATE_BIT_TIME_WAIT = 1 << 6
+# TIME_WAIT and request sockets (TCP_NEW_SYN_RECV, 12): no tracepoint sees them leave.
+STATE_BITS_UNFOLLOWED = STATE_BIT_TIME_WAIT | 1 << 12
 
 TARGETS = {
     "poll_vs_ref": {100_000: 0.4, 1_000_000: 0.3},  # daemon poll cycle / reference dump
@@ -762,6 +764,11 @@ class SizeRun:
             self.poll_bench.append(pb)
             est["poll_bench"] = time.monotonic() - t0
             win["poll_bench"] = True
+        if ("walk_floor" in self.tools and "floors" not in self.res and rounds_left == 0 and
+                fits("floors", 10e-6 * n + 1.0)):
+            t0 = time.monotonic()
+            self.measure_floors()
+            est["floors"] = time.monotonic() - t0
         win["sockets_at_end"] = self.count_sockets()
         self.res["windows"].append(win)
         self.last_expires = expires
@@ -906,6 +913,31 @@ class SizeRun:
                 self.farm.stop()
             ns.close()
         return self.partial()
+
+    def measure_floors(self):
+        """What any design that walks every socket pays at least, next to the dump, on the
+        population with its TIME_WAIT generation: an iter/tcp walk whose program does nothing, one
+        that keeps all it can in the kernel (walk_floor.bpf.c), and a dump of only the sockets
+        no kernel event follows to their end (TIME_WAIT and request sockets)."""
+        r = {}
+        try:
+            r["ref_ms"] = run_json([self.tools["ref_dump"], "--repeat", "3"])["median_ms"]
+            w = run_json([self.tools["walk_floor"], "--repeat", "5"])
+            r["walk"] = w
+            r["nothing_ms"] = w["nothing_ms"]["median"]
+            r["counted_ms"] = w["counted_ms"]["median"]
+            unfollowed = run_json([self.tools["ref_dump"], "--repeat", "3", "--states",
+                                   format(STATE_BITS_UNFOLLOWED, "x")])
+            r["unfollowed_ms"] = unfollowed["median_ms"]
+            r["unfollowed_sockets"] = unfollowed["sockets"]
+            for k in ("nothing", "counted", "unfollowed"):
+                r[f"{k}_ratio"] = round(r[f"{k}_ms"] / r["ref_ms"], 3)
+            log(f"{self.size}: floors: {describe_floors(r)}")
+        except (OSError, ValueError, KeyError, RuntimeError,
+                subprocess.CalledProcessError) as e:  # this figure only: the size goes on
+            r["error"] = str(e)[-300:]
+            log(f"{self.size}: floors not measured: {r['error']}")
+        self.res["floors"] = r
 
     def measure_neighbours(self):
         """Two empty namespaces beside the population: one made as every namespace is by default,
@@ -1072,6 +1104,18 @@ def evaluate(results, args):
     return rows
 
 
+def describe_floors(f):
+    if "error" in f:
+        return f"not measured ({f['error']})"
+    w = f["walk"]
+    return (f"dump {f['ref_ms']:.1f} ms; iter/tcp doing nothing {f['nothing_ms']:.1f} ms "
+            f"({f['nothing_ratio']:.2f}x); counting in the kernel {f['counted_ms']:.1f} ms "
+            f"({f['counted_ratio']:.2f}x: {w['steady_written']} records, "
+            f"{w['steady_known_close_wait']} CLOSE_WAIT known, {w['time_wait_pairs']} TIME_WAIT "
+            f"destinations); dump of the {f['unfollowed_sockets']} TIME_WAIT and request sockets "
+            f"alone {f['unfollowed_ms']:.1f} ms ({f['unfollowed_ratio']:.2f}x)")
+
+
 def describe_neighbour(n):
     """One empty neighbour namespace's figures, named by what its table is."""
     if "tcp_ehash_entries" not in n:
@@ -1154,6 +1198,10 @@ def print_report(results, rows, machine, out_path, args):
                       if isinstance(pb.get(key), dict)]
             p(f"  phases at {r['size']} (poll_bench, in process): " + ", ".join(phases))
     for r in results:
+        if r.get("floors"):
+            p(f"  floors at {r['size']} (any walk of every socket pays at least): "
+              f"{describe_floors(r['floors'])}")
+    for r in results:
         nb = r.get("neighbours")
         if not nb:
             continue
@@ -1205,6 +1253,9 @@ def main():
     for k, v in tools.items():
         if not os.path.exists(v):
             sys.exit(f"bench: {k} not found at {v}")
+    # Built only with BPF: without it the floors are not measured, the rest is.
+    if os.path.exists(f"{b}/bench/walk_floor"):
+        tools["walk_floor"] = f"{b}/bench/walk_floor"
     out_path = args.output or os.path.join(
         args.repo, "bench", "results", datetime.datetime.now().strftime("%Y-%m-%dT%H%M%S") + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
