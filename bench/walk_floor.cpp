@@ -124,13 +124,15 @@ Counted collect(int counts, int pairs) {
 
 std::string stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  std::string runs;
-  for (const double x : v)
-    runs += (runs.empty() ? "" : ",") + std::to_string(x);
-  char out[256];
-  std::snprintf(out, sizeof out, "{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f,\"runs\":[%s]}",
-                v[v.size() / 2], v.front(), v.back(), runs.c_str());
-  return out;
+  char one[160];
+  std::snprintf(one, sizeof one, "{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f,\"runs\":[",
+                v[v.size() / 2], v.front(), v.back());
+  std::string out = one;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(one, sizeof one, "%s%.3f", i == 0 ? "" : ",", v[i]);
+    out += one;
+  }
+  return out + "]}";
 }
 
 }  // namespace
