@@ -2,10 +2,12 @@
 // The floor: one NETLINK_SOCK_DIAG dump of every TCP socket (IPv4 and IPv6), counting records
 // and nothing else. Everything waitwatch does per poll is compared with this.
 //
-//   ref_dump [--repeat N] [--states HEXMASK] [--interval-ms MS]
+//   ref_dump [--repeat N] [--states HEXMASK] [--interval-ms MS] [--family 4|6]
 // prints one JSON line: {"sockets":N,"runs_ms":[...],"median_ms":M,"cpu_ms":[...]}
 // cpu_ms is the process CPU time (user + system) each dump took; with --interval-ms the dumps
-// start MS apart (one long-lived socket, as a daemon polling at that rate would have).
+// start MS apart (one long-lived socket, as a daemon polling at that rate would have). A dump is
+// one pass over the hash per family (inet_diag has no dump of both at once); --family makes it
+// one pass, so that the IPv6 pass over an IPv4-only population times a walk that returns nothing.
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -72,6 +74,8 @@ int main(int argc, char** argv) {
   int repeat = 5;
   unsigned states = 0xFFF;
   long intervalMs = 0;
+  bool ipv4 = true;
+  bool ipv6 = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--repeat" && i + 1 < argc) {
@@ -80,8 +84,14 @@ int main(int argc, char** argv) {
       states = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 16));
     } else if (a == "--interval-ms" && i + 1 < argc) {
       intervalMs = std::atol(argv[++i]);
+    } else if (a == "--family" && i + 1 < argc &&
+               (argv[i + 1] == std::string("4") || argv[i + 1] == std::string("6"))) {
+      ipv4 = argv[++i][0] == '4';
+      ipv6 = !ipv4;
     } else {
-      std::fprintf(stderr, "usage: ref_dump [--repeat N] [--states HEXMASK] [--interval-ms MS]\n");
+      std::fprintf(stderr,
+                   "usage: ref_dump [--repeat N] [--states HEXMASK] [--interval-ms MS] "
+                   "[--family 4|6]\n");
       return 2;
     }
   }
@@ -104,7 +114,8 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_until(start + std::chrono::milliseconds(intervalMs * r));
     const double c0 = cpuMs();
     const auto t0 = std::chrono::steady_clock::now();
-    sockets = dumpFamily(fd, AF_INET, states, buf) + dumpFamily(fd, AF_INET6, states, buf);
+    sockets = (ipv4 ? dumpFamily(fd, AF_INET, states, buf) : 0) +
+              (ipv6 ? dumpFamily(fd, AF_INET6, states, buf) : 0);
     const auto t1 = std::chrono::steady_clock::now();
     cpu.push_back(cpuMs() - c0);
     runs.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());

@@ -133,21 +133,26 @@ struct tw_key {
   __u16 family;
 };
 
-// Past the states: the CLOSE_WAIT sockets already known, those of them with unread data (the
-// kind can change between walks), and those written out.
+// Past the states: the CLOSE_WAIT sockets already known, those of them with a Recv-Q (the kind
+// can change between walks), those written out, and TIME_WAIT sockets the full map could not
+// count.
 #define KNOWN STATES
 #define KNOWN_UNREAD (STATES + 1)
 #define WRITTEN (STATES + 2)
+#define PAIRS_LOST (STATES + 3)
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, STATES + 3);
+  __uint(max_entries, STATES + 4);
   __type(key, __u32);
   __type(value, __u64);
 } counts SEC(".maps");
 
+// Not preallocated: a poll finds few destinations, and a full preallocation of this size would
+// take ~100 MiB of kernel memory at load.
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1 << 20);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(max_entries, 1 << 16);
   __type(key, struct tw_key);
   __type(value, __u64);
 } time_wait_pairs SEC(".maps");
@@ -208,7 +213,7 @@ int walk_counted(struct bpf_iter__tcp *ctx) {
       *n += 1;
     } else {
       const __u64 one = 1;
-      bpf_map_update_elem(&time_wait_pairs, &key, &one, BPF_NOEXIST);
+      if (bpf_map_update_elem(&time_wait_pairs, &key, &one, BPF_NOEXIST) != 0) count(PAIRS_LOST);
     }
     return 0;
   }

@@ -35,7 +35,8 @@ constexpr unsigned kStates = 16;
 constexpr unsigned kKnown = kStates;
 constexpr unsigned kKnownUnread = kStates + 1;
 constexpr unsigned kWritten = kStates + 2;
-constexpr unsigned kSlots = kStates + 3;
+constexpr unsigned kPairsLost = kStates + 3;
+constexpr unsigned kSlots = kStates + 4;
 constexpr unsigned kTcpTimeWait = 6;
 constexpr unsigned kTcpCloseWait = 8;
 constexpr std::size_t kRecordSize = 24;
@@ -190,6 +191,11 @@ int main(int argc, char** argv) {
   unsigned long long sockets = 0;
   for (unsigned s = 0; s < kStates; ++s)
     sockets += last.slots[s];
+  // A floor taken on counts the program did not make would be too low.
+  if (last.slots[kPairsLost] != 0 || last.timeWaitInPairs != last.slots[kTcpTimeWait]) {
+    die("%llu TIME_WAIT sockets counted, %llu of them in the destination map (%llu did not fit)",
+        last.slots[kTcpTimeWait], last.timeWaitInPairs, last.slots[kPairsLost]);
+  }
   std::printf(
       "{\"sockets\":%llu,\"close_wait\":%llu,\"time_wait\":%llu,\"nothing_ms\":%s,"
       "\"counted_ms\":%s,\"first_counted_ms\":%.3f,\"first_written\":%zu,"
