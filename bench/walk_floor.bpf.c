@@ -247,9 +247,10 @@ int walk_counted(struct bpf_iter__tcp *ctx) {
   }
   // Counted and remembered only once its record is written: a record that does not fit the
   // seq_file's buffer is dropped and the program runs again for the same socket in the next
-  // read() (kernel/bpf/bpf_iter.c, bpf_seq_read(): the overflowing show() is undone; the walk
-  // resumes at it because net/ipv4/tcp_ipv4.c, bpf_iter_tcp_seq_next(), moves st->offset only
-  // past a socket already shown). Remembering it first lost one socket per buffer.
+  // read(). kernel/bpf/bpf_iter.c, bpf_seq_read(), undoes the overflowing show(); the walk
+  // resumes at that socket (net/ipv4/tcp_ipv4.c: bpf_iter_tcp_seq_stop() keeps the cookies of
+  // the sockets not yet shown, bpf_iter_tcp_resume_bucket(); older kernels advance st->offset in
+  // bpf_iter_tcp_seq_next() only past a socket shown). Remembering it first lost one per buffer.
   if (bpf_seq_write(ctx->meta->seq, &r, sizeof(r)) != 0) return 0;
   count(TCP_CLOSE_WAIT);
   __u64 *seen = bpf_sk_storage_get(&known_close_wait, tp, 0, BPF_SK_STORAGE_GET_F_CREATE);
