@@ -11,108 +11,19 @@
 //   storage (net/core/bpf_sk_storage.c, bpf_sk_storage_get_tracing_proto: allowed for
 //   BPF_TRACE_ITER). A CLOSE_WAIT socket already known costs a storage lookup, no record.
 //
-// Kernel types as in common/bpf/tcp_sockets.bpf.c: declared here with preserve_access_index.
+// The kernel types are common/bpf/tcp_sockets.bpf.c's (tcp_kernel_types.bpf.h).
 
-typedef unsigned char __u8;
-typedef unsigned short __u16;
-typedef unsigned int __u32;
-typedef unsigned long long __u64;
+#include "tcp_kernel_types.bpf.h"
 
-#define SEC(name) __attribute__((section(name), used))
-#define CORE __attribute__((preserve_access_index))
-#define CORE_OFFSET(type, field) __builtin_preserve_field_info(((type *)0)->field, 0)
-#define CORE_ADDR(expr) __builtin_preserve_access_index(&(expr))
 // BTF-defined maps, as libbpf's bpf_helpers.h spells them.
 #define __uint(name, val) int(*name)[val]
 #define __type(name, val) typeof(val) *name
 
-struct seq_file;
-
-struct bpf_iter_meta {
-  struct seq_file *seq;
-} CORE;
-
-struct in6_addr {
-  union {
-    __u32 u6_addr32[4];
-  } in6_u;
-} CORE;
-
-struct sock_common {
-  union {
-    struct {
-      __u32 skc_daddr;
-      __u32 skc_rcv_saddr;
-    };
-  };
-  union {
-    struct {
-      __u16 skc_dport;
-      __u16 skc_num;
-    };
-  };
-  unsigned short skc_family;
-  volatile unsigned char skc_state;
-  struct in6_addr skc_v6_daddr;
-  struct in6_addr skc_v6_rcv_saddr;
-} CORE;
-
-struct socket;
-struct sock {
-  struct sock_common __sk_common;
-  struct socket *sk_socket;
-} CORE;
-
-struct inet_sock {
-  struct sock sk;
-} CORE;
-
-struct inet_connection_sock {
-  struct inet_sock icsk_inet;
-} CORE;
-
-struct tcp_sock {
-  struct inet_connection_sock inet_conn;
-  __u32 copied_seq;
-  __u32 rcv_nxt;
-} CORE;
-
-struct inet_timewait_sock {
-  struct sock_common __tw_common;
-  unsigned char tw_substate;
-} CORE;
-
-struct inode {
-  unsigned long i_ino;
-} CORE;
-
-struct socket {
-} CORE;
-
-struct socket_alloc {
-  struct socket socket;
-  struct inode vfs_inode;
-} CORE;
-
-struct bpf_iter__tcp {
-  union {
-    struct bpf_iter_meta *meta;
-  };
-  union {
-    struct sock_common *sk_common;
-  };
-  __u32 uid;
-} CORE;
-
-// Helper numbers from include/uapi/linux/bpf.h.
+// Helper numbers from include/uapi/linux/bpf.h, beside those of tcp_kernel_types.bpf.h.
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static long (*bpf_map_update_elem)(void *map, const void *key, const void *value,
                                    __u64 flags) = (void *)2;
-static __u64 (*bpf_get_socket_cookie)(void *sk) = (void *)46;
 static void *(*bpf_sk_storage_get)(void *map, void *sk, void *value, __u64 flags) = (void *)107;
-static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
-static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
-static struct tcp_sock *(*bpf_skc_to_tcp_sock)(void *sk) = (void *)137;
 
 // include/uapi/linux/bpf.h, include/net/tcp_states.h.
 #define BPF_MAP_TYPE_HASH 1
