@@ -1219,7 +1219,7 @@ def print_report(results, rows, machine, out_path, args):
             p(f"  phases at {r['size']} (poll_bench, in process): " + ", ".join(phases))
     for r in results:
         if r.get("floors"):
-            p(f"  floors at {r['size']} (any walk of every socket pays at least): "
+            p(f"  floors at {r['size']} (what a walk costs before the daemon's work): "
               f"{describe_floors(r['floors'])}")
     for r in results:
         nb = r.get("neighbours")

@@ -12,18 +12,18 @@ typedef unsigned long long __u64;
 
 #define SEC(name) __attribute__((section(name), used))
 #define CORE __attribute__((preserve_access_index))
-#define CORE_OFFSET(type, field) __builtin_preserve_field_info(((type *)0)->field, 0)
+#define CORE_OFFSET(type, field) __builtin_preserve_field_info(((type*)0)->field, 0)
 #define CORE_ADDR(expr) __builtin_preserve_access_index(&(expr))
 
 struct seq_file;
 
 struct bpf_iter_meta {
-  struct seq_file *seq;
+  struct seq_file* seq;
 } CORE;
 
 struct hlist_node {
-  struct hlist_node *next;
-  struct hlist_node **pprev;
+  struct hlist_node* next;
+  struct hlist_node** pprev;
 } CORE;
 
 struct timer_list {
@@ -61,17 +61,17 @@ struct kernfs_node {
 } CORE;
 
 struct cgroup {
-  struct kernfs_node *kn;
+  struct kernfs_node* kn;
 } CORE;
 
 struct sock_cgroup_data {
-  struct cgroup *cgroup;
+  struct cgroup* cgroup;
 } CORE;
 
 struct socket;
 struct sock {
   struct sock_common __sk_common;
-  struct socket *sk_socket;
+  struct socket* sk_socket;
   struct timer_list sk_timer;
   __u32 sk_ack_backlog;
   __u32 sk_max_ack_backlog;
@@ -124,17 +124,17 @@ struct socket_alloc {
 
 struct bpf_iter__tcp {
   union {
-    struct bpf_iter_meta *meta;
+    struct bpf_iter_meta* meta;
   };
   union {
-    struct sock_common *sk_common;
+    struct sock_common* sk_common;
   };
   __u32 uid;
 } CORE;
 
 // Helper numbers from include/uapi/linux/bpf.h, declared as libbpf's bpf_helper_defs.h does.
-static __u64 (*bpf_get_socket_cookie)(void *sk) = (void *)46;
-static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
-static __u64 (*bpf_jiffies64)(void) = (void *)118;
-static long (*bpf_seq_write)(struct seq_file *m, const void *data, __u32 len) = (void *)127;
-static struct tcp_sock *(*bpf_skc_to_tcp_sock)(void *sk) = (void *)137;
+static __u64 (*bpf_get_socket_cookie)(void* sk) = (void*)46;
+static long (*bpf_probe_read_kernel)(void* dst, __u32 size, const void* unsafe_ptr) = (void*)113;
+static __u64 (*bpf_jiffies64)(void) = (void*)118;
+static long (*bpf_seq_write)(struct seq_file* m, const void* data, __u32 len) = (void*)127;
+static struct tcp_sock* (*bpf_skc_to_tcp_sock)(void* sk) = (void*)137;
